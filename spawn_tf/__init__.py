@@ -1,0 +1,9 @@
+"""spawn-tf: compile parameter sweeps into Terraform for AWS spot instances.
+
+Importing this package loads no AWS SDK: the compile path stays light.
+"""
+
+from spawn_tf.pipeline import Checked, check_file
+
+__version__ = "0.1.0"
+__all__ = ["Checked", "__version__", "check_file"]

@@ -1,0 +1,47 @@
+"""AWS reference data from the installed botocore's own data files: regions and EC2 enums.
+
+Read as JSON straight from botocore's data folder, so the compile path never imports botocore
+(0.2 s) or boto3. Cached: each file is read once per process.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from functools import cache
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+
+def _data_dir() -> Path:
+    spec = find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("botocore is not installed; spawn-tf needs it for AWS region and instance data")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _read_json(path: Path) -> Any:
+    gz = path.with_name(path.name + ".gz")
+    if gz.exists():
+        return json.loads(gzip.decompress(gz.read_bytes()))
+    return json.loads(path.read_bytes())
+
+
+@cache
+def regions() -> frozenset[str]:
+    """Every region botocore knows, in every partition (pseudo-regions like aws-global left out)."""
+    partitions = _read_json(_data_dir() / "partitions.json")["partitions"]
+    return frozenset(name for p in partitions for name in p["regions"] if not name.endswith("-global"))
+
+
+@cache
+def _ec2_shapes() -> dict[str, Any]:
+    versions = sorted(p.name for p in (_data_dir() / "ec2").iterdir() if p.is_dir())
+    return _read_json(_data_dir() / "ec2" / versions[-1] / "service-2.json")["shapes"]
+
+
+@cache
+def ec2_enum(shape: str) -> frozenset[str]:
+    """The values of an enum shape of the EC2 API model, e.g. 'InstanceType'."""
+    return frozenset(_ec2_shapes()[shape]["enum"])

@@ -1,0 +1,102 @@
+"""The `spawn-tf` command: parse arguments, call the library, print, exit with a contract code.
+
+Results go to stdout (only JSON with --json); diagnostics and summaries go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from spawn_tf import __version__
+from spawn_tf.contract import ExitCode
+from spawn_tf.diagnostics import Diagnostic, has_errors, summary
+from spawn_tf.pipeline import check_file
+
+
+class _Group(click.Group):
+    """Turns a bug into one line (and a traceback only with --debug)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - the one place a bug is reported
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            click.echo(f"spawn-tf: internal error: {type(exc).__name__}: {exc} (run again with --debug for a traceback)", err=True)
+            ctx.exit(ExitCode.FAILED)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spawn-tf")
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+def main(debug: bool) -> None:
+    """Compile parameter sweeps into Terraform for AWS spot instances."""
+
+
+def _report(diagnostics: Sequence[Diagnostic]) -> None:
+    for diagnostic in diagnostics:
+        click.echo(diagnostic.render(), err=True)
+
+
+def _failed(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
+    return has_errors(diagnostics) or (strict and bool(diagnostics))
+
+
+_SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=_SWEEP_FILE)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON on stdout.")
+def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
+    """Check sweep files; report every problem with its place."""
+    results = []
+    failed = False
+    for path in files:
+        checked = check_file(path)
+        bad = _failed(checked.diagnostics, strict)
+        failed = failed or bad
+        runs = len(checked.runs) if checked.runs is not None else None
+        results.append({"file": str(path), "valid": not bad, "runs": runs, "diagnostics": [d.as_json() for d in checked.diagnostics]})
+        if not as_json:
+            _report(checked.diagnostics)
+            counted = summary(checked.diagnostics)
+            verdict = f"{runs} runs" if runs is not None and not bad else "invalid"
+            click.echo(f"{path}: {verdict}" + (f" ({counted})" if counted else ""), err=True)
+    if as_json:
+        click.echo(json.dumps({"files": results}, indent=2, ensure_ascii=False))
+    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+@main.command()
+@click.argument("file", type=_SWEEP_FILE)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "yaml"]), default="table", show_default=True)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def expand(file: Path, fmt: str, strict: bool) -> None:
+    """Show the runs a sweep file launches, in order."""
+    from spawn_tf.render import render_runs
+
+    checked = check_file(file)
+    _report(checked.diagnostics)
+    if checked.runs is None or _failed(checked.diagnostics, strict):
+        click.echo(f"{file}: invalid ({summary(checked.diagnostics)})", err=True)
+        sys.exit(ExitCode.FAILED)
+    click.echo(render_runs(checked.runs, fmt), nl=False)
+
+
+@main.command()
+def schema() -> None:
+    """Print the sweep file's JSON Schema (for editors and language servers)."""
+    from spawn_tf.resources import resource
+
+    click.echo(resource("schemas", "sweep.schema.json").read_text(encoding="utf-8"), nl=False)

@@ -1,0 +1,173 @@
+"""Every name other parts rely on (DESIGN §2, §5-7): setting keys, env names, tags, S3 keys, limits.
+
+A leaf module: it imports nothing from spawn_tf. Nothing else spells these strings.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import IntEnum, StrEnum
+from typing import Final
+
+# --- sweep file: format version 1 (DESIGN §2) ------------------------------------------------
+
+FORMAT_VERSION: Final = 1
+
+# Keys allowed only at the top level of a sweep file.
+SWEEP_KEYS: Final = (
+    "version",  # format version, 1
+    "sweep",  # sweep id; default: the file stem
+    "results",  # s3://BUCKET/PREFIX
+    "results_region",  # the bucket's region when it is not the home region
+    "defaults",  # run settings and parameters shared by every run
+    "params",  # explicit runs
+    "grid",  # key -> values: cartesian product, keys sorted, appended after params
+    "random",  # seeded random search, appended after grid
+    "name_template",  # run names from parameters, e.g. lr-{learning_rate}
+    "regions",  # runs without a region are placed over these by rendezvous hashing
+    "max_concurrent",  # cap on runs launched at once, over all regions
+    "max_runs_per_root",  # above this a region's root is split into shards
+    "terraform",  # backend and provider constraint
+)
+
+# Keys a run (or `defaults`) may set; every other key is a workload parameter.
+RUN_SETTINGS: Final = (
+    "instance_type",
+    "region",
+    "spot",
+    "spot_max_price",
+    "ttl",
+    "idle_timeout",
+    "on_complete",
+    "ami",
+    "arch",
+    "volume_size",
+    "subnet_id",
+    "security_group_ids",
+    "key_name",
+    "iam_policy",
+    "iam_managed_policies",
+    "iam_instance_profile",
+    "user_data",
+    "command",
+    "output_dir",
+    "max_attempts",
+    "max_interruptions",
+    "retry_failed",
+    "tags",
+    "name",
+)
+
+# Run settings whose values are IDs that exist in one region only (DESIGN §2).
+REGIONAL_SETTINGS: Final = ("ami", "subnet_id", "security_group_ids", "key_name")
+
+# Settings that only make sense per run, never in `defaults`.
+RUN_ONLY_SETTINGS: Final = ("name",)
+
+# A key written `param:KEY` is always the workload parameter KEY (no misspelling check).
+PARAM_ESCAPE_PREFIX: Final = "param:"
+
+SWEEP_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
+RUN_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RESULTS_URI_PATTERN: Final = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
+DEFAULT_RESULTS_PREFIX: Final = "sweeps"
+DEFAULT_HOME_REGION: Final = "us-east-1"
+
+
+class OnComplete(StrEnum):
+    """What the agent does with its instance once the run is final."""
+
+    TERMINATE = "terminate"
+    STOP = "stop"
+
+
+class Arch(StrEnum):
+    X86_64 = "x86_64"
+    ARM64 = "arm64"
+
+
+# Defaults of run settings that have one (DESIGN §2).
+DEFAULT_INSTANCE_TYPE: Final = "t3.micro"
+DEFAULT_SPOT: Final = True
+DEFAULT_ON_COMPLETE: Final = OnComplete.TERMINATE
+DEFAULT_AMI: Final = "al2023"
+DEFAULT_OUTPUT_DIR: Final = "/opt/spawn/output"
+DEFAULT_MAX_ATTEMPTS: Final = 3
+DEFAULT_MAX_INTERRUPTIONS: Final = 10
+DEFAULT_RETRY_FAILED: Final = False
+DEFAULT_MAX_RUNS_PER_ROOT: Final = 500
+DEFAULT_AWS_PROVIDER_VERSION: Final = ">= 6.0"  # per-resource `region` needs provider 6
+
+# AMI aliases -> SSM public parameter, formatted with the architecture (DESIGN §4).
+AMI_ALIASES: Final = {
+    "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}",
+    "dlami-gpu": (
+        "/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
+    ),
+}
+AMI_ID_PATTERN: Final = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
+
+# --- workload environment (DESIGN §2, §6) ----------------------------------------------------
+
+ENV_RUN_NAME: Final = "NAME"  # the run name, as spawn's how-to uses it
+ENV_SWEEP: Final = "SPAWN_SWEEP"
+ENV_RUN: Final = "SPAWN_RUN"
+ENV_INDEX: Final = "SPAWN_INDEX"
+ENV_ATTEMPT: Final = "SPAWN_ATTEMPT"
+ENV_FINGERPRINT: Final = "SPAWN_FINGERPRINT"
+ENV_RESULTS_URI: Final = "SPAWN_RESULTS_URI"
+ENV_OUTPUT_DIR: Final = "SPAWN_OUTPUT_DIR"
+ENV_REGION: Final = "SPAWN_REGION"
+
+ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Variables a parameter may not set: the agent's own, and those that change how bash,
+# the dynamic loader or the AWS CLI behave.
+RESERVED_ENV_NAMES: Final = frozenset(
+    {
+        ENV_RUN_NAME,
+        "PATH", "HOME", "SHELL", "USER", "LOGNAME", "PWD", "OLDPWD", "IFS", "PS1", "PS2", "PS4",
+        "TERM", "LANG", "LANGUAGE", "TZ", "TMPDIR", "HOSTNAME", "UID", "EUID", "PPID", "SHLVL",
+        "RANDOM", "SECONDS", "LINENO", "BASHPID", "ENV", "CDPATH", "GLOBIGNORE", "HISTFILE",
+        "PYTHONPATH", "PYTHONHOME",
+    }
+)  # fmt: skip
+RESERVED_ENV_PREFIXES: Final = ("SPAWN_", "AWS_", "BASH_", "LC_", "LD_")
+
+# --- tags (DESIGN §6) -------------------------------------------------------------------------
+
+TAG_NAME: Final = "Name"
+TAG_SWEEP: Final = "spawn:sweep"
+TAG_RUN: Final = "spawn:run"
+TAG_INDEX: Final = "spawn:index"
+TAG_FINGERPRINT: Final = "spawn:fingerprint"
+TAG_MANAGED_BY: Final = "spawn:managed-by"
+TAG_TTL: Final = "spawn:ttl"
+TAG_STATUS: Final = "spawn:status"  # written at run time by the agent, instance only
+MANAGED_BY_VALUE: Final = "spawn-tf"
+RESERVED_TAG_PREFIXES: Final = ("spawn:", "aws:")
+
+# AWS limits on tags: https://docs.aws.amazon.com/tag-editor/latest/userguide/best-practices-and-strats.html
+MAX_TAGS_PER_RESOURCE: Final = 50
+MAX_TAG_KEY_CHARS: Final = 128
+MAX_TAG_VALUE_CHARS: Final = 256
+SPAWN_TAG_COUNT: Final = 8  # the tags above that spawn-tf sets on every instance
+
+# --- limits -----------------------------------------------------------------------------------
+
+MAX_SWEEP_FILE_BYTES: Final = 64 * 1024 * 1024
+MAX_RUNS: Final = 100_000  # after expansion; a grid larger than this is a mistake
+MAX_YAML_ALIAS_EXPANSION: Final = 100_000  # values copied through aliases (alias bombs)
+MAX_NESTING: Final = 64
+MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit on user-data, before base64
+MAX_MANAGED_POLICIES: Final = 10  # managed policies per IAM role (default quota)
+MAX_IAM_NAME_CHARS: Final = 64
+MANY_RUNS_PER_REGION: Final = 500  # above this without max_concurrent: a warning
+
+
+class ExitCode(IntEnum):
+    """Process exit codes of every command (DESIGN §7)."""
+
+    OK = 0
+    FAILED = 1  # invalid input, or some runs failed
+    USAGE = 2  # bad command line (click's own code); `wait` also uses 2 for a timeout
+    PARTIAL = 3  # a region or S3 could not be read

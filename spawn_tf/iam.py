@@ -1,0 +1,37 @@
+"""IAM policy shorthands (`s3:ReadOnly`, …): the 13 of spawn's `--iam-policy`, as named there. Pure."""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Shorthand -> actions. The action lists are spawn's (pkg/aws/iam.go `PolicyTemplates`).
+SHORTHANDS: Final[dict[str, tuple[str, ...]]] = {
+    "s3:FullAccess": ("s3:*",),
+    "s3:ReadOnly": ("s3:GetBucketLocation", "s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"),
+    "s3:WriteOnly": ("s3:DeleteObject", "s3:PutObject", "s3:PutObjectAcl"),
+    "dynamodb:FullAccess": ("dynamodb:*",),
+    "dynamodb:ReadOnly": (
+        "dynamodb:BatchGetItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan",
+    ),
+    "dynamodb:WriteOnly": ("dynamodb:BatchWriteItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    "sqs:FullAccess": ("sqs:*",),
+    "sqs:ReadOnly": ("sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueues", "sqs:ReceiveMessage"),
+    "sqs:WriteOnly": ("sqs:ChangeMessageVisibility", "sqs:DeleteMessage", "sqs:SendMessage"),
+    "logs:WriteOnly": ("logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"),
+    "ecr:ReadOnly": (
+        "ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetAuthorizationToken", "ecr:GetDownloadUrlForLayer",
+    ),
+    "secretsmanager:ReadOnly": ("secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"),
+    "ssm:ReadOnly": ("ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"),
+}  # fmt: skip
+
+
+def is_full_access(shorthand: str) -> bool:
+    """True for the shorthands that grant a whole service (`s3:*`)."""
+    return any(action.endswith(":*") for action in SHORTHANDS[shorthand])
+
+
+def split_shorthands(value: str | list[str]) -> tuple[str, ...]:
+    """`"s3:ReadOnly, logs:WriteOnly"` or a list -> the names, in order, without blanks."""
+    items = value.split(",") if isinstance(value, str) else value
+    return tuple(item.strip() for item in items if item.strip())

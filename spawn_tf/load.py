@@ -1,0 +1,485 @@
+"""Read a sweep file (YAML, JSON or CSV) into plain data, with source positions kept beside it.
+
+The only stage that reads files. YAML follows the 1.2 core schema (`yes`, `on` and `NO` stay
+strings; `1e-4` is a number), plus merge keys. Numbers keep the text they were written with,
+so a parameter is exported exactly as written (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import io
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from spawn_tf import contract
+from spawn_tf.diagnostics import Diagnostic, Span, error
+
+PathItem = str | int
+DataPath = tuple[PathItem, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_BOOL = "tag:yaml.org,2002:bool"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
+
+
+class SourceInt(int):
+    """An integer that remembers how it was written (`0x10`, `007`)."""
+
+    source: str
+
+    def __new__(cls, value: int, source: str) -> SourceInt:
+        self = super().__new__(cls, value)
+        self.source = source
+        return self
+
+
+class SourceFloat(float):
+    """A float that remembers how it was written (`1e-4`, `0.10`)."""
+
+    source: str
+
+    def __new__(cls, value: float, source: str) -> SourceFloat:
+        self = super().__new__(cls, value)
+        self.source = source
+        return self
+
+
+class Positions:
+    """Source positions of one document, looked up by data path; built on first use.
+
+    Positions are needed only to report problems, so the fast path never pays for them
+    (JSON and CSV are re-scanned on demand; YAML keeps the node tree it was built from).
+    """
+
+    def __init__(self, file: str, build: Callable[[], Node]) -> None:
+        self._file = file
+        self._build = build
+        self._root: Node | None = None
+
+    def span(self, path: DataPath, *, key: bool = False) -> Span:
+        """Where the value at `path` starts, or its key when `key` is true.
+
+        A path that leads nowhere (a value added by a default) gives the deepest place found.
+        """
+        if self._root is None:
+            self._root = self._build()
+        node, key_node = self._root, None
+        for item in path:
+            found = _child(node, item)
+            if found is None:
+                break
+            key_node, node = found
+        mark = (key_node if key and key_node is not None else node).start_mark
+        return Span(file=self._file, line=mark.line + 1, col=mark.column + 1)
+
+
+def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
+    if isinstance(node, SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
+        return None, node.value[item]
+    if isinstance(node, MappingNode):
+        merged: list[Node] = []
+        for key_node, value_node in reversed(node.value):
+            if key_node.tag == _MERGE:
+                merged.extend(value_node.value if isinstance(value_node, SequenceNode) else [value_node])
+            elif isinstance(key_node, ScalarNode) and key_node.value == item:
+                return key_node, value_node
+        for source in reversed(merged):
+            found = _child(source, item)
+            if found is not None:
+                return found
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Document:
+    """A loaded sweep file: its data (plain dicts, lists and scalars) and where each value came from."""
+
+    file: str  # the path as the user gave it, for messages
+    stem: str  # the file name without its suffix: the default sweep id
+    data: dict[str, Any]
+    positions: Positions
+
+    def span(self, path: DataPath, *, key: bool = False) -> Span:
+        return self.positions.span(path, key=key)
+
+
+class _LoadError(Exception):
+    def __init__(self, code: str, message: str, line: int, col: int, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.line, self.col, self.hint = code, message, line, col, hint
+
+
+# --- YAML ------------------------------------------------------------------------------------
+
+
+class _Yaml12Loader(yaml.CSafeLoader):
+    """libyaml's parser and composer with the YAML 1.2 core schema's implicit types."""
+
+
+_Yaml12Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in (
+    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    (
+        _FLOAT,
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    (_MERGE, r"^<<$", "<"),
+):
+    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
+
+_BOOLS = {"true": True, "false": False}
+
+
+class _Builder:
+    """Builds plain data from a composed YAML node tree (no per-value positions: they stay in the tree)."""
+
+    def __init__(self) -> None:
+        self._seen: set[int] = set()
+        self._copies = 0
+
+    def build(self, node: Node, depth: int = 0) -> Any:
+        if depth > contract.MAX_NESTING:
+            raise _mark_error("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", node)
+        if id(node) in self._seen:
+            self._copies += 1
+            if self._copies > contract.MAX_YAML_ALIAS_EXPANSION:
+                raise _mark_error(
+                    "alias-bomb",
+                    f"YAML aliases expand to more than {contract.MAX_YAML_ALIAS_EXPANSION} values",
+                    node,
+                    hint="aliases that refer to aliases multiply; write the values out",
+                )
+        else:
+            self._seen.add(id(node))
+        if type(node) is ScalarNode:
+            return _scalar(node)
+        if type(node) is SequenceNode:
+            if node.tag != _SEQ:
+                raise _unsupported_tag(node)
+            return [self.build(item, depth + 1) for item in node.value]
+        if node.tag != _MAP:
+            raise _unsupported_tag(node)
+        return self._mapping(node, depth)
+
+    def _mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merges: list[Node] = []
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                merges.extend(value_node.value if type(value_node) is SequenceNode else [value_node])
+                continue
+            if type(key_node) is not ScalarNode:
+                raise _mark_error("complex-key", "a key must be a plain value, not a list or a mapping", key_node)
+            key = key_node.value
+            if key in result:
+                raise _mark_error("duplicate-key", f"duplicate key '{key}'", key_node, hint="each key may appear once in a mapping")
+            result[key] = self.build(value_node, depth + 1)
+        for source in merges:  # explicit keys win; among merged mappings the first wins (YAML merge keys)
+            merged = self.build(source, depth + 1)
+            if not isinstance(merged, dict):
+                raise _mark_error("bad-merge", "'<<' merges mappings only", source)
+            for key, value in merged.items():
+                result.setdefault(key, value)
+        return result
+
+
+def _scalar(node: ScalarNode) -> Any:
+    tag, text = node.tag, node.value
+    if tag == _STR:
+        return text
+    if tag == _INT:
+        base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
+        return SourceInt(int(text[2:] if base != 10 else text, base), text)
+    if tag == _FLOAT:
+        value = float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf").lower())
+        if not math.isfinite(value):
+            raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
+        return SourceFloat(value, text)
+    if tag == _BOOL:
+        return _BOOLS[text.lower()]
+    if tag == _NULL:
+        return None
+    raise _unsupported_tag(node)
+
+
+def _unsupported_tag(node: Node) -> _LoadError:
+    return _mark_error("unsupported-tag", f"unsupported YAML tag '{node.tag}'", node, hint="remove the tag; sweep files hold plain values")
+
+
+def _mark_error(code: str, message: str, node: Node, hint: str | None = None) -> _LoadError:
+    return _LoadError(code, message, node.start_mark.line + 1, node.start_mark.column + 1, hint)
+
+
+def _load_yaml(text: str) -> tuple[Any, Callable[[], Node]]:
+    loader = _Yaml12Loader(text)
+    try:
+        root = loader.get_single_node()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        message = " ".join(part for part in (exc.context, exc.problem) if part)
+        if "expected a single document" in message:
+            raise _LoadError(
+                "multiple-documents", "a sweep file holds one YAML document, found more", mark.line + 1, mark.column + 1,
+                hint="split the documents into separate files",
+            ) from None
+        raise _LoadError("yaml-syntax", message, mark.line + 1, mark.column + 1) from None
+    except yaml.YAMLError as exc:  # reader errors (control characters) carry a position too
+        raise _LoadError("yaml-syntax", str(exc).splitlines()[0], 1, 1) from None
+    except RecursionError:
+        raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
+    finally:
+        loader.dispose()
+    if root is None:
+        raise _LoadError("empty-document", "the file holds no YAML document", 1, 1)
+    data = _Builder().build(root)
+    return data, lambda: root
+
+
+# --- JSON ------------------------------------------------------------------------------------
+
+
+def _json_number(cls: type, convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    return lambda text: cls(convert(text), text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)
+
+
+def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _DuplicateJsonKey
+    return result
+
+
+class _DuplicateJsonKey(Exception):
+    pass
+
+
+def _load_json(text: str) -> tuple[Any, Callable[[], Node]]:
+    try:
+        data = json.loads(
+            text,
+            object_pairs_hook=_json_pairs,
+            parse_float=_json_number(SourceFloat, float),
+            parse_int=_json_number(SourceInt, int),
+            parse_constant=_reject_constant,
+        )
+    except json.JSONDecodeError as exc:
+        raise _LoadError("json-syntax", exc.msg[:1].lower() + exc.msg[1:], exc.lineno, exc.colno) from None
+    except ValueError as exc:  # NaN or Infinity
+        line, col = _line_col(text, text.find(str(exc)))
+        raise _LoadError("non-finite-number", f"'{exc}' is not a finite number", line, col) from None
+    except _DuplicateJsonKey:
+        _JsonTree(text).build()  # raises the located duplicate-key error
+        raise
+    except RecursionError:
+        raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
+    return data, lambda: _JsonTree(text).build()
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    index = max(index, 0)
+    line_start = text.rfind("\n", 0, index) + 1
+    return text.count("\n", 0, index) + 1, index - line_start + 1
+
+
+class _JsonTree:
+    """Re-scans valid JSON into position-carrying nodes (only when a position is needed)."""
+
+    _WS = re.compile(r"[ \t\n\r]*")
+    _ATOM = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def build(self) -> Node:
+        node, _ = self._value(self._WS.match(self.text, 0).end())
+        return node
+
+    def _mark(self, index: int) -> yaml.Mark:
+        line = bisect.bisect_right(self.line_starts, index) - 1
+        return yaml.Mark("json", index, line, index - self.line_starts[line], None, None)
+
+    def _value(self, i: int) -> tuple[Node, int]:
+        mark, char = self._mark(i), self.text[i]
+        if char == "{":
+            pairs: list[tuple[Node, Node]] = []
+            seen: set[str] = set()
+            i = self._WS.match(self.text, i + 1).end()
+            while self.text[i] != "}":
+                key, i = self._value(i)
+                if key.value in seen:
+                    raise _mark_error("duplicate-key", f"duplicate key '{key.value}'", key, hint="each key may appear once in an object")
+                seen.add(key.value)
+                i = self._WS.match(self.text, i).end() + 1  # the colon
+                value, i = self._value(self._WS.match(self.text, i).end())
+                pairs.append((key, value))
+                i = self._next(i)
+            return MappingNode(_MAP, pairs, mark, mark), i + 1
+        if char == "[":
+            items: list[Node] = []
+            i = self._WS.match(self.text, i + 1).end()
+            while self.text[i] != "]":
+                item, i = self._value(i)
+                items.append(item)
+                i = self._next(i)
+            return SequenceNode(_SEQ, items, mark, mark), i + 1
+        if char == '"':
+            value, end = json.decoder.scanstring(self.text, i + 1)
+            return ScalarNode(_STR, value, mark, mark), end
+        end = self._ATOM.match(self.text, i).end()
+        return ScalarNode(_STR, self.text[i:end], mark, mark), end
+
+    def _next(self, i: int) -> int:
+        i = self._WS.match(self.text, i).end()
+        if self.text[i] == ",":
+            i = self._WS.match(self.text, i + 1).end()
+        return i
+
+
+# --- CSV -------------------------------------------------------------------------------------
+
+_CSV_NEVER_TYPED = frozenset({"name"})  # a run name like 007 stays text
+
+
+def _csv_value(column: str, text: str) -> Any:
+    """A CSV cell, typed like a YAML plain value (so `true` and `0.1` mean what they mean there)."""
+    if column in _CSV_NEVER_TYPED:
+        return text
+    node = ScalarNode(_Yaml12Loader.resolve(_Yaml12Loader, ScalarNode, text, (True, False)), text)
+    try:
+        value = _scalar(node)
+    except _LoadError:
+        return text
+    return text if value is None else value
+
+
+def _load_csv(text: str) -> tuple[Any, Callable[[], Node]]:
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        header_at = next(i for i, row in enumerate(rows) if any(cell.strip() for cell in row))
+    except StopIteration:
+        raise _LoadError("empty-document", "the CSV file is empty", 1, 1, hint="the first row names the columns") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    line_of_row: list[int] = []
+    for _ in reader:
+        line_of_row.append(reader.line_num)
+    header = [cell.strip() for cell in rows[header_at]]
+    for col, name in enumerate(header):
+        if not name:
+            raise _LoadError("csv-syntax", f"column {col + 1} of the header row has no name", _row_line(line_of_row, header_at), 1)
+        if name in header[:col]:
+            raise _LoadError("duplicate-key", f"duplicate column '{name}'", _row_line(line_of_row, header_at), 1)
+    params: list[dict[str, Any]] = []
+    row_indices: list[int] = []
+    for number, row in enumerate(rows[header_at + 1 :], start=header_at + 1):
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            raise _LoadError(
+                "csv-syntax", f"this row has {len(row)} columns but the header has {len(header)}", _row_line(line_of_row, number), 1
+            )
+        params.append({name: _csv_value(name, cell.strip()) for name, cell in zip(header, row, strict=True) if cell.strip()})
+        row_indices.append(number)
+
+    def tree() -> Node:
+        def scalar(line: int, text: str) -> Node:
+            mark = yaml.Mark("csv", 0, line - 1, 0, None, None)
+            return ScalarNode(_STR, text, mark, mark)
+
+        header_line = _row_line(line_of_row, header_at)
+        runs: list[Node] = []
+        for number, row in zip(row_indices, params, strict=True):
+            line = _row_line(line_of_row, number)
+            pairs = [(scalar(line, key), scalar(line, key)) for key in row]
+            mark = yaml.Mark("csv", 0, line - 1, 0, None, None)
+            runs.append(MappingNode(_MAP, pairs, mark, mark))
+        top = scalar(header_line, "params")
+        return MappingNode(_MAP, [(top, SequenceNode(_SEQ, runs, top.start_mark, top.start_mark))], top.start_mark, top.start_mark)
+
+    return {"params": params}, tree
+
+
+def _row_line(line_of_row: list[int], row: int) -> int:
+    """The 1-based line a CSV row starts on (csv reports where it ends; quoted cells may span lines)."""
+    return line_of_row[row - 1] + 1 if row else 1
+
+
+# --- entry point -----------------------------------------------------------------------------
+
+_READERS: dict[str, Callable[[str], tuple[Any, Callable[[], Node]]]] = {
+    ".yaml": _load_yaml,
+    ".yml": _load_yaml,
+    ".json": _load_json,
+    ".csv": _load_csv,
+}
+
+
+def load_document(path: Path, display: str | None = None) -> tuple[Document | None, tuple[Diagnostic, ...]]:
+    """Read and parse a sweep file.
+
+    Args:
+        path: the file to read; its suffix picks the format.
+        display: how to name the file in messages (default: `path` as given).
+
+    Returns:
+        The document, or None with the reasons it could not be read.
+    """
+    file = display or str(path)
+
+    def fail(code: str, message: str, line: int | None = 1, col: int = 1, hint: str | None = None) -> tuple[None, tuple[Diagnostic, ...]]:
+        span = Span(file=file, line=line, col=col) if line is not None else None
+        return None, (error(code, message, span, hint),)
+
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        return fail("unknown-format", f"cannot tell the format of '{path.name}'", None, hint="name the file *.yaml, *.yml, *.json or *.csv")
+    try:
+        size = path.stat().st_size
+        if size > contract.MAX_SWEEP_FILE_BYTES:
+            return fail(
+                "file-too-large",
+                f"the file is {size} bytes, more than the limit of {contract.MAX_SWEEP_FILE_BYTES}",
+                hint="use grid: or random: to generate runs instead of listing them",
+            )
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return fail("file-not-found", f"no such file '{file}'", None)
+    except OSError as exc:
+        return fail("unreadable-file", f"cannot read '{file}': {exc.strerror or exc}", None)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        return fail("not-utf8", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, col, hint="save the file as UTF-8")
+    try:
+        data, build_tree = reader(text)
+    except _LoadError as exc:
+        return fail(exc.code, exc.message, exc.line, exc.col, exc.hint)
+    if not isinstance(data, dict):
+        found = "nothing" if data is None else type(data).__name__.replace("dict", "mapping")
+        return fail("not-a-mapping", f"a sweep file must be a mapping of keys, found {found}", hint="start with 'defaults:' and 'params:'")
+    document = Document(file=file, stem=path.stem, data=data, positions=Positions(file, build_tree))
+    return document, ()

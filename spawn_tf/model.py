@@ -1,0 +1,110 @@
+"""The values that cross stages: a validated Sweep and its expanded Runs. Pure data, no I/O.
+
+Constructors trust their input: validation happens before these are built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from spawn_tf.contract import Arch, OnComplete
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RandomParameter:
+    """One parameter of a random search: a list to pick from, or a distribution over [low, high]."""
+
+    name: str
+    values: tuple[Any, ...] = ()
+    distribution: str | None = None  # uniform | log_uniform | int_uniform
+    low: float = 0.0
+    high: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RandomSearch:
+    count: int
+    seed: int
+    parameters: tuple[RandomParameter, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backend:
+    """A Terraform backend: its type (`s3`) and settings; each root derives its own state key."""
+
+    kind: str
+    config: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Sweep:
+    """A validated sweep file, before expansion. Run mappings are as written (settings and parameters)."""
+
+    id: str
+    source: str  # the sweep file, as named to the user
+    results: str | None  # s3://BUCKET/PREFIX, or None for the account's default bucket
+    results_region: str | None
+    defaults: Mapping[str, Any]  # top-level run settings merged with `defaults`
+    params: tuple[Mapping[str, Any], ...]
+    grid: tuple[tuple[str, tuple[Any, ...]], ...]  # keys in sorted order
+    random: RandomSearch | None
+    name_template: str | None
+    regions: tuple[str, ...]
+    max_concurrent: int | None
+    max_runs_per_root: int
+    backend: Backend | None
+    aws_provider_version: str
+
+    @property
+    def grid_size(self) -> int:
+        size = 1 if self.grid else 0
+        for _, values in self.grid:
+            size *= len(values)
+        return size
+
+    @property
+    def run_count(self) -> int:
+        return len(self.params) + self.grid_size + (self.random.count if self.random else 0) or 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSettings:
+    """A run's effective settings: defaults applied, regional values resolved for its region."""
+
+    instance_type: str
+    arch: Arch
+    spot: bool
+    spot_max_price_usd: str | None
+    ttl_seconds: int | None
+    idle_timeout_seconds: int | None
+    on_complete: OnComplete
+    ami: str  # an AMI id, or an alias from contract.AMI_ALIASES
+    volume_size_gib: int | None
+    subnet_id: str | None
+    security_group_ids: tuple[str, ...]
+    key_name: str | None
+    iam_policy: tuple[str, ...]  # shorthands, in the order written
+    iam_managed_policies: tuple[str, ...]
+    iam_instance_profile: str | None
+    script: str | None  # user_data, or command as a one-line script
+    output_dir: str
+    max_attempts: int
+    max_interruptions: int
+    retry_failed: bool
+    tags: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """One run: one spot instance (and its relaunches) with its own parameters."""
+
+    index: int  # position in the expanded list: params, then grid, then random
+    name: str
+    region: str
+    region_assigned: bool  # placed by `regions` hashing (or the home region), not written
+    params: Mapping[str, Any]  # workload parameters, as written (keys without `param:`)
+    env: Mapping[str, str]  # NAME and the parameters' variables, as exported
+    settings: RunSettings
+    fingerprint: str  # 12 hex digits over the effective configuration (DESIGN §3)

@@ -1,0 +1,279 @@
+"""Check a document against schemas/sweep.schema.json and explain each violation at its place.
+
+Pure: no I/O beyond the cached schema. A compiled yes/no check handles the common case (a valid
+file) in a fraction of jsonschema's time; only an invalid document goes through jsonschema, which
+then says exactly what is wrong. The compiled check never says yes where jsonschema says no
+(a property test holds it to that); where unsure it says no and lets jsonschema decide.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from spawn_tf.diagnostics import Diagnostic, did_you_mean, error
+from spawn_tf.load import DataPath, Document
+from spawn_tf.resources import sweep_schema
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
+
+Check = Callable[[Any], bool]
+
+# Keywords that constrain nothing.
+_ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default", "x-hint"})
+
+_TYPES: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
+    "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "null": lambda v: v is None,
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+class _Compiler:
+    """Turns the subset of draft 2020-12 that our schema uses into nested closures."""
+
+    def __init__(self, root: Mapping[str, Any]) -> None:
+        self.root = root
+        self.refs: dict[str, Check] = {}
+
+    def ref(self, pointer: str) -> Check:
+        if pointer not in self.refs:
+            self.refs[pointer] = lambda v: False  # a placeholder while a recursive definition compiles
+            target: Any = self.root
+            for part in pointer.removeprefix("#/").split("/"):
+                target = target[part]
+            self.refs[pointer] = self.compile(target)
+        return lambda v: self.refs[pointer](v)
+
+    def compile(self, schema: Mapping[str, Any] | bool) -> Check:
+        if isinstance(schema, bool):
+            return lambda v: schema
+        checks = [self._keyword(key, value, schema) for key, value in schema.items() if key not in _ANNOTATIONS]
+        checks = [c for c in checks if c is not None]
+        if len(checks) == 1:
+            return checks[0]
+        return lambda v: all(check(v) for check in checks)
+
+    def _keyword(self, key: str, value: Any, schema: Mapping[str, Any]) -> Check | None:  # noqa: C901, PLR0911, PLR0912 - one branch per keyword
+        if key == "$ref":
+            return self.ref(value)
+        if key == "type":
+            tests = [_TYPES[name] for name in ([value] if isinstance(value, str) else value)]
+            return lambda v: any(test(v) for test in tests)
+        if key == "properties":
+            properties = {name: self.compile(sub) for name, sub in value.items()}
+            extra = schema.get("additionalProperties", True)
+            other = self.compile(extra)
+            return lambda v: not isinstance(v, dict) or all(properties.get(k, other)(item) for k, item in v.items())
+        if key == "additionalProperties":
+            if "properties" in schema:
+                return None  # handled with properties
+            other = self.compile(value)
+            return lambda v: not isinstance(v, dict) or all(other(item) for item in v.values())
+        if key == "required":
+            return lambda v: not isinstance(v, dict) or all(name in v for name in value)
+        if key == "propertyNames":
+            names = self.compile(value)
+            return lambda v: not isinstance(v, dict) or all(names(k) for k in v)
+        if key == "minProperties":
+            return lambda v: not isinstance(v, dict) or len(v) >= value
+        if key == "maxProperties":
+            return lambda v: not isinstance(v, dict) or len(v) <= value
+        if key == "items":
+            item_check = self.compile(value)
+            return lambda v: not isinstance(v, list) or all(item_check(item) for item in v)
+        if key == "minItems":
+            return lambda v: not isinstance(v, list) or len(v) >= value
+        if key == "maxItems":
+            return lambda v: not isinstance(v, list) or len(v) <= value
+        if key == "uniqueItems":
+            # Decided here for strings only; other lists go to jsonschema (its equality rules differ from Python's).
+            return lambda v: not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
+        if key == "pattern":
+            search = re.compile(value).search
+            return lambda v: not isinstance(v, str) or search(v) is not None
+        if key == "minLength":
+            return lambda v: not isinstance(v, str) or len(v) >= value
+        if key == "maxLength":
+            return lambda v: not isinstance(v, str) or len(v) <= value
+        if key == "enum":
+            if not all(isinstance(option, str) for option in value):
+                raise NotImplementedError("enum of non-strings")
+            options = frozenset(value)
+            return lambda v: isinstance(v, str) and v in options
+        if key == "const":
+            if not _is_number(value):
+                raise NotImplementedError("const of a non-number")
+            return lambda v: _is_number(v) and v == value
+        if key == "minimum":
+            return lambda v: not _is_number(v) or v >= value
+        if key == "maximum":
+            return lambda v: not _is_number(v) or v <= value
+        if key == "exclusiveMinimum":
+            return lambda v: not _is_number(v) or v > value
+        if key == "anyOf":
+            branches = [self.compile(sub) for sub in value]
+            return lambda v: any(branch(v) for branch in branches)
+        raise NotImplementedError(f"schema keyword {key!r}")
+
+
+@cache
+def _fast_check() -> Check:
+    return _Compiler(sweep_schema()).compile(sweep_schema())
+
+
+@cache
+def _validator() -> Any:
+    from jsonschema import Draft202012Validator  # only invalid documents pay for the import
+
+    return Draft202012Validator(sweep_schema())
+
+
+@cache
+def setting_check(setting: str) -> Check:
+    """The compiled check of one run setting's schema (for setting values listed in `grid`)."""
+    return _Compiler(sweep_schema()).ref(f"#/$defs/settings/{setting}")
+
+
+def is_valid(data: Any) -> bool:
+    """The compiled check alone (True means jsonschema agrees)."""
+    return _fast_check()(data)
+
+
+def schema_diagnostics(document: Document) -> tuple[Diagnostic, ...]:
+    """Every schema violation in the document, one diagnostic each, located."""
+    if is_valid(document.data):
+        return ()
+    from jsonschema.exceptions import best_match
+
+    by_path: dict[DataPath, list[ValidationError]] = {}
+    found: list[Diagnostic] = []
+    for err in _validator().iter_errors(document.data):
+        if err.validator in ("additionalProperties", "required"):
+            found.extend(_key_errors(document, err))
+        else:
+            by_path.setdefault(tuple(err.absolute_path), []).append(err)
+    for errors in by_path.values():
+        found.append(_describe(document, best_match(errors)))
+    return tuple(found)
+
+
+def where(path: DataPath) -> str:
+    """A data path as users write it: `params[3].ttl`, `grid.lr`."""
+    text = ""
+    for item in path:
+        text += f"[{item}]" if isinstance(item, int) else (f".{item}" if text else str(item))
+    return text or "the top level"
+
+
+# Keys often written for another one; the schema cannot guess these by spelling.
+_KEY_HINTS = {
+    "budget": "cost budgets are not supported yet; bound each run with 'ttl'",
+    "name": "the sweep id is 'sweep'; run names go in 'params'",
+    "parameters": "did you mean 'params'?",
+    "sweep_name": "did you mean 'sweep'?",
+    "sweep_id": "did you mean 'sweep'?",
+}
+
+
+def _key_errors(document: Document, err: ValidationError) -> Iterator[Diagnostic]:
+    path = tuple(err.absolute_path)
+    if err.validator == "required":
+        for key in err.validator_value:
+            if key not in err.instance:
+                yield error("missing-key", f"missing '{key}' in {where(path)}", document.span(path, key=bool(path)))
+        return
+    known = err.schema.get("properties", {})
+    for key in err.instance:
+        if key not in known:
+            hint = _KEY_HINTS.get(key) if not path else None
+            yield error(
+                "unknown-key",
+                f"unknown key '{key}' in {where(path)}",
+                document.span((*path, key), key=True),
+                hint or did_you_mean(key, known),
+            )
+
+
+def _what(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"text '{value}'" if len(value) <= 60 else "a long text"
+    if isinstance(value, int):
+        return f"integer {value}"
+    if isinstance(value, float):
+        return f"number {value}"
+    return "a list" if isinstance(value, list) else "a mapping"
+
+
+_ARTICLE = {"string": "text", "boolean": "true or false", "integer": "a whole number", "number": "a number",
+            "array": "a list", "object": "a mapping", "null": "nothing"}  # fmt: skip
+
+# Values people write for a setting that the schema rightly rejects, and what to do instead.
+_VALUE_HINTS = {
+    ("on_complete", "hibernate"): "a one-time spot instance can neither stop nor hibernate; use 'terminate'",
+    ("on_complete", "exit"): "use 'terminate'",
+}
+
+
+def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: PLR0911 - one message per keyword
+    path, value, rule = tuple(err.absolute_path), err.instance, err.validator_value
+    span = document.span(path)
+    name = where(path)
+    hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
+    setting = next((item for item in reversed(path) if isinstance(item, str)), "")
+    if err.validator == "type":
+        if value is None:
+            return error("empty-value", f"{name} has no value", span, "give it a value, or remove the key")
+        wanted = " or ".join(_ARTICLE[t] for t in ([rule] if isinstance(rule, str) else rule))
+        if rule == "boolean" and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+            hint = "write true or false, without quotes"
+        elif rule == "string" and isinstance(value, int) and setting in ("ttl", "idle_timeout"):
+            hint = f"durations are text like '1h30m'; {value} seconds is '{_seconds_text(value)}'"
+        return error("wrong-type", f"expected {wanted} for {name}, found {_what(value)}", span, hint)
+    if err.validator in ("enum", "const"):
+        options = rule if err.validator == "enum" else [rule]
+        listed = ", ".join(str(option) for option in options)
+        hint = _VALUE_HINTS.get((setting, value)) or (did_you_mean(str(value), [str(o) for o in options]) if isinstance(value, str) else None)
+        return error("not-allowed", f"{_what(value)} is not allowed for {name}; expected one of: {listed}", span, hint)
+    if err.validator == "pattern":
+        title = err.schema.get("title", "value")
+        return error("bad-format", f"'{value}' is not a valid {title} for {name}", span, hint)
+    if err.validator in ("minimum", "maximum", "exclusiveMinimum"):
+        relation = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than"}[err.validator]
+        return error("out-of-range", f"{name} must be {relation} {rule}, found {value}", span)
+    if err.validator in ("minItems", "minLength", "minProperties") and rule == 1:
+        return error("empty-value", f"{name} is empty", span, "give it a value, or remove the key")
+    if err.validator in ("minItems", "maxItems", "minLength", "maxLength", "minProperties", "maxProperties"):
+        relation = "at least" if err.validator.startswith("min") else "at most"
+        unit = {"Items": "items", "Length": "characters", "Properties": "keys"}[err.validator[3:]]
+        return error("bad-size", f"{name} must have {relation} {rule} {unit}, found {len(value)}", span)
+    if err.validator == "uniqueItems":
+        return error("repeated-value", f"{name} lists a value more than once", span)
+    if err.validator == "propertyNames":
+        key_hint = err.schema.get("propertyNames", {})
+        return error("bad-key", f"{name} has a key that is not valid here", span, hint or str(key_hint.get("x-hint", "")) or None)
+    titles = [branch.get("title") for branch in rule if isinstance(branch, dict) and branch.get("title")] if err.validator == "anyOf" else []
+    expected = f"; expected {' or '.join(titles)}" if titles else ""
+    return error("bad-value", f"{_what(value)} is not valid for {name}{expected}", span, hint)
+
+
+def _seconds_text(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"

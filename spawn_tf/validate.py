@@ -1,0 +1,304 @@
+"""Validate a loaded document into a Sweep: schema, then the rules a schema cannot say. Pure.
+
+Run-level rules that need the expanded runs (names, regions, env variables) live in expand.py.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from spawn_tf import awsdata, contract
+from spawn_tf.diagnostics import Diagnostic, did_you_mean, error, has_errors, ordered, warning
+from spawn_tf.load import DataPath, Document
+from spawn_tf.model import Backend, RandomParameter, RandomSearch, Sweep
+from spawn_tf.schema import schema_diagnostics, setting_check, where
+
+# Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
+# silent parameter). Keyed by the normalized spelling (lower case, '-' -> '_').
+_SETTING_ALIASES: dict[str, str] = {
+    **dict.fromkeys(("ttl_hours", "ttl_minutes", "ttl_seconds", "time_limit", "max_runtime", "walltime"),
+                    "use 'ttl' with a duration like '6h'"),
+    "idle_time": "did you mean 'idle_timeout'?",
+    **dict.fromkeys(("on_completion", "oncomplete", "terminate_on_done", "terminate_on_complete"), "did you mean 'on_complete'?"),
+    "instance_types": "one instance type per run; for several, use grid: {instance_type: [...]}",
+    **dict.fromkeys(("image_id", "ami_id"), "did you mean 'ami'?"),
+    **dict.fromkeys(("keypair", "key_pair", "ssh_key"), "did you mean 'key_name'?"),
+    **dict.fromkeys(("spot_price", "max_price"), "did you mean 'spot_max_price'?"),
+    **dict.fromkeys(("iam_role", "iam_profile", "instance_profile"), "did you mean 'iam_instance_profile'?"),
+    "region_name": "did you mean 'region'?",
+    **dict.fromkeys(("az", "availability_zone", "availability_zones"), "choose the zone with 'subnet_id': a subnet lies in one zone"),
+    **dict.fromkeys(("disk_size", "root_volume_size", "volume_size_gb"), "did you mean 'volume_size'? (GiB)"),
+    "user_command": "did you mean 'command'?",
+    **dict.fromkeys(("hibernate", "hibernate_on_idle"), "a one-time spot instance cannot hibernate"),
+    **dict.fromkeys(("cost_limit", "max_cost", "cost_cap", "spend_limit"), "cost limits are not supported yet; bound each run with 'ttl'"),
+    **dict.fromkeys(("completion_file", "completion_delay"), "the agent records completion itself; scripts may call 'spored complete'"),
+    **dict.fromkeys(("session_timeout", "dns", "dns_name", "no_timeout"), "spawn-tf has no such setting"),
+    **dict.fromkeys(("launch_delay", "detach", "no_detach", "estimate_only", "dry_run"), "spawn-tf has no such setting"),
+}  # fmt: skip
+_CLOSE_MATCH = 0.88  # `tag` (a plausible parameter) must not be taken for `tags`
+
+
+def validate_document(document: Document) -> tuple[Sweep | None, tuple[Diagnostic, ...]]:
+    """Check everything that can be checked before expansion and build the Sweep."""
+    found = [*schema_diagnostics(document), *_key_diagnostics(document)]
+    if has_errors(found):
+        return None, ordered(found)
+    for check in CHECKS:
+        found.extend(check(document))
+    if has_errors(found):
+        return None, ordered(found)
+    return _build_sweep(document), ordered(found)
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def _run_mappings(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, Mapping[str, Any]]]:
+    """Every mapping whose keys are run settings or parameters, with its path."""
+    if isinstance(data.get("defaults"), dict):
+        yield ("defaults",), data["defaults"]
+    params = data.get("params")
+    if isinstance(params, list):
+        for i, row in enumerate(params):
+            if isinstance(row, dict):
+                yield ("params", i), row
+    if isinstance(data.get("grid"), dict):
+        yield ("grid",), data["grid"]
+    random = data.get("random")
+    if isinstance(random, dict) and isinstance(random.get("parameters"), dict):
+        yield ("random", "parameters"), random["parameters"]
+
+
+def _key_diagnostics(document: Document) -> Iterator[Diagnostic]:
+    checked: dict[str, tuple[str, str, str] | None] = {}  # key -> (code, message, hint); files repeat keys a lot
+    for path, mapping in _run_mappings(document.data):
+        for key in mapping:
+            if key not in checked:
+                checked[key] = _key_problem(key)
+            problem = checked[key]
+            if problem is not None:
+                code, message, hint = problem
+                yield error(code, f"{message} in {where(path)}", document.span((*path, key), key=True), hint)
+
+
+def _key_problem(key: str) -> tuple[str, str, str] | None:
+    if key in contract.RUN_SETTINGS:
+        return None
+    if key.startswith(contract.PARAM_ESCAPE_PREFIX):
+        rest = key.removeprefix(contract.PARAM_ESCAPE_PREFIX)
+        return None if rest else ("bad-parameter-name", "'param:' names no parameter", "write 'param:NAME'")
+    escape = f"to pass it to the workload as a parameter, write 'param:{key}'"
+    normal = key.lower().replace("-", "_")
+    if normal in contract.SWEEP_KEYS:
+        return ("misplaced-sweep-key", f"'{key}' is a sweep setting, not a run setting",
+                f"move it to the top level of the file; {escape}")  # fmt: skip
+    if normal in contract.RUN_SETTINGS:
+        hint = f"did you mean '{normal}'? settings are lower case with underscores; {escape}"
+    elif normal in _SETTING_ALIASES:
+        hint = f"{_SETTING_ALIASES[normal]}; {escape}"
+    else:
+        close = did_you_mean(normal, contract.RUN_SETTINGS, cutoff=_CLOSE_MATCH)
+        if close is None:
+            return None
+        hint = f"{close} {escape}"
+    return ("unknown-setting", f"'{key}' is not a setting", hint)
+
+
+# --- sweep-level rules -----------------------------------------------------------------------
+
+
+def _check_sweep_id(document: Document) -> Iterator[Diagnostic]:
+    if "sweep" not in document.data and not contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
+        yield error("bad-sweep-id", f"the file name '{document.stem}' cannot be the sweep id", document.span(()),
+                    "add 'sweep: ID' (lowercase letters, digits and '-', at most 40 characters)")  # fmt: skip
+
+
+def _check_regions(document: Document) -> Iterator[Diagnostic]:
+    for path in _region_paths(document.data):
+        region = _get(document.data, path)
+        if region not in awsdata.regions():
+            yield error("unknown-region", f"unknown region '{region}' in {where(path)}", document.span(path),
+                        did_you_mean(region, awsdata.regions()))  # fmt: skip
+
+
+def _check_top_level_settings(document: Document) -> Iterator[Diagnostic]:
+    defaults = document.data.get("defaults", {})
+    for key in (key for key in document.data if key in contract.RUN_SETTINGS):
+        span = document.span((key,), key=True)
+        if key in defaults:
+            yield error("conflicting-setting", f"'{key}' is set both at the top level and in defaults", span, "keep one of them")
+        else:
+            yield warning("top-level-setting", f"'{key}' at the top level applies to every run", span, "move it under 'defaults:' to say so")
+
+
+def _check_name_in_defaults(document: Document) -> Iterator[Diagnostic]:
+    if "name" in document.data.get("defaults", {}):
+        yield error("name-in-defaults", "'name' in defaults would give every run the same name",
+                    document.span(("defaults", "name"), key=True), "name each run in params, or use name_template")  # fmt: skip
+
+
+def _check_escaped_twice(document: Document) -> Iterator[Diagnostic]:
+    for path, mapping in _run_mappings(document.data):
+        for key in mapping:
+            plain = key.removeprefix(contract.PARAM_ESCAPE_PREFIX)
+            if plain != key and plain in mapping:
+                yield error("duplicate-key", f"'{key}' and '{plain}' name the same parameter", document.span((*path, key), key=True))
+
+
+def _check_run_count(document: Document) -> Iterator[Diagnostic]:
+    data = document.data
+    total = len(data.get("params", ())) + _grid_size(data) + data.get("random", {}).get("count", 0)
+    if total > contract.MAX_RUNS:
+        yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
+                    document.span(()), "split it into several sweeps")  # fmt: skip
+    if "params" not in data and "grid" not in data and "random" not in data:
+        yield warning("single-run", "no params, grid or random: the sweep is a single run", document.span(()),
+                      "add 'params:' with one entry per run")  # fmt: skip
+
+
+def _get(data: Any, path: DataPath) -> Any:
+    for item in path:
+        data = data[item]
+    return data
+
+
+def _region_paths(data: Mapping[str, Any]) -> Iterator[DataPath]:
+    """Every place a region is written."""
+    if "results_region" in data:
+        yield ("results_region",)
+    yield from (("regions", i) for i in range(len(data.get("regions", ()))))
+    if "region" in data:
+        yield ("region",)
+    for path, mapping in _run_mappings(data):
+        if path == ("grid",):
+            yield from (("grid", "region", j) for j in range(len(mapping.get("region", ()))))
+            continue
+        if "region" in mapping:
+            yield (*path, "region")
+        for setting in contract.REGIONAL_SETTINGS:
+            if isinstance(mapping.get(setting), dict):
+                yield from ((*path, setting, region) for region in mapping[setting])
+
+
+def _grid_size(data: Mapping[str, Any]) -> int:
+    size = 1 if data.get("grid") else 0
+    for values in data.get("grid", {}).values():
+        size *= len(values)
+    return size
+
+
+def _check_grid(document: Document) -> Iterator[Diagnostic]:
+    for key, values in document.data.get("grid", {}).items():
+        if key == "name":
+            yield error("name-in-grid", "'name' in grid would give many runs the same name", document.span(("grid", key), key=True),
+                        "use name_template to name grid runs")  # fmt: skip
+        for setting in (key,) if key in contract.RUN_SETTINGS else ():
+            check = setting_check(setting)
+            for j, value in enumerate(values):
+                if not check(value):
+                    yield error("bad-grid-value", f"grid value {value!r} is not valid for the setting '{setting}'",
+                                document.span(("grid", key, j)), f"the values of '{setting}' must be valid as '{setting}:' itself")  # fmt: skip
+
+
+def _check_random(document: Document) -> Iterator[Diagnostic]:
+    random = document.data.get("random")
+    for key, spec in (random or {}).get("parameters", {}).items():
+        yield from _random_parameter_problems(document, ("random", "parameters", key), spec)
+
+
+def _random_parameter_problems(document: Document, path: DataPath, spec: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    key = path[-1]
+    span = document.span(path, key=True)
+    if key in contract.RUN_SETTINGS:
+        yield error("random-setting", f"random cannot draw the setting '{key}'", span, f"use grid: {{{key}: [...]}}")
+    elif ("values" in spec) == ("distribution" in spec):
+        yield error("bad-distribution", f"random parameter '{key}' needs either 'values' or 'distribution'", span)
+    elif "values" in spec:
+        for extra in sorted(set(spec) - {"values"}):
+            yield error("bad-distribution", f"'{extra}' goes with 'distribution', not with 'values'", document.span((*path, extra), key=True))
+    elif missing := [bound for bound in ("min", "max") if bound not in spec]:
+        yield error("missing-key", f"the distribution of '{key}' needs '{missing[0]}'", span)
+    else:
+        low, high, kind = spec["min"], spec["max"], spec["distribution"]
+        min_span = document.span((*path, "min"))
+        if not low < high:
+            yield error("bad-distribution", f"'{key}' has min {low} not below max {high}", min_span)
+        if kind == "log_uniform" and low <= 0:
+            yield error("bad-distribution", f"log_uniform '{key}' needs min above 0, found {low}", min_span,
+                        "a log scale starts above zero, e.g. min: 1e-5")  # fmt: skip
+        if kind == "int_uniform" and not (float(low).is_integer() and float(high).is_integer()):
+            yield error("bad-distribution", f"int_uniform '{key}' needs whole-number bounds", min_span)
+
+
+def _check_name_template(document: Document) -> Iterator[Diagnostic]:
+    template = document.data.get("name_template")
+    if template is None:
+        return
+    span = document.span(("name_template",))
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+    except ValueError as exc:
+        yield error("bad-name-template", f"name_template is not a valid template: {exc}", span, "fields look like {learning_rate}")
+        return
+    for field in fields:
+        if not field.isidentifier() and not field.replace("-", "_").isidentifier():
+            yield error("bad-name-template", f"name_template field '{{{field}}}' is not a parameter name", span,
+                        "fields name a parameter, like {learning_rate}, or {index}")  # fmt: skip
+
+
+# Sweep-level rules, in the order they are reported.
+CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
+    _check_sweep_id,
+    _check_regions,
+    _check_top_level_settings,
+    _check_name_in_defaults,
+    _check_escaped_twice,
+    _check_grid,
+    _check_random,
+    _check_name_template,
+    _check_run_count,
+)
+
+
+# --- building --------------------------------------------------------------------------------
+
+
+def _build_sweep(document: Document) -> Sweep:
+    data = document.data
+    defaults = {key: data[key] for key in data if key in contract.RUN_SETTINGS}
+    defaults.update(data.get("defaults", {}))
+    random = data.get("random")
+    terraform = data.get("terraform", {})
+    backend = next(iter(terraform.get("backend", {}).items()), None)
+    return Sweep(
+        id=data.get("sweep", document.stem),
+        source=document.file,
+        results=data.get("results"),
+        results_region=data.get("results_region"),
+        defaults=MappingProxyType(defaults),
+        params=tuple(MappingProxyType(row) for row in data.get("params", ())),
+        grid=tuple((key, tuple(values)) for key, values in sorted(data.get("grid", {}).items())),
+        random=None if random is None else RandomSearch(
+            count=int(random["count"]),
+            seed=int(random.get("seed", 0)),
+            parameters=tuple(
+                RandomParameter(
+                    name=key,
+                    values=tuple(spec.get("values", ())),
+                    distribution=spec.get("distribution"),
+                    low=float(spec.get("min", 0)),
+                    high=float(spec.get("max", 0)),
+                )
+                for key, spec in random["parameters"].items()
+            ),
+        ),
+        name_template=data.get("name_template"),
+        regions=tuple(data.get("regions", ())),
+        max_concurrent=data.get("max_concurrent"),
+        max_runs_per_root=int(data.get("max_runs_per_root", contract.DEFAULT_MAX_RUNS_PER_ROOT)),
+        backend=None if backend is None else Backend(kind=backend[0], config=MappingProxyType(dict(backend[1]))),
+        aws_provider_version=terraform.get("aws_provider_version", contract.DEFAULT_AWS_PROVIDER_VERSION),
+    )
