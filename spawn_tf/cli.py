@@ -71,7 +71,7 @@ def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
         if not as_json:
             _report(checked.diagnostics)
             counted = summary(checked.diagnostics)
-            verdict = f"{runs} runs" if runs is not None and not bad else "invalid"
+            verdict = f"{runs} run{'' if runs == 1 else 's'}" if runs is not None and not bad else "invalid"
             click.echo(f"{path}: {verdict}" + (f" ({counted})" if counted else ""), err=True)
     if as_json:
         click.echo(json.dumps({"files": results}, indent=2, ensure_ascii=False))

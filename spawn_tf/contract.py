@@ -101,9 +101,7 @@ DEFAULT_AWS_PROVIDER_VERSION: Final = ">= 6.0"  # per-resource `region` needs pr
 # AMI aliases -> SSM public parameter, formatted with the architecture (DESIGN §4).
 AMI_ALIASES: Final = {
     "al2023": "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-{arch}",
-    "dlami-gpu": (
-        "/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
-    ),
+    "dlami-gpu": ("/aws/service/deeplearning/ami/{arch}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"),
 }
 AMI_ID_PATTERN: Final = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 

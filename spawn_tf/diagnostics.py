@@ -84,6 +84,10 @@ def summary(diagnostics: Sequence[Diagnostic]) -> str:
 
 
 def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.7) -> str | None:
-    """A hint naming the closest candidate, or None."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
-    return f"did you mean '{close[0]}'?" if close else None
+    """A hint naming the closest candidates (those equally close), or None."""
+    scored = sorted(
+        ((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in set(candidates)),
+        key=lambda pair: (-pair[0], pair[1]),
+    )
+    best = [candidate for ratio, candidate in scored if ratio >= cutoff and ratio == scored[0][0]][:3]
+    return f"did you mean {' or '.join(repr(c) for c in best)}?" if best else None

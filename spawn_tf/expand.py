@@ -169,6 +169,7 @@ class _Expander:
                                                hint=_RUN_NAME_HINT))  # fmt: skip
         else:
             name, path = f"{self.sweep.id}-{index:04d}", self._origin_path(origin)
+        if written is None and self.sweep.name_template is None and origin.kind != "defaults":
             self._report_at((), _Problem(Severity.WARNING, "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
                                          hint="inserting a run renames the later ones; name runs, or set name_template"))  # fmt: skip
         if ".." in name:
@@ -213,11 +214,9 @@ class _Expander:
                     self._report(origin, problem)
 
     def _report(self, origin: _Origin, problem: _Problem) -> None:
-        if problem.key is not None:
-            path = self._path(origin, problem.key)
-        else:  # about a setting nobody wrote: where it would go for every run
-            path = ("defaults",) if "defaults" in self.document.data else ()
-        self._report_at(path, problem)
+        # A problem with no key is about a setting nobody wrote: placed where it would go for every run.
+        unwritten: DataPath = ("defaults",) if "defaults" in self.document.data else ()
+        self._report_at(self._path(origin, problem.key) if problem.key is not None else unwritten, problem)
 
     def _report_at(self, path: DataPath, problem: _Problem) -> None:
         self.problems.setdefault((path, problem), None)
@@ -249,7 +248,10 @@ class _Expander:
 
 
 _SETTINGS = frozenset(contract.RUN_SETTINGS)
-_KEY_CODES = frozenset({"bad-parameter-name", "reserved-parameter", "env-collision", "secret-value-key"})
+# Problems placed at a key rather than its value: bad parameter names, and settings nobody wrote
+# (placed at `defaults:`, where they would go).
+_KEY_CODES = frozenset({"bad-parameter-name", "reserved-parameter", "env-collision", "secret-value-key",
+                        "no-instance-type", "no-ttl", "no-workload"})  # fmt: skip
 _RUN_NAME_HINT = "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters"
 
 
@@ -338,6 +340,7 @@ def _draw(seed: int, index: int, parameter: RandomParameter) -> Any:
 
 _DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
 _GRAVITON_FAMILY = re.compile(r"[a-z]+\d+[a-z-]*g[a-z-]*")
+_GPU_FAMILY = re.compile(r"(?:g|p|gr)\d+[a-z-]*")  # g5, g6e, g5g, p4d, p5en, gr6: NVIDIA GPUs
 
 
 def parse_duration(text: str) -> int:
@@ -377,6 +380,10 @@ def _parse_settings(raw: Mapping[str, Any], region: str) -> tuple[RunSettings, s
         close = did_you_mean(instance_type, awsdata.ec2_enum("InstanceType"), cutoff=0.8)
         add(Severity.WARNING, "unknown-instance-type", f"instance type '{instance_type}' is not known to this botocore", "instance_type",
             close or "it may be newer than the installed botocore; check the spelling")  # fmt: skip
+    ami = raw.get("ami", contract.DEFAULT_AMI)
+    if ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
+        add(Severity.WARNING, "gpu-without-driver", f"{instance_type} has NVIDIA GPUs, but the default image {ami} has no GPU driver",
+            "instance_type", "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own")  # fmt: skip
     spot = raw.get("spot", contract.DEFAULT_SPOT)
     price = raw.get("spot_max_price")
     if price is not None and not spot:
@@ -455,7 +462,9 @@ def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Prob
         return None
     seconds = parse_duration(text)
     if seconds == 0:
-        problems.append(_Problem(Severity.ERROR, "zero-duration", f"{setting} '{text}' is zero", setting, "durations look like '30m' or '6h'"))
+        problems.append(
+            _Problem(Severity.ERROR, "zero-duration", f"{setting} '{text}' is zero", setting, "durations look like '30m' or '6h'")
+        )
         return None
     return seconds
 
@@ -468,7 +477,9 @@ def _tag_problems(tags: Mapping[str, str]) -> Iterator[_Problem]:
         if key == contract.TAG_NAME:
             yield _Problem(Severity.ERROR, "reserved-tag", "tag 'Name' is set by spawn-tf (<sweep>/<run>)", "tags")
         if not 1 <= len(key) <= contract.MAX_TAG_KEY_CHARS:
-            yield _Problem(Severity.ERROR, "tag-too-long", f"tag key '{key[:40]}' must have 1 to {contract.MAX_TAG_KEY_CHARS} characters", "tags")
+            yield _Problem(
+                Severity.ERROR, "tag-too-long", f"tag key '{key[:40]}' must have 1 to {contract.MAX_TAG_KEY_CHARS} characters", "tags"
+            )
         if len(value) > contract.MAX_TAG_VALUE_CHARS:
             yield _Problem(Severity.ERROR, "tag-too-long", f"the value of tag '{key}' has more than {contract.MAX_TAG_VALUE_CHARS} characters",
                            "tags")  # fmt: skip
@@ -498,4 +509,3 @@ def _secret_problems_in_script(script: str, key: str) -> Iterator[_Problem]:
     for pattern, what in _SECRET_PATTERNS:
         if pattern.search(script):
             yield _Problem(Severity.WARNING, "secret-value", f"the script in {key} holds what looks like {what}", key, _SECRET_HINT)
-

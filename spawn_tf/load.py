@@ -47,6 +47,12 @@ class SourceInt(int):
         self.source = source
         return self
 
+    def __str__(self) -> str:
+        return self.source
+
+    def __format__(self, spec: str) -> str:
+        return self.source if not spec else super().__format__(spec)
+
 
 class SourceFloat(float):
     """A float that remembers how it was written (`1e-4`, `0.10`)."""
@@ -57,6 +63,12 @@ class SourceFloat(float):
         self = super().__new__(cls, value)
         self.source = source
         return self
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __format__(self, spec: str) -> str:
+        return self.source if not spec else super().__format__(spec)
 
 
 class Positions:
@@ -148,6 +160,15 @@ for _tag, _pattern, _first in (
 _BOOLS = {"true": True, "false": False}
 
 
+# libyaml's words for the usual slips, and what to look at.
+_YAML_HINTS = (
+    ("mapping values are not allowed", "check the indentation of this line against the lines above it; quote values that contain ': '"),
+    ("could not find expected ':'", "a key needs ': ' after it; check the line above too"),
+    ("found character '\\t'", "YAML indents with spaces, not tabs"),
+    ("found undefined alias", "define the anchor (&name) before using it (*name)"),
+)
+
+
 class _Builder:
     """Builds plain data from a composed YAML node tree (no per-value positions: they stay in the tree)."""
 
@@ -209,8 +230,12 @@ def _scalar(node: ScalarNode) -> Any:
         base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
         return SourceInt(int(text[2:] if base != 10 else text, base), text)
     if tag == _FLOAT:
-        value = float(text.replace(".inf", "inf").replace(".Inf", "inf").replace(".INF", "inf").lower())
-        if not math.isfinite(value):
+        if text.lstrip("+-").startswith("."):
+            body = text.lstrip("+-")[1:]
+            if not body[:1].isdigit():  # .inf, .nan and their spellings
+                raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
+        value = float(text)
+        if not math.isfinite(value):  # 1e999
             raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
         return SourceFloat(value, text)
     if tag == _BOOL:
@@ -237,10 +262,14 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node]]:
         message = " ".join(part for part in (exc.context, exc.problem) if part)
         if "expected a single document" in message:
             raise _LoadError(
-                "multiple-documents", "a sweep file holds one YAML document, found more", mark.line + 1, mark.column + 1,
+                "multiple-documents",
+                "a sweep file holds one YAML document, found more",
+                mark.line + 1,
+                mark.column + 1,
                 hint="split the documents into separate files",
             ) from None
-        raise _LoadError("yaml-syntax", message, mark.line + 1, mark.column + 1) from None
+        hint = next((h for problem, h in _YAML_HINTS if problem in message), None)
+        raise _LoadError("yaml-syntax", message, mark.line + 1, mark.column + 1, hint) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry a position too
         raise _LoadError("yaml-syntax", str(exc).splitlines()[0], 1, 1) from None
     except RecursionError:
@@ -285,6 +314,12 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node]]:
             parse_constant=_reject_constant,
         )
     except json.JSONDecodeError as exc:
+        before = text[: exc.pos].rstrip()
+        if before.endswith(",") and text[exc.pos : exc.pos + 1] in ("]", "}"):
+            line, col = _line_col(text, len(before) - 1)
+            raise _LoadError(
+                "json-syntax", f"trailing comma before '{text[exc.pos]}'", line, col, hint="JSON allows no comma after the last item"
+            ) from None
         raise _LoadError("json-syntax", exc.msg[:1].lower() + exc.msg[1:], exc.lineno, exc.colno) from None
     except ValueError as exc:  # NaN or Infinity
         line, col = _line_col(text, text.find(str(exc)))
@@ -385,12 +420,7 @@ def _load_csv(text: str) -> tuple[Any, Callable[[], Node]]:
     line_of_row: list[int] = []
     for _ in reader:
         line_of_row.append(reader.line_num)
-    header = [cell.strip() for cell in rows[header_at]]
-    for col, name in enumerate(header):
-        if not name:
-            raise _LoadError("csv-syntax", f"column {col + 1} of the header row has no name", _row_line(line_of_row, header_at), 1)
-        if name in header[:col]:
-            raise _LoadError("duplicate-key", f"duplicate column '{name}'", _row_line(line_of_row, header_at), 1)
+    header = _csv_header(rows[header_at], _row_line(line_of_row, header_at))
     params: list[dict[str, Any]] = []
     row_indices: list[int] = []
     for number, row in enumerate(rows[header_at + 1 :], start=header_at + 1):
@@ -421,6 +451,16 @@ def _load_csv(text: str) -> tuple[Any, Callable[[], Node]]:
     return {"params": params}, tree
 
 
+def _csv_header(row: list[str], line: int) -> list[str]:
+    header = [cell.strip() for cell in row]
+    for col, name in enumerate(header):
+        if not name:
+            raise _LoadError("csv-syntax", f"column {col + 1} of the header row has no name", line, 1)
+        if name in header[:col]:
+            raise _LoadError("duplicate-key", f"duplicate column '{name}'", line, 1)
+    return header
+
+
 def _row_line(line_of_row: list[int], row: int) -> int:
     """The 1-based line a CSV row starts on (csv reports where it ends; quoted cells may span lines)."""
     return line_of_row[row - 1] + 1 if row else 1
@@ -436,7 +476,7 @@ _READERS: dict[str, Callable[[str], tuple[Any, Callable[[], Node]]]] = {
 }
 
 
-def load_document(path: Path, display: str | None = None) -> tuple[Document | None, tuple[Diagnostic, ...]]:
+def load_document(path: Path, display: str | None = None) -> tuple[Document | None, tuple[Diagnostic, ...]]:  # noqa: PLR0911 - one return per way a file can be unreadable
     """Read and parse a sweep file.
 
     Args:

@@ -71,5 +71,8 @@ def render_runs(runs: Sequence[Run], fmt: str) -> str:
         return out.getvalue()
     rows = [[cell.replace("\n", "\\n") for cell in row] for row in rows]
     widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [[h.upper() for h in header], *rows]]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in [[h.upper() for h in header], *rows]
+    ]
     return "\n".join(lines) + "\n"

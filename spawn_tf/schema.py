@@ -54,7 +54,7 @@ class _Compiler:
             for part in pointer.removeprefix("#/").split("/"):
                 target = target[part]
             self.refs[pointer] = self.compile(target)
-        return lambda v: self.refs[pointer](v)
+        return lambda v: self.refs[pointer](v)  # noqa: PLW0108 - looked up late: the target may still be compiling
 
     def compile(self, schema: Mapping[str, Any] | bool) -> Check:
         if isinstance(schema, bool):
@@ -177,6 +177,11 @@ def where(path: DataPath) -> str:
     return text or "the top level"
 
 
+def inside(path: DataPath) -> str:
+    """'in defaults', 'in params[3]', 'at the top level'."""
+    return f"in {where(path)}" if path else "at the top level"
+
+
 # Keys often written for another one; the schema cannot guess these by spelling.
 _KEY_HINTS = {
     "budget": "cost budgets are not supported yet; bound each run with 'ttl'",
@@ -192,7 +197,7 @@ def _key_errors(document: Document, err: ValidationError) -> Iterator[Diagnostic
     if err.validator == "required":
         for key in err.validator_value:
             if key not in err.instance:
-                yield error("missing-key", f"missing '{key}' in {where(path)}", document.span(path, key=bool(path)))
+                yield error("missing-key", f"missing '{key}' {inside(path)}", document.span(path, key=bool(path)))
         return
     known = err.schema.get("properties", {})
     for key in err.instance:
@@ -200,7 +205,7 @@ def _key_errors(document: Document, err: ValidationError) -> Iterator[Diagnostic
             hint = _KEY_HINTS.get(key) if not path else None
             yield error(
                 "unknown-key",
-                f"unknown key '{key}' in {where(path)}",
+                f"unknown key '{key}' {inside(path)}",
                 document.span((*path, key), key=True),
                 hint or did_you_mean(key, known),
             )
@@ -230,7 +235,7 @@ _VALUE_HINTS = {
 }
 
 
-def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: PLR0911 - one message per keyword
+def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: C901, PLR0911 - one message per keyword
     path, value, rule = tuple(err.absolute_path), err.instance, err.validator_value
     span = document.span(path)
     name = where(path)
@@ -239,7 +244,8 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     if err.validator == "type":
         if value is None:
             return error("empty-value", f"{name} has no value", span, "give it a value, or remove the key")
-        wanted = " or ".join(_ARTICLE[t] for t in ([rule] if isinstance(rule, str) else rule))
+        title = err.schema.get("title")
+        wanted = f"a {title}" if title else " or ".join(_ARTICLE[t] for t in ([rule] if isinstance(rule, str) else rule))
         if rule == "boolean" and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
             hint = "write true or false, without quotes"
         elif rule == "string" and isinstance(value, int) and setting in ("ttl", "idle_timeout"):
@@ -248,8 +254,11 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     if err.validator in ("enum", "const"):
         options = rule if err.validator == "enum" else [rule]
         listed = ", ".join(str(option) for option in options)
-        hint = _VALUE_HINTS.get((setting, value)) or (did_you_mean(str(value), [str(o) for o in options]) if isinstance(value, str) else None)
-        return error("not-allowed", f"{_what(value)} is not allowed for {name}; expected one of: {listed}", span, hint)
+        hint = _VALUE_HINTS.get((setting, value)) or (
+            did_you_mean(str(value), [str(o) for o in options]) if isinstance(value, str) else None
+        )
+        shown = f"'{value}'" if isinstance(value, str) else _what(value)
+        return error("not-allowed", f"{shown} is not allowed for {name}; expected one of: {listed}", span, hint)
     if err.validator == "pattern":
         title = err.schema.get("title", "value")
         return error("bad-format", f"'{value}' is not a valid {title} for {name}", span, hint)
@@ -267,7 +276,9 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     if err.validator == "propertyNames":
         key_hint = err.schema.get("propertyNames", {})
         return error("bad-key", f"{name} has a key that is not valid here", span, hint or str(key_hint.get("x-hint", "")) or None)
-    titles = [branch.get("title") for branch in rule if isinstance(branch, dict) and branch.get("title")] if err.validator == "anyOf" else []
+    titles = (
+        [branch.get("title") for branch in rule if isinstance(branch, dict) and branch.get("title")] if err.validator == "anyOf" else []
+    )
     expected = f"; expected {' or '.join(titles)}" if titles else ""
     return error("bad-value", f"{_what(value)} is not valid for {name}{expected}", span, hint)
 

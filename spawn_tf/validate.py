@@ -73,15 +73,15 @@ def _run_mappings(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, Mapping[s
 
 
 def _key_diagnostics(document: Document) -> Iterator[Diagnostic]:
-    checked: dict[str, tuple[str, str, str] | None] = {}  # key -> (code, message, hint); files repeat keys a lot
+    checked: dict[str, tuple[str, str, str] | None] = {}  # key -> (code, what is wrong, hint); files repeat keys a lot
     for path, mapping in _run_mappings(document.data):
         for key in mapping:
             if key not in checked:
                 checked[key] = _key_problem(key)
             problem = checked[key]
             if problem is not None:
-                code, message, hint = problem
-                yield error(code, f"{message} in {where(path)}", document.span((*path, key), key=True), hint)
+                code, what, hint = problem
+                yield error(code, f"'{key}' in {where(path)} {what}", document.span((*path, key), key=True), hint)
 
 
 def _key_problem(key: str) -> tuple[str, str, str] | None:
@@ -89,11 +89,11 @@ def _key_problem(key: str) -> tuple[str, str, str] | None:
         return None
     if key.startswith(contract.PARAM_ESCAPE_PREFIX):
         rest = key.removeprefix(contract.PARAM_ESCAPE_PREFIX)
-        return None if rest else ("bad-parameter-name", "'param:' names no parameter", "write 'param:NAME'")
+        return None if rest else ("bad-parameter-name", "names no parameter", "write 'param:NAME'")
     escape = f"to pass it to the workload as a parameter, write 'param:{key}'"
     normal = key.lower().replace("-", "_")
     if normal in contract.SWEEP_KEYS:
-        return ("misplaced-sweep-key", f"'{key}' is a sweep setting, not a run setting",
+        return ("misplaced-sweep-key", "is a sweep setting, not a run setting",
                 f"move it to the top level of the file; {escape}")  # fmt: skip
     if normal in contract.RUN_SETTINGS:
         hint = f"did you mean '{normal}'? settings are lower case with underscores; {escape}"
@@ -104,7 +104,7 @@ def _key_problem(key: str) -> tuple[str, str, str] | None:
         if close is None:
             return None
         hint = f"{close} {escape}"
-    return ("unknown-setting", f"'{key}' is not a setting", hint)
+    return ("unknown-setting", "is not a setting", hint)
 
 
 # --- sweep-level rules -----------------------------------------------------------------------
@@ -117,10 +117,9 @@ def _check_sweep_id(document: Document) -> Iterator[Diagnostic]:
 
 
 def _check_regions(document: Document) -> Iterator[Diagnostic]:
-    for path in _region_paths(document.data):
-        region = _get(document.data, path)
+    for path, region, is_key in _region_paths(document.data):
         if region not in awsdata.regions():
-            yield error("unknown-region", f"unknown region '{region}' in {where(path)}", document.span(path),
+            yield error("unknown-region", f"unknown region '{region}' in {where(path)}", document.span(path, key=is_key),
                         did_you_mean(region, awsdata.regions()))  # fmt: skip
 
 
@@ -131,7 +130,9 @@ def _check_top_level_settings(document: Document) -> Iterator[Diagnostic]:
         if key in defaults:
             yield error("conflicting-setting", f"'{key}' is set both at the top level and in defaults", span, "keep one of them")
         else:
-            yield warning("top-level-setting", f"'{key}' at the top level applies to every run", span, "move it under 'defaults:' to say so")
+            yield warning(
+                "top-level-setting", f"'{key}' at the top level applies to every run", span, "move it under 'defaults:' to say so"
+            )
 
 
 def _check_name_in_defaults(document: Document) -> Iterator[Diagnostic]:
@@ -152,8 +153,9 @@ def _check_run_count(document: Document) -> Iterator[Diagnostic]:
     data = document.data
     total = len(data.get("params", ())) + _grid_size(data) + data.get("random", {}).get("count", 0)
     if total > contract.MAX_RUNS:
+        where_generated = ("grid",) if "grid" in data else ("random",) if "random" in data else ("params",)
         yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
-                    document.span(()), "split it into several sweeps")  # fmt: skip
+                    document.span(where_generated, key=True), "split it into several sweeps")  # fmt: skip
     if "params" not in data and "grid" not in data and "random" not in data:
         yield warning("single-run", "no params, grid or random: the sweep is a single run", document.span(()),
                       "add 'params:' with one entry per run")  # fmt: skip
@@ -165,22 +167,22 @@ def _get(data: Any, path: DataPath) -> Any:
     return data
 
 
-def _region_paths(data: Mapping[str, Any]) -> Iterator[DataPath]:
-    """Every place a region is written."""
+def _region_paths(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, str, bool]]:
+    """Every place a region is written: (path, region, whether it is a key of a per-region map)."""
     if "results_region" in data:
-        yield ("results_region",)
-    yield from (("regions", i) for i in range(len(data.get("regions", ()))))
+        yield ("results_region",), data["results_region"], False
+    yield from ((("regions", i), region, False) for i, region in enumerate(data.get("regions", ())))
     if "region" in data:
-        yield ("region",)
+        yield ("region",), data["region"], False
     for path, mapping in _run_mappings(data):
         if path == ("grid",):
-            yield from (("grid", "region", j) for j in range(len(mapping.get("region", ()))))
+            yield from ((("grid", "region", j), region, False) for j, region in enumerate(mapping.get("region", ())))
             continue
         if "region" in mapping:
-            yield (*path, "region")
+            yield (*path, "region"), mapping["region"], False
         for setting in contract.REGIONAL_SETTINGS:
             if isinstance(mapping.get(setting), dict):
-                yield from ((*path, setting, region) for region in mapping[setting])
+                yield from (((*path, setting, region), region, True) for region in mapping[setting])
 
 
 def _grid_size(data: Mapping[str, Any]) -> int:
@@ -218,7 +220,9 @@ def _random_parameter_problems(document: Document, path: DataPath, spec: Mapping
         yield error("bad-distribution", f"random parameter '{key}' needs either 'values' or 'distribution'", span)
     elif "values" in spec:
         for extra in sorted(set(spec) - {"values"}):
-            yield error("bad-distribution", f"'{extra}' goes with 'distribution', not with 'values'", document.span((*path, extra), key=True))
+            yield error(
+                "bad-distribution", f"'{extra}' goes with 'distribution', not with 'values'", document.span((*path, extra), key=True)
+            )
     elif missing := [bound for bound in ("min", "max") if bound not in spec]:
         yield error("missing-key", f"the distribution of '{key}' needs '{missing[0]}'", span)
     else:
@@ -281,7 +285,9 @@ def _build_sweep(document: Document) -> Sweep:
         defaults=MappingProxyType(defaults),
         params=tuple(MappingProxyType(row) for row in data.get("params", ())),
         grid=tuple((key, tuple(values)) for key, values in sorted(data.get("grid", {}).items())),
-        random=None if random is None else RandomSearch(
+        random=None
+        if random is None
+        else RandomSearch(
             count=int(random["count"]),
             seed=int(random.get("seed", 0)),
             parameters=tuple(

@@ -1,0 +1,50 @@
+"""Error goldens: the one place where the wording of diagnostics is pinned (STYLE.md, Tests).
+
+Each `errors/<case>.<ext>` is validated by the real CLI; its stderr must equal `<case>.stderr`
+byte for byte and the exit code must be 1 (0 for cases that only warn). Regenerate with
+`pytest --update-golden` and review the diff like code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from spawn_tf.cli import main
+
+CASES = Path(__file__).parent / "errors"
+SWEEP_SUFFIXES = (".yaml", ".json", ".csv")
+WARNING_ONLY = {"secrets.yaml", "unknown-instance-type.yaml"}
+
+
+def _cases() -> list[Path]:
+    return sorted(path for path in CASES.iterdir() if path.suffix in SWEEP_SUFFIXES)
+
+
+@pytest.mark.parametrize("case", _cases(), ids=lambda path: path.name)
+def test_error_golden_matches_stderr(case: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
+    monkeypatch.chdir(CASES)
+    result = CliRunner().invoke(main, ["validate", case.name])
+    expected_exit = 0 if case.name in WARNING_ONLY else 1
+    assert result.exit_code == expected_exit, result.output
+    assert result.stdout == ""
+    golden = case.with_suffix(".stderr")
+    if request.config.getoption("--update-golden"):
+        golden.write_text(result.stderr, encoding="utf-8")
+    assert result.stderr == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("case", sorted(WARNING_ONLY))
+def test_warning_case_strict_fails(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(CASES)
+    result = CliRunner().invoke(main, ["validate", "--strict", case])
+    assert result.exit_code == 1
+    assert ": warning: " in result.stderr
+
+
+def test_every_case_has_a_golden() -> None:
+    stems = {path.stem for path in _cases()}
+    goldens = {path.stem for path in CASES.glob("*.stderr")}
+    assert stems == goldens

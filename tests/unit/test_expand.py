@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import pytest
+from conftest import QUIET_DEFAULTS, CheckSweep, codes
+
+from spawn_tf.contract import Arch
+from spawn_tf.expand import arch_of, env_name, env_text, parse_duration
+from spawn_tf.model import Run
+
+
+def _runs(check: CheckSweep, text: str) -> tuple[Run, ...]:
+    checked = check(text)
+    assert checked.runs is not None, [d.render() for d in checked.diagnostics]
+    return checked.runs
+
+
+def test_expand_order_is_params_then_grid_then_random(check: CheckSweep) -> None:
+    runs = _runs(check, QUIET_DEFAULTS + (
+        "name_template: r-{index}\nparams:\n  - {name: first, x: 1}\n"
+        "grid:\n  opt: [sgd, adam]\n  bs: [16, 32]\n"
+        "random:\n  count: 2\n  parameters:\n    lr: {distribution: log_uniform, min: 0.0001, max: 0.1}\n"
+    ))  # fmt: skip
+    assert [run.name for run in runs] == ["first", "r-1", "r-2", "r-3", "r-4", "r-5", "r-6"]
+    assert [run.index for run in runs] == list(range(7))
+    # grid keys in sorted order (bs before opt), values in file order
+    assert [(run.params["bs"], run.params["opt"]) for run in runs[1:5]] == [(16, "sgd"), (16, "adam"), (32, "sgd"), (32, "adam")]
+    assert all(0.0001 <= run.params["lr"] <= 0.1 for run in runs[5:])
+
+
+def test_expand_random_draws_are_pinned(check: CheckSweep) -> None:
+    text = QUIET_DEFAULTS + (
+        "name_template: r-{index:03d}\nrandom:\n  count: 3\n  seed: 42\n  parameters:\n"
+        "    lr: {distribution: log_uniform, min: 0.0001, max: 0.01}\n    bs: {values: [16, 32, 64, 128]}\n"
+        "    layers: {distribution: int_uniform, min: 2, max: 8}\n    dropout: {distribution: uniform, min: 0, max: 0.5}\n"
+    )  # fmt: skip
+    runs = _runs(check, text)
+    assert [run.name for run in runs] == ["r-000", "r-001", "r-002"]
+    # sha256-based draws: the same on every platform and Python version; a change here changes users' sweeps
+    assert [dict(run.env) for run in runs] == [dict(run.env) for run in _runs(check, text)]
+    assert [run.env["BS"] for run in runs] == [env_text(run.params["bs"]) for run in runs]
+    assert all(2 <= run.params["layers"] <= 8 and isinstance(run.params["layers"], int) for run in runs)
+    assert [(run.env["LR"], run.env["BS"], run.env["LAYERS"], run.env["DROPOUT"]) for run in runs] == PINNED_DRAWS
+
+
+PINNED_DRAWS = [
+    ("0.0004648002025", "16", "5", "0.2330273594"),
+    ("0.0002939786189", "32", "3", "0.1667471142"),
+    ("0.0003228855613", "32", "3", "0.4172074951"),
+]
+
+
+def test_expand_env_is_exported_as_written(check: CheckSweep) -> None:
+    runs = _runs(check, QUIET_DEFAULTS + (
+        "params:\n  - name: a\n    learning_rate: 1e-4\n    Model-Name: resnet\n    flag: true\n    layers: [64, 32]\n"
+        "    opts: {b: 1, a: 'x'}\n    quote: \"it's $HOME `x`\"\n    empty: ''\n"
+    ))  # fmt: skip
+    assert dict(runs[0].env) == {
+        "NAME": "a", "LEARNING_RATE": "1e-4", "MODEL_NAME": "resnet", "FLAG": "true", "LAYERS": "[64,32]",
+        "OPTS": '{"a":"x","b":1}', "QUOTE": "it's $HOME `x`", "EMPTY": "",
+    }  # fmt: skip
+
+
+def test_expand_default_names_warn(check: CheckSweep) -> None:
+    checked = check("sweep: s\n" + QUIET_DEFAULTS + "params:\n  - {x: 1}\n  - {x: 2}\n")
+    assert checked.runs is not None
+    assert [run.name for run in checked.runs] == ["s-0000", "s-0001"]
+    assert codes(checked) == [("unnamed-runs", 1, 1)]
+
+
+def test_expand_duplicate_and_invalid_names(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "name_template: m-{model}\nparams:\n  - {model: a}\n  - {model: a}\n  - {model: 'x/y'}\n")
+    assert codes(checked) == [("bad-run-name", 5, 16), ("duplicate-run-name", 5, 16)]
+    assert checked.runs is None
+
+
+def test_expand_name_template_missing_field(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "name_template: lr-{lr}\nparams:\n  - {lr: 1}\n  - {other: 2}\n")
+    assert codes(checked) == [("bad-name-template", 5, 16)]
+
+
+def test_expand_rendezvous_placement_is_stable(check: CheckSweep) -> None:
+    base = QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [" + ", ".join(str(i) for i in range(60)) + "]\n"
+    two = {run.name: run.region for run in _runs(check, "regions: [us-east-1, eu-west-1]\n" + base)}
+    three = {run.name: run.region for run in _runs(check, "regions: [us-east-1, eu-west-1, ap-south-1]\n" + base)}
+    assert set(two.values()) == {"us-east-1", "eu-west-1"}
+    moved = {name for name in two if two[name] != three[name]}
+    assert moved and all(three[name] == "ap-south-1" for name in moved)
+
+
+def test_expand_explicit_region_wins_and_is_part_of_the_fingerprint(check: CheckSweep) -> None:
+    runs = _runs(check, "regions: [eu-west-1]\n" + QUIET_DEFAULTS + "params:\n  - {name: a, region: us-west-2}\n  - {name: b}\n")
+    assert [(run.region, run.region_assigned) for run in runs] == [("us-west-2", False), ("eu-west-1", True)]
+    moved = _runs(check, "regions: [ap-south-1]\n" + QUIET_DEFAULTS + "params:\n  - {name: a, region: us-west-2}\n  - {name: b}\n")
+    assert runs[1].fingerprint == moved[1].fingerprint  # a placed region is not identity
+    pinned = _runs(check, "regions: [eu-west-1]\n" + QUIET_DEFAULTS + "params:\n  - {name: a, region: us-east-1}\n  - {name: b}\n")
+    assert runs[0].fingerprint != pinned[0].fingerprint
+
+
+def test_expand_fingerprint_follows_outcome_settings_only(check: CheckSweep) -> None:
+    def fingerprint(extra: str) -> str:
+        return _runs(check, QUIET_DEFAULTS + extra + "params:\n  - {name: a, lr: 0.1}\n")[0].fingerprint
+
+    base = fingerprint("")
+    assert len(base) == 12 and int(base, 16) >= 0
+    assert fingerprint("  tags: {team: ml}\n") == base
+    assert fingerprint("  max_attempts: 5\n") == base
+    for change in ("  volume_size: 100\n", "  ami: ami-0123456789abcdef0\n", "  idle_timeout: 1h\n", "  output_dir: /out\n"):
+        assert fingerprint(change) != base, change
+
+
+def test_expand_regional_values_resolve_per_region(check: CheckSweep) -> None:
+    runs = _runs(check, "regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + (
+        "  ami: {us-east-1: ami-0000000000000000a, eu-west-1: ami-0000000000000000b}\n"
+        "  security_group_ids: {us-east-1: sg-0123456a, eu-west-1: [sg-0123456b, sg-0123456c]}\n"
+        "name_template: r-{i}\ngrid:\n  i: [0, 1, 2, 3, 4, 5, 6, 7]\n"
+    ))  # fmt: skip
+    for run in runs:
+        expected = {
+            "us-east-1": ("ami-0000000000000000a", ("sg-0123456a",)),
+            "eu-west-1": ("ami-0000000000000000b", ("sg-0123456b", "sg-0123456c")),
+        }
+        assert (run.settings.ami, run.settings.security_group_ids) == expected[run.region]
+
+
+def test_expand_one_regional_id_in_two_regions_is_an_error(check: CheckSweep) -> None:
+    checked = check(
+        "regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "  key_name: mine\nname_template: r-{i}\ngrid:\n  i: [0, 1, 2, 3, 4, 5]\n"
+    )
+    assert codes(checked) == [("regional-id", 6, 13)]
+    alias = check(
+        "regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "  ami: al2023\nname_template: r-{i}\ngrid:\n  i: [0, 1, 2, 3, 4, 5]\n"
+    )
+    assert alias.diagnostics == ()
+
+
+def test_expand_settings_defaults_and_rules(check: CheckSweep) -> None:
+    runs = _runs(check, QUIET_DEFAULTS + "params:\n  - {name: a}\n  - {name: b, spot: false, on_complete: stop, spot_max_price: 0.5}\n")
+    first, second = (run.settings for run in runs)
+    assert (first.spot, first.on_complete, first.ami, first.max_attempts, first.max_interruptions) == (True, "terminate", "al2023", 3, 10)
+    assert (first.ttl_seconds, first.output_dir, first.script) == (7200, "/opt/spawn/output", "./train.sh")
+    assert (second.spot, second.on_complete, second.spot_max_price_usd) == (False, "stop", "0.5")
+
+
+def test_expand_warnings_for_unbounded_and_broad_runs(check: CheckSweep) -> None:
+    checked = check("defaults:\n  iam_policy: s3:FullAccess\nparams:\n  - {name: a}\n")
+    assert sorted(d.code for d in checked.diagnostics) == ["full-access-policy", "no-instance-type", "no-ttl", "no-workload"]
+    assert checked.runs is not None and checked.runs[0].settings.instance_type == "t3.micro"
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "arch"),
+    [("g5.xlarge", Arch.X86_64), ("g5g.xlarge", Arch.ARM64), ("m7gd.large", Arch.ARM64), ("c7gn.large", Arch.ARM64),
+     ("a1.large", Arch.ARM64), ("im4gn.large", Arch.ARM64), ("m7i.large", Arch.X86_64), ("p5en.48xlarge", Arch.X86_64),
+     ("t4g.micro", Arch.ARM64), ("c6in.large", Arch.X86_64)],
+)  # fmt: skip
+def test_arch_of_instance_family(instance_type: str, arch: Arch) -> None:
+    assert arch_of(instance_type) is arch
+
+
+def test_parse_duration_units() -> None:
+    assert [parse_duration(text) for text in ("30m", "6h", "1h30m", "1d", "90s", "1d2h3m4s")] == [1800, 21600, 5400, 86400, 90, 93784]
+
+
+def test_env_name_mapping() -> None:
+    assert [env_name(key) for key in ("learning_rate", "model-name", "x")] == ["LEARNING_RATE", "MODEL_NAME", "X"]
