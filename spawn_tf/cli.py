@@ -5,6 +5,7 @@ Results go to stdout (only JSON with --json); diagnostics and summaries go to st
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 import traceback
@@ -42,6 +43,15 @@ def main(debug: bool) -> None:
     """Compile parameter sweeps into Terraform for AWS spot instances."""
 
 
+def _one_shot() -> None:
+    """Switch off the cyclic garbage collector for a command that reads, prints and exits.
+
+    Expansion allocates hundreds of thousands of small objects that live until exit and form no
+    cycles; the collector's passes over them cost a third of `validate` at 10,000 runs.
+    """
+    gc.disable()
+
+
 def _report(diagnostics: Sequence[Diagnostic]) -> None:
     for diagnostic in diagnostics:
         click.echo(diagnostic.render(), err=True)
@@ -60,6 +70,7 @@ _SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON on stdout.")
 def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
     """Check sweep files; report every problem with its place."""
+    _one_shot()
     results = []
     failed = False
     for path in files:
@@ -84,6 +95,7 @@ def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def expand(file: Path, fmt: str, strict: bool) -> None:
     """Show the runs a sweep file launches, in order."""
+    _one_shot()
     from spawn_tf.render import render_runs
 
     checked = check_file(file)

@@ -61,7 +61,7 @@ class _Expander:
         self.sweep = sweep
         self.document = document
         self.problems: dict[tuple[DataPath, _Problem], None] = {}
-        self.settings_cache: dict[str, tuple[RunSettings, str, tuple[_Problem, ...]]] = {}
+        self.settings_cache: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[RunSettings, str, tuple[_Problem, ...]]] = {}
         self.env_names_cache: dict[tuple[str, ...], tuple[dict[str, str], tuple[_Problem, ...]]] = {}
         self.checked_values: set[tuple[str, str]] = set()
         self.names: dict[str, int] = {}
@@ -191,7 +191,9 @@ class _Expander:
         return names
 
     def _settings(self, raw: dict[str, Any], region: str) -> tuple[RunSettings, str, tuple[_Problem, ...]]:
-        key = json.dumps([region, {k: v for k, v in raw.items() if k not in ("name", "region")}], sort_keys=True, default=str)
+        # Keyed by identity: runs share their defaults' value objects, so equal settings are found
+        # without serializing them; the sweep keeps every value alive while this cache exists.
+        key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
         if key not in self.settings_cache:
             self.settings_cache[key] = _parse_settings(raw, region)
         return self.settings_cache[key]

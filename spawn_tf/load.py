@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -139,23 +140,29 @@ class _LoadError(Exception):
 # --- YAML ------------------------------------------------------------------------------------
 
 
+# YAML 1.2 core schema: which tag a plain (unquoted) scalar gets from its text alone.
+_PLAIN_TYPES = (
+    (_BOOL, re.compile(r"true|True|TRUE|false|False|FALSE")),
+    (_INT, re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")),
+    (_FLOAT, re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)")),
+    (_NULL, re.compile(r"~|null|Null|NULL|")),
+    (_MERGE, re.compile(r"<<")),
+)
+
+
+@lru_cache(maxsize=65536)  # sweep files repeat keys and values thousands of times
+def _plain_tag(text: str) -> str:
+    return next((tag for tag, pattern in _PLAIN_TYPES if pattern.fullmatch(text)), _STR)
+
+
 class _Yaml12Loader(yaml.CSafeLoader):
     """libyaml's parser and composer with the YAML 1.2 core schema's implicit types."""
 
+    def resolve(self, kind: type[Node], value: str, implicit: tuple[bool, bool]) -> str:
+        if kind is ScalarNode:
+            return _plain_tag(value) if implicit[0] else _STR
+        return _SEQ if kind is SequenceNode else _MAP
 
-_Yaml12Loader.yaml_implicit_resolvers = {}
-for _tag, _pattern, _first in (
-    (_BOOL, r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
-    (_INT, r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
-    (
-        _FLOAT,
-        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
-        "-+.0123456789",
-    ),
-    (_NULL, r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
-    (_MERGE, r"^<<$", "<"),
-):
-    _Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), list(_first))
 
 _BOOLS = {"true": True, "false": False}
 
@@ -402,7 +409,7 @@ def _csv_value(column: str, text: str) -> Any:
     """A CSV cell, typed like a YAML plain value (so `true` and `0.1` mean what they mean there)."""
     if column in _CSV_NEVER_TYPED:
         return text
-    node = ScalarNode(_Yaml12Loader.resolve(_Yaml12Loader, ScalarNode, text, (True, False)), text)
+    node = ScalarNode(_plain_tag(text), text)
     try:
         value = _scalar(node)
     except _LoadError:
