@@ -107,8 +107,14 @@ def expand(file: Path, fmt: str, strict: bool) -> None:
 
 
 @main.command()
-def schema() -> None:
-    """Print the sweep file's JSON Schema (for editors and language servers)."""
-    from spawn_tf.resources import resource
+@click.option("--format", "fmt", type=click.Choice(["json", "markdown"]), default="json", show_default=True)
+def schema(fmt: str) -> None:
+    """Print the sweep file's JSON Schema (for editors), or its reference in Markdown."""
+    from spawn_tf.resources import resource, sweep_schema
 
-    click.echo(resource("schemas", "sweep.schema.json").read_text(encoding="utf-8"), nl=False)
+    if fmt == "markdown":
+        from spawn_tf.reference import markdown_reference
+
+        click.echo(markdown_reference(sweep_schema()), nl=False)
+    else:
+        click.echo(resource("schemas", "sweep.schema.json").read_text(encoding="utf-8"), nl=False)

@@ -475,7 +475,7 @@ def _tag_problems(tags: Mapping[str, str]) -> Iterator[_Problem]:
     for key, value in tags.items():
         if key.lower().startswith(contract.RESERVED_TAG_PREFIXES):
             yield _Problem(Severity.ERROR, "reserved-tag", f"tag '{key}' uses a reserved prefix", "tags",
-                           "the 'spawn:' and 'aws:' prefixes belong to spawn-tf and AWS")  # fmt: skip
+                           f"tags starting with {' or '.join(repr(p) for p in contract.RESERVED_TAG_PREFIXES)} belong to spawn-tf and AWS")  # fmt: skip
         if key == contract.TAG_NAME:
             yield _Problem(Severity.ERROR, "reserved-tag", "tag 'Name' is set by spawn-tf (<sweep>/<run>)", "tags")
         if not 1 <= len(key) <= contract.MAX_TAG_KEY_CHARS:

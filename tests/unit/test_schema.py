@@ -77,3 +77,21 @@ def test_schema_missing_key_is_located(check: CheckSweep) -> None:
     checked = check(QUIET_DEFAULTS + "random:\n  count: 3\n")
     assert codes(checked) == [("missing-key", 5, 1)]
     assert "parameters" in checked.diagnostics[0].message
+
+
+def test_schema_defaults_are_the_contract_defaults() -> None:
+    settings = sweep_schema()["$defs"]["settings"]
+    documented = {name: setting["default"] for name, setting in settings.items() if "default" in setting}
+    assert documented == {
+        "instance_type": contract.DEFAULT_INSTANCE_TYPE,
+        "spot": contract.DEFAULT_SPOT,
+        "on_complete": contract.DEFAULT_ON_COMPLETE,
+        "ami": contract.DEFAULT_AMI,
+        "output_dir": contract.DEFAULT_OUTPUT_DIR,
+        "max_attempts": contract.DEFAULT_MAX_ATTEMPTS,
+        "max_interruptions": contract.DEFAULT_MAX_INTERRUPTIONS,
+        "retry_failed": contract.DEFAULT_RETRY_FAILED,
+    }
+    top = sweep_schema()["properties"]
+    assert top["max_runs_per_root"]["default"] == contract.DEFAULT_MAX_RUNS_PER_ROOT
+    assert top["terraform"]["properties"]["aws_provider_version"]["default"] == contract.DEFAULT_AWS_PROVIDER_VERSION
