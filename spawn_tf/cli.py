@@ -15,10 +15,10 @@ from typing import Any
 
 import click
 
-from spawn_tf import __version__
+from spawn_tf import __version__, contract
 from spawn_tf.contract import ExitCode
-from spawn_tf.diagnostics import Diagnostic, has_errors, summary
-from spawn_tf.pipeline import check_file
+from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
+from spawn_tf.pipeline import check_file, compile_file
 
 
 class _Group(click.Group):
@@ -118,3 +118,60 @@ def schema(fmt: str) -> None:
         click.echo(markdown_reference(sweep_schema()), nl=False)
     else:
         click.echo(resource("schemas", "sweep.schema.json").read_text(encoding="utf-8"), nl=False)
+
+
+@main.command(name="compile")
+@click.argument("file", type=_SWEEP_FILE)
+@click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True,
+              help="Folder to write <sweep>/ into.")  # fmt: skip
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the folder differs from what the sweep compiles to.")
+@click.option("--require-backend", is_flag=True, help="Fail unless terraform.backend is set (for pipelines that apply).")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def compile_command(file: Path, output: Path, check: bool, require_backend: bool, strict: bool) -> None:
+    """Compile a sweep file into Terraform roots under OUTPUT/<sweep>/."""
+    from spawn_tf.emit.files import tree_differences, write_tree
+    from spawn_tf.userdata import sizes
+
+    _one_shot()
+    checked, files = compile_file(file, require_backend=require_backend)
+    _report(checked.diagnostics)
+    if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
+        click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)
+        sys.exit(ExitCode.FAILED)
+    destination = output / checked.plan.sweep.id
+    if check:
+        differences = tree_differences(destination, files)
+        for line in differences:
+            click.echo(f"{destination}: {line}", err=True)
+        click.echo(f"{destination}: {'differs from' if differences else 'matches'} {file}", err=True)
+        sys.exit(ExitCode.FAILED if differences else ExitCode.OK)
+    write_tree(destination, files)
+    plan = checked.plan
+    largest = max(sizes(plan), key=lambda size: size.size)
+    form = "compressed" if largest.compressed else "raw"
+    roots = ", ".join(f"{root.name} ({len(root.runs)})" for root in plan.roots)
+    click.echo(f"{destination}: {len(checked.runs or ())} runs in {len(plan.roots)} roots: {roots}", err=True)
+    click.echo(f"user-data: largest {largest.size} of {contract.MAX_USER_DATA_BYTES} bytes ({form}, run {largest.run.name})", err=True)
+
+
+@main.command()
+@click.argument("file", type=_SWEEP_FILE)
+@click.option("--run", "run_name", required=True, help="The run whose user-data to print.")
+@click.option("--account-id", help="AWS account id, for the default results bucket (12 zeros without it).")
+def userdata(file: Path, run_name: str, account_id: str | None) -> None:
+    """Print the exact user-data a run's instance receives (uncompressed)."""
+    from spawn_tf.userdata import user_data
+
+    checked = check_file(file)
+    if checked.plan is None or checked.runs is None:
+        _report(checked.diagnostics)
+        sys.exit(ExitCode.FAILED)
+    run = next((run for run in checked.runs if run.name == run_name), None)
+    if run is None:
+        names = [run.name for run in checked.runs]
+        click.echo(f"spawn-tf: no run named '{run_name}' in {file}", err=True)
+        hint = did_you_mean(run_name, names)
+        if hint:
+            click.echo(f"  hint: {hint}", err=True)
+        sys.exit(ExitCode.FAILED)
+    sys.stdout.write(user_data(checked.plan, run, account_id))

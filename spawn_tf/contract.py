@@ -117,6 +117,19 @@ ENV_RESULTS_URI: Final = "SPAWN_RESULTS_URI"
 ENV_OUTPUT_DIR: Final = "SPAWN_OUTPUT_DIR"
 ENV_REGION: Final = "SPAWN_REGION"
 
+# Per-run settings the agent reads from its environment (set in the user-data preamble).
+ENV_TTL_SECONDS: Final = "SPAWN_TTL_SECONDS"  # empty: no ttl
+ENV_IDLE_TIMEOUT_SECONDS: Final = "SPAWN_IDLE_TIMEOUT_SECONDS"  # empty: off
+ENV_ON_COMPLETE: Final = "SPAWN_ON_COMPLETE"
+ENV_MAX_ATTEMPTS: Final = "SPAWN_MAX_ATTEMPTS"
+ENV_MAX_INTERRUPTIONS: Final = "SPAWN_MAX_INTERRUPTIONS"
+ENV_RETRY_FAILED: Final = "SPAWN_RETRY_FAILED"  # "true" or "false"
+ENV_RESULTS_BUCKET: Final = "SPAWN_RESULTS_BUCKET"
+ENV_RESULTS_REGION: Final = "SPAWN_RESULTS_REGION"  # the bucket's region
+ENV_SWEEP_FOLDER: Final = "SPAWN_SWEEP_FOLDER"  # S = PREFIX/<sweep>
+# Test overrides, read from the environment the user-data starts with (DESIGN §6).
+ENV_AGENT_ROOT: Final = "SPAWN_AGENT_ROOT"  # prefix of every absolute path the agent writes
+
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables a parameter may not set: the agent's own, and those that change how bash,
 # the dynamic loader or the AWS CLI behave.
@@ -149,6 +162,29 @@ MAX_TAGS_PER_RESOURCE: Final = 50
 MAX_TAG_KEY_CHARS: Final = 128
 MAX_TAG_VALUE_CHARS: Final = 256
 SPAWN_TAG_COUNT: Final = 8  # the tags above that spawn-tf sets on every instance
+
+# --- S3 layout (DESIGN §5) --------------------------------------------------------------------
+
+# The default results bucket, one per account and home region (`spawn-tf bootstrap` creates it).
+DEFAULT_RESULTS_BUCKET: Final = "spawn-tf-{account_id}-{region}"
+CONTROL_MANIFEST: Final = "_manifest"  # S/_manifest/<root>.json: a root's part of sweep.json
+
+
+def sweep_prefix(results_prefix: str, sweep: str) -> str:
+    """S: the sweep's folder in the results bucket."""
+    return f"{results_prefix.strip('/')}/{sweep}" if results_prefix.strip("/") else sweep
+
+
+def manifest_key(sweep_folder: str, root: str) -> str:
+    return f"{sweep_folder}/{CONTROL_MANIFEST}/{root}.json"
+
+
+# --- compiled output (DESIGN §4) -------------------------------------------------------------
+
+MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
+TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
+IAM_NAME_PREFIX: Final = "spawn-tf"
 
 # --- limits -----------------------------------------------------------------------------------
 

@@ -229,24 +229,48 @@ class _Expander:
         return (origin.kind,) if origin.kind in ("grid", "random") else ()
 
     def _path(self, origin: _Origin, key: str) -> DataPath:
-        """Where a run's value for `key` was written: its row, the grid, random, defaults or the top level."""
-        sweep, data = self.sweep, self.document.data
-        if origin.kind == "params":
-            row = sweep.params[origin.index]
-            for written in (key, contract.PARAM_ESCAPE_PREFIX + key):
-                if written in row:
-                    return ("params", origin.index, written)
-        if origin.kind == "grid":
-            for position, (grid_key, _) in enumerate(sweep.grid):
-                if grid_key in (key, contract.PARAM_ESCAPE_PREFIX + key):
-                    return ("grid", grid_key, origin.grid_choice[position])
-        if origin.kind == "random" and sweep.random and any(p.name == key for p in sweep.random.parameters):
-            return ("random", "parameters", key)
-        defaults = data.get("defaults", {})
+        return _written_at(self.sweep, self.document, origin, key)
+
+
+def _written_at(sweep: Sweep, document: Document, origin: _Origin, key: str) -> DataPath:
+    """Where a run's value for `key` was written: its row, the grid, random, defaults or the top level."""
+    if origin.kind == "params":
+        row = sweep.params[origin.index]
         for written in (key, contract.PARAM_ESCAPE_PREFIX + key):
-            if written in defaults:
-                return ("defaults", written)
-        return (key,) if key in data else ()
+            if written in row:
+                return ("params", origin.index, written)
+    if origin.kind == "grid":
+        for position, (grid_key, _) in enumerate(sweep.grid):
+            if grid_key in (key, contract.PARAM_ESCAPE_PREFIX + key):
+                return ("grid", grid_key, origin.grid_choice[position])
+    if origin.kind == "random" and sweep.random and any(p.name == key for p in sweep.random.parameters):
+        return ("random", "parameters", key)
+    defaults = document.data.get("defaults", {})
+    for written in (key, contract.PARAM_ESCAPE_PREFIX + key):
+        if written in defaults:
+            return ("defaults", written)
+    return (key,) if key in document.data else ()
+
+
+def _origin_of(sweep: Sweep, index: int) -> _Origin:
+    """Where the run at `index` came from (the inverse of the expansion order)."""
+    if index < len(sweep.params):
+        return _Origin("params", index)
+    index -= len(sweep.params)
+    if index < sweep.grid_size:
+        choice: list[int] = []
+        rest = index
+        for _, values in reversed(sweep.grid):  # itertools.product varies the last key fastest
+            rest, position = divmod(rest, len(values))
+            choice.insert(0, position)
+        return _Origin("grid", index, tuple(choice))
+    index -= sweep.grid_size
+    return _Origin("random", index) if sweep.random else _Origin("defaults", 0)
+
+
+def setting_path(sweep: Sweep, document: Document, run: Run, key: str) -> DataPath:
+    """Where the value of `key` that `run` uses is written in the sweep file."""
+    return _written_at(sweep, document, _origin_of(sweep, run.index), key)
 
 
 _SETTINGS = frozenset(contract.RUN_SETTINGS)
@@ -417,10 +441,6 @@ def _parse_settings(raw: Mapping[str, Any], region: str) -> tuple[RunSettings, s
     if script is None:
         add(Severity.WARNING, "no-workload", "no user_data or command: runs boot and finish at once", None,
             "set user_data (a bash script) or command in defaults")  # fmt: skip
-    elif len(script.encode()) > contract.MAX_USER_DATA_BYTES:
-        key = "user_data" if "user_data" in raw else "command"
-        add(Severity.ERROR, "user-data-too-large", f"the script is {len(script.encode())} bytes; EC2 user-data holds at most "
-            f"{contract.MAX_USER_DATA_BYTES}", key, "keep large code in the AMI, a container image or S3, and fetch it from the script")  # fmt: skip
     else:
         problems.extend(_secret_problems_in_script(script, "user_data" if "user_data" in raw else "command"))
     tags = {str(k): env_text(v) for k, v in raw.get("tags", {}).items()}

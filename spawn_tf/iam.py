@@ -35,3 +35,9 @@ def split_shorthands(value: str | list[str]) -> tuple[str, ...]:
     """`"s3:ReadOnly, logs:WriteOnly"` or a list -> the names, in order, without blanks."""
     items = value.split(",") if isinstance(value, str) else value
     return tuple(item.strip() for item in items if item.strip())
+
+
+def shorthand_statement(shorthand: str) -> dict[str, object]:
+    """The IAM statement a shorthand grants (actions sorted; on every resource, as in spawn)."""
+    service, level = shorthand.split(":")
+    return {"Sid": f"{service.capitalize()}{level}", "Effect": "Allow", "Action": sorted(SHORTHANDS[shorthand]), "Resource": "*"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import hashlib
 import io
 import json
 import math
@@ -124,6 +125,8 @@ class Document:
 
     file: str  # the path as the user gave it, for messages
     stem: str  # the file name without its suffix: the default sweep id
+    name: str  # the file name, without folders (compiled output names no absolute paths)
+    sha256: str  # of the file's bytes, recorded in the compiled manifest
     data: dict[str, Any]
     positions: Positions
 
@@ -528,5 +531,7 @@ def load_document(path: Path, display: str | None = None) -> tuple[Document | No
     if not isinstance(data, dict):
         found = "nothing" if data is None else type(data).__name__.replace("dict", "mapping")
         return fail("not-a-mapping", f"a sweep file must be a mapping of keys, found {found}", hint="start with 'defaults:' and 'params:'")
-    document = Document(file=file, stem=path.stem, data=data, positions=Positions(file, build_tree))
+    document = Document(
+        file=file, stem=path.stem, name=path.name, sha256=hashlib.sha256(raw).hexdigest(), data=data, positions=Positions(file, build_tree)
+    )
     return document, ()

@@ -44,6 +44,8 @@ class Sweep:
 
     id: str
     source: str  # the sweep file, as named to the user
+    source_name: str  # its file name alone
+    source_sha256: str
     results: str | None  # s3://BUCKET/PREFIX, or None for the account's default bucket
     results_region: str | None
     defaults: Mapping[str, Any]  # top-level run settings merged with `defaults`

@@ -36,6 +36,17 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
 }
 
 
+@cache
+def ecma_search(pattern: str) -> Callable[[str], re.Match[str] | None]:
+    """`pattern` searched as JSON Schema means it (ECMA-262): a final `$` is the very end of the text.
+
+    Python's `$` also matches before a final newline, which would let 't3.micro\n' pass '^…$'.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern).search
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -101,7 +112,7 @@ class _Compiler:
             # Decided here for strings only; other lists go to jsonschema (its equality rules differ from Python's).
             return lambda v: not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
         if key == "pattern":
-            search = re.compile(value).search
+            search = ecma_search(value)
             return lambda v: not isinstance(v, str) or search(v) is not None
         if key == "minLength":
             return lambda v: not isinstance(v, str) or len(v) >= value
@@ -135,9 +146,14 @@ def _fast_check() -> Check:
 
 @cache
 def _validator() -> Any:
-    from jsonschema import Draft202012Validator  # only invalid documents pay for the import
+    from jsonschema import Draft202012Validator, validators  # only invalid documents pay for the import
+    from jsonschema.exceptions import ValidationError
 
-    return Draft202012Validator(sweep_schema())
+    def pattern(validator: Any, value: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "string") and not ecma_search(value)(instance):
+            yield ValidationError(f"{instance!r} does not match {value!r}")
+
+    return validators.extend(Draft202012Validator, {"pattern": pattern})(sweep_schema())
 
 
 @cache

@@ -280,6 +280,8 @@ def _build_sweep(document: Document) -> Sweep:
     return Sweep(
         id=data.get("sweep", document.stem),
         source=document.file,
+        source_name=document.name,
+        source_sha256=document.sha256,
         results=data.get("results"),
         results_region=data.get("results_region"),
         defaults=MappingProxyType(defaults),

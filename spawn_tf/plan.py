@@ -1,0 +1,130 @@
+"""Group runs into Terraform roots: one per region, split into hashed shards when large. Pure.
+
+Also the per-root facts the emitter needs: where results go, which IAM roles and networks exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from spawn_tf import contract
+from spawn_tf.contract import OnComplete
+from spawn_tf.model import Run, Sweep
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IamSpec:
+    """What one instance role grants beyond the agent's own statements."""
+
+    shorthands: tuple[str, ...]  # sorted, unique
+    managed_policies: tuple[str, ...]  # sorted, unique
+    can_stop: bool  # on_complete: stop needs ec2:StopInstances on its own instance
+
+    @property
+    def key(self) -> str:
+        """A short stable id: runs with equal needs share one role."""
+        text = "|".join((",".join(self.shorthands), ",".join(self.managed_policies), str(self.can_stop)))
+        return "r" + hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def iam_spec(run: Run) -> IamSpec | None:
+    """The role a run needs, or None when it brings its own instance profile."""
+    settings = run.settings
+    if settings.iam_instance_profile is not None:
+        return None
+    return IamSpec(
+        shorthands=tuple(sorted(set(settings.iam_policy))),
+        managed_policies=tuple(sorted(set(settings.iam_managed_policies))),
+        can_stop=settings.on_complete is OnComplete.STOP,
+    )
+
+
+def network_key(run: Run) -> str | None:
+    """Which spawn-tf security group a run uses: per subnet (its VPC), or the default VPC's; None with its own groups."""
+    if run.settings.security_group_ids:
+        return None
+    return run.settings.subnet_id or "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Root:
+    """One self-contained Terraform root: a region, or a shard of one."""
+
+    name: str
+    region: str
+    runs: tuple[Run, ...]  # in sweep order
+    roles: Mapping[str, str]  # IamSpec.key -> IAM role (and instance profile) name
+    specs: Mapping[str, IamSpec]  # IamSpec.key -> spec
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    sweep: Sweep
+    roots: tuple[Root, ...]  # sorted by name
+    results_bucket: str | None  # None: the account's default bucket, known only to Terraform
+    results_prefix: str  # PREFIX of s3://BUCKET/PREFIX
+    home_region: str
+    bucket_region: str
+    sweep_folder: str  # S = PREFIX/<sweep>
+
+
+def home_region(sweep: Sweep) -> str:
+    region = sweep.defaults.get("region")
+    return region if isinstance(region, str) else contract.DEFAULT_HOME_REGION
+
+
+def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
+    """Place every run in its root and name the roots' IAM roles."""
+    if sweep.results is not None:
+        match = contract.RESULTS_URI_PATTERN.fullmatch(sweep.results)
+        assert match is not None, "validated"
+        bucket, prefix = match.group(1), (match.group(2) or "").strip("/")
+    else:
+        bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
+    home = home_region(sweep)
+    by_region: dict[str, list[Run]] = {}
+    for run in runs:
+        by_region.setdefault(run.region, []).append(run)
+    roots: list[Root] = []
+    for region, members in by_region.items():
+        for name, shard in _shards(region, members, sweep.max_runs_per_root).items():
+            roots.append(_root(sweep, name, region, shard))
+    return Plan(
+        sweep=sweep,
+        roots=tuple(sorted(roots, key=lambda root: root.name)),
+        results_bucket=bucket,
+        results_prefix=prefix,
+        home_region=home,
+        bucket_region=sweep.results_region or home,
+        sweep_folder=contract.sweep_prefix(prefix, sweep.id),
+    )
+
+
+def _shards(region: str, runs: list[Run], limit: int) -> dict[str, tuple[Run, ...]]:
+    """Rendezvous hashing over shard names: growing the sweep moves only runs into new shards."""
+    if len(runs) <= limit:
+        return {region: tuple(runs)}
+    names = [f"{region}-{i:02d}" for i in range(1, math.ceil(len(runs) / limit) + 1)]
+    shards: dict[str, list[Run]] = {name: [] for name in names}
+    for run in runs:
+        best = max(names, key=lambda name: hashlib.sha256(f"{name}/{run.name}".encode()).digest())
+        shards[best].append(run)
+    return {name: tuple(members) for name, members in shards.items() if members}
+
+
+def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:
+    specs = {spec.key: spec for spec in (iam_spec(run) for run in runs) if spec is not None}
+    roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
+    return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
+
+
+def role_name(sweep: Sweep, root: str, spec_key: str) -> str:
+    """`spawn-tf-<sweep[:32]>-<10 hex>`: unique per results location, sweep, root and role; at most 52 characters."""
+    digest = hashlib.sha256(f"{sweep.results or ''}|{sweep.id}|{root}|{spec_key}".encode()).hexdigest()[:10]
+    name = f"{contract.IAM_NAME_PREFIX}-{sweep.id[:32]}-{digest}"
+    assert len(name) <= contract.MAX_IAM_NAME_CHARS
+    return name

@@ -1,0 +1,162 @@
+"""The user-data of a run: `#!/bin/bash`, the TTL backstop, the run's environment, the shared
+bootstrap, and the user's script (DESIGN §4, §6). Pure: the same bytes Terraform assembles.
+
+Terraform joins four parts per instance (`emit.terraform`); `user_data` here joins the same four,
+so `spawn-tf userdata` prints exactly what an instance receives.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import jinja2
+
+from spawn_tf import contract
+from spawn_tf.model import Run
+from spawn_tf.plan import Plan, Root
+from spawn_tf.resources import resource
+
+SHEBANG = "#!/bin/bash\n"
+
+
+def shquote(value: str) -> str:
+    """A bash word that is exactly `value`, whatever it holds (quotes, $, backticks, newlines)."""
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # renders bash, not HTML; values go through shquote
+        comment_start_string="{##",  # bash's ${#var} must not open a jinja comment
+        comment_end_string="##}",
+    )
+
+
+@cache
+def bootstrap() -> str:
+    """The shared bootstrap, ending with the marker line after which the user's script follows."""
+    template = _environment().from_string(resource("templates", "bootstrap.sh.j2").read_text(encoding="utf-8"))
+    env = {
+        "region": contract.ENV_REGION,
+        "results_uri": contract.ENV_RESULTS_URI,
+        "results_bucket": contract.ENV_RESULTS_BUCKET,
+        "sweep_folder": contract.ENV_SWEEP_FOLDER,
+        "run": contract.ENV_RUN,
+        "attempt": contract.ENV_ATTEMPT,
+        "agent_root": contract.ENV_AGENT_ROOT,
+        "output_dir": contract.ENV_OUTPUT_DIR,
+    }
+    return template.render(env=env, marker=contract.USER_SCRIPT_MARKER)
+
+
+def backstop_line(run: Run) -> str:
+    """Line 2 of the user-data: a shutdown timer armed before anything can fail (DESIGN §6)."""
+    ttl = run.settings.ttl_seconds
+    if ttl is None:
+        return "# no ttl: no shutdown timer\n"
+    minutes = math.ceil(ttl / 60) + contract.TTL_BACKSTOP_MARGIN_MINUTES
+    return f"shutdown -h +{minutes} 2>/dev/null || true\n"
+
+
+def run_head(run: Run, *, sweep_id: str, sweep_folder: str, results_region: str) -> str:
+    """Shebang, backstop, then the run's variables: its parameters and the agent's settings."""
+    settings = run.settings
+    agent: dict[str, Any] = {
+        contract.ENV_SWEEP: sweep_id,
+        contract.ENV_RUN: run.name,
+        contract.ENV_INDEX: str(run.index),
+        contract.ENV_FINGERPRINT: run.fingerprint,
+        contract.ENV_REGION: run.region,
+        contract.ENV_OUTPUT_DIR: settings.output_dir,
+        contract.ENV_SWEEP_FOLDER: sweep_folder,
+        contract.ENV_RESULTS_REGION: results_region,
+        contract.ENV_TTL_SECONDS: "" if settings.ttl_seconds is None else str(settings.ttl_seconds),
+        contract.ENV_IDLE_TIMEOUT_SECONDS: "" if settings.idle_timeout_seconds is None else str(settings.idle_timeout_seconds),
+        contract.ENV_ON_COMPLETE: str(settings.on_complete),
+        contract.ENV_MAX_ATTEMPTS: str(settings.max_attempts),
+        contract.ENV_MAX_INTERRUPTIONS: str(settings.max_interruptions),
+        contract.ENV_RETRY_FAILED: "true" if settings.retry_failed else "false",
+    }
+    exports = "".join(f"export {name}={shquote(value)}\n" for name, value in {**run.env, **agent}.items())
+    return SHEBANG + backstop_line(run) + exports
+
+
+def sweep_env(bucket: str) -> str:
+    """The part only known where the account is: the results bucket."""
+    return f"export {contract.ENV_RESULTS_BUCKET}={shquote(bucket)}\n"
+
+
+def script_text(run: Run) -> str:
+    """The user's script as the agent receives it (a `command` is a one-line script)."""
+    script = run.settings.script
+    if script is None:
+        return ""
+    return script if script.endswith("\n") else script + "\n"
+
+
+def plan_head(plan: Plan, run: Run) -> str:
+    return run_head(run, sweep_id=plan.sweep.id, sweep_folder=plan.sweep_folder, results_region=plan.bucket_region)
+
+
+def results_bucket(plan: Plan, account_id: str | None) -> str:
+    """The bucket runs report to: as written, or the account's default (a 12-digit stand-in without one)."""
+    if plan.results_bucket is not None:
+        return plan.results_bucket
+    return contract.DEFAULT_RESULTS_BUCKET.format(account_id=account_id or "0" * 12, region=plan.home_region)
+
+
+def user_data(plan: Plan, run: Run, account_id: str | None = None) -> str:
+    """The exact user-data of a run's instance (before any compression), as Terraform joins it."""
+    return plan_head(plan, run) + sweep_env(results_bucket(plan, account_id)) + bootstrap() + script_text(run)
+
+
+def raw_size(plan: Plan, run: Run) -> int:
+    """Bytes of a run's uncompressed user-data (exact: account ids have 12 digits)."""
+    return len(user_data(plan, run).encode())
+
+
+def needs_gzip(plan: Plan, root: Root) -> bool:
+    """A root's user-data is compressed (base64gzip, in Terraform) when any of its runs would not fit raw."""
+    return any(raw_size(plan, run) > contract.MAX_USER_DATA_BYTES for run in root.runs)
+
+
+# Terraform's gzip is not Python's: a compressed estimate must fit with this much to spare.
+GZIP_ESTIMATE_MARGIN = 0.97
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Size:
+    run: Run
+    size: int  # bytes EC2 receives: raw, or Python's gzip estimate when compressed
+    compressed: bool
+
+    @property
+    def fits(self) -> bool:
+        limit = contract.MAX_USER_DATA_BYTES * (GZIP_ESTIMATE_MARGIN if self.compressed else 1)
+        return self.size <= limit
+
+
+def sizes(plan: Plan) -> list[Size]:
+    """The user-data size of every run; gzip is estimated once per distinct script (heads differ little)."""
+    estimates: dict[str, tuple[int, int]] = {}  # script -> (gzip size, raw size of the sample it came from)
+    found = []
+    for root in plan.roots:
+        compressed = needs_gzip(plan, root)
+        for run in root.runs:
+            raw = raw_size(plan, run)
+            if not compressed:
+                found.append(Size(run=run, size=raw, compressed=False))
+                continue
+            script = script_text(run)
+            if script not in estimates:
+                estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), raw)
+            packed, sample = estimates[script]
+            found.append(Size(run=run, size=packed + max(0, raw - sample), compressed=True))
+    return found
