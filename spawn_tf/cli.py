@@ -130,7 +130,6 @@ def schema(fmt: str) -> None:
 def compile_command(file: Path, output: Path, check: bool, require_backend: bool, strict: bool) -> None:
     """Compile a sweep file into Terraform roots under OUTPUT/<sweep>/."""
     from spawn_tf.emit.files import tree_differences, write_tree
-    from spawn_tf.userdata import sizes
 
     _one_shot()
     checked, files = compile_file(file, require_backend=require_backend)
@@ -147,7 +146,7 @@ def compile_command(file: Path, output: Path, check: bool, require_backend: bool
         sys.exit(ExitCode.FAILED if differences else ExitCode.OK)
     write_tree(destination, files)
     plan = checked.plan
-    largest = max(sizes(plan), key=lambda size: size.size)
+    largest = max(checked.sizes, key=lambda size: size.size)
     form = "compressed" if largest.compressed else "raw"
     roots = ", ".join(f"{root.name} ({len(root.runs)})" for root in plan.roots)
     click.echo(f"{destination}: {len(checked.runs or ())} runs in {len(plan.roots)} roots: {roots}", err=True)

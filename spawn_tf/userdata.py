@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import gzip
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import jinja2
 
@@ -65,18 +65,14 @@ def backstop_line(run: Run) -> str:
     return f"shutdown -h +{minutes} 2>/dev/null || true\n"
 
 
-def run_head(run: Run, *, sweep_id: str, sweep_folder: str, results_region: str) -> str:
-    """Shebang, backstop, then the run's variables: its parameters and the agent's settings."""
+def run_head(run: Run) -> str:
+    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings."""
     settings = run.settings
-    agent: dict[str, Any] = {
-        contract.ENV_SWEEP: sweep_id,
+    agent: dict[str, str] = {
         contract.ENV_RUN: run.name,
         contract.ENV_INDEX: str(run.index),
         contract.ENV_FINGERPRINT: run.fingerprint,
-        contract.ENV_REGION: run.region,
         contract.ENV_OUTPUT_DIR: settings.output_dir,
-        contract.ENV_SWEEP_FOLDER: sweep_folder,
-        contract.ENV_RESULTS_REGION: results_region,
         contract.ENV_TTL_SECONDS: "" if settings.ttl_seconds is None else str(settings.ttl_seconds),
         contract.ENV_IDLE_TIMEOUT_SECONDS: "" if settings.idle_timeout_seconds is None else str(settings.idle_timeout_seconds),
         contract.ENV_ON_COMPLETE: str(settings.on_complete),
@@ -84,12 +80,27 @@ def run_head(run: Run, *, sweep_id: str, sweep_folder: str, results_region: str)
         contract.ENV_MAX_INTERRUPTIONS: str(settings.max_interruptions),
         contract.ENV_RETRY_FAILED: "true" if settings.retry_failed else "false",
     }
-    exports = "".join(f"export {name}={shquote(value)}\n" for name, value in {**run.env, **agent}.items())
-    return SHEBANG + backstop_line(run) + exports
+    parameters = "".join(f"export {name}={shquote(value)}\n" for name, value in run.env.items())
+    return SHEBANG + backstop_line(run) + parameters + _exports(agent)
 
 
-def sweep_env(bucket: str) -> str:
-    """The part only known where the account is: the results bucket."""
+def _exports(variables: Mapping[str, str]) -> str:
+    return "export " + " ".join(f"{name}={shquote(value)}" for name, value in variables.items()) + "\n"
+
+
+def root_env(plan: Plan, root: Root) -> str:
+    """Variables shared by every run of a root; the results bucket follows (Terraform knows the account)."""
+    return _exports(
+        {
+            contract.ENV_SWEEP: plan.sweep.id,
+            contract.ENV_REGION: root.region,
+            contract.ENV_SWEEP_FOLDER: plan.sweep_folder,
+            contract.ENV_RESULTS_REGION: plan.bucket_region,
+        }
+    )
+
+
+def bucket_env(bucket: str) -> str:
     return f"export {contract.ENV_RESULTS_BUCKET}={shquote(bucket)}\n"
 
 
@@ -101,10 +112,6 @@ def script_text(run: Run) -> str:
     return script if script.endswith("\n") else script + "\n"
 
 
-def plan_head(plan: Plan, run: Run) -> str:
-    return run_head(run, sweep_id=plan.sweep.id, sweep_folder=plan.sweep_folder, results_region=plan.bucket_region)
-
-
 def results_bucket(plan: Plan, account_id: str | None) -> str:
     """The bucket runs report to: as written, or the account's default (a 12-digit stand-in without one)."""
     if plan.results_bucket is not None:
@@ -114,17 +121,19 @@ def results_bucket(plan: Plan, account_id: str | None) -> str:
 
 def user_data(plan: Plan, run: Run, account_id: str | None = None) -> str:
     """The exact user-data of a run's instance (before any compression), as Terraform joins it."""
-    return plan_head(plan, run) + sweep_env(results_bucket(plan, account_id)) + bootstrap() + script_text(run)
+    root = next(root for root in plan.roots if any(member.name == run.name for member in root.runs))
+    return run_head(run) + root_env(plan, root) + bucket_env(results_bucket(plan, account_id)) + bootstrap() + script_text(run)
 
 
-def raw_size(plan: Plan, run: Run) -> int:
-    """Bytes of a run's uncompressed user-data (exact: account ids have 12 digits)."""
-    return len(user_data(plan, run).encode())
+def raw_sizes(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[str, int]:
+    """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its head."""
+    shared = len((root_env(plan, root) + bucket_env(results_bucket(plan, None)) + bootstrap()).encode())
+    return {run.name: len(heads[run.name].encode()) + shared + len(script_text(run).encode()) for run in root.runs}
 
 
-def needs_gzip(plan: Plan, root: Root) -> bool:
+def compressed(raw: Mapping[str, int]) -> bool:
     """A root's user-data is compressed (base64gzip, in Terraform) when any of its runs would not fit raw."""
-    return any(raw_size(plan, run) > contract.MAX_USER_DATA_BYTES for run in root.runs)
+    return any(size > contract.MAX_USER_DATA_BYTES for size in raw.values())
 
 
 # Terraform's gzip is not Python's: a compressed estimate must fit with this much to spare.
@@ -148,15 +157,15 @@ def sizes(plan: Plan) -> list[Size]:
     estimates: dict[str, tuple[int, int]] = {}  # script -> (gzip size, raw size of the sample it came from)
     found = []
     for root in plan.roots:
-        compressed = needs_gzip(plan, root)
+        raw = raw_sizes(plan, root, {run.name: run_head(run) for run in root.runs})
+        packed = compressed(raw)
         for run in root.runs:
-            raw = raw_size(plan, run)
-            if not compressed:
-                found.append(Size(run=run, size=raw, compressed=False))
+            if not packed:
+                found.append(Size(run=run, size=raw[run.name], compressed=False))
                 continue
             script = script_text(run)
             if script not in estimates:
-                estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), raw)
-            packed, sample = estimates[script]
-            found.append(Size(run=run, size=packed + max(0, raw - sample), compressed=True))
+                estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), raw[run.name])
+            estimate, sample = estimates[script]
+            found.append(Size(run=run, size=estimate + max(0, raw[run.name] - sample), compressed=True))
     return found

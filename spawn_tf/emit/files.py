@@ -5,11 +5,12 @@ The only module that writes to the file system.
 
 from __future__ import annotations
 
-import json
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Mapping
+from json.encoder import encode_basestring as _string  # the C version where there is one
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -17,8 +18,59 @@ Tree = Mapping[PurePosixPath, bytes]
 
 
 def dump_json(document: Any) -> bytes:
-    """The one JSON serializer of compiled output: sorted keys, 2-space indent, UTF-8, final newline."""
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n").encode()
+    """The one JSON serializer of compiled output: sorted keys, 2-space indent, UTF-8, final newline.
+
+    Byte for byte `json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)`
+    (a test holds it to that), written out by hand: with `indent`, the standard library falls back
+    from its C encoder to a generator-based one that took half of compiling 10,000 runs.
+    """
+    parts: list[str] = []
+    _encode(document, "\n", parts)
+    parts.append("\n")
+    return "".join(parts).encode()
+
+
+def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, PLR0912 - one branch per JSON type
+    if isinstance(value, str):
+        parts.append(_string(value))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, int):
+        parts.append(int.__repr__(value))
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not valid JSON")
+        parts.append(float.__repr__(value))
+    elif isinstance(value, Mapping):
+        if not value:
+            parts.append("{}")
+            return
+        inner = newline + "  "
+        separator = "{" + inner
+        for key in sorted(value):
+            parts.append(separator)
+            parts.append(_string(key))
+            parts.append(": ")
+            _encode(value[key], inner, parts)
+            separator = "," + inner
+        parts.append(newline + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            parts.append("[]")
+            return
+        inner = newline + "  "
+        separator = "[" + inner
+        for item in value:
+            parts.append(separator)
+            _encode(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def write_tree(destination: Path, files: Tree) -> None:

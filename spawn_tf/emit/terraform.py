@@ -17,7 +17,7 @@ from spawn_tf.emit.files import dump_json
 from spawn_tf.model import Run
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
 from spawn_tf.render import plain
-from spawn_tf.userdata import bootstrap, needs_gzip, plan_head, script_text
+from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, run_head, script_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +75,11 @@ def emit_plan(plan: Plan) -> dict[PurePosixPath, bytes]:
 def emit_root(plan: Plan, root: Root) -> dict[PurePosixPath, bytes]:
     """The files of one self-contained root."""
     scripts = _script_files(root)
-    gzipped = needs_gzip(plan, root)
+    heads = {run.name: run_head(run) for run in root.runs}
     documents = {
         "terraform.tf.json": _terraform(plan, root),
-        "locals.tf.json": _locals(plan, root, scripts),
-        "instances.tf.json": _instances(root, gzipped),
+        "locals.tf.json": _locals(plan, root, scripts, heads),
+        "instances.tf.json": _instances(plan, root, compressed(raw_sizes(plan, root, heads))),
         "network.tf.json": _network(plan, root),
         "results.tf.json": _results(plan, root),
     }
@@ -129,21 +129,24 @@ def _terraform(plan: Plan, root: Root) -> dict[str, Any]:
     }
 
 
-def _tags(plan: Plan, run: Run) -> dict[str, str]:
+def _run_tags(run: Run) -> dict[str, str]:
+    """The tags only this run has; the rest come from `_instance_tags` (DESIGN §6)."""
     tags = dict(run.settings.tags)
-    tags.update(
-        {
-            contract.TAG_NAME: f"{plan.sweep.id}/{run.name}",
-            contract.TAG_SWEEP: plan.sweep.id,
-            contract.TAG_RUN: run.name,
-            contract.TAG_INDEX: str(run.index),
-            contract.TAG_FINGERPRINT: run.fingerprint,
-            contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE,
-        }
-    )
     if run.settings.ttl_seconds is not None:
         tags[contract.TAG_TTL] = f"{run.settings.ttl_seconds}s"
     return tags
+
+
+def _instance_tags(plan: Plan) -> Expr:
+    """Every instance's tags: its own, the sweep's, and its identity, computed from its entry in local.runs."""
+    identity = {
+        contract.TAG_NAME: f"{escape(plan.sweep.id)}/${{each.key}}",
+        contract.TAG_RUN: "${each.key}",
+        contract.TAG_INDEX: "${each.value.index}",
+        contract.TAG_FINGERPRINT: "${each.value.fingerprint}",
+    }
+    identity_object = "{" + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in identity.items()) + "}"
+    return Expr(f"merge(each.value.tags, local.sweep_tags, {identity_object})")
 
 
 def _ami_key(run: Run) -> str:
@@ -161,7 +164,7 @@ def _profile_key(run: Run) -> str:
     return f"role:{spec.key}" if spec is not None else f"existing:{run.settings.iam_instance_profile}"
 
 
-def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str]) -> dict[str, Any]:
+def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> dict[str, Any]:
     settings = run.settings
     script = script_text(run)
     return {
@@ -176,13 +179,13 @@ def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str]) -> dict[str, A
         "key_name": settings.key_name,
         "security_groups": _security_key(run),
         "profile": _profile_key(run),
-        "head": plan_head(plan, run),
+        "head": head,
         "scripts": [scripts[script]] if script else [],
-        "tags": _tags(plan, run),
+        "tags": _run_tags(run),
     }
 
 
-def _locals(plan: Plan, root: Root, scripts: Mapping[str, str]) -> dict[str, Any]:
+def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
     amis: dict[str, Any] = {}
     own_groups: dict[str, list[str]] = {}
     profiles: dict[str, Any] = {}
@@ -205,7 +208,8 @@ def _locals(plan: Plan, root: Root, scripts: Mapping[str, str]) -> dict[str, Any
         profiles_value = profiles
     return {
         "locals": {
-            "runs": {run.name: _run_values(plan, run, scripts) for run in root.runs},
+            "runs": {run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs},
+            "sweep_tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
             # The runs to launch now. Scheduling narrows this to pending runs within max_concurrent.
             "active": Expr("local.runs"),
             "amis": amis,
@@ -220,9 +224,9 @@ def _hcl_object(mapping: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in sorted(mapping.items())) + "}"
 
 
-def _instances(root: Root, gzipped: bool) -> dict[str, Any]:
+def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     parts = (
-        f'each.value.head, local.sweep_env, file("${{path.module}}/{BOOTSTRAP_FILE}"), '
+        f'each.value.head, local.root_env, file("${{path.module}}/{BOOTSTRAP_FILE}"), '
         f'join("", [for script in each.value.scripts : file("${{path.module}}/{SCRIPTS_DIR}/${{script}}")])'
     )
     user_data = f'join("", [{parts}])'
@@ -254,8 +258,8 @@ def _instances(root: Root, gzipped: bool) -> dict[str, Any]:
         },
         ("user_data_base64" if gzipped else "user_data"): Expr(f"base64gzip({user_data})" if gzipped else user_data),
         "user_data_replace_on_change": False,
-        "tags": Expr("each.value.tags"),
-        "volume_tags": Expr("each.value.tags"),
+        "tags": _instance_tags(plan),
+        "volume_tags": _instance_tags(plan),
         "lifecycle": {
             # A new AMI release, bootstrap or run order must not replace running instances;
             # only a new fingerprint does (DESIGN §4).
@@ -347,8 +351,8 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
         "data": data,
         "locals": {
             "results_bucket": bucket,
-            # userdata.sweep_env(), with the bucket Terraform knows (bucket names need no quoting beyond '…')
-            "sweep_env": Template((f"export {contract.ENV_RESULTS_BUCKET}='", Expr("local.results_bucket"), "'\n")),
+            # userdata.root_env() and bucket_env(), with the bucket Terraform knows (bucket names need no quoting beyond '…')
+            "root_env": Template((root_env(plan, root), f"export {contract.ENV_RESULTS_BUCKET}='", Expr("local.results_bucket"), "'\n")),
         },
         "resource": {
             "aws_s3_object": {
