@@ -169,7 +169,7 @@ def userdata(file: Path, run_name: str, account_id: str | None) -> None:
     if run is None:
         names = [run.name for run in checked.runs]
         click.echo(f"spawn-tf: no run named '{run_name}' in {file}", err=True)
-        hint = did_you_mean(run_name, names)
+        hint = did_you_mean(run_name, names, cutoff=0.6)
         if hint:
             click.echo(f"  hint: {hint}", err=True)
         sys.exit(ExitCode.FAILED)

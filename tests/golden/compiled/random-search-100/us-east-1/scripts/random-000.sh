@@ -1,0 +1,9 @@
+#!/bin/bash
+set -euo pipefail
+cd /app
+python3 train.py \
+  --learning-rate "$LEARNING_RATE" \
+  --batch-size "$BATCH_SIZE" \
+  --dropout "$DROPOUT" \
+  --weight-decay "$WEIGHT_DECAY" \
+  --output "$SPAWN_OUTPUT_DIR"

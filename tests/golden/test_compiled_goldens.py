@@ -1,0 +1,49 @@
+"""Compiled-output goldens: every example compiles to exactly the files committed under compiled/<stem>/.
+
+Regenerate with `pytest --update-golden`; the golden change lands with the code change and is
+reviewed like code (it is what reviewers of sweep pull requests read).
+"""
+
+from __future__ import annotations
+
+import difflib
+import shutil
+from pathlib import Path, PurePosixPath
+
+import pytest
+
+from spawn_tf.pipeline import compile_file
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+GOLDEN = Path(__file__).parent / "compiled"
+
+
+def _on_disk(folder: Path) -> dict[PurePosixPath, bytes]:
+    return {PurePosixPath(path.relative_to(folder).as_posix()): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.stem)
+def test_example_compiles_to_its_golden(example: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(example.parent)
+    checked, files = compile_file(Path(example.name))
+    assert files is not None, [d.render() for d in checked.diagnostics]
+    golden = GOLDEN / example.stem
+    if request.config.getoption("--update-golden"):
+        shutil.rmtree(golden, ignore_errors=True)
+        for relative, content in files.items():
+            target = golden.joinpath(*relative.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+    expected = _on_disk(golden)
+    assert sorted(files) == sorted(expected), "file set differs: run pytest --update-golden and review"
+    for relative in sorted(files):
+        if files[relative] != expected[relative]:
+            diff = difflib.unified_diff(
+                expected[relative].decode().splitlines(), files[relative].decode().splitlines(), f"golden/{relative}", f"compiled/{relative}", lineterm=""
+            )
+            pytest.fail("\n".join(list(diff)[:60]))
+
+
+def test_every_example_has_a_golden() -> None:
+    assert sorted(path.name for path in GOLDEN.iterdir()) == sorted(path.stem for path in EXAMPLES)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from spawn_tf.emit.files import dump_json
+from spawn_tf.emit.terraform import Expr, Template, escape, tf
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_dump_json_equals_the_standard_library(value: object) -> None:
+    expected = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+    assert dump_json(value) == expected.encode()
+
+
+def _unescape(template: str) -> str:
+    """What Terraform makes of a JSON string template without interpolations."""
+    return template.replace("$${", "${").replace("%%{", "%{")
+
+
+@given(st.text())
+def test_escape_round_trips_any_literal(text: str) -> None:
+    escaped = escape(text)
+    assert _unescape(escaped) == text
+    # no interpolation or directive can start in an escaped literal
+    stripped = escaped.replace("$${", "").replace("%%{", "")
+    assert "${" not in stripped and "%{" not in stripped
+
+
+def test_tf_wraps_expressions_and_escapes_everything_else() -> None:
+    document = {
+        "a": "echo ${HOME} %{x}",
+        "b": Expr("local.runs"),
+        "c": Template(("arn:", Expr("data.aws_partition.current.partition"), ":s3:::${literal}")),
+        "d": [1, True, None, "$${"],
+    }
+    assert tf(document) == {
+        "a": "echo $${HOME} %%{x}",
+        "b": "${local.runs}",
+        "c": "arn:${data.aws_partition.current.partition}:s3:::$${literal}",
+        "d": [1, True, None, "$$${"],
+    }
