@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from conftest import QUIET_DEFAULTS, CheckSweep
+
+from spawn_tf import contract
+
+
+def test_plan_one_root_per_region(check: CheckSweep) -> None:
+    checked = check("regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [" + ", ".join(map(str, range(40))) + "]\n")
+    assert checked.plan is not None
+    assert [root.name for root in checked.plan.roots] == ["eu-west-1", "us-east-1"]
+    assert sum(len(root.runs) for root in checked.plan.roots) == 40
+    for root in checked.plan.roots:
+        assert all(run.region == root.region for run in root.runs)
+        assert [run.index for run in root.runs] == sorted(run.index for run in root.runs)
+
+
+def test_plan_shards_large_regions_stably(check: CheckSweep) -> None:
+    def shards(count: int) -> dict[str, str]:
+        grid = "name_template: r-{i}\nmax_runs_per_root: 10\ngrid:\n  i: [" + ", ".join(map(str, range(count))) + "]\n"
+        plan = check(QUIET_DEFAULTS + grid).plan
+        assert plan is not None
+        return {run.name: root.name for root in plan.roots for run in root.runs}
+
+    small, grown = shards(30), shards(45)
+    assert sorted(set(small.values())) == ["us-east-1-01", "us-east-1-02", "us-east-1-03"]
+    assert sorted(set(grown.values())) == ["us-east-1-01", "us-east-1-02", "us-east-1-03", "us-east-1-04", "us-east-1-05"]
+    moved = [name for name in small if small[name] != grown[name]]
+    assert all(grown[name] in ("us-east-1-04", "us-east-1-05") for name in moved)  # runs only move into new shards
+    assert len(moved) < len(small)
+
+
+def test_plan_role_names_fit_iam_and_differ_per_root(check: CheckSweep) -> None:
+    long_id = "s" * 40
+    checked = check(f"sweep: {long_id}\nregions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [1, 2, 3, 4, 5, 6]\n")
+    assert checked.plan is not None
+    names = [name for root in checked.plan.roots for name in root.roles.values()]
+    assert len(names) == len(set(names)) == 2
+    assert all(len(name) <= contract.MAX_IAM_NAME_CHARS and name.startswith(f"spawn-tf-{long_id[:32]}-") for name in names)
+
+
+def test_plan_runs_with_equal_needs_share_a_role(check: CheckSweep) -> None:
+    checked = check(
+        QUIET_DEFAULTS + "params:\n  - {name: a, iam_policy: s3:ReadOnly}\n  - {name: b, iam_policy: 's3:ReadOnly, s3:ReadOnly'}\n"
+        "  - {name: c, iam_policy: logs:WriteOnly}\n  - {name: d, iam_instance_profile: existing}\n"
+    )
+    assert checked.plan is not None
+    [root] = checked.plan.roots
+    assert len(root.roles) == 2
+    assert sorted(spec.shorthands for spec in root.specs.values()) == [("logs:WriteOnly",), ("s3:ReadOnly",)]
