@@ -88,7 +88,7 @@ COMMANDS: dict[str, Callable[[Invocation], list[str]]] = {
     "validate": lambda i: [i.spawn_tf, "validate", str(i.sweep)],
     "expand": lambda i: [i.spawn_tf, "expand", str(i.sweep), "--format", "json"],
     "floor": lambda i: [i.python, "-c", FLOOR, str(i.sweep)],
-    # "compile": lambda i: [i.spawn_tf, "compile", str(i.sweep), "-o", str(i.outdir)],
+    "compile": lambda i: [i.spawn_tf, "compile", str(i.sweep), "-o", str(i.outdir)],
 }
 
 
