@@ -142,7 +142,7 @@ def _instance_tags(plan: Plan) -> Expr:
     identity = {
         contract.TAG_NAME: f"{escape(plan.sweep.id)}/${{each.key}}",
         contract.TAG_RUN: "${each.key}",
-        contract.TAG_INDEX: "${each.value.index}",
+        contract.TAG_INDEX: "${tostring(each.value.index)}",
         contract.TAG_FINGERPRINT: "${each.value.fingerprint}",
     }
     identity_object = "{" + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in identity.items()) + "}"
@@ -388,7 +388,7 @@ def _iam(plan: Plan, root: Root) -> dict[str, Any]:
             "run": {
                 "for_each": Expr("local.roles"),
                 "name": "spawn-tf-run",
-                "role": Expr("aws_iam_role.run[each.key].id"),
+                "role": Expr("aws_iam_role.run[each.key].name"),
                 "policy": Expr("jsonencode(local.policies[each.key])"),
             }
         },

@@ -47,7 +47,11 @@ def _broad_root(tmp_path: Path) -> dict[str, Any]:
     path.write_text(BROAD)
     checked, files = compile_file(path)
     assert files is not None, [d.render() for d in checked.diagnostics]
-    return {p.name: json.loads(content) for p, content in files.items() if p.parent == PurePosixPath("us-east-1") and p.name.endswith(".tf.json")}
+    return {
+        p.name: json.loads(content)
+        for p, content in files.items()
+        if p.parent == PurePosixPath("us-east-1") and p.name.endswith(".tf.json")
+    }
 
 
 def _all_roots(tmp_path: Path) -> dict[str, dict[str, Any]]:
@@ -84,7 +88,10 @@ def test_every_instance_is_locked_down(tmp_path: Path) -> None:
         assert instance["root_block_device"]["encrypted"] is True, name
         assert instance["instance_initiated_shutdown_behavior"] == "terminate", name
         assert instance["user_data_replace_on_change"] is False, name
-        assert instance["lifecycle"] == {"ignore_changes": ["ami", "user_data", "user_data_base64"], "replace_triggered_by": ["terraform_data.fp[each.key]"]}
+        assert instance["lifecycle"] == {
+            "ignore_changes": ["ami", "user_data", "user_data_base64"],
+            "replace_triggered_by": ["terraform_data.fp[each.key]"],
+        }
         assert "associate_public_ip_address" not in instance and "ebs_block_device" not in instance
 
 
@@ -113,7 +120,10 @@ def test_policies_parse_lint_and_grant_no_wildcard_unless_asked(tmp_path: Path) 
             asked = {s["Sid"] for s in statements if s["Sid"].endswith("FullAccess")}
             assert bool(wildcards) == bool(asked), (name, key)
             # The agent's own statements are scoped: parliament finds nothing in them.
-            agent = {"Version": "2012-10-17", "Statement": [s for s in statements if s["Sid"] in ("SweepObjects", "SweepListing", "StatusTag", "StopWhenDone")]}
+            agent = {
+                "Version": "2012-10-17",
+                "Statement": [s for s in statements if s["Sid"] in ("SweepObjects", "SweepListing", "StatusTag", "StopWhenDone")],
+            }
             assert [f.issue for f in analyze_policy_string(json.dumps(agent)).findings] == [], (name, key)
             # Shorthands grant a service on every resource, as asked: that is the only finding.
             assert {f.issue for f in analyze_policy_string(text).findings} <= {"RESOURCE_STAR"}, (name, key)
@@ -131,7 +141,10 @@ def test_agent_statements_are_scoped_to_the_sweep(tmp_path: Path) -> None:
         assert objects["Resource"] == "arn:aws:s3:::broad-bucket/team/broad/*"
         assert listing["Condition"] == {"StringLike": {"s3:prefix": ["team/broad/*"]}}
         assert tag["Resource"] == "arn:aws:ec2:us-east-1:123456789012:instance/*"
-        assert tag["Condition"] == {"StringEquals": {"aws:ResourceTag/spawn:sweep": "broad"}, "ForAllValues:StringEquals": {"aws:TagKeys": ["spawn:status"]}}
+        assert tag["Condition"] == {
+            "StringEquals": {"aws:ResourceTag/spawn:sweep": "broad"},
+            "ForAllValues:StringEquals": {"aws:TagKeys": ["spawn:status"]},
+        }
     stoppers = [p for p in policies.values() if any(s["Sid"] == "StopWhenDone" for s in p["Statement"])]
     assert len(stoppers) == 1
     [attachment] = _merged(documents, "locals")["policy_attachments"].values()

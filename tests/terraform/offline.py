@@ -1,0 +1,65 @@
+"""Compile a sweep and plan one of its roots with real Terraform, offline (shared by the Terraform tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import tfharness as tfh
+
+from spawn_tf.emit.files import write_tree
+from spawn_tf.pipeline import Checked, compile_file
+
+ACCOUNT_ID = "123456789012"
+AMI_BY_ALIAS = {
+    "al2023/x86_64": "ami-0a1b2c3d4e5f60718",
+    "al2023/arm64": "ami-0f0e0d0c0b0a09081",
+    "dlami-gpu/x86_64": "ami-0123456789abcdef0",
+}
+
+
+def compile_sweep(text: str, folder: Path, name: str = "sweep.yaml") -> tuple[Checked, Path]:
+    """Compile `text` into folder/build; return the check result and the sweep's build folder."""
+    source = folder / name
+    source.write_text(text, encoding="utf-8")
+    checked, files = compile_file(source)
+    assert files is not None and checked.plan is not None, [d.render() for d in checked.diagnostics]
+    build = folder / "build" / checked.plan.sweep.id
+    write_tree(build, files)
+    return checked, build
+
+
+def data_values(root: Path, extra: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+    """What AWS would answer to each data source a compiled root reads."""
+    values: dict[str, dict[str, Any]] = {
+        "aws_caller_identity.current": {"account_id": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/ci", "user_id": "AIDA"},
+        "aws_partition.current": {"partition": "aws", "dns_suffix": "amazonaws.com"},
+    }
+    text = "".join(path.read_text() for path in root.glob("*.tf.json"))
+    if '"aws_vpc"' in text:
+        values["aws_vpc.default"] = {"id": "vpc-0default"}
+    if '"aws_subnet"' in text:
+        values["aws_subnet.run"] = {"vpc_id": "vpc-0subnet"}
+    if '"aws_ssm_parameter"' in text:
+        values["aws_ssm_parameter.ami"] = {"value": "ami-00000000000000000"}
+        values.update({f"aws_ssm_parameter.ami[{key}]": {"value": ami} for key, ami in AMI_BY_ALIAS.items()})
+    values.update(extra or {})
+    return values
+
+
+COMPUTED = {
+    "aws_security_group.run": {"id": tfh.Raw("sg-${each.key}")},
+    "aws_iam_role.run": {"arn": tfh.Raw("arn:aws:iam::123456789012:role/${each.value}")},
+}
+
+
+def plan_root(root: Path, dest: Path, state: dict[str, Any] | None = None, data: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Plan an offline copy of a compiled root; returns Terraform's plan JSON."""
+    text = "".join(path.read_text() for path in root.glob("*.tf.json"))
+    computed = {key: value for key, value in COMPUTED.items() if f'"{key.split(".")[0]}"' in text}
+    tfh.offline_copy(root, dest, data_values(root, data), computed, field="input")
+    return tfh.plan(dest, state)
+
+
+def relative(path: Path, build: Path) -> PurePosixPath:
+    return PurePosixPath(path.relative_to(build).as_posix())
