@@ -80,9 +80,10 @@ class Positions:
     (JSON and CSV are re-scanned on demand; YAML keeps the node tree it was built from).
     """
 
-    def __init__(self, file: str, build: Callable[[], Node]) -> None:
+    def __init__(self, file: str, build: Callable[[], Node], lines: _Lines | None = None) -> None:
         self._file = file
         self._build = build
+        self._lines = lines  # for marks whose line numbers are libyaml's
         self._root: Node | None = None
 
     def span(self, path: DataPath, *, key: bool = False) -> Span:
@@ -99,7 +100,23 @@ class Positions:
                 break
             key_node, node = found
         mark = (key_node if key and key_node is not None else node).start_mark
-        return Span(file=self._file, line=mark.line + 1, col=mark.column + 1)
+        line, col = self._lines.of(mark.index) if self._lines else (mark.line + 1, mark.column + 1)
+        return Span(file=self._file, line=line, col=col)
+
+
+class _Lines:
+    """Line and column of a character offset, counting only '\\n' as a line break, as editors do.
+
+    libyaml also breaks lines at '\\r', NEL, U+2028 and U+2029, so its own line numbers drift
+    from what a user sees when a value holds one of those.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.starts = [0] + [match.end() for match in re.finditer("\n", text)]
+
+    def of(self, index: int) -> tuple[int, int]:
+        line = bisect.bisect_right(self.starts, index) - 1
+        return line + 1, index - self.starts[line] + 1
 
 
 def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
@@ -138,6 +155,7 @@ class _LoadError(Exception):
     def __init__(self, code: str, message: str, line: int, col: int, hint: str | None = None) -> None:
         super().__init__(message)
         self.code, self.message, self.line, self.col, self.hint = code, message, line, col, hint
+        self.index = 0  # character offset, where a YAML node gave one
 
 
 # --- YAML ------------------------------------------------------------------------------------
@@ -232,11 +250,17 @@ class _Builder:
         return result
 
 
+MAX_NUMBER_CHARS = 100  # Python refuses to parse integers of over 4300 digits; no setting needs 100
+_LONG_NUMBER_HINT = f"numbers have at most {MAX_NUMBER_CHARS} characters; quote it to pass it as text"
+
+
 def _scalar(node: ScalarNode) -> Any:
     tag, text = node.tag, node.value
     if tag == _STR:
         return text
     if tag == _INT:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _mark_error("number-too-long", f"a number of {len(text)} digits", node, hint=_LONG_NUMBER_HINT)
         base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
         return SourceInt(int(text[2:] if base != 10 else text, base), text)
     if tag == _FLOAT:
@@ -260,26 +284,25 @@ def _unsupported_tag(node: Node) -> _LoadError:
 
 
 def _mark_error(code: str, message: str, node: Node, hint: str | None = None) -> _LoadError:
-    return _LoadError(code, message, node.start_mark.line + 1, node.start_mark.column + 1, hint)
+    problem = _LoadError(code, message, node.start_mark.line + 1, node.start_mark.column + 1, hint)
+    problem.index = node.start_mark.index
+    return problem
 
 
-def _load_yaml(text: str) -> tuple[Any, Callable[[], Node]]:
+def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
+    lines = _Lines(text)
     loader = _Yaml12Loader(text)
     try:
         root = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        line, col = lines.of((exc.problem_mark or exc.context_mark).index)
         message = " ".join(part for part in (exc.context, exc.problem) if part)
         if "expected a single document" in message:
             raise _LoadError(
-                "multiple-documents",
-                "a sweep file holds one YAML document, found more",
-                mark.line + 1,
-                mark.column + 1,
-                hint="split the documents into separate files",
+                "multiple-documents", "a sweep file holds one YAML document, found more", line, col, hint="split the documents into separate files"
             ) from None
         hint = next((h for problem, h in _YAML_HINTS if problem in message), None)
-        raise _LoadError("yaml-syntax", message, mark.line + 1, mark.column + 1, hint) from None
+        raise _LoadError("yaml-syntax", message, line, col, hint) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry a position too
         raise _LoadError("yaml-syntax", str(exc).splitlines()[0], 1, 1) from None
     except RecursionError:
@@ -288,15 +311,28 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node]]:
         loader.dispose()
     if root is None:
         raise _LoadError("empty-document", "the file holds no YAML document", 1, 1)
-    data = _Builder().build(root)
-    return data, lambda: root
+    try:
+        data = _Builder().build(root)
+    except _LoadError as exc:
+        exc.line, exc.col = lines.of(exc.index)
+        raise
+    return data, lambda: root, lines
 
 
 # --- JSON ------------------------------------------------------------------------------------
 
 
 def _json_number(cls: type, convert: Callable[[str], Any]) -> Callable[[str], Any]:
-    return lambda text: cls(convert(text), text)
+    def parse(text: str) -> Any:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _NumberTooLong(text)
+        return cls(convert(text), text)
+
+    return parse
+
+
+class _NumberTooLong(Exception):
+    pass
 
 
 def _reject_constant(name: str) -> Any:
@@ -314,7 +350,7 @@ class _DuplicateJsonKey(Exception):
     pass
 
 
-def _load_json(text: str) -> tuple[Any, Callable[[], Node]]:
+def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     try:
         data = json.loads(
             text,
@@ -331,6 +367,9 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node]]:
                 "json-syntax", f"trailing comma before '{text[exc.pos]}'", line, col, hint="JSON allows no comma after the last item"
             ) from None
         raise _LoadError("json-syntax", exc.msg[:1].lower() + exc.msg[1:], exc.lineno, exc.colno) from None
+    except _NumberTooLong as exc:
+        line, col = _line_col(text, text.find(str(exc)))
+        raise _LoadError("number-too-long", f"a number of {len(str(exc))} digits", line, col, _LONG_NUMBER_HINT) from None
     except ValueError as exc:  # NaN or Infinity
         line, col = _line_col(text, text.find(str(exc)))
         raise _LoadError("non-finite-number", f"'{exc}' is not a finite number", line, col) from None
@@ -339,7 +378,7 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node]]:
         raise
     except RecursionError:
         raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
-    return data, lambda: _JsonTree(text).build()
+    return data, lambda: _JsonTree(text).build(), None
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:
@@ -410,9 +449,10 @@ _CSV_NEVER_TYPED = frozenset({"name"})  # a run name like 007 stays text
 
 def _csv_value(column: str, text: str) -> Any:
     """A CSV cell, typed like a YAML plain value (so `true` and `0.1` mean what they mean there)."""
-    if column in _CSV_NEVER_TYPED:
+    if column in _CSV_NEVER_TYPED or len(text) > MAX_NUMBER_CHARS:
         return text
-    node = ScalarNode(_plain_tag(text), text)
+    mark = yaml.Mark("csv", 0, 0, 0, None, None)
+    node = ScalarNode(_plain_tag(text), text, mark, mark)
     try:
         value = _scalar(node)
     except _LoadError:
@@ -420,7 +460,7 @@ def _csv_value(column: str, text: str) -> Any:
     return text if value is None else value
 
 
-def _load_csv(text: str) -> tuple[Any, Callable[[], Node]]:
+def _load_csv(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     rows = list(csv.reader(io.StringIO(text, newline="")))
     try:
         header_at = next(i for i, row in enumerate(rows) if any(cell.strip() for cell in row))
@@ -458,7 +498,7 @@ def _load_csv(text: str) -> tuple[Any, Callable[[], Node]]:
         top = scalar(header_line, "params")
         return MappingNode(_MAP, [(top, SequenceNode(_SEQ, runs, top.start_mark, top.start_mark))], top.start_mark, top.start_mark)
 
-    return {"params": params}, tree
+    return {"params": params}, tree, None
 
 
 def _csv_header(row: list[str], line: int) -> list[str]:
@@ -478,7 +518,7 @@ def _row_line(line_of_row: list[int], row: int) -> int:
 
 # --- entry point -----------------------------------------------------------------------------
 
-_READERS: dict[str, Callable[[str], tuple[Any, Callable[[], Node]]]] = {
+_READERS: dict[str, Callable[[str], tuple[Any, Callable[[], Node], _Lines | None]]] = {
     ".yaml": _load_yaml,
     ".yml": _load_yaml,
     ".json": _load_json,
@@ -525,13 +565,13 @@ def load_document(path: Path, display: str | None = None) -> tuple[Document | No
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         return fail("not-utf8", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, col, hint="save the file as UTF-8")
     try:
-        data, build_tree = reader(text)
+        data, build_tree, lines = reader(text)
     except _LoadError as exc:
         return fail(exc.code, exc.message, exc.line, exc.col, exc.hint)
     if not isinstance(data, dict):
         found = "nothing" if data is None else type(data).__name__.replace("dict", "mapping")
         return fail("not-a-mapping", f"a sweep file must be a mapping of keys, found {found}", hint="start with 'defaults:' and 'params:'")
     document = Document(
-        file=file, stem=path.stem, name=path.name, sha256=hashlib.sha256(raw).hexdigest(), data=data, positions=Positions(file, build_tree)
+        file=file, stem=path.stem, name=path.name, sha256=hashlib.sha256(raw).hexdigest(), data=data, positions=Positions(file, build_tree, lines)
     )
     return document, ()

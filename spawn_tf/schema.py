@@ -270,9 +270,7 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     if err.validator in ("enum", "const"):
         options = rule if err.validator == "enum" else [rule]
         listed = ", ".join(str(option) for option in options)
-        hint = _VALUE_HINTS.get((setting, value)) or (
-            did_you_mean(str(value), [str(o) for o in options]) if isinstance(value, str) else None
-        )
+        hint = (_VALUE_HINTS.get((setting, value)) or did_you_mean(value, [str(o) for o in options])) if isinstance(value, str) else None
         shown = f"'{value}'" if isinstance(value, str) else _what(value)
         return error("not-allowed", f"{shown} is not allowed for {name}; expected one of: {listed}", span, hint)
     if err.validator == "pattern":
