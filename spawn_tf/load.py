@@ -299,7 +299,11 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         message = " ".join(part for part in (exc.context, exc.problem) if part)
         if "expected a single document" in message:
             raise _LoadError(
-                "multiple-documents", "a sweep file holds one YAML document, found more", line, col, hint="split the documents into separate files"
+                "multiple-documents",
+                "a sweep file holds one YAML document, found more",
+                line,
+                col,
+                hint="split the documents into separate files",
             ) from None
         hint = next((h for problem, h in _YAML_HINTS if problem in message), None)
         raise _LoadError("yaml-syntax", message, line, col, hint) from None
@@ -572,6 +576,11 @@ def load_document(path: Path, display: str | None = None) -> tuple[Document | No
         found = "nothing" if data is None else type(data).__name__.replace("dict", "mapping")
         return fail("not-a-mapping", f"a sweep file must be a mapping of keys, found {found}", hint="start with 'defaults:' and 'params:'")
     document = Document(
-        file=file, stem=path.stem, name=path.name, sha256=hashlib.sha256(raw).hexdigest(), data=data, positions=Positions(file, build_tree, lines)
+        file=file,
+        stem=path.stem,
+        name=path.name,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        data=data,
+        positions=Positions(file, build_tree, lines),
     )
     return document, ()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -12,7 +12,7 @@ from spawn_tf.expand import expand_runs, setting_path
 from spawn_tf.load import DataPath, Document, load_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
-from spawn_tf.userdata import Size, sizes
+from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import validate_document
 
 
@@ -23,6 +23,7 @@ class Checked:
     sweep: Sweep | None
     runs: tuple[Run, ...] | None
     plan: Plan | None
+    heads: Mapping[str, str]  # run name -> the run's own part of its user-data
     sizes: tuple[Size, ...]  # user-data size of every run
     diagnostics: tuple[Diagnostic, ...]
 
@@ -31,21 +32,22 @@ def check_file(path: Path, display: str | None = None, *, require_backend: bool 
     """Load, validate, expand and plan a sweep file, collecting every diagnostic on the way."""
     document, diagnostics = load_document(path, display)
     if document is None:
-        return Checked(sweep=None, runs=None, plan=None, sizes=(), diagnostics=diagnostics)
+        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
     sweep, diagnostics = validate_document(document)
     if sweep is None:
-        return Checked(sweep=None, runs=None, plan=None, sizes=(), diagnostics=diagnostics)
+        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
     runs, expansion = expand_runs(sweep, document)
     found = [*diagnostics, *expansion]
     if require_backend and sweep.backend is None:
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
     plan = None if runs is None else plan_roots(sweep, runs)
-    run_sizes = tuple(sizes(plan)) if plan is not None else ()
+    run_heads = heads(runs) if runs is not None else {}
+    run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
     if has_errors(found):
-        return Checked(sweep=sweep, runs=None, plan=None, sizes=run_sizes, diagnostics=ordered(found))
-    return Checked(sweep=sweep, runs=runs, plan=plan, sizes=run_sizes, diagnostics=ordered(found))
+        return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found))
+    return Checked(sweep=sweep, runs=runs, plan=plan, heads=run_heads, sizes=run_sizes, diagnostics=ordered(found))
 
 
 def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size, ...]) -> Iterator[Diagnostic]:
@@ -73,4 +75,4 @@ def compile_file(
     checked = check_file(path, display, require_backend=require_backend)
     if checked.plan is None:
         return checked, None
-    return checked, emit_plan(checked.plan)
+    return checked, emit_plan(checked.plan, checked.heads)

@@ -105,15 +105,26 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
 
 
 def _shards(region: str, runs: list[Run], limit: int) -> dict[str, tuple[Run, ...]]:
-    """Rendezvous hashing over shard names: growing the sweep moves only runs into new shards."""
+    """Split a region by a consistent hash of run names: growing the sweep moves runs only into new shards."""
     if len(runs) <= limit:
         return {region: tuple(runs)}
-    names = [f"{region}-{i:02d}" for i in range(1, math.ceil(len(runs) / limit) + 1)]
-    shards: dict[str, list[Run]] = {name: [] for name in names}
+    count = math.ceil(len(runs) / limit)
+    shards: dict[str, list[Run]] = {f"{region}-{i:02d}": [] for i in range(1, count + 1)}
     for run in runs:
-        best = max(names, key=lambda name: hashlib.sha256(f"{name}/{run.name}".encode()).digest())
-        shards[best].append(run)
+        key = int.from_bytes(hashlib.sha256(run.name.encode()).digest()[:8], "big")
+        shards[f"{region}-{jump_hash(key, count) + 1:02d}"].append(run)
     return {name: tuple(members) for name, members in shards.items() if members}
+
+
+def jump_hash(key: int, buckets: int) -> int:
+    """Lamping and Veach's jump consistent hash (arXiv:1406.2294): going from n to n+1 buckets
+    moves only the keys that land in the new bucket, 1/(n+1) of them; O(log n), no table."""
+    bucket, jump = -1, 0
+    while jump < buckets:
+        bucket = jump
+        key = (key * 2862933555777941757 + 1) % 2**64
+        jump = int((bucket + 1) * (2**31 / ((key >> 33) + 1)))
+    return bucket
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:

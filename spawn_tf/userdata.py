@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import gzip
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import jinja2
 
 from spawn_tf import contract
-from spawn_tf.model import Run
+from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root
 from spawn_tf.resources import resource
 
@@ -65,13 +65,31 @@ def backstop_line(run: Run) -> str:
     return f"shutdown -h +{minutes} 2>/dev/null || true\n"
 
 
-def run_head(run: Run) -> str:
-    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings."""
-    settings = run.settings
+def run_head(run: Run, agent_line: str | None = None) -> str:
+    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings.
+
+    `agent_line` is `agent_settings_line(run.settings)`, passed in by callers that share it between runs.
+    """
+    identity = {contract.ENV_RUN: run.name, contract.ENV_INDEX: str(run.index), contract.ENV_FINGERPRINT: run.fingerprint}
+    parameters = "".join(f"export {name}={shquote(value)}\n" for name, value in run.env.items())
+    return SHEBANG + backstop_line(run) + parameters + _exports(identity) + (agent_line or agent_settings_line(run.settings))
+
+
+def heads(runs: Iterable[Run]) -> dict[str, str]:
+    """`run_head` of many runs; runs share settings objects, so each settings line is made once."""
+    lines: dict[int, str] = {}
+    found = {}
+    for run in runs:
+        key = id(run.settings)
+        if key not in lines:
+            lines[key] = agent_settings_line(run.settings)
+        found[run.name] = run_head(run, lines[key])
+    return found
+
+
+def agent_settings_line(settings: RunSettings) -> str:
+    """The agent's per-run settings, as one export line."""
     agent: dict[str, str] = {
-        contract.ENV_RUN: run.name,
-        contract.ENV_INDEX: str(run.index),
-        contract.ENV_FINGERPRINT: run.fingerprint,
         contract.ENV_OUTPUT_DIR: settings.output_dir,
         contract.ENV_TTL_SECONDS: "" if settings.ttl_seconds is None else str(settings.ttl_seconds),
         contract.ENV_IDLE_TIMEOUT_SECONDS: "" if settings.idle_timeout_seconds is None else str(settings.idle_timeout_seconds),
@@ -80,8 +98,7 @@ def run_head(run: Run) -> str:
         contract.ENV_MAX_INTERRUPTIONS: str(settings.max_interruptions),
         contract.ENV_RETRY_FAILED: "true" if settings.retry_failed else "false",
     }
-    parameters = "".join(f"export {name}={shquote(value)}\n" for name, value in run.env.items())
-    return SHEBANG + backstop_line(run) + parameters + _exports(agent)
+    return _exports(agent)
 
 
 def _exports(variables: Mapping[str, str]) -> str:
@@ -152,12 +169,12 @@ class Size:
         return self.size <= limit
 
 
-def sizes(plan: Plan) -> list[Size]:
+def sizes(plan: Plan, run_heads: Mapping[str, str]) -> list[Size]:
     """The user-data size of every run; gzip is estimated once per distinct script (heads differ little)."""
     estimates: dict[str, tuple[int, int]] = {}  # script -> (gzip size, raw size of the sample it came from)
     found = []
     for root in plan.roots:
-        raw = raw_sizes(plan, root, {run.name: run_head(run) for run in root.runs})
+        raw = raw_sizes(plan, root, run_heads)
         packed = compressed(raw)
         for run in root.runs:
             if not packed:
