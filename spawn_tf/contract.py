@@ -179,6 +179,41 @@ def manifest_key(sweep_folder: str, root: str) -> str:
     return f"{sweep_folder}/{CONTROL_MANIFEST}/{root}.json"
 
 
+# Control prefixes: small keys whose names carry the facts, read from listings (DESIGN §5).
+CONTROL_DONE: Final = "_done"  # S/_done/R/<status>.<exit_code>: the run is finished
+CONTROL_ATTEMPTS: Final = "_attempts"  # S/_attempts/R/<instance-id>[.<status>]: an attempt began [and ended]
+CONTROL_STOP: Final = "_stop"  # S/_stop/<run> or S/_stop/_all: launch no more
+STOP_ALL: Final = "_all"
+# A listing this long may be cut short; Terraform then fails the plan rather than relaunch runs.
+MAX_LISTING_KEYS: Final = 1_000_000
+
+
+def control_prefix(sweep_folder: str, control: str) -> str:
+    return f"{sweep_folder}/{control}/"
+
+
+def run_key(run: str, fingerprint: str) -> str:
+    """R = <run>.<fingerprint>: an outcome counts only for the configuration that produced it."""
+    return f"{run}.{fingerprint}"
+
+
+class Status(StrEnum):
+    """What happened to a run (DESIGN §6)."""
+
+    SUCCESS = "success"  # the workload exited 0
+    FAILED = "failed"  # non-zero exit
+    STOPPED = "stopped"  # `spored complete --status stopped`, or a _stop marker
+    TIMEOUT = "timeout"  # ttl reached
+    INTERRUPTED = "interrupted"  # spot interruption: relaunched
+    EXHAUSTED = "exhausted"  # attempts or interruptions used up
+    CANCELLED = "cancelled"
+
+
+# Attempt outcomes that count against max_attempts, and those that count against max_interruptions.
+FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
+INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)
+
+
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads

@@ -8,56 +8,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import __version__, contract, iam
 from spawn_tf.emit.files import dump_json
+from spawn_tf.emit.hcl import Expr, Template, escape, tf
+from spawn_tf.emit.schedule import schedule
 from spawn_tf.model import Run
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
 from spawn_tf.render import plain
 from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script_text
-
-
-@dataclass(frozen=True, slots=True)
-class Expr:
-    """A Terraform expression, emitted as `${text}`."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Template:
-    """A string of literal parts (escaped) and expressions."""
-
-    parts: tuple[str | Expr, ...]
-
-
-def escape(text: str) -> str:
-    """A literal as a Terraform JSON string template that evaluates to exactly `text`."""
-    return text.replace("${", "$${").replace("%{", "%%{")
-
-
-def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
-    """Lower a document to JSON values: literals escaped, expressions wrapped."""
-    kind = type(value)
-    if kind is str:
-        return escape(value) if "{" in value else value
-    if kind is dict:
-        return {key: tf(item) for key, item in value.items()}
-    if isinstance(value, Expr):
-        return "${" + value.text + "}"
-    if isinstance(value, Template):
-        return "".join(tf(part) for part in value.parts)
-    if isinstance(value, str):
-        return escape(value)
-    if isinstance(value, Mapping):
-        return {key: tf(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [tf(item) for item in value]
-    return value
-
 
 BOOTSTRAP_FILE = "bootstrap.sh"
 SCRIPTS_DIR = "scripts"
@@ -90,6 +51,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[PurePosi
         "locals.tf.json": _locals(plan, root, scripts, heads),
         "instances.tf.json": _instances(plan, root, compressed(raw_sizes(plan, root, heads))),
         "network.tf.json": _network(plan, root),
+        "schedule.tf.json": schedule(plan, root),
         "results.tf.json": _results(plan, root),
     }
     if root.roles:
@@ -180,6 +142,8 @@ def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> 
     return {
         "index": run.index,
         "fingerprint": run.fingerprint,
+        "max_attempts": settings.max_attempts,
+        "max_interruptions": settings.max_interruptions,
         "instance_type": settings.instance_type,
         "ami": _ami_key(run),
         "spot": settings.spot,
@@ -220,8 +184,6 @@ def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[s
         "locals": {
             "runs": {run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs},
             "sweep_tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
-            # The runs to launch now. Scheduling narrows this to pending runs within max_concurrent.
-            "active": Expr("local.runs"),
             "amis": amis,
             "security_groups": security_groups,
             "profiles": profiles_value,
@@ -471,6 +433,8 @@ def _run_record(run: Run, root: str) -> dict[str, Any]:
         "name": run.name,
         "index": run.index,
         "fingerprint": run.fingerprint,
+        "max_attempts": run.settings.max_attempts,
+        "max_interruptions": run.settings.max_interruptions,
         "root": root,
         "region": run.region,
         "region_assigned": run.region_assigned,

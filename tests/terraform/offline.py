@@ -40,6 +40,8 @@ def data_values(root: Path, extra: dict[str, dict[str, Any]] | None = None) -> d
         values["aws_vpc.default"] = {"id": "vpc-0default"}
     if '"aws_subnet"' in text:
         values["aws_subnet.run"] = {"vpc_id": "vpc-0subnet"}
+    for listing in ("done", "attempts", "stop"):
+        values[f"aws_s3_objects.{listing}"] = {"keys": [], "common_prefixes": [], "owners": [], "request_charged": ""}
     if '"aws_ssm_parameter"' in text:
         values["aws_ssm_parameter.ami"] = {"value": "ami-00000000000000000"}
         values.update({f"aws_ssm_parameter.ami[{key}]": {"value": ami} for key, ami in AMI_BY_ALIAS.items()})

@@ -63,6 +63,7 @@ def test_compile_layout(write_sweep: WriteSweep) -> None:
         "us-east-1/manifest.json",
         "us-east-1/network.tf.json",
         "us-east-1/results.tf.json",
+        "us-east-1/schedule.tf.json",
         "us-east-1/scripts/a.sh",
         "us-east-1/terraform.tf.json",
     ]

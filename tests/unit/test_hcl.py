@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spawn_tf.emit.files import dump_json
-from spawn_tf.emit.terraform import Expr, Template, escape, tf
+from spawn_tf.emit.hcl import Expr, Template, escape, tf
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

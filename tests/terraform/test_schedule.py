@@ -1,0 +1,198 @@
+"""Resume and scheduling, decided by real Terraform on compiled roots (offline, DESIGN §4 and §8).
+
+The S3 listings are the data the roots read; each scenario writes them the way the agent and
+the collector lay them out and asks Terraform which instances it would keep.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tfharness as tfh
+from offline import compile_sweep, plan_root
+
+from spawn_tf import contract
+from spawn_tf.pipeline import Checked
+
+FOLDER = "sweeps/sched"
+REGIONS = ("eu-west-1", "us-east-1", "us-west-2")
+
+
+def sweep_text(count: int = 12, max_concurrent: int | None = None, order: list[int] | None = None, changed: int | None = None) -> str:
+    """A sweep of `count` explicit runs over three regions; `changed` gets a new learning rate."""
+    rows = []
+    for i in order or list(range(count)):
+        lr = 0.5 if i == changed else round(0.001 * (i + 1), 3)
+        rows.append(f"  - {{name: run-{i:02d}, region: {REGIONS[i % 3]}, learning_rate: {lr}}}\n")
+    cap = f"max_concurrent: {max_concurrent}\n" if max_concurrent is not None else ""
+    return (
+        f"sweep: sched\n{cap}defaults:\n  instance_type: m7i.large\n  ttl: 1h\n  max_attempts: 2\n  max_interruptions: 3\n"
+        "  command: ./train.sh\nparams:\n" + "".join(rows)
+    )
+
+
+def compiled(tmp_path: Path, text: str) -> tuple[Checked, Path]:
+    folder = tmp_path / f"sweep-{len(list(tmp_path.iterdir()))}"
+    folder.mkdir()
+    return compile_sweep(text, folder)
+
+
+def key(checked: Checked, name: str) -> str:
+    run = next(run for run in checked.runs or () if run.name == name)
+    return contract.run_key(run.name, run.fingerprint)
+
+
+def listings(done: list[str] = (), attempts: list[str] = (), stop: list[str] = ()) -> dict[str, dict[str, Any]]:
+    def listing(keys: list[str]) -> dict[str, Any]:
+        return {"keys": list(keys), "common_prefixes": [], "owners": [], "request_charged": ""}
+
+    return {
+        "aws_s3_objects.done": listing([f"{FOLDER}/_done/{k}" for k in done]),
+        "aws_s3_objects.attempts": listing([f"{FOLDER}/_attempts/{k}" for k in attempts]),
+        "aws_s3_objects.stop": listing([f"{FOLDER}/_stop/{k}" for k in stop]),
+    }
+
+
+def active(checked: Checked, build: Path, tmp_path: Path, data: dict[str, dict[str, Any]] | None = None) -> set[str]:
+    """The runs Terraform would keep an instance for, over every root."""
+    names: set[str] = set()
+    assert checked.plan is not None
+    for root in checked.plan.roots:
+        dest = tmp_path / f"off-{root.name}-{time.monotonic_ns()}"
+        plan = plan_root(build / root.name, dest, data=data or listings())
+        names |= {m.group(1) for address in tfh.planned_inputs(plan) if (m := re.fullmatch(r'aws_instance\.run\["(.+)"\]', address))}
+        shutil.rmtree(dest)
+    return names
+
+
+ALL = {f"run-{i:02d}" for i in range(12)}
+
+
+def test_fresh_sweep_launches_every_run(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text())
+    assert active(checked, build, tmp_path) == ALL
+
+
+def test_done_runs_are_skipped_and_a_changed_fingerprint_relaunches(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text())
+    done = [f"{key(checked, 'run-00')}/success.0", f"{key(checked, 'run-04')}/failed.1", f"{key(checked, 'run-07')}/exhausted.none"]
+    assert active(checked, build, tmp_path, listings(done=done)) == ALL - {"run-00", "run-04", "run-07"}
+    changed, build2 = compiled(tmp_path, sweep_text(changed=4))
+    assert active(changed, build2, tmp_path, listings(done=done)) == ALL - {"run-00", "run-07"}  # run-04's config changed
+
+
+def test_max_concurrent_takes_the_first_runs_of_the_sweep_across_roots(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text(max_concurrent=5))
+    assert active(checked, build, tmp_path) == {"run-00", "run-01", "run-02", "run-03", "run-04"}
+    two, build2 = compiled(tmp_path, sweep_text(max_concurrent=2))  # fewer than the three roots
+    assert active(two, build2, tmp_path) == {"run-00", "run-01"}
+    done = [f"{key(checked, name)}/success.0" for name in ("run-00", "run-02")]
+    assert active(checked, build, tmp_path, listings(done=done)) == {"run-01", "run-03", "run-04", "run-05", "run-06"}
+
+
+def test_started_runs_are_never_dropped(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text(max_concurrent=5))
+    started = [f"{key(checked, name)}/i-0{n}" for n, name in enumerate(("run-03", "run-09", "run-11"))]
+    # lowering the cap below the started runs keeps them all and launches nothing new
+    lowered, build2 = compiled(tmp_path, sweep_text(max_concurrent=2))
+    assert active(lowered, build2, tmp_path, listings(attempts=started)) == {"run-03", "run-09", "run-11"}
+    # reordering the file and adding a run keep them too
+    reordered, build3 = compiled(tmp_path, sweep_text(count=13, max_concurrent=5, order=[12, *reversed(range(12))]))
+    kept = active(
+        reordered,
+        build3,
+        tmp_path,
+        listings(attempts=[f"{key(reordered, n)}/i-0{i}" for i, n in enumerate(("run-03", "run-09", "run-11"))]),
+    )
+    assert {"run-03", "run-09", "run-11"} <= kept and len(kept) == 5
+    # an attempt that ended no longer holds a place
+    ended = [*started, f"{key(checked, 'run-09')}/i-01.interrupted"]
+    assert active(checked, build, tmp_path, listings(attempts=ended)) == {"run-03", "run-11", "run-00", "run-01", "run-02"}
+
+
+def test_stop_markers_and_exhausted_attempts_stop_launches(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text())
+    assert active(checked, build, tmp_path, listings(stop=["run-01", "run-05"])) == ALL - {"run-01", "run-05"}
+    assert active(checked, build, tmp_path, listings(stop=[contract.STOP_ALL])) == set()
+    failures = [f"{key(checked, 'run-02')}/i-0{n}.{status}" for n, status in enumerate(("failed", "timeout"))]  # max_attempts 2
+    interruptions = [f"{key(checked, 'run-06')}/i-1{n}.interrupted" for n in range(3)]  # max_interruptions 3
+    one_failure = [f"{key(checked, 'run-08')}/i-20.failed"]
+    assert active(checked, build, tmp_path, listings(attempts=failures + interruptions + one_failure)) == ALL - {"run-02", "run-06"}
+    # a started run that is then stopped keeps its instance until its agent reports
+    started = [f"{key(checked, 'run-01')}/i-30"]
+    assert "run-01" in active(checked, build, tmp_path, listings(attempts=started, stop=[contract.STOP_ALL]))
+
+
+def test_many_done_markers_and_a_truncated_listing(tmp_path: Path) -> None:
+    text = (
+        "sweep: sched\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n  command: ./train.sh\nname_template: run-{i:04d}\ngrid:\n  i: ["
+    )
+    text += ", ".join(map(str, range(2600))) + "]\n"
+    checked, build = compiled(tmp_path, text)
+    done = [f"{contract.run_key(run.name, run.fingerprint)}/success.0" for run in (checked.runs or ())[:2500]]
+    root = build / "us-east-1-01"
+    assert (build / "us-east-1-06").is_dir()  # 2,600 runs over shards of about 500
+    plan = plan_root(root, tmp_path / "off-many", data=listings(done=done))
+    remaining = {a for a in tfh.planned_inputs(plan) if a.startswith("aws_instance.run[")}
+    assert checked.plan is not None
+    mine = {run.name for r in checked.plan.roots if r.name == "us-east-1-01" for run in r.runs}
+    assert remaining == {f'aws_instance.run["{name}"]' for name in mine if int(name[4:]) >= 2500}
+    full = listings(done=done)
+    full["aws_s3_objects.done"]["keys"] = [f"{FOLDER}/_done/x{i}/success.0" for i in range(contract.MAX_LISTING_KEYS)]
+    with pytest.raises(tfh.TerraformError, match="reached 1000000 keys"):
+        plan_root(root, tmp_path / "off-full", data=full)
+
+
+def test_replacement_only_on_a_fingerprint_change(tmp_path: Path) -> None:
+    _, build = compiled(tmp_path, sweep_text(count=3))
+    root = "eu-west-1"  # run-00 is placed there (REGIONS[0])
+    first = tmp_path / "first"
+    plan_root(build / root, first)
+    state = tfh.apply(first)
+
+    def actions_after(text: str, *, ami: str | None = None, bootstrap: str | None = None) -> dict[str, list[str]]:
+        _, build2 = compiled(tmp_path, text)
+        folder = build2 / root
+        if bootstrap is not None:
+            (folder / "bootstrap.sh").write_text(bootstrap)
+        extra = {"aws_ssm_parameter.ami[al2023/x86_64]": {"value": ami}} if ami else None
+        dest = tmp_path / f"again-{time.monotonic_ns()}"
+        plan = plan_root(folder, dest, state=state, data={**listings(), **(extra or {})})
+        return {a: acts for a, acts in tfh.actions(plan).items() if a.startswith(("aws_instance.run[", "terraform_data.fp["))}
+
+    assert set(map(tuple, actions_after(sweep_text(count=3)).values())) == {("no-op",)}
+    assert actions_after(sweep_text(count=3), ami="ami-0ffffffffffffffff")['aws_instance.run["run-00"]'] == ["no-op"]
+    assert actions_after(sweep_text(count=3), bootstrap="#!/bin/bash\necho new agent\n")['aws_instance.run["run-00"]'] == ["no-op"]
+    assert actions_after(sweep_text(count=3, order=[2, 1, 0]))['aws_instance.run["run-00"]'] != ["delete", "create"]
+    changed = actions_after(sweep_text(count=3, changed=0))
+    assert changed['aws_instance.run["run-00"]'] in (["delete", "create"], ["create", "delete"])
+    assert changed['terraform_data.fp["run-00"]'] == ["update"]
+
+
+def test_a_thousand_run_root_plans_offline(tmp_path: Path) -> None:
+    # How long this takes is measured by bench/bench_offline_plan.py, not here.
+    text = "sweep: big\nmax_runs_per_root: 1000\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n  command: ./train.sh\nname_template: r-{i}\ngrid:\n  i: ["
+    _, build = compiled(tmp_path, text + ", ".join(map(str, range(1000))) + "]\n")
+    plan = plan_root(build / "us-east-1", tmp_path / "off-1000")
+    assert len([a for a in tfh.planned_inputs(plan) if a.startswith("aws_instance.run[")]) == 1000
+
+
+def test_what_feeds_for_each_is_known_at_plan_time(tmp_path: Path) -> None:
+    """Only data sources and literals decide `local.active`: no managed resource, no depends_on (DESIGN §4)."""
+    import json
+
+    _, build = compiled(tmp_path, sweep_text(max_concurrent=4))
+    for root in REGIONS:
+        schedule = json.loads((build / root / "schedule.tf.json").read_text())
+        text = json.dumps(schedule)
+        assert "depends_on" not in text
+        managed = [m.group(0) for m in re.finditer(r"(?<![\w.])(aws_[a-z0-9_]+|terraform_data)\.[a-z0-9_]+", text)]
+        assert managed == [], managed  # every AWS reference here is data.aws_...
+        assert "data.aws_s3_objects.done.keys" in text
+        runs = json.loads((build / root / "locals.tf.json").read_text())["locals"]["runs"]
+        assert "${" not in json.dumps(runs).replace("$${", "")
