@@ -39,38 +39,34 @@ _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 
 
-class SourceInt(int):
-    """An integer that remembers how it was written (`0x10`, `007`)."""
+class _Written:
+    """A number that remembers how it was written; str() and format() give that text back."""
 
     source: str
+
+    def __str__(self) -> str:
+        return self.source
+
+    def __format__(self, spec: str) -> str:
+        return self.source if not spec else super().__format__(spec)
+
+
+class SourceInt(_Written, int):
+    """An integer as written (`0x10`, `007`)."""
 
     def __new__(cls, value: int, source: str) -> SourceInt:
         self = super().__new__(cls, value)
         self.source = source
         return self
 
-    def __str__(self) -> str:
-        return self.source
 
-    def __format__(self, spec: str) -> str:
-        return self.source if not spec else super().__format__(spec)
-
-
-class SourceFloat(float):
-    """A float that remembers how it was written (`1e-4`, `0.10`)."""
-
-    source: str
+class SourceFloat(_Written, float):
+    """A float as written (`1e-4`, `0.10`)."""
 
     def __new__(cls, value: float, source: str) -> SourceFloat:
         self = super().__new__(cls, value)
         self.source = source
         return self
-
-    def __str__(self) -> str:
-        return self.source
-
-    def __format__(self, spec: str) -> str:
-        return self.source if not spec else super().__format__(spec)
 
 
 class Positions:
