@@ -246,6 +246,8 @@ class _Builder:
         return result
 
 
+# Explicit tags (`!!int 7`) and the plain texts each accepts.
+_TYPED = {_INT: (_INT,), _FLOAT: (_FLOAT, _INT), _BOOL: (_BOOL,), _NULL: (_NULL,)}
 MAX_NUMBER_CHARS = 100  # Python refuses to parse integers of over 4300 digits; no setting needs 100
 _LONG_NUMBER_HINT = f"numbers have at most {MAX_NUMBER_CHARS} characters; quote it to pass it as text"
 
@@ -254,25 +256,32 @@ def _scalar(node: ScalarNode) -> Any:
     tag, text = node.tag, node.value
     if tag == _STR:
         return text
-    if tag == _INT:
-        if len(text) > MAX_NUMBER_CHARS:
-            raise _mark_error("number-too-long", f"a number of {len(text)} digits", node, hint=_LONG_NUMBER_HINT)
-        base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
-        return SourceInt(int(text[2:] if base != 10 else text, base), text)
-    if tag == _FLOAT:
-        if text.lstrip("+-").startswith("."):
-            body = text.lstrip("+-")[1:]
-            if not body[:1].isdigit():  # .inf, .nan and their spellings
-                raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
-        value = float(text)
-        if not math.isfinite(value):  # 1e999
-            raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
-        return SourceFloat(value, text)
+    if tag in _TYPED and _plain_tag(text) not in _TYPED[tag]:  # an explicit tag on text of another type
+        raise _mark_error("bad-tagged-value", f"'{text}' is not a valid {tag.rsplit(':', 1)[-1]}", node, hint="remove the tag")
+    if tag in (_INT, _FLOAT):
+        return _number(node)
     if tag == _BOOL:
         return _BOOLS[text.lower()]
     if tag == _NULL:
         return None
     raise _unsupported_tag(node)
+
+
+def _number(node: ScalarNode) -> SourceInt | SourceFloat:
+    text = node.value
+    if _plain_tag(text) == _INT:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise _mark_error("number-too-long", f"a number of {len(text)} digits", node, hint=_LONG_NUMBER_HINT)
+        base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
+        whole = int(text[2:] if base != 10 else text, base)
+        return SourceInt(whole, text) if node.tag == _INT else SourceFloat(float(whole), text)
+    body = text.lstrip("+-")
+    if body.startswith(".") and not body[1:2].isdigit():  # .inf, .nan and their spellings
+        raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
+    value = float(text)
+    if not math.isfinite(value):  # 1e999
+        raise _mark_error("non-finite-number", f"'{text}' is not a finite number", node)
+    return SourceFloat(value, text)
 
 
 def _unsupported_tag(node: Node) -> _LoadError:
@@ -326,7 +335,10 @@ def _json_number(cls: type, convert: Callable[[str], Any]) -> Callable[[str], An
     def parse(text: str) -> Any:
         if len(text) > MAX_NUMBER_CHARS:
             raise _NumberTooLong(text)
-        return cls(convert(text), text)
+        value = convert(text)
+        if not math.isfinite(value):  # 1e400
+            raise _NotFinite(text)
+        return cls(value, text)
 
     return parse
 
@@ -335,8 +347,30 @@ class _NumberTooLong(Exception):
     pass
 
 
+class _NotFinite(ValueError):
+    pass
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(name)
+    raise _NotFinite(name)
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # cheap test before looking for a lone one
+_SURROGATE = re.compile("[\ud800-\udfff]")  # what is left of a \uD800 escape that is not half of a pair
+
+
+def _lone_surrogate(value: Any, path: DataPath = ()) -> DataPath | None:
+    """The path of the first key or text holding a lone UTF-16 surrogate (not a character)."""
+    if isinstance(value, str):
+        return path if _SURROGATE.search(value) else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return (*path, key)
+        found = _lone_surrogate(item, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -370,7 +404,7 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     except _NumberTooLong as exc:
         line, col = _line_col(text, text.find(str(exc)))
         raise _LoadError("number-too-long", f"a number of {len(str(exc))} digits", line, col, _LONG_NUMBER_HINT) from None
-    except ValueError as exc:  # NaN or Infinity
+    except _NotFinite as exc:  # NaN, Infinity, 1e400
         line, col = _line_col(text, text.find(str(exc)))
         raise _LoadError("non-finite-number", f"'{exc}' is not a finite number", line, col) from None
     except _DuplicateJsonKey:
@@ -378,6 +412,10 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         raise
     except RecursionError:
         raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
+    lone = _lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if lone is not None:
+        span = Positions("", lambda: _JsonTree(text).build()).span(lone)
+        raise _LoadError("not-text", "a \\u escape here is half of a UTF-16 pair, not a character", span.line, span.col)
     return data, lambda: _JsonTree(text).build(), None
 
 

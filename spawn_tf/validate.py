@@ -118,7 +118,7 @@ def _check_sweep_id(document: Document) -> Iterator[Diagnostic]:
 
 def _check_regions(document: Document) -> Iterator[Diagnostic]:
     for path, region, is_key in _region_paths(document.data):
-        if region not in awsdata.regions():
+        if isinstance(region, str) and region not in awsdata.regions():  # a value of another type has its own error
             yield error("unknown-region", f"unknown region '{region}' in {where(path)}", document.span(path, key=is_key),
                         did_you_mean(region, awsdata.regions()))  # fmt: skip
 
