@@ -467,7 +467,7 @@ def _parse_settings(raw: Mapping[str, Any], region: str) -> tuple[RunSettings, s
         max_attempts=int(raw.get("max_attempts", contract.DEFAULT_MAX_ATTEMPTS)),
         max_interruptions=int(raw.get("max_interruptions", contract.DEFAULT_MAX_INTERRUPTIONS)),
         retry_failed=raw.get("retry_failed", contract.DEFAULT_RETRY_FAILED),
-        tags=MappingProxyType(tags),
+        tags=tuple(tags.items()),
     )
     # What decides a run's outcome (DESIGN §3); network, IAM, tags and retry policy do not.
     identity = {
@@ -491,8 +491,15 @@ def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Prob
     return seconds
 
 
+# Characters AWS allows in tag keys (https://docs.aws.amazon.com/tag-editor/latest/userguide/tagging.html).
+_TAG_KEY = re.compile(r"[\w .:/=+\-@]+")
+
+
 def _tag_problems(tags: Mapping[str, str]) -> Iterator[_Problem]:
     for key, value in tags.items():
+        if not _TAG_KEY.fullmatch(key):
+            yield _Problem(Severity.ERROR, "bad-tag", f"tag key '{key}' has characters AWS does not allow", "tags",
+                           "tag keys use letters, digits, spaces and _ . : / = + - @")  # fmt: skip
         if key.lower().startswith(contract.RESERVED_TAG_PREFIXES):
             yield _Problem(Severity.ERROR, "reserved-tag", f"tag '{key}' uses a reserved prefix", "tags",
                            f"tags starting with {' or '.join(repr(p) for p in contract.RESERVED_TAG_PREFIXES)} belong to spawn-tf and AWS")  # fmt: skip

@@ -95,7 +95,7 @@ class RunSettings:
     max_attempts: int
     max_interruptions: int
     retry_failed: bool
-    tags: Mapping[str, str]
+    tags: tuple[tuple[str, str], ...]  # (key, value), as written; a tuple keeps RunSettings hashable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from spawn_tf import contract
 from spawn_tf.contract import OnComplete
-from spawn_tf.model import Run, Sweep
+from spawn_tf.model import Run, RunSettings, Sweep
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,9 +31,8 @@ class IamSpec:
         return "r" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def iam_spec(run: Run) -> IamSpec | None:
+def iam_spec(settings: RunSettings) -> IamSpec | None:
     """The role a run needs, or None when it brings its own instance profile."""
-    settings = run.settings
     if settings.iam_instance_profile is not None:
         return None
     return IamSpec(
@@ -128,7 +127,7 @@ def jump_hash(key: int, buckets: int) -> int:
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:
-    specs = {spec.key: spec for spec in (iam_spec(run) for run in runs) if spec is not None}
+    specs = {spec.key: spec for spec in {iam_spec(run.settings) for run in runs} if spec is not None}
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
     return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
 

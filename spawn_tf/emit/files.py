@@ -34,48 +34,68 @@ def dump_json(document: Any, *, compact: bool = False) -> bytes:
     return "".join(parts).encode()
 
 
-def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, PLR0912 - one branch per JSON type
-    kind = type(value)  # exact types first: isinstance() against Mapping is slow
+def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type
+    """The JSON text of a scalar, or None for a container (exact types first: isinstance() against ABCs is slow)."""
+    kind = type(value)
     if kind is str:
-        parts.append(_string(value))
-    elif kind is dict or (kind is not list and isinstance(value, Mapping)):
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+        return int.__repr__(value)
+    if kind is float or isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not valid JSON")
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return _string(value)
+    return None
+
+
+def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, PLR0912 - inlined for speed
+    """Append the JSON text of a container (or scalar) at the given indentation; scalars inside are written inline."""
+    text = _scalar(value)
+    if text is not None:
+        parts.append(text)
+        return
+    inner = newline + "  "
+    if isinstance(value, Mapping):
         if not value:
             parts.append("{}")
             return
-        inner = newline + "  "
         separator = "{" + inner
         for key in sorted(value):
             parts.append(separator)
             parts.append(_string(key))
             parts.append(": ")
-            _encode(value[key], inner, parts)
+            item = value[key]
+            if type(item) is str:  # most values: skip the calls below
+                parts.append(_string(item))
+            elif (text := _scalar(item)) is not None:
+                parts.append(text)
+            else:
+                _encode(item, inner, parts)
             separator = "," + inner
         parts.append(newline + "}")
-    elif kind is list or kind is tuple:
+    elif isinstance(value, list | tuple):
         if not value:
             parts.append("[]")
             return
-        inner = newline + "  "
         separator = "[" + inner
         for item in value:
             parts.append(separator)
-            _encode(item, inner, parts)
+            if type(item) is str:
+                parts.append(_string(item))
+            elif (text := _scalar(item)) is not None:
+                parts.append(text)
+            else:
+                _encode(item, inner, parts)
             separator = "," + inner
         parts.append(newline + "]")
-    elif value is None:
-        parts.append("null")
-    elif value is True:
-        parts.append("true")
-    elif value is False:
-        parts.append("false")
-    elif isinstance(value, int):
-        parts.append(int.__repr__(value))
-    elif isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not valid JSON")
-        parts.append(float.__repr__(value))
-    elif isinstance(value, str):
-        parts.append(_string(value))
     else:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
 

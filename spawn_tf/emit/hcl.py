@@ -26,6 +26,16 @@ def escape(text: str) -> str:
     return text.replace("${", "$${").replace("%{", "%%{")
 
 
+@dataclass(frozen=True, slots=True)
+class Lowered:
+    """JSON values already lowered by their builder (every literal string passed through `escape`).
+
+    For the thousands of per-run blocks, whose few free-text values are escaped where they are made.
+    """
+
+    value: Any
+
+
 def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
     """Lower a document to JSON values: literals escaped, expressions wrapped."""
     kind = type(value)
@@ -33,6 +43,8 @@ def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
         return escape(value) if "{" in value else value
     if kind is dict:
         return {key: tf(item) for key, item in value.items()}
+    if kind is Lowered:
+        return value.value
     if isinstance(value, Expr):
         return "${" + value.text + "}"
     if isinstance(value, Template):

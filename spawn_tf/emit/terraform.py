@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import __version__, contract, iam
 from spawn_tf.emit.files import dump_json
-from spawn_tf.emit.hcl import Expr, Template, escape, tf
+from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.schedule import schedule
-from spawn_tf.model import Run
+from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
-from spawn_tf.render import plain
 from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script_text
 
 BOOTSTRAP_FILE = "bootstrap.sh"
@@ -36,14 +36,15 @@ def emit_plan(plan: Plan, run_heads: Mapping[str, str]) -> dict[PurePosixPath, b
         plan: the planned roots.
         run_heads: `userdata.heads(runs)`, made once per compile.
     """
-    files: dict[PurePosixPath, bytes] = {PurePosixPath(contract.MANIFEST_FILE): dump_json(sweep_manifest(plan))}
+    records = run_records(plan)
+    files: dict[PurePosixPath, bytes] = {PurePosixPath(contract.MANIFEST_FILE): dump_json(sweep_manifest(plan, records))}
     for root in plan.roots:
-        for name, content in emit_root(plan, root, run_heads).items():
+        for name, content in emit_root(plan, root, run_heads, records).items():
             files[PurePosixPath(root.name) / name] = content
     return files
 
 
-def emit_root(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[PurePosixPath, bytes]:
+def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping[str, dict[str, Any]]) -> dict[PurePosixPath, bytes]:
     """The files of one self-contained root."""
     scripts = _script_files(root)
     documents = {
@@ -61,7 +62,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[PurePosi
     for text, name in scripts.items():
         files[PurePosixPath(SCRIPTS_DIR) / name] = text.encode()
     # Uploaded to S3 for the collector; sweep.json shows the same records readably.
-    files[PurePosixPath(ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root), compact=True)
+    files[PurePosixPath(ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records), compact=True)
     return files
 
 
@@ -132,11 +133,17 @@ def _security_key(run: Run) -> str:
 
 
 def _profile_key(run: Run) -> str:
-    spec = iam_spec(run)
-    return f"role:{spec.key}" if spec is not None else f"existing:{run.settings.iam_instance_profile}"
+    return _profile_key_of(run.settings)
+
+
+@cache  # runs share settings: the role's digest is computed once per distinct settings
+def _profile_key_of(settings: RunSettings) -> str:
+    spec = iam_spec(settings)
+    return f"role:{spec.key}" if spec is not None else f"existing:{settings.iam_instance_profile}"
 
 
 def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> dict[str, Any]:
+    """A run's entry in local.runs, lowered: free text escaped here; names, ids and keys are validated safe."""
     settings = run.settings
     script = script_text(run)
     return {
@@ -150,12 +157,12 @@ def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> 
         "spot_max_price": settings.spot_max_price_usd,
         "volume_size": settings.volume_size_gib,
         "subnet_id": settings.subnet_id,
-        "key_name": settings.key_name,
+        "key_name": None if settings.key_name is None else escape(settings.key_name),
         "security_groups": _security_key(run),
         "profile": _profile_key(run),
-        "head": head,
+        "head": escape(head),
         "scripts": [scripts[script]] if script else [],
-        "tags": _run_tags(run),
+        "tags": {key: escape(value) for key, value in _run_tags(run).items()},
     }
 
 
@@ -182,7 +189,7 @@ def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[s
         profiles_value = profiles
     return {
         "locals": {
-            "runs": {run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs},
+            "runs": Lowered({run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs}),
             "sweep_tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
             "amis": amis,
             "security_groups": security_groups,
@@ -428,6 +435,11 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
 # --- manifests -----------------------------------------------------------------------------
 
 
+def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Each run as sweep.json and the root manifests list it, by name."""
+    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
+
+
 def _run_record(run: Run, root: str) -> dict[str, Any]:
     return {
         "name": run.name,
@@ -439,18 +451,17 @@ def _run_record(run: Run, root: str) -> dict[str, Any]:
         "region": run.region,
         "region_assigned": run.region_assigned,
         "instance_type": run.settings.instance_type,
-        "params": plain(run.params),
+        "params": dict(run.params),  # numbers that keep their text serialize as plain numbers
         "env": dict(run.env),
     }
 
 
-def root_manifest(plan: Plan, root: Root) -> dict[str, Any]:
-    return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [_run_record(run, root.name) for run in root.runs]}
+def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
 
 
-def sweep_manifest(plan: Plan) -> dict[str, Any]:
+def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """build/<sweep>/sweep.json: everything the collector needs to know about the sweep."""
-    runs = sorted(((run, root.name) for root in plan.roots for run in root.runs), key=lambda pair: pair[0].index)
     return {
         "format_version": contract.FORMAT_VERSION,
         "sweep": plan.sweep.id,
@@ -465,5 +476,5 @@ def sweep_manifest(plan: Plan) -> dict[str, Any]:
         "home_region": plan.home_region,
         "max_concurrent": plan.sweep.max_concurrent,
         "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
-        "runs": [_run_record(run, root) for run, root in runs],
+        "runs": sorted(records.values(), key=lambda record: record["index"]),
     }
