@@ -129,6 +129,12 @@ ENV_RESULTS_REGION: Final = "SPAWN_RESULTS_REGION"  # the bucket's region
 ENV_SWEEP_FOLDER: Final = "SPAWN_SWEEP_FOLDER"  # S = PREFIX/<sweep>
 # Test overrides, read from the environment the user-data starts with (DESIGN §6).
 ENV_AGENT_ROOT: Final = "SPAWN_AGENT_ROOT"  # prefix of every absolute path the agent writes
+ENV_DETACHED: Final = "SPAWN_DETACHED"  # set in the agent's own copy, detached from cloud-init
+ENV_IMDS_ENDPOINT: Final = "SPAWN_IMDS_ENDPOINT"  # default http://169.254.169.254
+ENV_MIN_UPTIME: Final = "SPAWN_MIN_UPTIME"  # seconds after boot before on_complete, default 180
+ENV_POLL_SECONDS: Final = "SPAWN_POLL_SECONDS"  # stop-marker and spot-notice polling, default 5
+ENV_LOG_UPLOAD_SECONDS: Final = "SPAWN_LOG_UPLOAD_SECONDS"  # periodic log upload, default 60
+TEST_OVERRIDES: Final = ("AWS_ENDPOINT_URL", ENV_AGENT_ROOT, ENV_IMDS_ENDPOINT, ENV_MIN_UPTIME, ENV_POLL_SECONDS, ENV_LOG_UPLOAD_SECONDS)
 
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables a parameter may not set: the agent's own, and those that change how bash,
@@ -183,6 +189,11 @@ def manifest_key(sweep_folder: str, root: str) -> str:
 CONTROL_DONE: Final = "_done"  # S/_done/R/<status>.<exit_code>: the run is finished
 CONTROL_ATTEMPTS: Final = "_attempts"  # S/_attempts/R/<instance-id>[.<status>]: an attempt began [and ended]
 CONTROL_STOP: Final = "_stop"  # S/_stop/<run> or S/_stop/_all: launch no more
+CONTROL_LEASE: Final = "_lease"  # S/_lease/R/<n>: written with If-None-Match, one agent per attempt
+CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
+STATUS_FILE: Final = "status.json"  # S/<run>/status.json
+LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log
+NO_EXIT_CODE: Final = "none"  # the exit code in a _done key when the workload has none
 STOP_ALL: Final = "_all"
 # A listing this long may be cut short; Terraform then fails the plan rather than relaunch runs.
 MAX_LISTING_KEYS: Final = 1_000_000
@@ -200,6 +211,7 @@ def run_key(run: str, fingerprint: str) -> str:
 class Status(StrEnum):
     """What happened to a run (DESIGN §6)."""
 
+    RUNNING = "running"  # while the workload runs (tag and status.json only)
     SUCCESS = "success"  # the workload exited 0
     FAILED = "failed"  # non-zero exit
     STOPPED = "stopped"  # `spored complete --status stopped`, or a _stop marker

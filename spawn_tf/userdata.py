@@ -41,19 +41,52 @@ def _environment() -> jinja2.Environment:
 
 @cache
 def bootstrap() -> str:
-    """The shared bootstrap, ending with the marker line after which the user's script follows."""
+    """The agent, shared by every run, ending with the marker line after which the user's script follows."""
     template = _environment().from_string(resource("templates", "bootstrap.sh.j2").read_text(encoding="utf-8"))
     env = {
         "region": contract.ENV_REGION,
         "results_uri": contract.ENV_RESULTS_URI,
         "results_bucket": contract.ENV_RESULTS_BUCKET,
         "sweep_folder": contract.ENV_SWEEP_FOLDER,
+        "sweep": contract.ENV_SWEEP,
         "run": contract.ENV_RUN,
+        "index": contract.ENV_INDEX,
+        "fingerprint": contract.ENV_FINGERPRINT,
         "attempt": contract.ENV_ATTEMPT,
-        "agent_root": contract.ENV_AGENT_ROOT,
         "output_dir": contract.ENV_OUTPUT_DIR,
+        "ttl": contract.ENV_TTL_SECONDS,
+        "idle_timeout": contract.ENV_IDLE_TIMEOUT_SECONDS,
+        "on_complete": contract.ENV_ON_COMPLETE,
+        "max_attempts": contract.ENV_MAX_ATTEMPTS,
+        "max_interruptions": contract.ENV_MAX_INTERRUPTIONS,
+        "retry_failed": contract.ENV_RETRY_FAILED,
+        "agent_root": contract.ENV_AGENT_ROOT,
+        "imds": contract.ENV_IMDS_ENDPOINT,
+        "poll": contract.ENV_POLL_SECONDS,
+        "log_upload": contract.ENV_LOG_UPLOAD_SECONDS,
+        "min_uptime": contract.ENV_MIN_UPTIME,
+        "detached": contract.ENV_DETACHED,
     }
-    return template.render(env=env, marker=contract.USER_SCRIPT_MARKER)
+    control = {
+        "attempts": contract.CONTROL_ATTEMPTS,
+        "done": contract.CONTROL_DONE,
+        "lease": contract.CONTROL_LEASE,
+        "stop": contract.CONTROL_STOP,
+    }
+    return template.render(
+        env=env,
+        control=control,
+        status={status.name.lower(): str(status) for status in contract.Status},
+        failure_statuses=[str(status) for status in contract.FAILURE_STATUSES],
+        interruption_statuses=[str(status) for status in contract.INTERRUPTION_STATUSES],
+        overrides=contract.TEST_OVERRIDES,
+        tag_status=contract.TAG_STATUS,
+        no_exit_code=contract.NO_EXIT_CODE,
+        status_file=contract.STATUS_FILE,
+        logs=contract.LOGS_FOLDER,
+        stop_all=contract.STOP_ALL,
+        marker=contract.USER_SCRIPT_MARKER,
+    )
 
 
 def backstop_line(run: Run) -> str:
@@ -62,7 +95,7 @@ def backstop_line(run: Run) -> str:
     if ttl is None:
         return "# no ttl: no shutdown timer\n"
     minutes = math.ceil(ttl / 60) + contract.TTL_BACKSTOP_MARGIN_MINUTES
-    return f"shutdown -h +{minutes} 2>/dev/null || true\n"
+    return f'[ -n "${{{contract.ENV_DETACHED}:-}}" ] || shutdown -h +{minutes} 2>/dev/null || true\n'
 
 
 def run_head(run: Run, agent_line: str | None = None) -> str:

@@ -79,7 +79,9 @@ def test_compile_is_deterministic_across_processes(write_sweep: WriteSweep, tmp_
     for seed in ("0", "1", "12345"):
         out = tmp_path / f"out-{seed}"
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        subprocess.run([sys.executable, "-m", "spawn_tf.cli", "compile", str(path), "-o", str(out)], env=env, check=True, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "spawn_tf.cli", "compile", str(path), "-o", str(out)], env=env, check=True, capture_output=True
+        )
         outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
     assert outputs[0] == outputs[1] == outputs[2]
     assert _compile(path) == _compile(path)
@@ -100,7 +102,9 @@ def test_compile_one_parameter_changes_only_that_runs_lines(write_sweep: WriteSw
             removed = [i for i, line in enumerate(old) if line in {t[1:] for t in touched if t.startswith("-")}]
             assert all(start < i < end for i in removed), touched
         # the value itself, the fingerprint it feeds, and (in sweep.json) the source file's digest
-        unexpected = [line for line in touched if not ("0.01" in line or "0.02" in line or "fingerprint" in line.lower() or '"sha256"' in line)]
+        unexpected = [
+            line for line in touched if not ("0.01" in line or "0.02" in line or "fingerprint" in line.lower() or '"sha256"' in line)
+        ]
         assert unexpected == []
 
 
@@ -146,7 +150,15 @@ def test_compile_require_backend(write_sweep: WriteSweep, tmp_path: Path) -> Non
     result = runner.invoke(main, ["compile", str(write_sweep(with_backend)), "-o", str(tmp_path / "b"), "--require-backend"])
     assert result.exit_code == 0, result.stderr
     backend = json.loads((tmp_path / "b" / "demo" / "us-east-1" / "terraform.tf.json").read_text())["terraform"]["backend"]
-    assert backend == {"s3": {"bucket": "state-bucket", "encrypt": True, "key": "team/sweeps/demo/us-east-1.tfstate", "region": "us-east-1", "use_lockfile": True}}
+    assert backend == {
+        "s3": {
+            "bucket": "state-bucket",
+            "encrypt": True,
+            "key": "team/sweeps/demo/us-east-1.tfstate",
+            "region": "us-east-1",
+            "use_lockfile": True,
+        }
+    }
 
 
 def test_userdata_command_prints_what_terraform_joins(write_sweep: WriteSweep) -> None:
@@ -156,30 +168,9 @@ def test_userdata_command_prints_what_terraform_joins(write_sweep: WriteSweep) -
     text = result.stdout
     lines = text.splitlines()
     assert lines[0] == "#!/bin/bash"
-    assert lines[1].startswith("shutdown -h +135 ")  # 2 h + 15 min margin, armed on line 2
+    assert lines[1] == '[ -n "${SPAWN_DETACHED:-}" ] || shutdown -h +135 2>/dev/null || true'  # 2 h + 15 min, armed on line 2
     assert "export LEARNING_RATE='0.01'\n" in text
     assert "export SPAWN_RESULTS_BUCKET='demo-bucket'\n" in text
     assert text.endswith('__SPAWN_USER_SCRIPT__\n#!/bin/bash\necho "$LEARNING_RATE ${HOME} %{x} `date`" > "$SPAWN_OUTPUT_DIR/out.txt"\n')
     missing = CliRunner().invoke(main, ["userdata", path, "--run", "bb"])
     assert missing.exit_code == 1 and "did you mean 'b'?" in missing.stderr
-
-
-def test_user_data_runs_the_script_with_hostile_values_intact(write_sweep: WriteSweep, tmp_path: Path) -> None:
-    hostile = {"quote": "it's \"x\"", "subst": "$(echo no)", "tick": "`echo no`", "semi": "a;b", "nl": "1\n2", "dash": "-n", "empty": "", "uni": "ü✓"}
-    out = tmp_path / "out"
-    params = "".join(f"    {key}: {json.dumps(value)}\n" for key, value in hostile.items())
-    script = "python3 -c 'import json, os; json.dump(dict(os.environ), open(os.environ[\"SPAWN_OUTPUT_DIR\"] + \"/env.json\", \"w\"))'"
-    text = f"defaults:\n  instance_type: m7i.large\n  ttl: 1h\n  output_dir: {out}\n  command: {json.dumps(script)}\nparams:\n  - name: h\n{params}"
-    path = str(write_sweep(text))
-    user_data = tmp_path / "user-data"
-    user_data.write_text(CliRunner().invoke(main, ["userdata", path, "--run", "h"]).stdout)
-    stubs = tmp_path / "bin"
-    stubs.mkdir()
-    (stubs / "shutdown").write_text("#!/bin/sh\necho \"$@\" >> \"$SHUTDOWN_LOG\"\n")
-    (stubs / "shutdown").chmod(0o755)
-    env = {"PATH": f"{stubs}:{os.environ['PATH']}", "SPAWN_AGENT_ROOT": str(tmp_path / "root"), "SHUTDOWN_LOG": str(tmp_path / "shutdown.log")}
-    subprocess.run(["bash", str(user_data)], env=env, check=True, timeout=60)
-    seen = json.loads((tmp_path / "root" / out.relative_to("/") / "env.json").read_text())  # the agent root prefixes every path
-    assert {key.upper(): seen[key.upper()] for key in hostile} == {key.upper(): value for key, value in hostile.items()}
-    assert seen["NAME"] == "h" and seen["SPAWN_RESULTS_URI"].endswith("/sweeps/sweep/h/")
-    assert (tmp_path / "shutdown.log").read_text() == "-h +75\n"
