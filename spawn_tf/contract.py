@@ -69,7 +69,7 @@ PARAM_ESCAPE_PREFIX: Final = "param:"
 
 SWEEP_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
 RUN_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-RESULTS_URI_PATTERN: Final = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/(.*))?")
+RESULTS_URI_PATTERN: Final = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/((?:[A-Za-z0-9._-]+/?)*))?")
 DEFAULT_RESULTS_PREFIX: Final = "sweeps"
 DEFAULT_HOME_REGION: Final = "us-east-1"
 

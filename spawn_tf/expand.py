@@ -211,14 +211,17 @@ class _Expander:
         for key, value in params.items():
             if isinstance(value, str) and (key, value) not in self.checked_values:
                 self.checked_values.add((key, value))
-                problem = _secret_problem(key, value)
-                if problem:
-                    self._report(origin, problem)
+                for problem in (_value_problem(key, value), _secret_problem(key, value)):
+                    if problem:
+                        self._report(origin, problem)
 
     def _report(self, origin: _Origin, problem: _Problem) -> None:
         # A problem with no key is about a setting nobody wrote: placed where it would go for every run.
         unwritten: DataPath = ("defaults",) if "defaults" in self.document.data else ()
-        self._report_at(self._path(origin, problem.key) if problem.key is not None else unwritten, problem)
+        path = self._path(origin, problem.key) if problem.key is not None else unwritten
+        if problem.code in _KEY_CODES and path[:1] == ("grid",):
+            path = path[:2]  # about the key, not each of its values
+        self._report_at(path, problem)
 
     def _report_at(self, path: DataPath, problem: _Problem) -> None:
         self.problems.setdefault((path, problem), None)
@@ -523,6 +526,17 @@ _SECRET_PATTERNS = (
 )
 _SECRET_NAME = re.compile(r"(?i)(password|passwd|secret|token|api_?key|private_?key)")
 _SECRET_HINT = "user-data is stored in clear text in the Terraform state; read secrets at run time (Secrets Manager, SSM)"
+
+
+def _value_problem(key: str, value: str) -> _Problem | None:
+    """Text no environment variable can carry, or that the user-data would mistake for its own structure."""
+    if "\0" in value:
+        return _Problem(Severity.ERROR, "nul-in-value", f"parameter '{key}' contains a NUL character", key,
+                        "environment variables cannot hold NUL; remove it")  # fmt: skip
+    if contract.USER_SCRIPT_MARKER in value.splitlines():
+        return _Problem(Severity.ERROR, "reserved-line", f"parameter '{key}' contains the line {contract.USER_SCRIPT_MARKER}", key,
+                        "that line separates the user-data from the user's script")  # fmt: skip
+    return None
 
 
 def _secret_problem(key: str, value: str) -> _Problem | None:

@@ -205,7 +205,8 @@ class _Builder:
             raise _mark_error("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", node)
         if id(node) in self._seen:
             self._copies += 1
-            if self._copies > contract.MAX_YAML_ALIAS_EXPANSION:
+            # Reuse that grows with the file is fine (an anchor merged into every run); growth without it is a bomb.
+            if self._copies > contract.MAX_YAML_ALIAS_EXPANSION + 10 * len(self._seen):
                 raise _mark_error(
                     "alias-bomb",
                     f"YAML aliases expand to more than {contract.MAX_YAML_ALIAS_EXPANSION} values",
@@ -271,7 +272,7 @@ def _number(node: ScalarNode) -> SourceInt | SourceFloat:
     text = node.value
     if _plain_tag(text) == _INT:
         if len(text) > MAX_NUMBER_CHARS:
-            raise _mark_error("number-too-long", f"a number of {len(text)} digits", node, hint=_LONG_NUMBER_HINT)
+            raise _mark_error("number-too-long", f"a number of {len(text)} characters is too long", node, hint=_LONG_NUMBER_HINT)
         base = 16 if text.startswith("0x") else 8 if text.startswith("0o") else 10
         whole = int(text[2:] if base != 10 else text, base)
         return SourceInt(whole, text) if node.tag == _INT else SourceFloat(float(whole), text)
@@ -403,7 +404,7 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         raise _LoadError("json-syntax", exc.msg[:1].lower() + exc.msg[1:], exc.lineno, exc.colno) from None
     except _NumberTooLong as exc:
         line, col = _line_col(text, text.find(str(exc)))
-        raise _LoadError("number-too-long", f"a number of {len(str(exc))} digits", line, col, _LONG_NUMBER_HINT) from None
+        raise _LoadError("number-too-long", f"a number of {len(str(exc))} characters is too long", line, col, _LONG_NUMBER_HINT) from None
     except _NotFinite as exc:  # NaN, Infinity, 1e400
         line, col = _line_col(text, text.find(str(exc)))
         raise _LoadError("non-finite-number", f"'{exc}' is not a finite number", line, col) from None

@@ -5,6 +5,7 @@ Run-level rules that need the expanded runs (names, regions, env variables) live
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType
@@ -149,6 +150,27 @@ def _check_escaped_twice(document: Document) -> Iterator[Diagnostic]:
                 yield error("duplicate-key", f"'{key}' and '{plain}' name the same parameter", document.span((*path, key), key=True))
 
 
+def _check_provider_version(document: Document) -> Iterator[Diagnostic]:
+    """The output needs AWS provider 6 (per-resource region): the constraint must exclude 5.x."""
+    path = ("terraform", "aws_provider_version")
+    constraint = document.data.get("terraform", {}).get("aws_provider_version")
+    if constraint is None:
+        return
+    lower = [int(major) for op, major in re.findall(r"(>=|~>|>|=|^)\s*(\d+)", constraint.replace(" ", "")) if op != "<"]
+    if not lower or max(lower) < 6:
+        yield error("old-provider", f"the constraint '{constraint}' admits AWS provider versions before 6.0", document.span(path),
+                    "spawn-tf's roots need provider 6 (per-resource region); write e.g. '>= 6.0'")  # fmt: skip
+
+
+def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
+    """`regions:` places runs without a region; when every run has one, it does nothing."""
+    data = document.data
+    if "regions" not in data or not isinstance(data.get("defaults", {}).get("region", data.get("region")), str):
+        return
+    yield warning("regions-unused", "regions has no effect: every run gets the region set in defaults", document.span(("regions",), key=True),
+                  "remove region from defaults to spread runs over regions")  # fmt: skip
+
+
 def _check_run_count(document: Document) -> Iterator[Diagnostic]:
     data = document.data
     total = len(data.get("params", ())) + _grid_size(data) + data.get("random", {}).get("count", 0)
@@ -263,6 +285,8 @@ CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
     _check_grid,
     _check_random,
     _check_name_template,
+    _check_provider_version,
+    _check_regions_used,
     _check_run_count,
 )
 

@@ -100,11 +100,17 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+# Terraform's own files in a root (local state, providers, lock file): kept across compiles, never drift.
+TERRAFORM_WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup")
+
+
 def write_tree(destination: Path, files: Tree) -> None:
-    """Replace `destination` with exactly `files`, all at once.
+    """Replace `destination` with exactly `files`, all at once, keeping Terraform's working files.
 
     The new tree is written beside the old one and swapped in by renames, so an interrupted or
-    failed compile leaves the previous build (or nothing) behind, never a mix.
+    failed compile leaves the previous build (or nothing) behind, never a mix. Local state, the
+    provider cache and the lock file of every root move into the new tree: losing local state
+    would launch every active run again.
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.new-", dir=destination.parent))
@@ -115,6 +121,10 @@ def write_tree(destination: Path, files: Tree) -> None:
             path.write_bytes(content)
         os.chmod(staging, 0o755)  # mkdtemp makes it private
         if destination.exists():
+            for kept in _working_files(destination):
+                target = staging / kept.relative_to(destination)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                kept.rename(target)
             retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
             destination.rename(retired / destination.name)
             staging.rename(destination)
@@ -126,12 +136,21 @@ def write_tree(destination: Path, files: Tree) -> None:
             shutil.rmtree(staging)
 
 
+def _working_files(folder: Path) -> list[Path]:
+    return [
+        path
+        for root in (folder, *sorted(p for p in folder.iterdir() if p.is_dir()))
+        for name in TERRAFORM_WORKING_FILES
+        if (path := root / name).exists()
+    ]
+
+
 def tree_differences(destination: Path, files: Tree) -> list[str]:
     """What differs between the files on disk and `files`: 'changed: x', 'missing: y', 'extra: z'."""
     on_disk = {
         PurePosixPath(path.relative_to(destination).as_posix())
         for path in (destination.rglob("*") if destination.is_dir() else ())
-        if path.is_file()
+        if path.is_file() and not set(path.relative_to(destination).parts) & set(TERRAFORM_WORKING_FILES)
     }
     differences = [f"missing: {path}" for path in sorted(set(files) - on_disk)]
     differences += [f"extra: {path}" for path in sorted(on_disk - set(files))]

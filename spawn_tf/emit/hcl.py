@@ -48,7 +48,7 @@ def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
     if isinstance(value, Expr):
         return "${" + value.text + "}"
     if isinstance(value, Template):
-        return "".join(tf(part) for part in value.parts)
+        return _template(value.parts)
     if isinstance(value, str):
         return escape(value)
     if isinstance(value, Mapping):
@@ -56,3 +56,12 @@ def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
     if isinstance(value, list | tuple):
         return [tf(item) for item in value]
     return value
+
+
+def _template(parts: tuple[str | Expr, ...]) -> str:
+    text = ""
+    for part in parts:
+        if isinstance(part, Expr) and text[-1:] in ("$", "%"):  # "$" + "${x}" would read as the escape "$${x}"
+            text = text[:-1] + '${"' + text[-1] + '"}'
+        text += tf(part)
+    return text

@@ -20,6 +20,7 @@ from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script_text
 
+IGNORED_CHANGES = ("ami", "user_data", "user_data_base64", "subnet_id", "key_name", "instance_market_options", "root_block_device")
 BOOTSTRAP_FILE = "bootstrap.sh"
 SCRIPTS_DIR = "scripts"
 ROOT_MANIFEST_FILE = "manifest.json"
@@ -84,7 +85,7 @@ def _script_files(root: Root) -> dict[str, str]:
 
 def _terraform(plan: Plan, root: Root) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "required_version": ">= 1.5.0",
+        "required_version": ">= 1.10.0",  # check blocks, terraform_data, S3 backend use_lockfile
         "required_providers": {"aws": {"source": "hashicorp/aws", "version": plan.sweep.aws_provider_version}},
     }
     backend = plan.sweep.backend
@@ -240,9 +241,10 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
         "tags": _instance_tags(plan),
         "volume_tags": _instance_tags(plan),
         "lifecycle": {
-            # A new AMI release, bootstrap or run order must not replace running instances;
-            # only a new fingerprint does (DESIGN §4).
-            "ignore_changes": ["ami", "user_data", "user_data_base64"],
+            # A new AMI release, bootstrap or run order must not replace running instances, nor a
+            # changed subnet, key pair, spot price or volume setting (the provider would replace
+            # for those): only a new fingerprint does (DESIGN §4). New launches use the new values.
+            "ignore_changes": list(IGNORED_CHANGES),
             "replace_triggered_by": ["terraform_data.fp[each.key]"],
         },
     }

@@ -48,3 +48,7 @@ def test_tf_wraps_expressions_and_escapes_everything_else() -> None:
         "c": "arn:${data.aws_partition.current.partition}:s3:::$${literal}",
         "d": [1, True, None, "$$${"],
     }
+
+
+def test_template_literal_ending_in_a_dollar_before_an_expression() -> None:
+    assert tf(Template(("cost-$", Expr("local.x"), "-${y}"))) == 'cost-${"$"}${local.x}-$${y}'

@@ -6,7 +6,13 @@ from spawn_tf import contract
 
 
 def test_plan_one_root_per_region(check: CheckSweep) -> None:
-    checked = check("regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [" + ", ".join(map(str, range(40))) + "]\n")
+    checked = check(
+        "regions: [us-east-1, eu-west-1]\n"
+        + QUIET_DEFAULTS
+        + "name_template: r-{i}\ngrid:\n  i: ["
+        + ", ".join(map(str, range(40)))
+        + "]\n"
+    )
     assert checked.plan is not None
     assert [root.name for root in checked.plan.roots] == ["eu-west-1", "us-east-1"]
     assert sum(len(root.runs) for root in checked.plan.roots) == 40
@@ -32,7 +38,9 @@ def test_plan_shards_large_regions_stably(check: CheckSweep) -> None:
 
 def test_plan_role_names_fit_iam_and_differ_per_root(check: CheckSweep) -> None:
     long_id = "s" * 40
-    checked = check(f"sweep: {long_id}\nregions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [1, 2, 3, 4, 5, 6]\n")
+    checked = check(
+        f"sweep: {long_id}\nregions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [1, 2, 3, 4, 5, 6]\n"
+    )
     assert checked.plan is not None
     names = [name for root in checked.plan.roots for name in root.roles.values()]
     assert len(names) == len(set(names)) == 2

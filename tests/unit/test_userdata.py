@@ -7,7 +7,23 @@ from hypothesis import strategies as st
 
 from spawn_tf.userdata import shquote
 
-HOSTILE = ["", "it's", 'say "hi"', "$(rm -rf /)", "`id`", "a;b", "line1\nline2", "-n", "--", "ünïcödé ✓", "${HOME}", "%{x}", "\\", "'\"'\"'", " spaced  "]
+HOSTILE = [
+    "",
+    "it's",
+    'say "hi"',
+    "$(rm -rf /)",
+    "`id`",
+    "a;b",
+    "line1\nline2",
+    "-n",
+    "--",
+    "ünïcödé ✓",
+    "${HOME}",
+    "%{x}",
+    "\\",
+    "'\"'\"'",
+    " spaced  ",
+]
 
 
 def _bash_echo(value: str) -> str:
