@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -132,7 +133,7 @@ def compile_command(file: Path, output: Path, check: bool, require_backend: bool
     from spawn_tf.emit.files import tree_differences, write_tree
 
     _one_shot()
-    checked, files = compile_file(file, require_backend=require_backend)
+    checked, files = compile_file(file, require_backend=require_backend, two_cores=len(os.sched_getaffinity(0)) > 1)
     _report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)

@@ -103,8 +103,9 @@ class _Expander:
             self._note_regional_uses(origin, settings_raw, region)
             self._check_values(origin, params)
             env = {contract.ENV_RUN_NAME: name, **env_values}
-            identity = json.dumps({"env": env, "region": explicit_region}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            fingerprint = hashlib.sha256(f"{identity}\n{settings_fingerprint}".encode()).hexdigest()[:12]
+            # NUL cannot occur in names or values (a value holding one is an error): it separates them.
+            identity = "\0".join(f"{name}\0{value}" for name, value in sorted(env.items()))
+            fingerprint = hashlib.sha256(f"{identity}\0\0{explicit_region or ''}\0\0{settings_fingerprint}".encode()).hexdigest()[:12]
             yield Run(
                 index=index,
                 name=name,

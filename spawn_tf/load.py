@@ -196,25 +196,16 @@ _YAML_HINTS = (
 class _Builder:
     """Builds plain data from a composed YAML node tree (no per-value positions: they stay in the tree)."""
 
-    def __init__(self) -> None:
+    def __init__(self, aliases: bool) -> None:
+        self._aliases = aliases  # without anchors in the text no node can be reached twice
         self._seen: set[int] = set()
         self._copies = 0
 
     def build(self, node: Node, depth: int = 0) -> Any:
         if depth > contract.MAX_NESTING:
             raise _mark_error("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", node)
-        if id(node) in self._seen:
-            self._copies += 1
-            # Reuse that grows with the file is fine (an anchor merged into every run); growth without it is a bomb.
-            if self._copies > contract.MAX_YAML_ALIAS_EXPANSION + 10 * len(self._seen):
-                raise _mark_error(
-                    "alias-bomb",
-                    f"YAML aliases expand to more than {contract.MAX_YAML_ALIAS_EXPANSION} values",
-                    node,
-                    hint="aliases that refer to aliases multiply; write the values out",
-                )
-        else:
-            self._seen.add(id(node))
+        if self._aliases:
+            self._count_copies(node)
         if type(node) is ScalarNode:
             return _scalar(node)
         if type(node) is SequenceNode:
@@ -224,6 +215,20 @@ class _Builder:
         if node.tag != _MAP:
             raise _unsupported_tag(node)
         return self._mapping(node, depth)
+
+    def _count_copies(self, node: Node) -> None:
+        if id(node) not in self._seen:
+            self._seen.add(id(node))
+            return
+        self._copies += 1
+        # Reuse that grows with the file is fine (an anchor merged into every run); growth without it is a bomb.
+        if self._copies > contract.MAX_YAML_ALIAS_EXPANSION + 10 * len(self._seen):
+            raise _mark_error(
+                "alias-bomb",
+                f"YAML aliases expand to more than {contract.MAX_YAML_ALIAS_EXPANSION} values",
+                node,
+                hint="aliases that refer to aliases multiply; write the values out",
+            )
 
     def _mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -322,7 +327,7 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     if root is None:
         raise _LoadError("empty-document", "the file holds no YAML document", 1, 1)
     try:
-        data = _Builder().build(root)
+        data = _Builder(aliases="&" in text).build(root)
     except _LoadError as exc:
         exc.line, exc.col = lines.of(exc.index)
         raise

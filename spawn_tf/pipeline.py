@@ -67,7 +67,7 @@ def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size
 
 
 def compile_file(
-    path: Path, display: str | None = None, *, require_backend: bool = False
+    path: Path, display: str | None = None, *, require_backend: bool = False, two_cores: bool = False
 ) -> tuple[Checked, dict[PurePosixPath, bytes] | None]:
     """Check a sweep file and, when it has no errors, its compiled files (relative to build/<sweep>/)."""
     from spawn_tf.emit.terraform import emit_plan
@@ -75,4 +75,4 @@ def compile_file(
     checked = check_file(path, display, require_backend=require_backend)
     if checked.plan is None:
         return checked, None
-    return checked, emit_plan(checked.plan, checked.heads)
+    return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores)

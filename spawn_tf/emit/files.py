@@ -10,7 +10,7 @@ import math
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from json.encoder import encode_basestring as _string  # the C version where there is one
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -158,3 +158,33 @@ def tree_differences(destination: Path, files: Tree) -> list[str]:
         f"changed: {path}" for path in sorted(set(files) & on_disk) if destination.joinpath(*path.parts).read_bytes() != files[path]
     ]
     return differences
+
+
+def in_parallel(make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """Start `make` in a forked process; the returned function waits for its bytes.
+
+    The child shares this process's memory as it was at the fork, so nothing is pickled; an
+    exception in the child comes back as RuntimeError. Only for pure work: the child writes no file.
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.close(read_end)
+        try:
+            data, status = make(), 0
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            data, status = f"{type(exc).__name__}: {exc}".encode(), 1
+        with os.fdopen(write_end, "wb") as pipe:
+            pipe.write(data)
+        os._exit(status)
+    os.close(write_end)
+
+    def result() -> bytes:
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise RuntimeError(f"the forked writer failed: {data.decode(errors='replace')}")
+        return data
+
+    return result
