@@ -114,10 +114,11 @@ parameter_names = st.one_of(
 
 # --- values ------------------------------------------------------------------------------------
 
+# Text a parameter may hold: anything but NUL, which no environment variable can carry (an error of its own).
 tricky_text = st.one_of(
     st.text(max_size=12),
     st.lists(st.one_of(st.sampled_from(TRICKY_FRAGMENTS), st.text(max_size=3)), min_size=1, max_size=5).map("".join),
-)
+).map(lambda text: text.replace("\0", ""))
 finite_floats = st.floats(allow_nan=False, allow_infinity=False)
 scalars = st.one_of(tricky_text, st.integers(-(10**30), 10**30), finite_floats, st.booleans())
 parameter_values = st.one_of(
