@@ -34,6 +34,7 @@ class Outcome:
     shutdowns: list[list[str]]
     instance: str
     run_key: str
+    agent_log: str  # what the agent noted, from <SPAWN_AGENT_ROOT>/opt/spawn/agent.log
 
     def control(self, name: str) -> list[str]:
         """Key names under S/<control>/R/, without that prefix."""
@@ -42,6 +43,22 @@ class Outcome:
 
     def status(self) -> dict:
         return json.loads(self.keys[f"{FOLDER}/r1/{contract.STATUS_FILE}"])
+
+
+def compiled_tags(sweep_file, run: str) -> dict[str, str]:
+    """The tags Terraform gives the run's instance: the compiled root, planned by real Terraform offline."""
+    import tempfile
+    from pathlib import Path
+
+    import tfharness
+    from offline import compile_sweep, plan_root
+
+    with tempfile.TemporaryDirectory() as scratch:
+        checked, build = compile_sweep(Path(sweep_file).read_text(), Path(scratch))
+        assert checked.plan is not None
+        [root] = [root for root in checked.plan.roots if any(member.name == run for member in root.runs)]
+        inputs = tfharness.planned_inputs(plan_root(build / root.name, Path(scratch) / "offline"))
+    return inputs[f'aws_instance.run["{run}"]']["tags"]
 
 
 @pytest.fixture
@@ -57,13 +74,15 @@ def launch(aws, instance, agent_sandbox, render_user_data, imds) -> Callable[...
         assert checked.runs is not None, [d.render() for d in checked.diagnostics]
         target = checked.runs[0]
         run_key = contract.run_key(target.name, target.fingerprint)
-        instance_id = instance({contract.TAG_SWEEP: SWEEP, contract.TAG_RUN: target.name})
+        instance_id = instance(compiled_tags(path, target.name))
         if before is not None:
             before(instance_id, run_key)
         sandbox = agent_sandbox()
         result = sandbox.run(render_user_data(text, target.name), timeout=120)
         assert result.returncode == 0, result
-        return Outcome(target, aws.s3_tree(BUCKET), aws.instance_tags(instance_id), sandbox.shutdown_log(), instance_id, run_key)
+        log = sandbox.path("/opt/spawn/agent.log")
+        agent_log = log.read_text() if log.exists() else ""
+        return Outcome(target, aws.s3_tree(BUCKET), aws.instance_tags(instance_id), sandbox.shutdown_log(), instance_id, run_key, agent_log)
 
     return run
 
@@ -216,3 +235,11 @@ def test_hostile_parameter_values_reach_the_workload_byte_for_byte(launch) -> No
         "0",
     )
     assert seen["HOME"] == "/root" and seen["AWS_PAGER"] == "" and seen["AWS_DEFAULT_REGION"] == "us-east-1"
+
+
+def test_logs_are_uploaded_while_the_workload_runs(launch) -> None:
+    outcome = launch(sweep("for i in 1 2 3 4 5 6; do echo step $i; sleep 1; done\n"))  # uploads every 2 s here
+    assert outcome.keys[f"{FOLDER}/r1/{contract.LOGS_FOLDER}/1-{outcome.instance}.log"].decode().splitlines()[-1] == "step 6"
+    assert outcome.tags[contract.TAG_SWEEP] == SWEEP and outcome.tags[contract.TAG_RUN] == "r1"  # created with the compiled tags
+    assert outcome.tags["Name"] == f"{SWEEP}/r1" and outcome.tags[contract.TAG_FINGERPRINT] == outcome.run_key.split(".")[-1]
+    assert outcome.agent_log.count("log uploaded") >= 3  # at least twice while running, once at the end

@@ -40,7 +40,11 @@ def test_example_compiles_to_its_golden(example: Path, request: pytest.FixtureRe
     for relative in sorted(files):
         if files[relative] != expected[relative]:
             diff = difflib.unified_diff(
-                expected[relative].decode().splitlines(), files[relative].decode().splitlines(), f"golden/{relative}", f"compiled/{relative}", lineterm=""
+                expected[relative].decode().splitlines(),
+                files[relative].decode().splitlines(),
+                f"golden/{relative}",
+                f"compiled/{relative}",
+                lineterm="",
             )
             pytest.fail("\n".join(list(diff)[:60]))
 

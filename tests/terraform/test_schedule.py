@@ -168,7 +168,10 @@ def test_replacement_only_on_a_fingerprint_change(tmp_path: Path) -> None:
     assert set(map(tuple, actions_after(sweep_text(count=3)).values())) == {("no-op",)}
     assert actions_after(sweep_text(count=3), ami="ami-0ffffffffffffffff")['aws_instance.run["run-00"]'] == ["no-op"]
     assert actions_after(sweep_text(count=3), bootstrap="#!/bin/bash\necho new agent\n")['aws_instance.run["run-00"]'] == ["no-op"]
-    assert actions_after(sweep_text(count=3, order=[2, 1, 0]))['aws_instance.run["run-00"]'] in (["no-op"], ["update"])  # tags may change, never a replacement
+    assert actions_after(sweep_text(count=3, order=[2, 1, 0]))['aws_instance.run["run-00"]'] in (
+        ["no-op"],
+        ["update"],
+    )  # tags may change, never a replacement
     changed = actions_after(sweep_text(count=3, changed=0))
     assert changed['aws_instance.run["run-00"]'] in (["delete", "create"], ["create", "delete"])
     assert changed['terraform_data.fp["run-00"]'] == ["update"]

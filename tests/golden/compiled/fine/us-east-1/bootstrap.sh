@@ -147,7 +147,7 @@ chmod 700 "$script"
 child=$!
 note "workload started as $child"
 
-upload_log() { retry aws s3 cp --quiet "$log" "s3://$bucket/$folder/$run/logs/$attempt-$instance.log"; }
+upload_log() { retry aws s3 cp --quiet "$log" "s3://$bucket/$folder/$run/logs/$attempt-$instance.log" && note "log uploaded"; }
 
 stop_workload() {  # TERM the workload's process group, KILL what is left after 30 s
   kill -TERM -- -"$child" 2>/dev/null || kill -TERM "$child" 2>/dev/null
