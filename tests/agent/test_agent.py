@@ -238,8 +238,8 @@ def test_hostile_parameter_values_reach_the_workload_byte_for_byte(launch) -> No
 
 
 def test_logs_are_uploaded_while_the_workload_runs(launch) -> None:
-    outcome = launch(sweep("for i in 1 2 3 4 5 6; do echo step $i; sleep 1; done\n"))  # uploads every 2 s here
-    assert outcome.keys[f"{FOLDER}/r1/{contract.LOGS_FOLDER}/1-{outcome.instance}.log"].decode().splitlines()[-1] == "step 6"
+    outcome = launch(sweep("for i in $(seq 10); do echo step $i; sleep 1; done\n"))  # uploads every 2 s here
+    assert outcome.keys[f"{FOLDER}/r1/{contract.LOGS_FOLDER}/1-{outcome.instance}.log"].decode().splitlines()[-1] == "step 10"
     assert outcome.tags[contract.TAG_SWEEP] == SWEEP and outcome.tags[contract.TAG_RUN] == "r1"  # created with the compiled tags
     assert outcome.tags["Name"] == f"{SWEEP}/r1" and outcome.tags[contract.TAG_FINGERPRINT] == outcome.run_key.split(".")[-1]
     assert outcome.agent_log.count("log uploaded") >= 3  # at least twice while running, once at the end
