@@ -127,7 +127,7 @@ def jump_hash(key: int, buckets: int) -> int:
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:
-    specs = {spec.key: spec for spec in {iam_spec(run.settings) for run in runs} if spec is not None}
+    specs = {spec.key: spec for spec in dict.fromkeys(iam_spec(run.settings) for run in runs) if spec is not None}
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
     return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
 

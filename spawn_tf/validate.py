@@ -183,12 +183,6 @@ def _check_run_count(document: Document) -> Iterator[Diagnostic]:
                       "add 'params:' with one entry per run")  # fmt: skip
 
 
-def _get(data: Any, path: DataPath) -> Any:
-    for item in path:
-        data = data[item]
-    return data
-
-
 def _region_paths(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, str, bool]]:
     """Every place a region is written: (path, region, whether it is a key of a per-region map)."""
     if "results_region" in data:

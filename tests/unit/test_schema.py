@@ -95,3 +95,10 @@ def test_schema_defaults_are_the_contract_defaults() -> None:
     top = sweep_schema()["properties"]
     assert top["max_runs_per_root"]["default"] == contract.DEFAULT_MAX_RUNS_PER_ROOT
     assert top["terraform"]["properties"]["aws_provider_version"]["default"] == contract.DEFAULT_AWS_PROVIDER_VERSION
+
+
+def test_schema_limits_are_the_contract_limits() -> None:
+    settings = sweep_schema()["$defs"]["settings"]
+    assert settings["tags"]["maxProperties"] == contract.MAX_TAGS_PER_RESOURCE - contract.SPAWN_TAG_COUNT
+    assert settings["iam_managed_policies"]["maxItems"] == contract.MAX_MANAGED_POLICIES
+    assert sweep_schema()["properties"]["random"]["properties"]["count"]["maximum"] == contract.MAX_RUNS
