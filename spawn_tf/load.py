@@ -408,10 +408,10 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
             ) from None
         raise _LoadError("json-syntax", exc.msg[:1].lower() + exc.msg[1:], exc.lineno, exc.colno) from None
     except _NumberTooLong as exc:
-        line, col = _line_col(text, text.find(str(exc)))
+        line, col = _line_col(text, _number_at(text, str(exc)))
         raise _LoadError("number-too-long", f"a number of {len(str(exc))} characters is too long", line, col, _LONG_NUMBER_HINT) from None
     except _NotFinite as exc:  # NaN, Infinity, 1e400
-        line, col = _line_col(text, text.find(str(exc)))
+        line, col = _line_col(text, _number_at(text, str(exc)))
         raise _LoadError("non-finite-number", f"'{exc}' is not a finite number", line, col) from None
     except _DuplicateJsonKey:
         _JsonTree(text).build()  # raises the located duplicate-key error
@@ -423,6 +423,14 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         span = Positions("", lambda: _JsonTree(text).build()).span(lone)
         raise _LoadError("not-text", "a \\u escape here is half of a UTF-16 pair, not a character", span.line, span.col)
     return data, lambda: _JsonTree(text).build(), None
+
+
+_JSON_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|[-+0-9.eE]+|NaN|-?Infinity')
+
+
+def _number_at(text: str, number: str) -> int:
+    """Where a number (or NaN, Infinity) stands in JSON text, outside any string."""
+    return next((match.start() for match in _JSON_TOKEN.finditer(text) if match.group() == number), 0)
 
 
 def _line_col(text: str, index: int) -> tuple[int, int]:

@@ -108,3 +108,8 @@ def test_load_missing_file(tmp_path: Path) -> None:
     document, diagnostics = load_document(tmp_path / "absent.yaml")
     assert document is None
     assert [d.code for d in diagnostics] == ["file-not-found"]
+
+
+def test_load_json_bad_number_is_located_outside_strings(check: CheckSweep) -> None:
+    text = '{"sweep": "x",\n "defaults": {"note": "1e400"},\n "params": [{"name": "a", "v": 1e400}]}\n'
+    assert codes(check(text, "x.json")) == [("non-finite-number", 3, 32)]
