@@ -203,6 +203,11 @@ def control_prefix(sweep_folder: str, control: str) -> str:
     return f"{sweep_folder}/{control}/"
 
 
+def history_key(sweep_folder: str, stamp: str, key: str) -> str:
+    """S/_history/<stamp>/<key below S>: where `retry` moves a control key, keeping its path."""
+    return f"{control_prefix(sweep_folder, CONTROL_HISTORY)}{stamp}/{key.removeprefix(sweep_folder + '/')}"
+
+
 def run_key(run: str, fingerprint: str) -> str:
     """R = <run>.<fingerprint>: an outcome counts only for the configuration that produced it."""
     return f"{run}.{fingerprint}"
@@ -211,6 +216,7 @@ def run_key(run: str, fingerprint: str) -> str:
 class Status(StrEnum):
     """What happened to a run (DESIGN §6)."""
 
+    PENDING = "pending"  # not begun yet (the collector's word: nothing in S3 or EC2 says so)
     RUNNING = "running"  # while the workload runs (tag and status.json only)
     SUCCESS = "success"  # the workload exited 0
     FAILED = "failed"  # non-zero exit
@@ -224,6 +230,35 @@ class Status(StrEnum):
 # Attempt outcomes that count against max_attempts, and those that count against max_interruptions.
 FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
 INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)
+# Final statuses that mean the work was not done: what `retry` re-opens by default and `wait` exits 1 for.
+UNSUCCESSFUL_STATUSES: Final = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
+
+
+def done_key(sweep_folder: str, run_key_: str, status: str, exit_code: int | None) -> str:
+    """S/_done/R/<status>.<exit_code>: the agent writes it at a final status."""
+    return f"{control_prefix(sweep_folder, CONTROL_DONE)}{run_key_}/{status}.{NO_EXIT_CODE if exit_code is None else exit_code}"
+
+
+def stop_key(sweep_folder: str, run: str = STOP_ALL) -> str:
+    """S/_stop/<run>, or S/_stop/_all for the whole sweep: `cancel` writes it."""
+    return f"{control_prefix(sweep_folder, CONTROL_STOP)}{run}"
+
+
+class SweepStatus(StrEnum):
+    """A sweep as a whole, as `status --json` reports it (the seed's scripts wait for `completed`)."""
+
+    PENDING = "pending"  # no run has begun
+    RUNNING = "running"  # some run has begun and some run is not final
+    COMPLETED = "completed"  # every run is final
+
+
+# --- collector (DESIGN §7) --------------------------------------------------------------------
+
+METRICS_FILE: Final = "metrics.json"  # S/<run>/metrics.json, written by the workload: what `results` ranks
+BEST_RESULTS_FILE: Final = "best-results.json"  # what `results` saves, as the seed's analysis script does
+LIVE_INSTANCE_STATES: Final = ("pending", "running")  # EC2 states of an instance whose agent may still report
+REGION_ENV_NAMES: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")  # where boto3 looks for the region, in order
+EC2_PAGE_SIZE: Final = 1000  # DescribeInstances' largest page: one call per 1,000 instances
 
 
 # --- compiled output (DESIGN §4) -------------------------------------------------------------

@@ -7,6 +7,9 @@ import os
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
+# moto server, the IMDS stand-in and the agent's sandbox, shared by the agent and collector tests.
+pytest_plugins = ("sandbox",)
+
 # `ci`: the same examples on every run (derandomize), no timing flakes (deadline), and a budget that keeps
 # tests/unit/test_properties.py well under a minute on two cores; a failure is shrunk but not "explained"
 # (that phase reruns hundreds of variants). `dev` explores new examples each run and remembers failures

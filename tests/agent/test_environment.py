@@ -16,7 +16,7 @@ from imds import SPOT_ACTION_PATH, TOKEN_HEADER, TOKEN_PATH, TOKEN_TTL_HEADER, I
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from conftest import AgentSandbox, Aws
+    from sandbox import AgentSandbox, Aws
 
 BUCKET = "spawn-test-bucket"
 PRECONDITION_FAILED = "An error occurred (PreconditionFailed) when calling the PutObject operation: At least one of the pre-conditions you specified did not hold"

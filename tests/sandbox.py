@@ -1,4 +1,4 @@
-"""The environment agent tests run in (DESIGN §6, §8): moto server, an IMDS stand-in, and a sandbox.
+"""The environment agent and collector tests run in (DESIGN §6, §8): moto server, an IMDS stand-in, and a sandbox.
 
 The real user-data runs under `bash FILE` against moto server (S3, EC2) and the IMDS stand-in, both on
 127.0.0.1. Only `shutdown`, `poweroff` (and `halt`, `reboot`, `systemctl`) and `systemd-run` are
