@@ -175,3 +175,353 @@ def userdata(file: Path, run_name: str, account_id: str | None) -> None:
             click.echo(f"  hint: {hint}", err=True)
         sys.exit(ExitCode.FAILED)
     sys.stdout.write(user_data(checked.plan, run, account_id))
+
+
+# --- the collector: what runs did (DESIGN §7) -------------------------------------------------
+
+
+def _sweep_argument(command: Any) -> Any:
+    """SWEEP and the options that say where an id's sweep reports."""
+    command = click.option("--region", help="Home region: of the default results bucket (default: AWS_REGION, else us-east-1).")(command)
+    command = click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where a sweep given by id reports (default: the account's bucket).")(command)
+    return click.argument("sweep", metavar="SWEEP")(command)
+
+
+def _collector(work: Any) -> Any:
+    """Runs `work()`; a CollectError is one line and exit 1, an AWS failure that stops everything exit 3."""
+    from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text
+
+    try:
+        return work()
+    except CollectError as exc:
+        click.echo(f"spawn-tf: error: {exc}", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(ExitCode.FAILED)
+    except AWS_ERRORS as exc:
+        click.echo(f"spawn-tf: error: {error_text(exc)}", err=True)
+        sys.exit(ExitCode.PARTIAL)
+
+
+def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
+    from spawn_tf.collect.aws import Aws
+    from spawn_tf.collect.sweep import resolve
+
+    aws = Aws(region=region)
+    return aws, _collector(lambda: resolve(sweep, aws, results=results))
+
+
+def _warn(problems: Sequence[str]) -> None:
+    for problem in problems:
+        click.echo(f"spawn-tf: warning: {problem}", err=True)
+
+
+def _read_status(record: Any, aws: Any) -> tuple[Any, Any]:
+    from spawn_tf.collect.observe import observe
+    from spawn_tf.collect.status import run_statuses
+
+    observation = _collector(lambda: observe(record, aws))
+    return observation, run_statuses(record, observation)
+
+
+@main.command()
+@_sweep_argument
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout (only JSON).")
+@click.option("--watch", is_flag=True, help="Refresh until every run is final.")
+@click.option("--interval", type=click.IntRange(min=1), default=30, show_default=True, help="Seconds between refreshes with --watch.")
+def status(*, sweep: str, results: str | None, region: str | None, as_json: bool, watch: bool, interval: int) -> None:
+    """Show each run's status: from S3's control keys and the sweep's instances, a few calls per region."""
+    import time
+
+    from spawn_tf.collect import show
+    from spawn_tf.collect.status import status_document, sweep_status
+    from spawn_tf.contract import SweepStatus
+
+    if watch and as_json:
+        raise click.UsageError("--watch refreshes a table; use --json alone in scripts")
+    aws, record = _resolve(sweep, results, region)
+    while True:
+        observation, statuses = _read_status(record, aws)
+        if as_json:
+            click.echo(json.dumps(status_document(record, statuses, observation.problems), indent=2, ensure_ascii=False))
+        else:
+            if watch and show.on_terminal(sys.stdout):
+                click.clear()
+            show.table(show.STATUS_COLUMNS, show.status_rows(statuses), title=show.summary_line(record, statuses))
+        _warn(observation.problems)
+        if not watch or sweep_status(statuses) is SweepStatus.COMPLETED:
+            break
+        time.sleep(interval)
+    sys.exit(ExitCode.PARTIAL if observation.problems else ExitCode.OK)
+
+
+@main.command()
+@_sweep_argument
+@click.option("--sort-by", "metric", required=True, help="The metric to rank by: a key of metrics.json (a.b for nested).")
+@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True, help="max: higher is better; min: lower is better (loss).")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs to show and save.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--metrics-file", default=contract.METRICS_FILE, show_default=True, help="The file each run writes in its output folder.")
+@click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path(contract.BEST_RESULTS_FILE), show_default=True,
+              help="Where to save the top runs as JSON.")  # fmt: skip
+@click.option("--no-save", is_flag=True, help="Do not write the --save file.")
+def results(*, sweep: str, results: str | None, region: str | None, metric: str, mode: str, top: int, fmt: str,
+            metrics_file: str, save: Path, no_save: bool) -> None:  # fmt: skip
+    """Rank runs by a metric of their metrics.json; runs without it are listed apart."""
+    from spawn_tf.collect import show
+    from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
+    from spawn_tf.emit.files import write_atomic
+
+    aws, record = _resolve(sweep, results, region)
+    found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
+    board = rank(found, metric, Mode(mode))
+    best = [ranked_document(entry, metric) for entry in board.ranked[:top]]
+    if not no_save:
+        write_atomic(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
+    param_keys = list(dict.fromkeys(key for entry in board.ranked[:top] for key in entry.metrics.run.params))
+    if fmt == "json":
+        click.echo(json.dumps(best, indent=2, ensure_ascii=False))
+    elif fmt == "csv":
+        import csv
+        import io
+
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["rank", "name", metric, *param_keys])
+        writer.writerows([[row["rank"], row["name"], row[metric], *[row["params"].get(key, "") for key in param_keys]] for row in best])
+        click.echo(out.getvalue(), nl=False)
+    else:
+        rows = [[str(row["rank"]), row["name"], _number(row[metric]), *[_number(row["params"].get(key, "")) for key in param_keys]]
+                for row in best]  # fmt: skip
+        title = f"Top {len(best)} Results by {metric} ({'higher' if mode == 'max' else 'lower'} is better):"
+        show.table(["rank", "name", metric, *param_keys], rows, title=title)
+        if best:
+            click.echo(f"\nAnalyzed {len(found)} experiments, {len(board.ranked)} with {metric}")
+            click.echo(f"Best: {best[0]['name']} with {metric} = {_number(best[0][metric])}")
+    for metrics, why in board.unranked:
+        click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
+    if not no_save:
+        click.echo(f"saved the top {len(best)} to {save}", err=True)
+    _warn(problems)
+    sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+@main.command(name="collect-results")
+@_sweep_argument
+@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to download into: OUTPUT/<run>/...")
+def collect_results_command(sweep: str, results: str | None, region: str | None, output: Path) -> None:
+    """Download every run's folder (logs, status.json, outputs); run again to fetch only what is missing."""
+    from spawn_tf.collect import show
+    from spawn_tf.collect.download import collect_results
+
+    aws, record = _resolve(sweep, results, region)
+    try:
+        with show.progress(f"collecting {record.id}") as update:
+            report = _collector(lambda: collect_results(record, aws, output, progress=update))
+    except KeyboardInterrupt:
+        click.echo(f"spawn-tf: interrupted; files already in {output} are complete, run again to fetch the rest", err=True)
+        sys.exit(130)
+    megabytes = report.bytes / 1_000_000
+    click.echo(f"{output}: {report.downloaded} downloaded ({megabytes:.1f} MB), {report.present} already present", err=True)
+    _warn([f"not downloaded: {problem}" for problem in report.failed])
+    _warn([f"refused (would land outside {output}): {key}" for key in report.refused])
+    sys.exit(ExitCode.PARTIAL if report.failed else ExitCode.OK)
+
+
+def _statuses_option(command: Any) -> Any:
+    names = ", ".join(str(status) for status in contract.UNSUCCESSFUL_STATUSES)
+    return click.option("--status", "wanted", default=names.replace(" ", ""), show_default=True,
+                        help="Comma-separated statuses of the runs to retry.")(command)  # fmt: skip
+
+
+@main.command()
+@_sweep_argument
+@_statuses_option
+@click.option("--run", "names", multiple=True, help="Retry this run (final runs only; repeat for more). Overrides --status.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a sweep file of those runs here instead of re-opening them in place.")  # fmt: skip
+@click.option("--sweep-id", help="With -o: the new sweep's id (default: <sweep>-retry).")
+@click.option("--dry-run", is_flag=True, help="Show which runs would be retried, change nothing.")
+def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, names: tuple[str, ...], output: Path | None,
+          sweep_id: str | None, dry_run: bool) -> None:  # fmt: skip
+    """Run failed runs again: re-open them for the next apply, or write a sweep file of them (-o)."""
+    from datetime import UTC, datetime
+
+    from spawn_tf.collect.retry import reopen, retry_file_text, retry_sweep_id, select
+
+    statuses = _statuses(wanted)
+    aws, record = _resolve(sweep, results, region)
+    _known_runs(record, names)
+    observation, run_statuses = _read_status(record, aws)
+    if observation.problems:
+        _warn(observation.problems)
+        click.echo("spawn-tf: error: not retrying on a partial view of the sweep", err=True)
+        sys.exit(ExitCode.PARTIAL)
+    chosen = select(run_statuses, statuses, frozenset(names))
+    for status in chosen:
+        click.echo(f"{status.run.name}\t{status.status}")
+    if not chosen:
+        click.echo(f"spawn-tf: no final run of {record.id} has status {', '.join(sorted(statuses))}" if not names else
+                   "spawn-tf: none of those runs is final", err=True)  # fmt: skip
+        sys.exit(ExitCode.OK)
+    if dry_run:
+        click.echo(f"{len(chosen)} runs would be retried (--dry-run: nothing changed)", err=True)
+        sys.exit(ExitCode.OK)
+    if output is not None:
+        if record.sweep_file is None:
+            raise click.UsageError("-o writes runs with their settings, which only the sweep file has: give the sweep file as SWEEP")
+        new_id = sweep_id or retry_sweep_id(record.id)
+        if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
+            raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
+        text = _collector(lambda: retry_file_text(record.sweep_file, [status.run.name for status in chosen], new_id))
+        _write_checked_sweep(output, text)
+        click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
+        sys.exit(ExitCode.OK)
+    reopened = _collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
+    roots = sorted({status.run.root for status in chosen})
+    click.echo(f"re-opened {len(reopened.runs)} runs; their records are in {reopened.history}", err=True)
+    click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
+    _warn([f"not moved: {problem}" for problem in reopened.failed])
+    sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
+
+
+def _statuses(wanted: str) -> frozenset[Any]:
+    from spawn_tf.contract import Status
+
+    chosen = {word.strip() for word in wanted.split(",") if word.strip()}
+    known = {str(status) for status in Status}
+    unknown = sorted(chosen - known)
+    if unknown:
+        raise click.BadParameter(f"unknown status {', '.join(unknown)}; statuses are {', '.join(str(s) for s in Status)}", param_hint="--status")
+    return frozenset(Status(word) for word in chosen)
+
+
+def _known_runs(record: Any, names: Sequence[str]) -> None:
+    for name in names:
+        if record.run(name) is None:
+            hint = did_you_mean(name, [run.name for run in record.runs], cutoff=0.6)
+            raise click.BadParameter(f"no run named '{name}' in sweep {record.id}" + (f" ({hint})" if hint else ""), param_hint="--run")
+
+
+def _write_checked_sweep(output: Path, text: str) -> None:
+    """Write a generated sweep file only if it checks clean: a retry file that does not compile helps nobody."""
+    from spawn_tf.emit.files import write_atomic
+
+    scratch = output.with_name(f".{output.name}.check{output.suffix or '.yaml'}")
+    scratch.write_text(text, encoding="utf-8")
+    try:
+        checked = check_file(scratch, str(output))
+    finally:
+        scratch.unlink()
+    if checked.plan is None:
+        _report(checked.diagnostics)
+        click.echo(f"spawn-tf: internal error: the retry file for {output} does not check; nothing written", err=True)
+        sys.exit(ExitCode.FAILED)
+    write_atomic(output, text.encode())
+
+
+@main.command(name="list-sweeps")
+@click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where to look (default: the account's bucket, prefix sweeps).")
+@click.option("--region", help="Home region of the default bucket (default: AWS_REGION, else us-east-1).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+def list_sweeps_command(results: str | None, region: str | None, as_json: bool) -> None:
+    """List the sweeps that report to a results location; the first column is the id."""
+    from spawn_tf.collect import show
+    from spawn_tf.collect.aws import Aws
+    from spawn_tf.collect.list_sweeps import list_sweeps
+    from spawn_tf.collect.status import iso
+    from spawn_tf.collect.sweep import bucket_region, results_location
+
+    aws = Aws(region=region)
+
+    def read() -> Any:
+        bucket, prefix = results_location(aws, results)
+        return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix)
+
+    summaries, problems = _collector(read)
+    if as_json:
+        click.echo(json.dumps([{"sweep": s.id, "runs": s.runs, "finished": s.finished, "status": _list_status(s),
+                                "regions": list(s.regions), "updated_at": iso(s.updated)} for s in summaries], indent=2))  # fmt: skip
+    else:
+        rows = [[s.id, _list_status(s), f"{s.finished}/{s.runs}", ",".join(s.regions), iso(s.updated) or "-"] for s in summaries]
+        show.table(["sweep", "status", "finished", "regions", "updated"], rows)
+    _warn(problems)
+    sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
+
+
+def _list_status(summary: Any) -> str:
+    return str(contract.SweepStatus.COMPLETED) if summary.finished == summary.runs else "open"
+
+
+@main.command()
+@_sweep_argument
+@click.option("--timeout", help="Give up after this long (30m, 2h); exit 2.")
+@click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True, help="Seconds between checks.")
+def wait(sweep: str, results: str | None, region: str | None, timeout: str | None, interval: int) -> None:
+    """Wait until every run is final: exit 0 if none failed, 1 if some failed, timed out or ran out of attempts, 2 on --timeout."""
+    import time
+
+    from spawn_tf.collect import show
+    from spawn_tf.collect.status import sweep_status
+    from spawn_tf.contract import SweepStatus
+    from spawn_tf.expand import parse_duration
+
+    try:
+        limit = parse_duration(timeout) if timeout is not None else None
+    except ValueError:
+        raise click.BadParameter(f"'{timeout}' is not a duration such as 90s, 30m or 2h", param_hint="--timeout") from None
+    aws, record = _resolve(sweep, results, region)
+    started = time.monotonic()
+    last = ""
+    while True:
+        observation, statuses = _read_status(record, aws)
+        line = show.summary_line(record, statuses)
+        if line != last:
+            click.echo(line, err=True)
+            last = line
+        _warn(observation.problems)
+        if sweep_status(statuses) is SweepStatus.COMPLETED:
+            break
+        if limit is not None and time.monotonic() - started + interval > limit:
+            click.echo(f"spawn-tf: gave up waiting after {timeout}", err=True)
+            sys.exit(ExitCode.USAGE)
+        time.sleep(interval)
+    if observation.problems:
+        sys.exit(ExitCode.PARTIAL)
+    failed = [status.run.name for status in statuses if status.status in contract.UNSUCCESSFUL_STATUSES]
+    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+
+
+@main.command()
+@_sweep_argument
+@click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more); default: the whole sweep.")
+def cancel(sweep: str, results: str | None, region: str | None, names: tuple[str, ...]) -> None:
+    """Stop runs: running agents end their workload (status stopped) and Terraform launches none of them again."""
+    from spawn_tf.collect.cancel import cancel as write_stops
+
+    aws, record = _resolve(sweep, results, region)
+    _known_runs(record, names)
+    keys = _collector(lambda: write_stops(record, aws, names))
+    for key in keys:
+        click.echo(f"s3://{record.results.bucket}/{key}")
+    what = f"{len(names)} run{'' if len(names) == 1 else 's'}" if names else "every run"
+    click.echo(f"cancelled {what} of {record.id}: running agents stop within seconds; the next apply launches none of them", err=True)
+
+
+@main.command()
+@click.option("--region", help="The bucket's region, the home region of the sweeps that use it (default: AWS_REGION, else us-east-1).")
+@click.option("--bucket", help="Bucket name (default: spawn-tf-<account-id>-<region>).")
+def bootstrap(region: str | None, bucket: str | None) -> None:
+    """Create the default results bucket: private, encrypted, TLS only. Safe to run again."""
+    from spawn_tf.collect.aws import Aws
+    from spawn_tf.collect.bootstrap import bootstrap as make_bucket
+
+    aws = Aws(region=region)
+    made = _collector(lambda: make_bucket(aws, aws.home_region, bucket))
+    click.echo(f"s3://{made.name} ({made.region}): {'created' if made.created else 'already there; settings applied'}", err=True)
+    if bucket:
+        click.echo(f"sweeps report there with: results: s3://{made.name}/{contract.DEFAULT_RESULTS_PREFIX}", err=True)

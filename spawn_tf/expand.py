@@ -70,25 +70,10 @@ class _Expander:
 
     # --- the runs ---
 
-    def rows(self) -> Iterator[tuple[_Origin, dict[str, Any]]]:
-        sweep, defaults = self.sweep, self.sweep.defaults
-        for i, row in enumerate(sweep.params):
-            yield _Origin("params", i), {**defaults, **row}
-        if sweep.grid:
-            keys = [key for key, _ in sweep.grid]
-            choices = [range(len(values)) for _, values in sweep.grid]
-            for i, choice in enumerate(itertools.product(*choices)):
-                row = {key: values[j] for (key, values), j in zip(sweep.grid, choice, strict=True)}
-                yield _Origin("grid", i, choice), {**defaults, **dict(zip(keys, row.values(), strict=True))}
-        if sweep.random:
-            for i in range(sweep.random.count):
-                drawn = {p.name: _draw(sweep.random.seed, i, p) for p in sweep.random.parameters}
-                yield _Origin("random", i), {**defaults, **drawn}
-        if not (sweep.params or sweep.grid or sweep.random):
-            yield _Origin("defaults", 0), dict(defaults)
-
     def expand(self) -> Iterator[Run]:
-        for index, (origin, row) in enumerate(self.rows()):
+        defaults = self.sweep.defaults
+        for index, (origin, own) in enumerate(_own_rows(self.sweep)):
+            row = {**defaults, **own}
             settings_raw = {k: v for k, v in row.items() if k in _SETTINGS}
             params = {k.removeprefix(contract.PARAM_ESCAPE_PREFIX): v for k, v in row.items() if k not in _SETTINGS}
             env_names = self._env_names(origin, tuple(params))
@@ -236,6 +221,26 @@ class _Expander:
         return _written_at(self.sweep, self.document, origin, key)
 
 
+def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, dict[str, Any]]]:
+    """Each run's own keys, before defaults apply: its params row, grid choice or random draw."""
+    for i, row in enumerate(sweep.params):
+        yield _Origin("params", i), dict(row)
+    if sweep.grid:
+        choices = [range(len(values)) for _, values in sweep.grid]
+        for i, choice in enumerate(itertools.product(*choices)):
+            yield _Origin("grid", i, choice), {key: values[j] for (key, values), j in zip(sweep.grid, choice, strict=True)}
+    if sweep.random:
+        for i in range(sweep.random.count):
+            yield _Origin("random", i), {p.name: _draw(sweep.random.seed, i, p) for p in sweep.random.parameters}
+    if not (sweep.params or sweep.grid or sweep.random):
+        yield _Origin("defaults", 0), {}
+
+
+def own_rows(sweep: Sweep) -> Iterator[dict[str, Any]]:
+    """Each run's own keys as written (settings, parameters, `param:` escapes), in run order, before defaults apply."""
+    return (row for _, row in _own_rows(sweep))
+
+
 def _written_at(sweep: Sweep, document: Document, origin: _Origin, key: str) -> DataPath:
     """Where a run's value for `key` was written: its row, the grid, random, defaults or the top level."""
     if origin.kind == "params":
@@ -374,8 +379,11 @@ _GPU_FAMILY = re.compile(r"(?:g|p|gr)\d+[a-z-]*")  # g5, g6e, g5g, p4d, p5en, gr
 
 
 def parse_duration(text: str) -> int:
-    """'1h30m' -> 5400 seconds (the schema has checked the form)."""
-    days, hours, minutes, seconds = (int(part or 0) for part in _DURATION.fullmatch(text).groups())  # type: ignore[union-attr]
+    """'1h30m' -> 5400 seconds; ValueError for text of another form (the schema checks sweep files)."""
+    match = _DURATION.fullmatch(text)
+    if match is None or not text:
+        raise ValueError(f"not a duration: {text!r}")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 

@@ -1,16 +1,18 @@
-"""Runs as records, tables, CSV, JSON and YAML for `spawn-tf expand`. Pure."""
+"""Runs as records, tables, CSV, JSON and YAML for `spawn-tf expand`; text tables and sweep files as YAML. Pure."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from spawn_tf.expand import env_name
+from spawn_tf.load import SourceFloat, SourceInt
 from spawn_tf.model import Run
 
 _FIXED_COLUMNS = ("index", "name", "region", "instance_type", "spot", "ttl", "fingerprint")
@@ -69,10 +71,39 @@ def render_runs(runs: Sequence[Run], fmt: str) -> str:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows([header, *rows])
         return out.getvalue()
-    rows = [[cell.replace("\n", "\\n") for cell in row] for row in rows]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
-    lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [[h.upper() for h in header], *rows]
-    ]
+    return text_table(header, rows)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded with spaces, the header upper-case, newlines shown as \\n; stable for scripts (`awk '{print $1}'`)."""
+    cells = [[cell.replace("\n", "\\n") for cell in row] for row in [[h.upper() for h in header], *rows]]
+    widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in cells]
     return "\n".join(lines) + "\n"
+
+
+class _SweepDumper(yaml.SafeDumper):
+    """Writes what the loader reads back the same: YAML 1.2 numbers plain, numbers in the text they were written with."""
+
+
+_SweepDumper.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$"), list("-+0123456789.")
+)
+_SweepDumper.add_representer(SourceInt, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:int", value.source))
+_SweepDumper.add_representer(SourceFloat, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:float", value.source))
+# Scripts read best as literal blocks (PyYAML falls back to quoting where a block cannot hold the text).
+_SweepDumper.add_representer(str, lambda dumper, value: dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None))
+
+
+def sweep_yaml(document: Mapping[str, Any]) -> str:
+    """A sweep file's data as YAML, keys in the given order."""
+    return yaml.dump(_builtin(document), Dumper=_SweepDumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=1000)
+
+
+def _builtin(value: Any) -> Any:
+    """Mappings as dicts and sequences as lists; scalars (and their source text) kept."""
+    if isinstance(value, Mapping):
+        return {str(k): _builtin(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_builtin(v) for v in value]
+    return value

@@ -136,6 +136,20 @@ def write_tree(destination: Path, files: Tree) -> None:
             shutil.rmtree(staging)
 
 
+def write_atomic(path: Path, content: bytes) -> None:
+    """Write a file whole or not at all: a temporary file beside it, renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
+        os.chmod(temporary, 0o644)  # mkstemp makes it private
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
 def _working_files(folder: Path) -> list[Path]:
     return [
         path

@@ -1,0 +1,102 @@
+"""boto3 for the collector: one session, clients per service and region, adaptive retries, errors in one line.
+
+Only the collector imports this module: boto3 costs a third of a second to import, and `compile`
+never needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from spawn_tf import contract
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Adaptive mode backs off on throttling across all the threads of a client, not one call at a time.
+_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+WORKERS = 16  # concurrent requests: enough to hide latency, few enough to stay under S3's and EC2's rates
+
+
+class CollectError(Exception):
+    """Something the user can fix (a sweep that does not exist, no credentials): one line and a hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class Aws:
+    """The collector's AWS access: clients made once per (service, region) and shared by threads."""
+
+    def __init__(self, session: boto3.session.Session | None = None, region: str | None = None) -> None:
+        self.session = session or boto3.session.Session()
+        self.home_region = region or self.session.region_name or _region_from_env() or contract.DEFAULT_HOME_REGION
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()  # making a client is not thread-safe; using one is
+        self._account_id: str | None = None
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        key = (service, region or self.home_region)
+        with self._lock:
+            if key not in self._clients:
+                self._clients[key] = self.session.client(service, region_name=key[1], config=_CONFIG)
+            return self._clients[key]
+
+    def s3(self, region: str | None = None) -> Any:
+        return self.client("s3", region)
+
+    def ec2(self, region: str) -> Any:
+        return self.client("ec2", region)
+
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = self.client("sts").get_caller_identity()["Account"]
+        return self._account_id
+
+    def default_bucket(self, region: str | None = None) -> str:
+        """spawn-tf-<account-id>-<home region>: where sweeps report unless they name a bucket."""
+        return contract.DEFAULT_RESULTS_BUCKET.format(account_id=self.account_id(), region=region or self.home_region)
+
+
+def _region_from_env() -> str | None:
+    return next((os.environ[name] for name in contract.REGION_ENV_NAMES if os.environ.get(name)), None)
+
+
+def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> list[R]:
+    """`work` over `items` on threads, results in the items' order."""
+    items = list(items)
+    if len(items) <= 1:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(workers, len(items))) as pool:
+        return list(pool.map(work, items))
+
+
+def error_text(error: BaseException) -> str:
+    """A boto error in one line: the AWS error code and message, or what went wrong on the way."""
+    if isinstance(error, botocore.exceptions.ClientError):
+        details = error.response.get("Error", {})
+        code = details.get("Code") or error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "")
+        return f"{code}: {details.get('Message') or error}"
+    if isinstance(error, botocore.exceptions.NoCredentialsError):
+        return "no AWS credentials (set AWS_PROFILE, or run `aws configure`)"
+    return f"{type(error).__name__}: {error}"
+
+
+def is_missing(error: BaseException) -> bool:
+    """A 404 from S3: the key or bucket does not exist."""
+    if not isinstance(error, botocore.exceptions.ClientError):
+        return False
+    code = str(error.response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
+
+
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)

@@ -1,0 +1,15 @@
+"""cancel: stop markers in S3, which Terraform reads (no more launches) and agents poll (the workload stops)."""
+
+from __future__ import annotations
+
+from spawn_tf import contract
+from spawn_tf.collect.aws import Aws, in_parallel
+from spawn_tf.collect.sweep import SweepRecord
+
+
+def cancel(sweep: SweepRecord, aws: Aws, runs: tuple[str, ...] = ()) -> list[str]:
+    """Write S/_stop/<run> for each of `runs`, or S/_stop/_all for the whole sweep; the keys written."""
+    keys = [contract.stop_key(sweep.results.folder, run) for run in runs] or [contract.stop_key(sweep.results.folder)]
+    s3 = aws.s3(sweep.results.region)
+    in_parallel(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)
+    return keys

@@ -1,0 +1,105 @@
+"""Read what S3 and EC2 say about a sweep: control listings and the sweep's instances (DESIGN §5, §7).
+
+The calls grow with pages, not runs: one listing of each control prefix (1,000 keys a page) and one
+DescribeInstances pagination per region (1,000 instances a page), all at once. The key names carry
+the facts (status, exit code, instance id), so no object is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from spawn_tf import contract
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel
+from spawn_tf.collect.sweep import SweepRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """An S3 key of a listing, and when it was written."""
+
+    name: str
+    written: datetime
+    size: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """An EC2 instance tagged with the sweep."""
+
+    instance_id: str
+    region: str
+    run: str
+    fingerprint: str
+    state: str  # EC2's: pending, running, stopping, stopped, shutting-down, terminated
+    status_tag: str | None  # spawn:status, as the agent last set it
+    launched: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Observation:
+    """Everything read about a sweep at one moment; `problems` names what could not be read."""
+
+    done: tuple[Key, ...]
+    attempts: tuple[Key, ...]
+    stops: tuple[Key, ...]
+    instances: tuple[Instance, ...]
+    problems: tuple[str, ...]
+
+
+CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP)
+
+
+def observe(sweep: SweepRecord, aws: Aws) -> Observation:
+    """Read the sweep's control listings and instances, all at once."""
+    tasks: list[tuple[str, str]] = [("s3", control) for control in CONTROL_LISTINGS] + [("ec2", region) for region in sweep.regions]
+
+    def read(task: tuple[str, str]) -> tuple[Any, str | None]:
+        kind, what = task
+        try:
+            if kind == "s3":
+                return list_keys(aws, sweep.results.bucket, sweep.results.region, contract.control_prefix(sweep.results.folder, what)), None
+            return describe_instances(aws, sweep.id, what), None
+        except AWS_ERRORS as exc:
+            place = f"s3://{sweep.results.bucket}/{contract.control_prefix(sweep.results.folder, what)}" if kind == "s3" else f"EC2 in {what}"
+            return (), f"{place} could not be read: {error_text(exc)}"
+
+    answers = dict(zip(tasks, in_parallel(read, tasks), strict=True))
+    problems = tuple(problem for _, problem in answers.values() if problem)
+    listings = {control: tuple(answers[("s3", control)][0]) for control in CONTROL_LISTINGS}
+    return Observation(
+        done=listings[contract.CONTROL_DONE],
+        attempts=listings[contract.CONTROL_ATTEMPTS],
+        stops=listings[contract.CONTROL_STOP],
+        instances=tuple(instance for region in sweep.regions for instance in answers[("ec2", region)][0]),
+        problems=problems,
+    )
+
+
+def list_keys(aws: Aws, bucket: str, region: str, prefix: str) -> list[Key]:
+    """Every key under `prefix`, 1,000 a page."""
+    pages = aws.s3(region).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [Key(item["Key"], item["LastModified"], item["Size"]) for page in pages for item in page.get("Contents", [])]
+
+
+def describe_instances(aws: Aws, sweep_id: str, region: str) -> list[Instance]:
+    """The sweep's instances in a region, in every state: one filtered pagination with the largest pages."""
+    pages = aws.ec2(region).get_paginator("describe_instances").paginate(
+        Filters=[{"Name": f"tag:{contract.TAG_SWEEP}", "Values": [sweep_id]}],
+        PaginationConfig={"PageSize": contract.EC2_PAGE_SIZE},
+    )
+    found = []
+    for page in pages:
+        for reservation in page.get("Reservations", []):
+            for item in reservation.get("Instances", []):
+                tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}
+                if contract.TAG_RUN not in tags:
+                    continue
+                found.append(Instance(
+                    instance_id=item["InstanceId"], region=region, run=tags[contract.TAG_RUN],
+                    fingerprint=tags.get(contract.TAG_FINGERPRINT, ""), state=item["State"]["Name"],
+                    status_tag=tags.get(contract.TAG_STATUS), launched=item["LaunchTime"],
+                ))  # fmt: skip
+    return found

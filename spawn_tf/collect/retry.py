@@ -1,0 +1,138 @@
+"""retry: re-open finished runs in place, or write a sweep file of just those runs (DESIGN §7).
+
+In place, a run's done marker, attempt records and leases move to S/_history/<time>/ (copied, then
+deleted), so the next `terraform apply` launches it again into the same prefix with a fresh count
+of attempts. Leases move too: a new agent's first lease would otherwise be taken already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from spawn_tf import contract
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.observe import Key, Observation, list_keys
+from spawn_tf.collect.status import RunStatus
+from spawn_tf.collect.sweep import SweepRecord
+from spawn_tf.contract import Status
+from spawn_tf.model import Run, Sweep
+
+_DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reopened:
+    runs: tuple[str, ...]
+    moved: tuple[str, ...]  # keys moved to history
+    history: str  # s3://bucket/S/_history/<time>/
+    failed: tuple[str, ...]  # "<key>: <why>" for keys that could not be moved
+
+
+def select(statuses: Iterable[RunStatus], wanted: frozenset[Status], names: frozenset[str]) -> tuple[RunStatus, ...]:
+    """Final runs with one of the `wanted` statuses, or, when `names` are given, those runs if final."""
+    if names:
+        return tuple(status for status in statuses if status.run.name in names and status.final)
+    return tuple(status for status in statuses if status.final and status.status in wanted)
+
+
+def keys_to_move(sweep: SweepRecord, observation: Observation, leases: Iterable[Key], chosen: Iterable[RunStatus]) -> list[str]:
+    """The control keys that keep the chosen runs finished: done, attempts, leases, and a run's own stop marker."""
+    folder = sweep.results.folder
+    prefixes = []
+    stops = set()
+    for status in chosen:
+        prefixes += [f"{contract.control_prefix(folder, control)}{status.run.key}/"
+                     for control in (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE)]  # fmt: skip
+        stops.add(contract.stop_key(folder, status.run.name))
+    every = [*observation.done, *observation.attempts, *leases]
+    keys = sorted(key.name for key in every if key.name.startswith(tuple(prefixes))) if prefixes else []
+    return keys + sorted(key.name for key in observation.stops if key.name in stops)
+
+
+def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple[RunStatus, ...], now: datetime) -> Reopened:
+    """Move the chosen runs' control keys to history: the next apply launches them again."""
+    results = sweep.results
+    leases = list_keys(aws, results.bucket, results.region, contract.control_prefix(results.folder, contract.CONTROL_LEASE))
+    keys = keys_to_move(sweep, observation, leases, chosen)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    s3 = aws.s3(results.region)
+
+    def copy(key: str) -> str | None:
+        try:
+            s3.copy_object(Bucket=results.bucket, Key=contract.history_key(results.folder, stamp, key),
+                           CopySource={"Bucket": results.bucket, "Key": key})  # fmt: skip
+        except AWS_ERRORS as exc:
+            return f"{key}: {error_text(exc)}"
+        return None
+
+    failures = dict(zip(keys, in_parallel(copy, keys), strict=True))
+    copied = [key for key in keys if failures[key] is None]
+    failed = [problem for problem in failures.values() if problem]
+    for start in range(0, len(copied), _DELETE_BATCH):
+        batch = copied[start : start + _DELETE_BATCH]
+        try:
+            answer = s3.delete_objects(Bucket=results.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
+        except AWS_ERRORS as exc:
+            failed += [f"{key}: {error_text(exc)}" for key in batch]
+            continue
+        failed += [f"{error['Key']}: {error.get('Code')}: {error.get('Message')}" for error in answer.get("Errors", [])]
+    return Reopened(
+        runs=tuple(status.run.name for status in chosen),
+        moved=tuple(copied),
+        history=f"s3://{results.bucket}/{contract.history_key(results.folder, stamp, '')}",
+        failed=tuple(failed),
+    )
+
+
+# Top-level keys a retry file keeps from the original; runs, generators and placement are rewritten.
+_KEPT_KEYS = ("version", "results", "results_region", "max_concurrent", "max_runs_per_root", "terraform")
+
+
+def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run], own_rows: list[dict[str, Any]], sweep_id: str) -> dict[str, Any]:
+    """A sweep file of just `runs`, each with its own keys as written and its name and region pinned.
+
+    Args:
+        sweep: the original sweep; its defaults (top-level settings included) become the file's defaults.
+        document: the original file's data, for the top-level keys kept as written.
+        runs: the runs to retry.
+        own_rows: every run's own keys, in run order (`expand.own_rows`).
+        sweep_id: the new sweep's id: a sweep of its own, beside the original.
+    """
+    params = []
+    for run in runs:
+        row = {key: value for key, value in own_rows[run.index].items() if key not in ("name", "region")}
+        params.append({"name": run.name, "region": run.region, **row})
+    retry: dict[str, Any] = {"sweep": sweep_id}
+    retry.update({key: document[key] for key in _KEPT_KEYS if key in document})
+    if sweep.defaults:
+        retry["defaults"] = dict(sweep.defaults)
+    retry["params"] = params
+    return retry
+
+
+def retry_sweep_id(original: str) -> str:
+    """`<id>-retry`, shortened to fit the 40 characters of a sweep id."""
+    suffix = "-retry"
+    return original[: 40 - len(suffix)].rstrip("-") + suffix
+
+
+def retry_file_text(sweep_file: Path, names: Iterable[str], sweep_id: str) -> str:
+    """The YAML of a sweep file holding just the runs `names` of `sweep_file`, in their original order."""
+    from spawn_tf.expand import expand_runs, own_rows
+    from spawn_tf.load import load_document
+    from spawn_tf.render import sweep_yaml
+    from spawn_tf.validate import validate_document
+
+    document, _ = load_document(sweep_file)
+    sweep = validate_document(document)[0] if document is not None else None
+    runs = expand_runs(sweep, document)[0] if sweep is not None and document is not None else None
+    if sweep is None or runs is None or document is None:
+        raise CollectError(f"{sweep_file} has errors", f"`spawn-tf validate {sweep_file}` lists them")
+    wanted = set(names)
+    chosen = [run for run in runs if run.name in wanted]
+    header = f"# The runs of {sweep_file.name} to run again ({len(chosen)} of {len(runs)}), written by spawn-tf retry.\n"
+    return header + sweep_yaml(retry_document(sweep, document.data, chosen, list(own_rows(sweep)), sweep_id))

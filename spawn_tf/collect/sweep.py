@@ -1,0 +1,172 @@
+"""Which sweep a command is about, and where it reports: from a sweep file, a compiled sweep.json, or an id.
+
+A sweep file is compiled in memory (no AWS call); sweep.json is read as written; an id is looked up
+in S3 (`S/_manifest/<root>.json`, which Terraform uploads), in `--results` or the default bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spawn_tf import contract
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """A run as the collector knows it: what sweep.json lists."""
+
+    name: str
+    index: int
+    fingerprint: str
+    region: str
+    root: str
+    instance_type: str
+    max_attempts: int
+    max_interruptions: int
+    params: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        return contract.run_key(self.name, self.fingerprint)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Results:
+    """Where a sweep reports: s3://bucket/folder/, the bucket being in `region`."""
+
+    bucket: str
+    region: str
+    folder: str  # S = PREFIX/<sweep>
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.folder}/"
+
+    def run_folder(self, run: str) -> str:
+        return f"{self.folder}/{run}/"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepRecord:
+    id: str
+    results: Results
+    runs: tuple[RunRecord, ...]  # in the sweep's order
+    sweep_file: Path | None  # the sweep file, when the command was given one
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        return tuple(sorted({run.region for run in self.runs}))
+
+    def run(self, name: str) -> RunRecord | None:
+        return next((run for run in self.runs if run.name == name), None)
+
+
+def resolve(argument: str, aws: Aws, *, results: str | None = None) -> SweepRecord:
+    """The sweep named by a command's SWEEP argument.
+
+    Args:
+        argument: a sweep file, a compiled sweep.json (or its folder), or a sweep id.
+        aws: used for the account id (default bucket) and, for an id, to read the manifests.
+        results: s3://BUCKET/PREFIX where an id's sweep reports (default: the account's bucket).
+    """
+    path = Path(argument)
+    if path.is_dir() and (path / contract.MANIFEST_FILE).is_file():
+        path = path / contract.MANIFEST_FILE
+    if path.is_file():
+        if path.name == contract.MANIFEST_FILE:
+            return _from_manifest(_read_json(path), aws, sweep_file=None)
+        return _from_sweep_file(path, aws)
+    if contract.SWEEP_ID_PATTERN.fullmatch(argument):
+        return _from_bucket(argument, aws, results)
+    raise CollectError(f"'{argument}' is neither a file nor a sweep id", "give a sweep file, build/<sweep>/sweep.json, or a sweep id")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CollectError(f"{path}: cannot be read as JSON: {exc}") from None
+    if not isinstance(data, dict) or "runs" not in data or "results" not in data:
+        raise CollectError(f"{path}: not a compiled sweep.json", "compile the sweep file with `spawn-tf compile`")
+    return data
+
+
+def _from_sweep_file(path: Path, aws: Aws) -> SweepRecord:
+    from spawn_tf.emit.terraform import run_records, sweep_manifest
+    from spawn_tf.pipeline import check_file
+
+    checked = check_file(path)
+    if checked.plan is None:
+        rendered = "\n".join(diagnostic.render() for diagnostic in checked.diagnostics)
+        raise CollectError(f"{path} has errors:\n{rendered}", f"`spawn-tf validate {path}` lists them")
+    return _from_manifest(sweep_manifest(checked.plan, run_records(checked.plan)), aws, sweep_file=path)
+
+
+def _from_manifest(manifest: Mapping[str, Any], aws: Aws, *, sweep_file: Path | None) -> SweepRecord:
+    results = manifest["results"]
+    bucket = results["bucket"] or aws.default_bucket(manifest["home_region"])
+    return SweepRecord(
+        id=manifest["sweep"],
+        results=Results(bucket=bucket, region=results["region"], folder=results["sweep_folder"]),
+        runs=tuple(_run_record(record) for record in sorted(manifest["runs"], key=lambda record: record["index"])),
+        sweep_file=sweep_file,
+    )
+
+
+def _run_record(record: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        name=record["name"],
+        index=record["index"],
+        fingerprint=record["fingerprint"],
+        region=record["region"],
+        root=record["root"],
+        instance_type=record["instance_type"],
+        max_attempts=record["max_attempts"],
+        max_interruptions=record["max_interruptions"],
+        params=record["params"],
+    )
+
+
+def results_location(aws: Aws, results: str | None) -> tuple[str, str]:
+    """(bucket, prefix) of `--results s3://BUCKET/PREFIX`, or of the account's default bucket."""
+    if results is None:
+        return aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX
+    match = contract.RESULTS_URI_PATTERN.fullmatch(results)
+    if match is None:
+        raise CollectError(f"--results '{results}' is not s3://BUCKET/PREFIX")
+    return match.group(1), (match.group(2) or "").strip("/")
+
+
+def bucket_region(aws: Aws, bucket: str) -> str:
+    """The region a bucket is in (S3 answers HeadBucket from any region with it)."""
+    try:
+        location = aws.s3().get_bucket_location(Bucket=bucket).get("LocationConstraint")
+    except AWS_ERRORS as exc:
+        raise CollectError(f"s3://{bucket}: {error_text(exc)}", "`spawn-tf bootstrap` creates the default bucket") from None
+    return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
+
+
+def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
+    bucket, prefix = results_location(aws, results)
+    region = bucket_region(aws, bucket)
+    folder = contract.sweep_prefix(prefix, sweep_id)
+    s3 = aws.s3(region)
+    manifests = contract.control_prefix(folder, contract.CONTROL_MANIFEST)
+    try:
+        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=manifests)
+                for item in page.get("Contents", [])]  # fmt: skip
+        roots = in_parallel(lambda key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), keys)
+    except AWS_ERRORS as exc:
+        raise CollectError(f"s3://{bucket}/{manifests}: {error_text(exc)}") from None
+    if not roots:
+        raise CollectError(f"no sweep '{sweep_id}' in s3://{bucket}/{prefix}/", "`spawn-tf list-sweeps` lists the sweeps there; "
+                           "a sweep appears once `terraform apply` has run")  # fmt: skip
+    runs = [run for root in roots for run in root["runs"]]
+    manifest = {"sweep": sweep_id, "home_region": region, "runs": runs,
+                "results": {"bucket": bucket, "region": region, "sweep_folder": folder}}  # fmt: skip
+    return _from_manifest(manifest, aws, sweep_file=None)
