@@ -271,6 +271,7 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     from spawn_tf.collect import show
     from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
     from spawn_tf.emit.files import write_atomic
+    from spawn_tf.expand import env_text
 
     aws, record = _resolve(sweep, results, region)
     found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
@@ -291,7 +292,7 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
         writer.writerows([[row["rank"], row["name"], row[metric], *[row["params"].get(key, "") for key in param_keys]] for row in best])
         click.echo(out.getvalue(), nl=False)
     else:
-        rows = [[str(row["rank"]), row["name"], _number(row[metric]), *[_number(row["params"].get(key, "")) for key in param_keys]]
+        rows = [[str(row["rank"]), row["name"], _number(row[metric]), *[env_text(row["params"].get(key, "")) for key in param_keys]]
                 for row in best]  # fmt: skip
         title = f"Top {len(best)} Results by {metric} ({'higher' if mode == 'max' else 'lower'} is better):"
         show.table(["rank", "name", metric, *param_keys], rows, title=title)

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import boto3
 import botocore.exceptions
+import botocore.parsers
 from botocore.config import Config
 
 from spawn_tf import contract
@@ -99,4 +100,5 @@ def is_missing(error: BaseException) -> bool:
     return code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound")
 
 
-AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+# What a call to AWS can raise: errors AWS answered, failures on the way, and answers that are not AWS's.
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, botocore.parsers.ResponseParserError)

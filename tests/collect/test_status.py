@@ -1,0 +1,159 @@
+"""`status` against moto server: every status of DESIGN §6 from keys and instances as the agent leaves them."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from conftest import BUCKET
+
+from spawn_tf.cli import main
+from spawn_tf.collect.observe import observe
+from spawn_tf.collect.status import run_statuses, status_document
+from spawn_tf.emit.terraform import run_records, sweep_manifest
+from spawn_tf.pipeline import check_file
+
+RUNS = ["r-success", "r-failed", "r-stopped", "r-timeout", "r-exhausted", "r-cancelled", "r-interrupted", "r-lost",
+        "r-running", "r-booting", "r-out-of-attempts", "r-retrying", "r-pending"]  # fmt: skip
+
+SWEEP = (
+    f"sweep: statuses\nresults: s3://{BUCKET}/sweeps\n"
+    "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n  retry_failed: true\n"
+    "params:\n" + "".join(f"  - name: {run}\n    seed: {i}\n" for i, run in enumerate(RUNS))
+)
+
+
+def lay_out_every_status(layout):
+    sweep = layout(SWEEP)
+    items = []
+    items += sweep.finished("r-success", "success", 0)
+    items += sweep.finished("r-failed", "failed", 3)
+    items += sweep.finished("r-stopped", "stopped", 0)
+    items += sweep.finished("r-timeout", "timeout", None)
+    items.append(sweep.done("r-exhausted", "exhausted", None))
+    items.append((f"{sweep.folder}/_stop/r-cancelled", b""))
+    items += sweep.attempt("r-interrupted", sweep.instance_id(), "interrupted")
+    items += sweep.attempt("r-lost", sweep.launch("r-lost", state="terminated"))
+    items += sweep.attempt("r-running", sweep.launch("r-running", status_tag="running"))
+    sweep.launch("r-booting")
+    for _ in range(3):  # retry_failed: three failed attempts, no done marker (Terraform launches no fourth)
+        items += sweep.attempt("r-out-of-attempts", sweep.instance_id(), "failed")
+    items += sweep.attempt("r-retrying", sweep.instance_id(), "failed")
+    sweep.put_many(items)
+    return sweep
+
+
+EXPECTED = {  # run: (status, final, exit code)
+    "r-success": ("success", True, 0),
+    "r-failed": ("failed", True, 3),
+    "r-stopped": ("stopped", True, 0),
+    "r-timeout": ("timeout", True, None),
+    "r-exhausted": ("exhausted", True, None),
+    "r-cancelled": ("cancelled", True, None),
+    "r-interrupted": ("interrupted", False, None),
+    "r-lost": ("interrupted", False, None),
+    "r-running": ("running", False, None),
+    "r-booting": ("running", False, None),
+    "r-out-of-attempts": ("exhausted", True, None),
+    "r-retrying": ("failed", False, None),
+    "r-pending": ("pending", False, None),
+}
+
+
+def test_status_json_gives_every_status(layout) -> None:
+    sweep = lay_out_every_status(layout)
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)  # stdout holds nothing but the JSON
+    found = {item["parameter_name"]: (item["status"], item["final"], item["exit_code"]) for item in document["instances"]}
+    assert found == EXPECTED
+    assert document["status"] == "running"
+    assert document["total"] == len(RUNS)
+    assert document["counts"] == {"pending": 1, "running": 2, "success": 1, "failed": 2, "stopped": 1, "timeout": 1,
+                                  "interrupted": 2, "exhausted": 2, "cancelled": 1}  # fmt: skip
+    by_run = {item["run"]: item for item in document["instances"]}
+    assert by_run["r-out-of-attempts"]["attempts"] == 3
+    assert by_run["r-out-of-attempts"]["reason"] == "3 failed attempts, 0 interruptions"
+    assert "without an outcome" in by_run["r-lost"]["reason"]
+    assert by_run["r-lost"]["instance_state"] == "terminated"
+    assert by_run["r-running"]["instance_state"] == "running"
+    assert by_run["r-running"]["instance_id"].startswith("i-")
+    assert by_run["r-success"]["started_at"].endswith("Z")
+    assert by_run["r-success"]["finished_at"].endswith("Z")
+    assert by_run["r-pending"]["instance_id"] is None
+    assert by_run["r-success"]["params"] == {"seed": 0}
+    assert [item["index"] for item in document["instances"]] == list(range(len(RUNS)))
+
+
+def test_status_table_on_a_pipe_is_plain_columns(layout) -> None:
+    sweep = lay_out_every_status(layout)
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith(f"sweep statuses: running ({len(RUNS)} runs: 1 pending, 2 running, 1 success")
+    assert lines[1].split() == ["RUN", "STATUS", "EXIT", "REGION", "INSTANCE", "ATTEMPTS", "STARTED", "FINISHED"]
+    rows = {line.split()[0]: line.split() for line in lines[2:]}
+    assert rows["r-failed"][1:3] == ["failed", "3"]
+    assert rows["r-pending"][1:] == ["pending", "-", "us-east-1", "-", "0", "-", "-"]
+    assert "\x1b" not in result.stdout  # no terminal colours when piped
+
+
+def test_status_reads_by_page_never_by_run(layout, counting_aws) -> None:
+    """1,000 runs over 3 regions: one DescribeInstances per region, one listing per control prefix, no GET."""
+    regions = ["us-east-1", "us-west-2", "eu-west-1"]
+    text = (
+        f"sweep: big\nresults: s3://{BUCKET}/sweeps\nregions: [{', '.join(regions)}]\nmax_concurrent: 1000\n"
+        "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
+        "name_template: run-{index:04d}\ngrid:\n  a: [" + ", ".join(map(str, range(100))) + "]\n  b: [" + ", ".join(map(str, range(10))) + "]\n"
+    )
+    sweep = layout(text)
+    names = [run.name for run in sweep.record.runs]
+    assert len(names) == 1000 and {run.region for run in sweep.record.runs} == set(regions)
+    items = []
+    for name in names[:400]:
+        items += sweep.finished(name, "success" if int(name[-4:]) % 10 else "failed", 0 if int(name[-4:]) % 10 else 1, files=False)
+    for name in names[400:430]:
+        items += sweep.attempt(name, sweep.launch(name, status_tag="running"))
+    sweep.put_many(items)
+
+    aws, calls = counting_aws()
+    statuses = run_statuses(sweep.record, observe(sweep.record, aws))
+    document = status_document(sweep.record, statuses, ())
+    assert document["counts"] == {"pending": 570, "running": 30, "success": 360, "failed": 40}
+    assert calls == {("ec2", "DescribeInstances"): 3, ("s3", "ListObjectsV2"): 3}
+
+
+def test_completed_when_every_run_is_final(layout) -> None:
+    sweep = layout(SWEEP.replace("retry_failed: true", "retry_failed: false"))
+    items = []
+    for i, run in enumerate(RUNS):
+        items += sweep.finished(run, "success" if i % 4 else "failed", 0 if i % 4 else 2)
+    sweep.put_many(items)
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
+    assert json.loads(result.stdout)["status"] == "completed"
+
+
+def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_path) -> None:
+    sweep = layout(SWEEP, create_bucket=False)  # the bucket does not exist
+    sweep.launch("r-running", status_tag="running")
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
+    assert result.exit_code == 3
+    document = json.loads(result.stdout)
+    assert {item["run"]: item["status"] for item in document["instances"]}["r-running"] == "running"
+    assert all("NoSuchBucket" in problem for problem in document["problems"]) and len(document["problems"]) == 3
+    assert "spawn-tf: warning: s3://spawn-test-bucket/sweeps/statuses/_done/ could not be read: NoSuchBucket" in result.stderr
+
+    # A region EC2 cannot answer for (moto serves no such region): the S3 side still answers.
+    plan = check_file(sweep.sweep_file).plan
+    manifest = sweep_manifest(plan, run_records(plan))
+    manifest["runs"][0]["region"] = "xx-nowhere-1"
+    manifest_path = tmp_path / "build" / "sweep.json"
+    manifest_path.parent.mkdir()
+    manifest_path.write_text(json.dumps(manifest))
+    sweep.aws.s3.create_bucket(Bucket=BUCKET)
+    sweep.put_many(sweep.finished("r-failed", "failed", 3))
+    result = CliRunner().invoke(main, ["status", str(manifest_path.parent), "--json"])
+    assert result.exit_code == 3, result.output
+    document = json.loads(result.stdout)
+    assert [problem.split(" could not be read")[0] for problem in document["problems"]] == ["EC2 in xx-nowhere-1"]
+    assert {item["run"]: item["status"] for item in document["instances"]}["r-failed"] == "failed"
