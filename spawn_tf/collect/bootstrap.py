@@ -44,18 +44,20 @@ def bootstrap(aws: Aws, region: str, name: str | None = None) -> Bucket:
 
 
 def _create(s3: Any, name: str, region: str) -> bool:
+    """Create the bucket unless it is already ours (us-east-1 answers 200 to creating a bucket one owns: ask first)."""
+    try:
+        s3.head_bucket(Bucket=name)
+        return False
+    except botocore.exceptions.ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code"))
+        if code == "403":
+            raise CollectError(f"the bucket name {name} is taken by another account", "name another bucket with --bucket") from None
+        if code not in ("404", "NoSuchBucket"):
+            raise
     request: dict[str, Any] = {"Bucket": name}
     if region != "us-east-1":  # the one region that refuses a location constraint naming itself
         request["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    try:
-        s3.create_bucket(**request)
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code")
-        if code == "BucketAlreadyOwnedByYou":
-            return False
-        if code == "BucketAlreadyExists":
-            raise CollectError(f"the bucket name {name} is taken by another account", "name another bucket with --bucket") from None
-        raise
+    s3.create_bucket(**request)
     return True
 
 

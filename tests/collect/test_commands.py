@@ -1,0 +1,154 @@
+"""bootstrap, list-sweeps and wait; and the seed how-to's own shell lines, run with bash and the real jq."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import DEFAULT_BUCKET, REGION
+
+from spawn_tf import contract
+from spawn_tf.cli import main
+from spawn_tf.emit.terraform import ROOT_MANIFEST_FILE
+from spawn_tf.pipeline import compile_file
+
+STAGE = """\
+sweep: {sweep}
+defaults:
+  instance_type: t3.micro
+  ttl: 1h
+  command: python3 train.py
+params:
+  - {{name: run-023, learning_rate: 0.1}}
+  - {{name: run-024, learning_rate: 0.01}}
+  - {{name: run-045, learning_rate: 0.001}}
+  - {{name: run-078, learning_rate: 0.0001}}
+"""
+
+
+def applied(layout, sweep_id: str):
+    """A sweep reporting to the default bucket, with the manifests `terraform apply` uploads.
+
+    The bucket is made plainly: bootstrap's TLS-only policy refuses moto's plain HTTP (as AWS would).
+    """
+    sweep = layout(STAGE.format(sweep=sweep_id), name=f"{sweep_id}.yaml", create_bucket=False)
+    with contextlib.suppress(sweep.aws.s3.exceptions.BucketAlreadyOwnedByYou):
+        sweep.aws.s3.create_bucket(Bucket=sweep.bucket)
+    _, files = compile_file(sweep.sweep_file)
+    assert files is not None
+    for path, content in files.items():
+        if path.name == ROOT_MANIFEST_FILE:
+            sweep.put(contract.manifest_key(sweep.folder, path.parts[0]), content)
+    return sweep
+
+
+def test_bootstrap_makes_a_private_encrypted_bucket_and_can_run_again(aws, collector_env) -> None:
+    result = CliRunner().invoke(main, ["bootstrap"])
+    assert result.exit_code == 0, result.output
+    assert f"s3://{DEFAULT_BUCKET} ({REGION}): created" in result.stderr
+    block = aws.s3.get_public_access_block(Bucket=DEFAULT_BUCKET)["PublicAccessBlockConfiguration"]
+    assert block == {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True}
+    rule = aws.s3.get_bucket_encryption(Bucket=DEFAULT_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    policy = json.loads(aws.s3.get_bucket_policy(Bucket=DEFAULT_BUCKET)["Policy"])
+    assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert aws.s3.get_bucket_ownership_controls(Bucket=DEFAULT_BUCKET)["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    again = CliRunner().invoke(main, ["bootstrap"])
+    assert again.exit_code == 0 and "already there; settings applied" in again.stderr
+    with pytest.raises(aws.s3.exceptions.ClientError, match="Forbidden"):  # moto applies the policy: plain HTTP is refused
+        aws.s3.put_object(Bucket=DEFAULT_BUCKET, Key="x", Body=b"")
+
+    elsewhere = CliRunner().invoke(main, ["bootstrap", "--region", "eu-west-1"])
+    bucket = contract.DEFAULT_RESULTS_BUCKET.format(account_id="123456789012", region="eu-west-1")
+    assert elsewhere.exit_code == 0 and aws.s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
+
+
+def test_list_sweeps_and_a_sweep_by_id(layout, aws) -> None:
+    stage1, stage2 = applied(layout, "stage1-coarse"), applied(layout, "stage2-fine")
+    stage1.put_many([item for run in ("run-023", "run-024", "run-045", "run-078") for item in stage1.finished(run, "success", 0)])
+    stage2.put_many(stage2.finished("run-023", "failed", 1))
+    result = CliRunner().invoke(main, ["list-sweeps"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert lines[0] == ["SWEEP", "STATUS", "FINISHED", "REGIONS", "UPDATED"]
+    assert [line[:4] for line in lines[1:]] == [["stage1-coarse", "completed", "4/4", "us-east-1"], ["stage2-fine", "open", "1/4", "us-east-1"]]
+    listed = json.loads(CliRunner().invoke(main, ["list-sweeps", "--json"]).stdout)
+    assert [(entry["sweep"], entry["finished"], entry["runs"]) for entry in listed] == [("stage1-coarse", 4, 4), ("stage2-fine", 1, 4)]
+
+    by_id = CliRunner().invoke(main, ["status", "stage2-fine", "--json"])  # no file: the manifests in S3
+    assert by_id.exit_code == 0, by_id.output
+    assert {item["run"]: item["status"] for item in json.loads(by_id.stdout)["instances"]}["run-023"] == "failed"
+    missing = CliRunner().invoke(main, ["status", "stage3"])
+    assert missing.exit_code == 1 and f"no sweep 'stage3' in s3://{DEFAULT_BUCKET}/sweeps/" in missing.stderr
+
+
+@pytest.fixture
+def spawn_tf_on_path(tmp_path: Path, collector_env: dict[str, str]) -> dict[str, str]:
+    """An environment whose `spawn-tf` is this checkout's, as a user's shell would have it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "spawn-tf"
+    launcher.write_text(f"#!/bin/sh\nexec '{sys.executable}' -c 'from spawn_tf.cli import main; main()' \"$@\"\n")
+    launcher.chmod(0o755)
+    return {**os.environ, **collector_env, "PATH": f"{bin_dir}:{os.environ['PATH']}", "PYTHONPATH": str(Path(__file__).parents[2])}
+
+
+def test_the_seed_how_tos_shell_lines_work_verbatim(layout, spawn_tf_on_path, tmp_path) -> None:
+    """"Resume Failed Sweeps" and "Parallel Sweeps with Dependencies", with `spawn` spelt `spawn-tf`."""
+    assert shutil.which("jq"), "jq is installed by .ci/run"
+    sweep = applied(layout, "sweep-20260127-abc123")
+    items = sweep.finished("run-024", "success", 0) + sweep.finished("run-023", "failed", 1)
+    items += sweep.finished("run-045", "failed", 137) + sweep.finished("run-078", "timeout", None)
+    sweep.put_many(items)
+    stage1 = applied(layout, "stage1-coarse")
+    stage1.put_many([item for run in ("run-023", "run-024", "run-045", "run-078") for item in stage1.finished(run, "success", 0)])
+
+    script = """\
+set -euo pipefail
+spawn-tf status sweep-20260127-abc123 --json > sweep-status.json
+
+# Extract failed parameter names
+jq -r '.instances[] | select(.exit_code != 0) | .parameter_name' sweep-status.json > failed.txt
+
+SWEEP1=$(spawn-tf list-sweeps | grep stage1 | awk '{print $1}')
+while true; do
+  STATUS=$(spawn-tf status $SWEEP1 --json | jq -r '.status')
+  if [ "$STATUS" = "completed" ]; then
+    break
+  fi
+  echo "Waiting for stage 1... ($STATUS)"
+  sleep 60
+done
+spawn-tf collect-results $SWEEP1 --output stage1-results/
+echo "$SWEEP1 $STATUS"
+"""
+    result = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=spawn_tf_on_path, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "failed.txt").read_text().splitlines() == ["run-023", "run-045", "run-078"]
+    assert result.stdout.strip() == "stage1-coarse completed"
+    assert sorted(path.name for path in (tmp_path / "stage1-results").iterdir()) == ["run-023", "run-024", "run-045", "run-078"]
+
+
+def test_wait_exit_codes(layout) -> None:
+    sweep = layout(STAGE.format(sweep="waiting"))
+    sweep.put_many(sweep.finished("run-023", "success", 0))
+    timed_out = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--timeout", "1s", "--interval", "1"])
+    assert timed_out.exit_code == 2 and "gave up waiting after 1s" in timed_out.stderr
+    assert "sweep waiting: running (4 runs: 3 pending, 1 success)" in timed_out.stderr
+    sweep.put_many(sweep.finished("run-024", "success", 0) + sweep.finished("run-045", "stopped", 0) + sweep.finished("run-078", "cancelled", None))
+    assert CliRunner().invoke(main, ["wait", str(sweep.sweep_file)]).exit_code == 0
+
+    failing = layout(STAGE.format(sweep="failing"), name="failing.yaml", create_bucket=False)
+    failing.put_many([item for run in ("run-023", "run-024", "run-045") for item in failing.finished(run, "success", 0)])
+    failing.put_many(failing.finished("run-078", "exhausted", None))
+    result = CliRunner().invoke(main, ["wait", str(failing.sweep_file)])
+    assert result.exit_code == 1, result.output
+    bad = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--timeout", "soon"])
+    assert bad.exit_code == 2 and "'soon' is not a duration" in bad.output

@@ -1,0 +1,131 @@
+"""`retry` re-opens runs in place (their control keys move to history) or writes a sweep file of them; `cancel` stops runs."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from conftest import BUCKET
+
+from spawn_tf import contract
+from spawn_tf.cli import main
+from spawn_tf.load import load_document
+from spawn_tf.pipeline import check_file
+
+SWEEP = f"""\
+sweep: tune
+results: s3://{BUCKET}/sweeps
+regions: [us-east-1, eu-west-1]
+defaults:
+  instance_type: g5.xlarge
+  ami: dlami-gpu
+  ttl: 2h
+  iam_policy: s3:ReadOnly
+  user_data: |
+    #!/bin/bash
+    echo "$NAME $LEARNING_RATE" > "$SPAWN_OUTPUT_DIR/out.txt"
+params:
+  - name: lr-1e-4
+    learning_rate: 1e-4
+    instance_type: g5.2xlarge
+  - name: lr-1e-3
+    learning_rate: 0.001
+grid:
+  learning_rate: [0.01, 0.10]
+  param:ttl_note: ["a 'quoted' $value"]
+name_template: g-{{learning_rate}}
+"""
+
+
+def statuses(sweep_file) -> dict[str, str]:
+    result = CliRunner().invoke(main, ["status", str(sweep_file), "--json"])
+    assert result.exit_code == 0, result.output
+    return {item["run"]: item["status"] for item in json.loads(result.stdout)["instances"]}
+
+
+def finished_sweep(layout):
+    sweep = layout(SWEEP)
+    items = sweep.finished("lr-1e-4", "failed", 1) + sweep.finished("lr-1e-3", "success", 0)
+    items += sweep.finished("g-0.01", "timeout", None) + sweep.finished("g-0.10", "success", 0)
+    sweep.put_many(items)
+    return sweep
+
+
+def test_retry_in_place_moves_the_runs_records_to_history(layout) -> None:
+    sweep = finished_sweep(layout)
+    before = sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+    dry = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--dry-run"])
+    assert dry.exit_code == 0 and dry.stdout.split() == ["lr-1e-4", "failed", "g-0.01", "timeout"]
+    assert sweep.aws.s3_tree(BUCKET, sweep.folder + "/") == before
+
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file)])
+    assert result.exit_code == 0, result.output
+    assert "re-opened 2 runs" in result.stderr
+    assert statuses(sweep.sweep_file) == {"lr-1e-4": "pending", "lr-1e-3": "success", "g-0.01": "pending", "g-0.10": "success"}
+    after = sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+    moved = sorted(set(before) - set(after))
+    history = contract.control_prefix(sweep.folder, contract.CONTROL_HISTORY)
+    restored = sorted(contract.sweep_prefix(sweep.folder, key.removeprefix(history).split("/", 1)[1]) for key in set(after) - set(before))
+    assert moved == restored and all(key.startswith(history) for key in set(after) - set(before))
+    controls = {key.removeprefix(sweep.folder + "/").split("/")[0] for key in moved}
+    assert controls == {contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE}
+    assert all(sweep.key("lr-1e-4") in key or sweep.key("g-0.01") in key for key in moved)
+    # Their outputs stay where they are: the relaunch writes into the same prefix.
+    assert f"{sweep.folder}/lr-1e-4/{contract.STATUS_FILE}" in after
+
+
+def test_retry_by_name_and_status_choices(layout) -> None:
+    sweep = finished_sweep(layout)
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--run", "lr-1e-3", "--dry-run"])
+    assert result.stdout.split() == ["lr-1e-3", "success"]
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--run", "lr-1e3"])
+    assert result.exit_code == 2 and "no run named 'lr-1e3' in sweep tune (did you mean 'lr-1e-3'?)" in result.output
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--status", "failed,broken"])
+    assert result.exit_code == 2 and "unknown status broken" in result.output
+
+
+def test_retry_output_writes_a_sweep_of_those_runs_with_their_settings(layout, tmp_path) -> None:
+    sweep = finished_sweep(layout)
+    output = tmp_path / "retry-sweep.yaml"
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "-o", str(output)])
+    assert result.exit_code == 0, result.output
+    assert "sweep tune-retry with 2 runs" in result.stderr
+    original, retried = check_file(sweep.sweep_file), check_file(output)
+    assert retried.runs is not None and original.runs is not None, [d.render() for d in retried.diagnostics]
+    assert [d.code for d in original.diagnostics] == [d.code for d in retried.diagnostics] == []
+    assert retried.plan is not None and retried.plan.sweep.id == "tune-retry"
+    before = {run.name: run for run in original.runs}
+    assert [run.name for run in retried.runs] == ["lr-1e-4", "g-0.01"]
+    for run in retried.runs:
+        assert run.env == before[run.name].env  # parameters exported byte for byte ("1e-4" stays 1e-4)
+        assert run.settings == before[run.name].settings
+        assert run.region == before[run.name].region
+    document, _ = load_document(output)
+    assert document is not None and document.data["params"][0]["learning_rate"].source == "1e-4"
+    # Nothing changed in S3: the original sweep keeps its records.
+    assert statuses(sweep.sweep_file)["lr-1e-4"] == "failed"
+
+
+def test_retry_output_needs_the_sweep_file(layout, tmp_path) -> None:
+    from spawn_tf.emit.terraform import run_records, sweep_manifest
+
+    sweep = finished_sweep(layout)
+    plan = check_file(sweep.sweep_file).plan
+    compiled = tmp_path / "build" / "tune" / "sweep.json"
+    compiled.parent.mkdir(parents=True)
+    compiled.write_text(json.dumps(sweep_manifest(plan, run_records(plan))))
+    result = CliRunner().invoke(main, ["retry", str(compiled), "-o", str(tmp_path / "r.yaml")])
+    assert result.exit_code == 2 and "give the sweep file as SWEEP" in result.output
+    assert not (tmp_path / "r.yaml").exists()
+
+
+def test_cancel_stops_one_run_or_the_sweep(layout) -> None:
+    sweep = layout(SWEEP)
+    result = CliRunner().invoke(main, ["cancel", str(sweep.sweep_file), "--run", "g-0.10"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"s3://{BUCKET}/{sweep.folder}/_stop/g-0.10"
+    assert statuses(sweep.sweep_file) == {"lr-1e-4": "pending", "lr-1e-3": "pending", "g-0.01": "pending", "g-0.10": "cancelled"}
+    CliRunner().invoke(main, ["cancel", str(sweep.sweep_file)])
+    assert set(statuses(sweep.sweep_file).values()) == {"cancelled"}
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
+    assert json.loads(result.stdout)["status"] == "completed"
