@@ -7,7 +7,7 @@ relaunched; an attempt without an outcome or an instance: interrupted, lost); el
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -102,40 +102,32 @@ def _run_status(run: RunRecord, done: _Done | None, attempts: _Attempts | None, 
     )
 
 
-def _below(key: Key, prefix: str) -> tuple[str, str] | None:
-    """(R, leaf) of `prefix` + `R/leaf`, or None for a key of another shape."""
-    run_key, slash, leaf = key.name.removeprefix(prefix).partition("/")
-    return (run_key, leaf) if slash and leaf and "/" not in leaf else None
+def _under(keys: Iterable[Key], folder: str, control: str) -> Iterator[tuple[str, str, str, Key]]:
+    """(R, name, suffix, key) of each key S/<control>/R/<name>[.<suffix>]; keys of another shape are not ours."""
+    prefix = contract.control_prefix(folder, control)
+    for key in keys:
+        run_key, slash, leaf = key.name.removeprefix(prefix).partition("/")
+        if slash and leaf and "/" not in leaf:
+            name, _, suffix = leaf.partition(".")
+            yield run_key, name, suffix, key
 
 
 def _done_marks(keys: Iterable[Key], folder: str) -> dict[str, _Done]:
-    prefix = contract.control_prefix(folder, contract.CONTROL_DONE)
+    """R -> its done marker (the newest, should an agent have written two): <status>.<exit code>."""
     marks: dict[str, _Done] = {}
-    for key in keys:
-        parts = _below(key, prefix)
-        if parts is None:
-            continue
-        status_text, _, code = parts[1].partition(".")
+    for run_key, status_text, code, key in _under(keys, folder, contract.CONTROL_DONE):
         status = _STATUSES.get(status_text)
-        if status is None:
-            continue
-        exit_code = int(code) if code.lstrip("-").isdigit() else None
-        mark = _Done(status, exit_code, key.written)
-        if parts[0] not in marks or marks[parts[0]].written < key.written:
-            marks[parts[0]] = mark
+        if status is not None and (run_key not in marks or marks[run_key].written < key.written):
+            marks[run_key] = _Done(status, int(code) if code.lstrip("-").isdigit() else None, key.written)
     return marks
 
 
 def _attempts(keys: Iterable[Key], folder: str) -> dict[str, _Attempts]:
-    prefix = contract.control_prefix(folder, contract.CONTROL_ATTEMPTS)
+    """R -> its attempts: <instance-id> when one began, <instance-id>.<status> when it ended."""
     found: dict[str, _Attempts] = {}
-    for key in keys:
-        parts = _below(key, prefix)
-        if parts is None:
-            continue
-        instance_id, dot, outcome = parts[1].partition(".")
-        entry = found.setdefault(parts[0], _Attempts({}, {}))
-        if not dot:
+    for run_key, instance_id, outcome, key in _under(keys, folder, contract.CONTROL_ATTEMPTS):
+        entry = found.setdefault(run_key, _Attempts({}, {}))
+        if not outcome:
             entry.begun[instance_id] = key.written
         elif outcome in _STATUSES:
             entry.outcomes[instance_id] = _STATUSES[outcome]

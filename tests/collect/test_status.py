@@ -157,3 +157,13 @@ def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_pa
     document = json.loads(result.stdout)
     assert [problem.split(" could not be read")[0] for problem in document["problems"]] == ["EC2 in xx-nowhere-1"]
     assert {item["run"]: item["status"] for item in document["instances"]}["r-failed"] == "failed"
+
+
+def test_watch_stops_once_every_run_is_final(layout) -> None:
+    sweep = layout(SWEEP.replace("retry_failed: true", "retry_failed: false"))
+    sweep.put_many([item for run in RUNS for item in sweep.finished(run, "success", 0, files=False)])
+    result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--watch", "--interval", "1"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"sweep statuses: completed ({len(RUNS)} runs: {len(RUNS)} success)\n")
+    refused = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--watch", "--json"])
+    assert refused.exit_code == 2 and "use --json alone in scripts" in refused.output
