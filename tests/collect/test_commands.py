@@ -152,3 +152,19 @@ def test_wait_exit_codes(layout) -> None:
     assert result.exit_code == 1, result.output
     bad = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--timeout", "soon"])
     assert bad.exit_code == 2 and "'soon' is not a duration" in bad.output
+
+
+def test_a_sweep_id_in_a_named_results_location(layout) -> None:
+    text = STAGE.format(sweep="elsewhere").replace("defaults:", "results: s3://spawn-test-bucket/team/sweeps\ndefaults:")
+    sweep = layout(text)
+    _, files = compile_file(sweep.sweep_file)
+    sweep.put_many([(contract.manifest_key(sweep.folder, path.parts[0]), content) for path, content in files.items() if path.name == ROOT_MANIFEST_FILE])
+    sweep.put_many(sweep.finished("run-045", "success", 0))
+    where = ["--results", "s3://spawn-test-bucket/team/sweeps"]
+    listed = CliRunner().invoke(main, ["list-sweeps", *where])
+    assert listed.stdout.splitlines()[1].split()[:3] == ["elsewhere", "open", "1/4"]
+    result = CliRunner().invoke(main, ["status", "elsewhere", *where, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["counts"] == {"pending": 3, "success": 1}
+    bad = CliRunner().invoke(main, ["status", "elsewhere", "--results", "http://nope"])
+    assert bad.exit_code == 1 and "--results 'http://nope' is not s3://BUCKET/PREFIX" in bad.stderr
