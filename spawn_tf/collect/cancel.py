@@ -8,7 +8,7 @@ from spawn_tf.collect.sweep import SweepRecord
 
 
 def cancel(sweep: SweepRecord, aws: Aws, runs: tuple[str, ...] = ()) -> list[str]:
-    """Write S/_stop/<run> for each of `runs`, or S/_stop/_all for the whole sweep; the keys written."""
+    """Write a stop marker for each of `runs`, or the sweep's own (`_all`) when none is named; the keys written."""
     keys = [contract.stop_key(sweep.results.folder, run) for run in runs] or [contract.stop_key(sweep.results.folder)]
     s3 = aws.s3(sweep.results.region)
     in_parallel(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)

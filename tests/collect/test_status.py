@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
 from conftest import BUCKET
+from hypothesis import given
+from hypothesis import strategies as st
 
+from spawn_tf import contract
 from spawn_tf.cli import main
-from spawn_tf.collect.observe import observe
-from spawn_tf.collect.status import run_statuses, status_document
+from spawn_tf.collect.observe import Instance, Key, Observation, observe
+from spawn_tf.collect.status import run_statuses, status_document, sweep_status
+from spawn_tf.collect.sweep import Results, RunRecord, SweepRecord
 from spawn_tf.emit.terraform import run_records, sweep_manifest
 from spawn_tf.pipeline import check_file
 
@@ -167,3 +172,63 @@ def test_watch_stops_once_every_run_is_final(layout) -> None:
     assert result.stdout.startswith(f"sweep statuses: completed ({len(RUNS)} runs: {len(RUNS)} success)\n")
     refused = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--watch", "--json"])
     assert refused.exit_code == 2 and "use --json alone in scripts" in refused.output
+
+
+# --- the rules, on generated observations (no AWS) ------------------------------------------------
+
+FOLDER = "sweeps/p"
+OUTCOMES = ["success", "failed", "timeout", "interrupted", "stopped"]
+DONE = ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"]
+
+run_facts = st.fixed_dictionaries({
+    "done": st.none() | st.sampled_from(DONE),
+    "outcomes": st.lists(st.none() | st.sampled_from(OUTCOMES), max_size=4),  # None: began, no outcome
+    "live": st.booleans(),
+    "stopped": st.booleans(),
+})  # fmt: skip
+
+
+def _observe(facts: list[dict]) -> tuple[SweepRecord, Observation]:
+    runs = tuple(RunRecord(name=f"r{i}", index=i, fingerprint=f"{i:012x}", region="us-east-1", root="us-east-1", instance_type="t3.micro",
+                           max_attempts=3, max_interruptions=2, params={}) for i in range(len(facts)))  # fmt: skip
+    at = datetime(2026, 11, 29, tzinfo=UTC)
+    done, attempts, stops, instances = [], [], [], []
+    for run, fact in zip(runs, facts, strict=True):
+        if fact["done"]:
+            done.append(Key(contract.done_key(FOLDER, run.key, fact["done"], 0 if fact["done"] == "success" else None), at, 0))
+        for n, outcome in enumerate(fact["outcomes"]):
+            name = f"{contract.control_prefix(FOLDER, contract.CONTROL_ATTEMPTS)}{run.key}/i-{run.index:04d}{n:04d}"
+            attempts.append(Key(name, at + timedelta(minutes=n), 0))
+            if outcome:
+                attempts.append(Key(f"{name}.{outcome}", at + timedelta(minutes=n, seconds=30), 0))
+        if fact["stopped"]:
+            stops.append(Key(contract.stop_key(FOLDER, run.name), at, 0))
+        if fact["live"]:
+            instances.append(Instance(instance_id=f"i-live{run.index:04d}", region="us-east-1", run=run.name, fingerprint=run.fingerprint,
+                                      state="running", status_tag="running", launched=at + timedelta(hours=1)))  # fmt: skip
+    sweep = SweepRecord(id="p", results=Results(bucket="b", region="us-east-1", folder=FOLDER), runs=runs, sweep_file=None)
+    return sweep, Observation(done=tuple(done), attempts=tuple(attempts), stops=tuple(stops), instances=tuple(instances), problems=())
+
+
+@given(st.lists(run_facts, min_size=1, max_size=6))
+def test_status_rules(facts) -> None:
+    sweep, observation = _observe(facts)
+    statuses = run_statuses(sweep, observation)
+    for status, fact in zip(statuses, facts, strict=True):
+        failures = sum(1 for outcome in fact["outcomes"] if outcome in ("failed", "timeout"))
+        interruptions = sum(1 for outcome in fact["outcomes"] if outcome == "interrupted")
+        if fact["done"]:
+            assert (status.status, status.final) == (fact["done"], True)
+        elif fact["live"]:
+            assert (status.status, status.final) == ("running", False)
+        elif failures >= 3 or interruptions >= 2:
+            assert (status.status, status.final) == ("exhausted", True)
+        elif fact["stopped"]:
+            assert (status.status, status.final) == ("cancelled", True)
+        elif fact["outcomes"]:
+            assert status.status == (fact["outcomes"][-1] or "interrupted") and not status.final
+        else:
+            assert (status.status, status.final) == ("pending", False)
+        assert status.attempts == len(fact["outcomes"])
+    expected = "completed" if all(s.final for s in statuses) else "pending" if all(s.status == "pending" for s in statuses) else "running"
+    assert sweep_status(statuses) == expected
