@@ -271,7 +271,6 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     from spawn_tf.collect import show
     from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
     from spawn_tf.emit.files import write_atomic
-    from spawn_tf.expand import env_text
 
     aws, record = _resolve(sweep, results, region)
     found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
@@ -279,36 +278,18 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     best = [ranked_document(entry, metric) for entry in board.ranked[:top]]
     if not no_save:
         write_atomic(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
-    param_keys = list(dict.fromkeys(key for entry in board.ranked[:top] for key in entry.metrics.run.params))
     if fmt == "json":
         click.echo(json.dumps(best, indent=2, ensure_ascii=False))
     elif fmt == "csv":
-        import csv
-        import io
-
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["rank", "name", metric, *param_keys])
-        writer.writerows([[row["rank"], row["name"], row[metric], *[row["params"].get(key, "") for key in param_keys]] for row in best])
-        click.echo(out.getvalue(), nl=False)
+        click.echo(show.leaderboard_csv(board, top), nl=False)
     else:
-        rows = [[str(row["rank"]), row["name"], _number(row[metric]), *[env_text(row["params"].get(key, "")) for key in param_keys]]
-                for row in best]  # fmt: skip
-        title = f"Top {len(best)} Results by {metric} ({'higher' if mode == 'max' else 'lower'} is better):"
-        show.table(["rank", "name", metric, *param_keys], rows, title=title)
-        if best:
-            click.echo(f"\nAnalyzed {len(found)} experiments, {len(board.ranked)} with {metric}")
-            click.echo(f"Best: {best[0]['name']} with {metric} = {_number(best[0][metric])}")
+        show.leaderboard(board, top, analyzed=len(found))
     for metrics, why in board.unranked:
         click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
     if not no_save:
         click.echo(f"saved the top {len(best)} to {save}", err=True)
     _warn(problems)
     sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
-
-
-def _number(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 @main.command(name="collect-results")

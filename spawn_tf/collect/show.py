@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TextIO
+from typing import Any, TextIO
 
+from spawn_tf.collect.results import Leaderboard, Mode
 from spawn_tf.collect.status import RunStatus, counts, iso, sweep_status
 from spawn_tf.collect.sweep import SweepRecord
+from spawn_tf.expand import env_text
 from spawn_tf.render import text_table
 
 STATUS_COLUMNS = ("run", "status", "exit", "region", "instance", "attempts", "started", "finished")
@@ -75,3 +79,34 @@ def progress(description: str, stream: TextIO | None = None) -> Iterator[Callabl
     with Progress(console=Console(file=stream), transient=True) as bar:
         task = bar.add_task(description, total=None)
         yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _leaderboard_rows(board: Leaderboard, top: int) -> tuple[list[str], list[list[Any]]]:
+    """Rank, name, the metric and each parameter (as exported) of the top runs."""
+    shown = board.ranked[:top]
+    params = list(dict.fromkeys(key for entry in shown for key in entry.metrics.run.params))
+    rows = [[entry.rank, entry.metrics.run.name, entry.value, *[entry.metrics.run.params.get(key, "") for key in params]] for entry in shown]
+    return ["rank", "name", board.metric, *params], rows
+
+
+def leaderboard(board: Leaderboard, top: int, *, analyzed: int, stream: TextIO | None = None) -> None:
+    """The seed's "Top 10 Results" table, then how many runs had the metric and the best one."""
+    stream = stream or sys.stdout
+    header, rows = _leaderboard_rows(board, top)
+    better = "higher" if board.mode is Mode.MAX else "lower"
+    cells = [[str(row[0]), row[1], _number(row[2]), *[env_text(value) for value in row[3:]]] for row in rows]
+    table(header, cells, title=f"Top {len(rows)} Results by {board.metric} ({better} is better):", stream=stream)
+    if rows:
+        stream.write(f"\nAnalyzed {analyzed} experiments, {len(board.ranked)} with {board.metric}\n")
+        stream.write(f"Best: {rows[0][1]} with {board.metric} = {_number(rows[0][2])}\n")
+
+
+def leaderboard_csv(board: Leaderboard, top: int) -> str:
+    header, rows = _leaderboard_rows(board, top)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *rows])
+    return out.getvalue()
+
+
+def _number(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
