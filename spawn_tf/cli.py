@@ -294,13 +294,15 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
 
 @main.command(name="collect-results")
 @_sweep_argument
-@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder to download into: OUTPUT/<run>/...")
-def collect_results_command(sweep: str, results: str | None, region: str | None, output: Path) -> None:
+@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to download into: OUTPUT/<run>/... (default: ./<sweep>-results).")  # fmt: skip
+def collect_results_command(sweep: str, results: str | None, region: str | None, output: Path | None) -> None:
     """Download every run's folder (logs, status.json, outputs); run again to fetch only what is missing."""
     from spawn_tf.collect import show
     from spawn_tf.collect.download import collect_results
 
     aws, record = _resolve(sweep, results, region)
+    output = output or Path(f"{record.id}-results")
     try:
         with show.progress(f"collecting {record.id}") as update:
             report = _collector(lambda: collect_results(record, aws, output, progress=update))

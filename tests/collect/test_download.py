@@ -98,6 +98,16 @@ def test_collect_results_cli_fetches_everything_then_nothing(layout, tmp_path) -
     assert f"0 downloaded (0.0 MB), {len(expected)} already present" in again.stderr
 
 
+def test_collect_results_without_output_uses_a_folder_named_after_the_sweep(layout, tmp_path, monkeypatch) -> None:
+    """The how-to's `spawn collect-results sweep-coarse-xxx`, with no folder named."""
+    sweep = layout(SWEEP)
+    sweep.put_many(sweep.finished("run-00", "success", 0, metrics={"loss": 1}))
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["collect-results", str(sweep.sweep_file)])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "outputs-results" / "run-00" / "metrics.json").read_text() == '{"loss": 1}'
+
+
 def test_keys_that_would_land_outside_the_folder_are_refused() -> None:
     from datetime import UTC, datetime
 
