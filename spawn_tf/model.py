@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from spawn_tf.contract import Arch, OnComplete
@@ -39,6 +40,14 @@ class Backend:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """A cap on the sweep's worst-case cost: compile and cost fail above it."""
+
+    max_usd: Decimal
+    prices: str | None  # a price file, as written: relative to the sweep file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Sweep:
     """A validated sweep file, before expansion. Run mappings are as written (settings and parameters)."""
 
@@ -58,6 +67,7 @@ class Sweep:
     max_runs_per_root: int
     backend: Backend | None
     aws_provider_version: str
+    budget: Budget | None
 
     @property
     def grid_size(self) -> int:

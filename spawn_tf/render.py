@@ -69,10 +69,21 @@ def render_runs(runs: Sequence[Run], fmt: str) -> str:
         out = io.StringIO()
         csv.writer(out, lineterminator="\n").writerows([header, *rows])
         return out.getvalue()
-    rows = [[cell.replace("\n", "\\n") for cell in row] for row in rows]
-    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    return text_table(header, rows)
+
+
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Aligned columns under an upper-case header; newlines in cells shown as \\n."""
+    cells = [[cell.replace("\n", "\\n") for cell in row] for row in rows]
+    widths = [max(len(cell) for cell in column) for column in zip(header, *cells, strict=True)]
     lines = [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-        for row in [[h.upper() for h in header], *rows]
+        for row in [[h.upper() for h in header], *cells]
     ]
+    return "\n".join(lines) + "\n"
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
