@@ -188,12 +188,15 @@ ClientFactory = Callable[[str, str], Any]  # (service, region) -> a boto3 client
 
 
 def aws_clients() -> ClientFactory:
-    """boto3 clients from the default credentials, one per service and region, with adaptive retries."""
+    """boto3 clients from the default credentials, one per service and region, with adaptive retries.
+
+    The number of attempts is the AWS configuration's (AWS_MAX_ATTEMPTS, `max_attempts` in ~/.aws/config; 3 by default).
+    """
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session()
-    config = Config(retries={"mode": "adaptive", "max_attempts": 10})
+    config = Config(retries={"mode": "adaptive"})
     made: dict[tuple[str, str], Any] = {}
 
     def client(service: str, region: str) -> Any:
