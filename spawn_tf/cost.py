@@ -145,8 +145,8 @@ def budget_diagnostics(sweep: Sweep, document: Document, runs: Sequence[Run], es
         yield error("unpriced-instance-type", f"no {market} price for {line.instance_type} in {line.region} in {estimate.source}",
                     document.span(path), "add a row for it to the price file; a budget cannot be checked against a guess")  # fmt: skip
     if estimate.worst_case_usd > budget.max_usd:
-        amount = usd(estimate.worst_case_usd) if not estimate.unpriced else f"at least {usd(estimate.worst_case_usd)}"
-        yield error("over-budget", f"the worst-case cost {amount} exceeds the budget of {usd(budget.max_usd)}",
+        alone = " for the priced runs alone" if estimate.unpriced else ""
+        yield error("over-budget", f"the worst-case cost {usd(estimate.worst_case_usd)}{alone} exceeds the budget of {usd(budget.max_usd)}",
                     document.span(("budget", contract.BUDGET_MAX_USD)),
                     "lower ttl or the number of runs, use smaller instance types, or raise budget.max_usd; "
                     "'spawn-tf cost FILE' shows where the cost goes")  # fmt: skip

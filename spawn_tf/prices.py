@@ -70,6 +70,8 @@ def parse_price_file(text: str, display: str) -> tuple[PriceTable | None, tuple[
         if header is None:
             header = cells
             found.extend(_header_problems(cells, display, number, columns))
+            if found:
+                break  # rows cannot be read without their columns
             continue
         if len(cells) != len(header):
             found.append(error("price-file-syntax", f"this row has {len(cells)} columns but the header has {len(header)}",
