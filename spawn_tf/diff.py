@@ -199,6 +199,8 @@ def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
 def render_diff(diff: SweepDiff, *, markdown: bool, limit: int | None = None) -> str:
     """The diff for people: counts, the runs as a table (at most `limit` rows), then the cost delta."""
     counts = f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, {diff.unchanged} unchanged"
+    if diff.empty:
+        counts += ": nothing to apply"
     roots = ", ".join(f"`{root}`" if markdown else root for root in diff.roots) or "none"
     lines = [f"### spawn-tf diff: `{diff.new_source}`" if markdown else f"spawn-tf diff: {diff.old_source} -> {diff.new_source}"]
     if markdown:

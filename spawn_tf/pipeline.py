@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from spawn_tf import contract
-from spawn_tf.cost import CostEstimate, budget_diagnostics, estimate_cost, no_prices_diagnostic
 from spawn_tf.diagnostics import Diagnostic, error, has_errors, ordered
-from spawn_tf.diff import SweepDiff, diff_sweeps
 from spawn_tf.expand import expand_runs, setting_path
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
-from spawn_tf.prices import PriceTable, read_price_file
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import validate_document
+
+if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
+    from spawn_tf.cost import CostEstimate
+    from spawn_tf.diff import SweepDiff
+    from spawn_tf.prices import PriceTable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +96,8 @@ def compile_file(
         checked, _ = estimate_file(checked, path, prices=prices)
     if checked.plan is None:
         return checked, None
+    # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
+    checked = replace(checked, document=None)
     return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores)
 
 
@@ -104,7 +109,7 @@ def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None
     return path.parent / budget.prices if budget is not None and budget.prices is not None else None
 
 
-PriceFetcher = Callable[[set[tuple[str, str]]], PriceTable]  # (region, instance type) pairs -> live prices
+PriceFetcher = Callable[[set[tuple[str, str]]], "PriceTable"]  # (region, instance type) pairs -> live prices
 
 
 def estimate_file(
@@ -115,6 +120,8 @@ def estimate_file(
     Prices come from `fetch` (live) when given, else from the price file (`price_file`). Without a
     price source there is no estimate; with a budget that is an error.
     """
+    from spawn_tf.cost import budget_diagnostics, estimate_cost, no_prices_diagnostic
+
     if checked.runs is None or checked.sweep is None or checked.document is None:
         return checked, None
     table, found = price_table(checked.runs, price_file(checked, path, prices), fetch)
@@ -133,6 +140,8 @@ def estimate_file(
 
 def price_table(runs: Iterable[Run], source: Path | None, fetch: PriceFetcher | None) -> tuple[PriceTable | None, list[Diagnostic]]:
     """Prices for these runs: live through `fetch`, else from the price file `source`, else none."""
+    from spawn_tf.prices import read_price_file
+
     if fetch is not None:
         return fetch({(run.region, run.settings.instance_type) for run in runs}), []
     if source is None:
@@ -149,6 +158,9 @@ def diff_checked(
     Both sides are priced from one table (`fetch`, else `prices`, else the new sweep's budget.prices),
     so the delta shows what the change costs, not how prices moved.
     """
+    from spawn_tf.cost import estimate_cost
+    from spawn_tf.diff import diff_sweeps
+
     if new.plan is None or new.runs is None or (old is not None and (old.plan is None or old.runs is None)):
         return None, ()
     old_runs = old.runs if old is not None and old.runs is not None else ()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -335,5 +334,7 @@ def _build_sweep(document: Document) -> Sweep:
 def _budget(budget: Mapping[str, Any] | None) -> Budget | None:
     if budget is None:
         return None
+    from decimal import Decimal  # only sweeps with a budget need it
+
     # str() of a number gives its text as written, so `max_usd: 0.1` is exactly 0.1 dollars.
     return Budget(max_usd=Decimal(str(budget[contract.BUDGET_MAX_USD])), prices=budget.get(contract.BUDGET_PRICES))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from spawn_tf.cost import CostEstimate, estimate_cost, render_estimate, usd
 from spawn_tf.pipeline import check_file, compile_file, estimate_file
 from spawn_tf.prices import parse_price_file
 
+ROOT = Path(__file__).resolve().parents[2]
 # Test values, not AWS prices.
 PRICES = """\
 region,instance_type,on_demand,spot,date
@@ -130,3 +133,15 @@ def test_cli_cost_outputs_and_exit_codes(write_sweep: WriteSweep) -> None:
     assert result.exit_code == 1
     assert "over.yaml:1:19: error: the worst-case cost $0.08 exceeds the budget of $0.05" in result.stderr
     assert "- budget: $0.05, EXCEEDED" in result.stdout
+
+
+def test_compile_without_budget_loads_no_pricing_code() -> None:
+    """The compile budget (DESIGN §9) has no room for pricing code a sweep does not use."""
+    code = (
+        "import sys; from pathlib import Path; import spawn_tf.cli; from spawn_tf.pipeline import compile_file; "
+        "compile_file(Path(sys.argv[1])); print(sorted(m for m in sys.modules if m in "
+        "('spawn_tf.cost', 'spawn_tf.prices', 'spawn_tf.diff', 'spawn_tf.gitref', 'decimal', 'boto3')))"
+    )
+    example = ROOT / "examples" / "grid-240.yaml"
+    result = subprocess.run([sys.executable, "-c", code, str(example)], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
