@@ -262,7 +262,7 @@ def cost(*, file: Path, prices: Path | None, live: bool, save_prices: Path | Non
 
 
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=_SWEEP_FILE)
+@click.argument("files", nargs=-1, required=True, type=_SWEEP_FILE, metavar="[OLD] NEW")
 @click.option("--base", "base", metavar="GIT_REF", help="Compare FILE with its version at this commit (e.g. origin/main).")
 @_price_options
 @click.option("--format", "fmt", type=_REPORT_FORMAT, default="text", show_default=True)
