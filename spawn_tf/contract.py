@@ -28,6 +28,7 @@ SWEEP_KEYS: Final = (
     "max_concurrent",  # cap on runs launched at once, over all regions
     "max_runs_per_root",  # above this a region's root is split into shards
     "terraform",  # backend and provider constraint
+    "budget",  # {max_usd, prices}: compile and cost fail above max_usd
 )
 
 # Keys a run (or `defaults`) may set; every other key is a workload parameter.
@@ -72,6 +73,16 @@ RUN_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 RESULTS_URI_PATTERN: Final = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/((?:[A-Za-z0-9._-]+/?)*))?")
 DEFAULT_RESULTS_PREFIX: Final = "sweeps"
 DEFAULT_HOME_REGION: Final = "us-east-1"
+
+
+# --- cost (README "Cost and budget") ---------------------------------------------------------
+
+BUDGET_MAX_USD: Final = "max_usd"  # budget.max_usd: the worst-case estimate may not exceed it
+BUDGET_PRICES: Final = "prices"  # budget.prices: a price file, relative to the sweep file
+# A price file: CSV with this header (in any order); one row per region and instance type, USD per hour.
+PRICE_COLUMNS: Final = ("region", "instance_type", "on_demand", "spot", "date")
+PRICE_DATE_FORMAT: Final = "%Y-%m-%d"  # the day the prices were read
+PRICING_API_REGION: Final = "us-east-1"  # the Price List API answers in a few regions; this one has every price
 
 
 class OnComplete(StrEnum):

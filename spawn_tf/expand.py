@@ -181,7 +181,7 @@ class _Expander:
         # without serializing them; the sweep keeps every value alive while this cache exists.
         key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
         if key not in self.settings_cache:
-            self.settings_cache[key] = _parse_settings(raw, region)
+            self.settings_cache[key] = _parse_settings(raw, region, ttl_required=self.sweep.budget is not None)
         return self.settings_cache[key]
 
     def _note_regional_uses(self, origin: _Origin, raw: Mapping[str, Any], region: str) -> None:
@@ -286,7 +286,7 @@ _SETTINGS = frozenset(contract.RUN_SETTINGS)
 # Problems placed at a key rather than its value: bad parameter names, and settings nobody wrote
 # (placed at `defaults:`, where they would go).
 _KEY_CODES = frozenset({"bad-parameter-name", "reserved-parameter", "env-collision", "secret-value-key",
-                        "no-instance-type", "no-ttl", "no-workload"})  # fmt: skip
+                        "no-instance-type", "no-ttl", "budget-needs-ttl", "no-workload"})  # fmt: skip
 _RUN_NAME_HINT = "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters"
 
 
@@ -387,6 +387,14 @@ def parse_duration(text: str) -> int:
     return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
 
 
+def duration_text(seconds: int) -> str:
+    """5400 -> '1h30m' (the inverse of parse_duration, without days)."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"
+
+
 def arch_of(instance_type: str) -> Arch:
     """Graviton families carry a 'g' after the generation (m7g, c7gn, g5g, im4gn); a1 is Graviton too."""
     family = instance_type.split(".", 1)[0]
@@ -403,7 +411,7 @@ def _regional(raw: Mapping[str, Any], setting: str, region: str, problems: list[
     return value
 
 
-def _parse_settings(raw: Mapping[str, Any], region: str) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901, PLR0912
+def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901, PLR0912
     problems: list[_Problem] = []
 
     def add(severity: Severity, code: str, message: str, key: str | None, hint: str | None = None) -> None:
@@ -427,7 +435,10 @@ def _parse_settings(raw: Mapping[str, Any], region: str) -> tuple[RunSettings, s
     if price is not None and not spot:
         add(Severity.WARNING, "price-without-spot", "spot_max_price has no effect with spot: false", "spot_max_price")
     ttl = _duration_setting(raw, "ttl", problems)
-    if ttl is None and "ttl" not in raw:
+    if ttl is None and "ttl" not in raw and ttl_required:
+        add(Severity.ERROR, "budget-needs-ttl", "the sweep has a budget, but runs without a ttl have no worst-case cost", None,
+            "set ttl in defaults, e.g. ttl: 6h")  # fmt: skip
+    elif ttl is None and "ttl" not in raw:
         add(Severity.WARNING, "no-ttl", "no ttl: a run that hangs keeps its instance until it is stopped by hand", None,
             "set ttl in defaults, e.g. ttl: 6h")  # fmt: skip
     on_complete = OnComplete(raw.get("on_complete", contract.DEFAULT_ON_COMPLETE))

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
@@ -578,7 +578,7 @@ _READERS: dict[str, Callable[[str], tuple[Any, Callable[[], Node], _Lines | None
 }
 
 
-def load_document(path: Path, display: str | None = None) -> tuple[Document | None, tuple[Diagnostic, ...]]:  # noqa: PLR0911 - one return per way a file can be unreadable
+def load_document(path: Path, display: str | None = None) -> tuple[Document | None, tuple[Diagnostic, ...]]:
     """Read and parse a sweep file.
 
     Args:
@@ -589,46 +589,64 @@ def load_document(path: Path, display: str | None = None) -> tuple[Document | No
         The document, or None with the reasons it could not be read.
     """
     file = display or str(path)
-
-    def fail(code: str, message: str, line: int | None = 1, col: int = 1, hint: str | None = None) -> tuple[None, tuple[Diagnostic, ...]]:
-        span = Span(file=file, line=line, col=col) if line is not None else None
-        return None, (error(code, message, span, hint),)
-
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
-        return fail("unknown-format", f"cannot tell the format of '{path.name}'", None, hint="name the file *.yaml, *.yml, *.json or *.csv")
+    if path.suffix.lower() not in _READERS:
+        return _failed(file, "unknown-format", f"cannot tell the format of '{path.name}'", line=None, hint=_FORMAT_HINT)
     try:
         size = path.stat().st_size
         if size > contract.MAX_SWEEP_FILE_BYTES:
-            return fail(
-                "file-too-large",
-                f"the file is {size} bytes, more than the limit of {contract.MAX_SWEEP_FILE_BYTES}",
-                hint="use grid: or random: to generate runs instead of listing them",
-            )
+            return _too_large(file, size)
         raw = path.read_bytes()
     except FileNotFoundError:
-        return fail("file-not-found", f"no such file '{file}'", None)
+        return _failed(file, "file-not-found", f"no such file '{file}'", line=None)
     except OSError as exc:
-        return fail("unreadable-file", f"cannot read '{file}': {exc.strerror or exc}", None)
+        return _failed(file, "unreadable-file", f"cannot read '{file}': {exc.strerror or exc}", line=None)
+    return parse_document(raw, path.name, file)
+
+
+def parse_document(raw: bytes, name: str, display: str) -> tuple[Document | None, tuple[Diagnostic, ...]]:
+    """Parse a sweep file's bytes (read elsewhere, e.g. from git); `name` is its file name, which picks the format."""
+    reader = _READERS.get(PurePosixPath(name).suffix.lower())
+    if reader is None:
+        return _failed(display, "unknown-format", f"cannot tell the format of '{name}'", line=None, hint=_FORMAT_HINT)
+    if len(raw) > contract.MAX_SWEEP_FILE_BYTES:
+        return _too_large(display, len(raw))
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        return fail("not-utf8", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, col, hint="save the file as UTF-8")
+        return _failed(
+            display, "not-utf8", f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line=line, col=col, hint="save the file as UTF-8"
+        )
     try:
         data, build_tree, lines = reader(text)
     except _LoadError as exc:
-        return fail(exc.code, exc.message, exc.line, exc.col, exc.hint)
+        return _failed(display, exc.code, exc.message, line=exc.line, col=exc.col, hint=exc.hint)
     if not isinstance(data, dict):
         found = "nothing" if data is None else type(data).__name__.replace("dict", "mapping")
-        return fail("not-a-mapping", f"a sweep file must be a mapping of keys, found {found}", hint="start with 'defaults:' and 'params:'")
+        return _failed(display, "not-a-mapping", f"a sweep file must be a mapping of keys, found {found}",
+                       hint="start with 'defaults:' and 'params:'")  # fmt: skip
     document = Document(
-        file=file,
-        stem=path.stem,
-        name=path.name,
+        file=display,
+        stem=PurePosixPath(name).stem,
+        name=name,
         sha256=hashlib.sha256(raw).hexdigest(),
         data=data,
-        positions=Positions(file, build_tree, lines),
+        positions=Positions(display, build_tree, lines),
     )
     return document, ()
+
+
+_FORMAT_HINT = "name the file *.yaml, *.yml, *.json or *.csv"
+
+
+def _failed(
+    file: str, code: str, message: str, *, line: int | None = 1, col: int = 1, hint: str | None = None
+) -> tuple[None, tuple[Diagnostic, ...]]:
+    span = Span(file=file, line=line, col=col) if line is not None else None
+    return None, (error(code, message, span, hint),)
+
+
+def _too_large(file: str, size: int) -> tuple[None, tuple[Diagnostic, ...]]:
+    return _failed(file, "file-too-large", f"the file is {size} bytes, more than the limit of {contract.MAX_SWEEP_FILE_BYTES}",
+                   hint="use grid: or random: to generate runs instead of listing them")  # fmt: skip

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spawn_tf.contract import Arch, OnComplete
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +42,14 @@ class Backend:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Budget:
+    """A cap on the sweep's worst-case cost: compile and cost fail above it."""
+
+    max_usd: Decimal
+    prices: str | None  # a price file, as written: relative to the sweep file
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Sweep:
     """A validated sweep file, before expansion. Run mappings are as written (settings and parameters)."""
 
@@ -58,6 +69,7 @@ class Sweep:
     max_runs_per_root: int
     backend: Backend | None
     aws_provider_version: str
+    budget: Budget | None
 
     @property
     def grid_size(self) -> int:

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from spawn_tf import contract
 from spawn_tf.diagnostics import Diagnostic, error, has_errors, ordered
 from spawn_tf.expand import expand_runs, setting_path
-from spawn_tf.load import DataPath, Document, load_document
+from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import validate_document
+
+if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
+    from spawn_tf.cost import CostEstimate
+    from spawn_tf.diff import SweepDiff
+    from spawn_tf.prices import PriceTable
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -26,16 +32,25 @@ class Checked:
     heads: Mapping[str, str]  # run name -> the run's own part of its user-data
     sizes: tuple[Size, ...]  # user-data size of every run
     diagnostics: tuple[Diagnostic, ...]
+    document: Document | None = None  # the loaded file, to place later diagnostics (the budget's)
 
 
 def check_file(path: Path, display: str | None = None, *, require_backend: bool = False) -> Checked:
     """Load, validate, expand and plan a sweep file, collecting every diagnostic on the way."""
-    document, diagnostics = load_document(path, display)
+    return _check(*load_document(path, display), require_backend=require_backend)
+
+
+def check_source(raw: bytes, name: str, display: str) -> Checked:
+    """`check_file` for a sweep file's bytes read elsewhere (e.g. an earlier version from git)."""
+    return _check(*parse_document(raw, name, display), require_backend=False)
+
+
+def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, require_backend: bool) -> Checked:
     if document is None:
         return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
     sweep, diagnostics = validate_document(document)
     if sweep is None:
-        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
+        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics, document=document)
     runs, expansion = expand_runs(sweep, document)
     found = [*diagnostics, *expansion]
     if require_backend and sweep.backend is None:
@@ -46,8 +61,8 @@ def check_file(path: Path, display: str | None = None, *, require_backend: bool 
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
     if has_errors(found):
-        return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found))
-    return Checked(sweep=sweep, runs=runs, plan=plan, heads=run_heads, sizes=run_sizes, diagnostics=ordered(found))
+        return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document)
+    return Checked(sweep=sweep, runs=runs, plan=plan, heads=run_heads, sizes=run_sizes, diagnostics=ordered(found), document=document)
 
 
 def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size, ...]) -> Iterator[Diagnostic]:
@@ -67,12 +82,91 @@ def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size
 
 
 def compile_file(
-    path: Path, display: str | None = None, *, require_backend: bool = False, two_cores: bool = False
+    path: Path, display: str | None = None, *, require_backend: bool = False, two_cores: bool = False, prices: Path | None = None
 ) -> tuple[Checked, dict[PurePosixPath, bytes] | None]:
-    """Check a sweep file and, when it has no errors, its compiled files (relative to build/<sweep>/)."""
+    """Check a sweep file and, when it has no errors, its compiled files (relative to build/<sweep>/).
+
+    A sweep with a budget is compiled only within it, priced from `prices` or the sweep's own
+    price file; never from AWS.
+    """
     from spawn_tf.emit.terraform import emit_plan
 
     checked = check_file(path, display, require_backend=require_backend)
+    if checked.sweep is not None and checked.sweep.budget is not None and checked.plan is not None:
+        checked, _ = estimate_file(checked, path, prices=prices)
     if checked.plan is None:
         return checked, None
+    # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
+    checked = replace(checked, document=None)
     return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores)
+
+
+def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:
+    """The price file to use: `prices` (as given), else the sweep's budget.prices (beside the sweep file)."""
+    if prices is not None:
+        return prices
+    budget = checked.sweep.budget if checked.sweep is not None else None
+    return path.parent / budget.prices if budget is not None and budget.prices is not None else None
+
+
+PriceFetcher = Callable[[set[tuple[str, str]]], "PriceTable"]  # (region, instance type) pairs -> live prices
+
+
+def estimate_file(
+    checked: Checked, path: Path, *, prices: Path | None = None, fetch: PriceFetcher | None = None
+) -> tuple[Checked, CostEstimate | None]:
+    """The worst-case cost of a checked sweep file's runs, and the budget's verdict among the diagnostics.
+
+    Prices come from `fetch` (live) when given, else from the price file (`price_file`). Without a
+    price source there is no estimate; with a budget that is an error.
+    """
+    from spawn_tf.cost import budget_diagnostics, estimate_cost, no_prices_diagnostic
+
+    if checked.runs is None or checked.sweep is None or checked.document is None:
+        return checked, None
+    table, found = price_table(checked.runs, price_file(checked, path, prices), fetch)
+    if table is None and not found and checked.sweep.budget is not None:
+        found.append(no_prices_diagnostic(checked.document))
+    estimate = estimate_cost(checked.runs, table) if table is not None else None
+    if estimate is not None and checked.sweep.budget is not None:
+        found.extend(budget_diagnostics(checked.sweep, checked.document, checked.runs, estimate))
+    if not found:
+        return checked, estimate
+    diagnostics = ordered([*checked.diagnostics, *found])
+    if has_errors(found):
+        return replace(checked, runs=None, plan=None, diagnostics=diagnostics), estimate
+    return replace(checked, diagnostics=diagnostics), estimate
+
+
+def price_table(runs: Iterable[Run], source: Path | None, fetch: PriceFetcher | None) -> tuple[PriceTable | None, list[Diagnostic]]:
+    """Prices for these runs: live through `fetch`, else from the price file `source`, else none."""
+    from spawn_tf.prices import read_price_file
+
+    if fetch is not None:
+        return fetch({(run.region, run.settings.instance_type) for run in runs}), []
+    if source is None:
+        return None, []
+    table, problems = read_price_file(source)
+    return table, list(problems)
+
+
+def diff_checked(
+    old: Checked | None, new: Checked, new_path: Path, *, old_source: str, prices: Path | None = None, fetch: PriceFetcher | None = None
+) -> tuple[SweepDiff | None, tuple[Diagnostic, ...]]:
+    """Compare two checked versions of a sweep (`old` None: the file is new), with the cost delta.
+
+    Both sides are priced from one table (`fetch`, else `prices`, else the new sweep's budget.prices),
+    so the delta shows what the change costs, not how prices moved.
+    """
+    from spawn_tf.cost import estimate_cost
+    from spawn_tf.diff import diff_sweeps
+
+    if new.plan is None or new.runs is None or (old is not None and (old.plan is None or old.runs is None)):
+        return None, ()
+    old_runs = old.runs if old is not None and old.runs is not None else ()
+    table, found = price_table((*old_runs, *new.runs), price_file(new, new_path, prices), fetch)
+    if has_errors(found):
+        return None, tuple(found)
+    cost = None if table is None else (estimate_cost(old_runs, table), estimate_cost(new.runs, table))
+    note = None if table is not None else "no prices: pass --prices FILE or --live, or name budget.prices in the sweep"
+    return diff_sweeps(old.plan if old is not None else None, new.plan, cost, note, old_source=old_source), tuple(found)

@@ -14,6 +14,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error
+from spawn_tf.expand import duration_text
 from spawn_tf.load import DataPath, Document
 from spawn_tf.resources import sweep_schema
 
@@ -200,7 +201,6 @@ def inside(path: DataPath) -> str:
 
 # Keys often written for another one; the schema cannot guess these by spelling.
 _KEY_HINTS = {
-    "budget": "cost budgets are not supported yet; bound each run with 'ttl'",
     "name": "the sweep id is 'sweep'; run names go in 'params'",
     "parameters": "did you mean 'params'?",
     "sweep_name": "did you mean 'sweep'?",
@@ -265,7 +265,7 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
         if rule == "boolean" and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
             hint = "write true or false, without quotes"
         elif rule == "string" and isinstance(value, int) and setting in ("ttl", "idle_timeout"):
-            hint = f"durations are text like '1h30m'; {value} seconds is '{_seconds_text(value)}'"
+            hint = f"durations are text like '1h30m'; {value} seconds is '{duration_text(value)}'"
         return error("wrong-type", f"expected {wanted} for {name}, found {_what(value)}", span, hint)
     if err.validator in ("enum", "const"):
         options = rule if err.validator == "enum" else [rule]
@@ -295,10 +295,3 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     )
     expected = f"; expected {' or '.join(titles)}" if titles else ""
     return error("bad-value", f"{_what(value)} is not valid for {name}{expected}", span, hint)
-
-
-def _seconds_text(seconds: int) -> str:
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
-    return text or "0s"

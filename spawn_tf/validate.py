@@ -14,7 +14,7 @@ from typing import Any
 from spawn_tf import awsdata, contract
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error, has_errors, ordered, warning
 from spawn_tf.load import DataPath, Document
-from spawn_tf.model import Backend, RandomParameter, RandomSearch, Sweep
+from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch, Sweep
 from spawn_tf.schema import schema_diagnostics, setting_check, where
 
 # Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
@@ -34,7 +34,7 @@ _SETTING_ALIASES: dict[str, str] = {
     **dict.fromkeys(("disk_size", "root_volume_size", "volume_size_gb"), "did you mean 'volume_size'? (GiB)"),
     "user_command": "did you mean 'command'?",
     **dict.fromkeys(("hibernate", "hibernate_on_idle"), "a one-time spot instance cannot hibernate"),
-    **dict.fromkeys(("cost_limit", "max_cost", "cost_cap", "spend_limit"), "cost limits are not supported yet; bound each run with 'ttl'"),
+    **dict.fromkeys(("cost_limit", "max_cost", "cost_cap", "spend_limit"), "cap the sweep's cost with 'budget: {max_usd: N}' at the top level"),
     **dict.fromkeys(("completion_file", "completion_delay"), "the agent records completion itself; scripts may call 'spored complete'"),
     **dict.fromkeys(("session_timeout", "dns", "dns_name", "no_timeout"), "spawn-tf has no such setting"),
     **dict.fromkeys(("launch_delay", "detach", "no_detach", "estimate_only", "dry_run"), "spawn-tf has no such setting"),
@@ -327,4 +327,14 @@ def _build_sweep(document: Document) -> Sweep:
         max_runs_per_root=int(data.get("max_runs_per_root", contract.DEFAULT_MAX_RUNS_PER_ROOT)),
         backend=None if backend is None else Backend(kind=backend[0], config=MappingProxyType(dict(backend[1]))),
         aws_provider_version=terraform.get("aws_provider_version", contract.DEFAULT_AWS_PROVIDER_VERSION),
+        budget=_budget(data.get("budget")),
     )
+
+
+def _budget(budget: Mapping[str, Any] | None) -> Budget | None:
+    if budget is None:
+        return None
+    from decimal import Decimal  # only sweeps with a budget need it
+
+    # str() of a number gives its text as written, so `max_usd: 0.1` is exactly 0.1 dollars.
+    return Budget(max_usd=Decimal(str(budget[contract.BUDGET_MAX_USD])), prices=budget.get(contract.BUDGET_PRICES))

@@ -1,8 +1,9 @@
 """Error goldens: the one place where the wording of diagnostics is pinned (STYLE.md, Tests).
 
-Each `errors/<case>.<ext>` is validated by the real CLI; its stderr must equal `<case>.stderr`
-byte for byte and the exit code must be 1 (0 for cases that only warn). Regenerate with
-`pytest --update-golden` and review the diff like code.
+Each `errors/<case>.<ext>` is validated by the real CLI (compiled, for the cases of the budget gate,
+which only compile and cost check); its stderr must equal `<case>.stderr` byte for byte and the
+exit code must be 1 (0 for cases that only warn). Price files for the budget cases are under
+`errors/prices/`. Regenerate with `pytest --update-golden` and review the diff like code.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from spawn_tf.cli import main
 CASES = Path(__file__).parent / "errors"
 SWEEP_SUFFIXES = (".yaml", ".json", ".csv")
 WARNING_ONLY = {"secrets.yaml", "unknown-instance-type.yaml"}
+# Budgets are checked against prices by compile (and cost), never by validate.
+COMPILED = {"budget-over.yaml", "budget-bad-prices.yaml", "budget-no-prices.yaml"}
 
 
 def _cases() -> list[Path]:
@@ -26,7 +29,8 @@ def _cases() -> list[Path]:
 @pytest.mark.parametrize("case", _cases(), ids=lambda path: path.name)
 def test_error_golden_matches_stderr(case: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> None:
     monkeypatch.chdir(CASES)
-    result = CliRunner().invoke(main, ["validate", case.name])
+    command = ["compile", "--check", "-o", "build", case.name] if case.name in COMPILED else ["validate", case.name]
+    result = CliRunner().invoke(main, command)
     expected_exit = 0 if case.name in WARNING_ONLY else 1
     assert result.exit_code == expected_exit, result.output
     assert result.stdout == ""

@@ -174,3 +174,18 @@ def test_userdata_command_prints_what_terraform_joins(write_sweep: WriteSweep) -
     assert text.endswith('__SPAWN_USER_SCRIPT__\n#!/bin/bash\necho "$LEARNING_RATE ${HOME} %{x} `date`" > "$SPAWN_OUTPUT_DIR/out.txt"\n')
     missing = CliRunner().invoke(main, ["userdata", path, "--run", "bb"])
     assert missing.exit_code == 1 and "did you mean 'b'?" in missing.stderr
+
+
+def test_cli_compile_several_files_and_a_shared_sweep_id(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    first = write_sweep(SWEEP, "first.yaml")
+    second = write_sweep(SWEEP.replace("sweep: demo", "sweep: other"), "second.yaml")
+    runner = CliRunner()
+    result = runner.invoke(main, ["compile", str(first), str(second), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "build" / "demo" / "sweep.json").exists() and (tmp_path / "build" / "other" / "sweep.json").exists()
+    check = runner.invoke(main, ["compile", "--check", str(first), str(second), "-o", str(tmp_path / "build")])
+    assert check.exit_code == 0 and check.stderr.count(": matches ") == 2
+    twin = write_sweep(SWEEP, "twin.yaml")
+    result = runner.invoke(main, ["compile", str(first), str(twin), "-o", str(tmp_path / "again")])
+    assert result.exit_code == 1
+    assert f"{twin}: error: sweep id 'demo' is also the id of {first}" in result.stderr

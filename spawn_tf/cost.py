@@ -1,0 +1,244 @@
+"""Worst-case cost of a sweep's runs from a price table, the spot saving, and the budget gate. Pure.
+
+Worst case of a run = its ttl in hours x its hourly price: the spot price for a spot run (capped by
+spot_max_price when set), the on-demand price otherwise. It covers one attempt of each run, not
+relaunches after spot interruptions or retried failures, nor storage and transfer. A run without a
+ttl has no worst case (unbounded); a run whose price the table lacks is unpriced. Nothing is guessed.
+Money is `Decimal` throughout and rounded to cents only for display.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from spawn_tf import contract
+from spawn_tf.diagnostics import Diagnostic, error
+from spawn_tf.expand import setting_path
+from spawn_tf.load import Document
+from spawn_tf.model import Run, Sweep
+from spawn_tf.prices import PriceTable
+from spawn_tf.render import markdown_table, text_table
+
+_SECONDS_PER_HOUR = Decimal(3600)
+_CENT = Decimal("0.01")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostLine:
+    """The runs of one region, instance type and market."""
+
+    region: str
+    instance_type: str
+    spot: bool
+    runs: int
+    unbounded_runs: int  # runs without a ttl: not in the worst case
+    hours: Decimal  # the bounded runs' ttl, summed
+    hourly_usd: Decimal | None  # the price paid per hour (the highest, when spot_max_price caps some runs)
+    worst_case_usd: Decimal | None  # None: unpriced
+    on_demand_usd: Decimal | None  # the same hours at the on-demand price; None when unknown
+    first_run: str  # the first run of the line, to place a diagnostic
+
+    @property
+    def priced(self) -> bool:
+        return self.worst_case_usd is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostEstimate:
+    source: str  # where the prices came from
+    notes: tuple[str, ...]  # what the price source could not answer
+    lines: tuple[CostLine, ...]  # sorted by region, instance type, market (on-demand first)
+
+    @property
+    def worst_case_usd(self) -> Decimal:
+        """The sum over priced lines (see `complete`)."""
+        return sum((line.worst_case_usd for line in self.lines if line.worst_case_usd is not None), Decimal(0))
+
+    @property
+    def unpriced(self) -> tuple[CostLine, ...]:
+        return tuple(line for line in self.lines if not line.priced)
+
+    @property
+    def unbounded_runs(self) -> int:
+        return sum(line.unbounded_runs for line in self.lines)
+
+    @property
+    def complete(self) -> bool:
+        """Every run is priced and bounded: the worst case is the whole sweep's."""
+        return not self.unpriced and not self.unbounded_runs
+
+    @property
+    def spot_saving_usd(self) -> tuple[Decimal, Decimal] | None:
+        """(on-demand cost, spot worst case) over the spot lines whose both prices are known, or None."""
+        known = [line for line in self.lines if line.spot and line.priced and line.on_demand_usd is not None]
+        if not known:
+            return None
+        on_demand = sum((line.on_demand_usd for line in known if line.on_demand_usd is not None), Decimal(0))
+        spot = sum((line.worst_case_usd for line in known if line.worst_case_usd is not None), Decimal(0))
+        return on_demand, spot
+
+
+def estimate_cost(runs: Iterable[Run], prices: PriceTable) -> CostEstimate:
+    """Group the runs by (region, instance type, market) and price each group's ttl hours."""
+    groups: dict[tuple[str, str, bool], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.region, run.settings.instance_type, run.settings.spot), []).append(run)
+    lines = [_line(key, members, prices) for key, members in groups.items()]
+    lines.sort(key=lambda line: (line.region, line.instance_type, line.spot))
+    return CostEstimate(source=prices.source, notes=prices.notes, lines=tuple(lines))
+
+
+def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -> CostLine:
+    region, instance_type, spot = key
+    price = prices.get(region, instance_type)
+    on_demand = price.on_demand_usd if price else None
+    market = (price.spot_usd if spot else on_demand) if price else None
+    # Runs with the same cap share a price: sum their seconds, multiply once.
+    seconds_by_cap: dict[str | None, int] = {}
+    unbounded = 0
+    for run in runs:
+        if run.settings.ttl_seconds is None:
+            unbounded += 1
+        else:
+            cap = run.settings.spot_max_price_usd if spot else None
+            seconds_by_cap[cap] = seconds_by_cap.get(cap, 0) + run.settings.ttl_seconds
+    seconds = sum(seconds_by_cap.values())
+    worst: Decimal | None = None
+    hourly: Decimal | None = None
+    if market is not None:
+        paid = {cap: market if cap is None else min(market, Decimal(cap)) for cap in seconds_by_cap}
+        worst = sum((paid[cap] * total for cap, total in seconds_by_cap.items()), Decimal(0)) / _SECONDS_PER_HOUR
+        hourly = max(paid.values(), default=market)
+    return CostLine(
+        region=region,
+        instance_type=instance_type,
+        spot=spot,
+        runs=len(runs),
+        unbounded_runs=unbounded,
+        hours=Decimal(seconds) / _SECONDS_PER_HOUR,
+        hourly_usd=hourly,
+        worst_case_usd=worst,
+        on_demand_usd=None if on_demand is None else on_demand * seconds / _SECONDS_PER_HOUR,
+        first_run=runs[0].name,
+    )
+
+
+def usd(amount: Decimal) -> str:
+    """'$1,234.57': rounded to cents, half up."""
+    return f"${amount.quantize(_CENT, rounding=ROUND_HALF_UP):,}"
+
+
+# --- budget ------------------------------------------------------------------------------------
+
+
+def budget_diagnostics(sweep: Sweep, document: Document, runs: Sequence[Run], estimate: CostEstimate) -> Iterator[Diagnostic]:
+    """With a budget: an error when the worst case exceeds it, or cannot be known (unpriced runs)."""
+    budget = sweep.budget
+    assert budget is not None, "called for sweeps with a budget"
+    by_name = {run.name: run for run in runs}
+    for line in estimate.unpriced:
+        path = setting_path(sweep, document, by_name[line.first_run], "instance_type")
+        market = "spot" if line.spot else "on-demand"
+        yield error("unpriced-instance-type", f"no {market} price for {line.instance_type} in {line.region} in {estimate.source}",
+                    document.span(path), "add a row for it to the price file; a budget cannot be checked against a guess")  # fmt: skip
+    if estimate.worst_case_usd > budget.max_usd:
+        alone = " for the priced runs alone" if estimate.unpriced else ""
+        yield error("over-budget", f"the worst-case cost {usd(estimate.worst_case_usd)}{alone} exceeds the budget of {usd(budget.max_usd)}",
+                    document.span(("budget", contract.BUDGET_MAX_USD)),
+                    "lower ttl or the number of runs, use smaller instance types, or raise budget.max_usd; "
+                    "'spawn-tf cost FILE' shows where the cost goes")  # fmt: skip
+
+
+def no_prices_diagnostic(document: Document) -> Diagnostic:
+    return error("no-prices", "the sweep has a budget, but no prices to check it with", document.span(("budget",), key=True),
+                 f"name a price file beside the sweep (budget: {{{contract.BUDGET_MAX_USD}: N, {contract.BUDGET_PRICES}: prices.csv}}) "
+                 "or pass --prices FILE; 'spawn-tf cost FILE --live --save-prices prices.csv' writes one")  # fmt: skip
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def estimate_as_json(estimate: CostEstimate, budget_usd: Decimal | None) -> dict[str, Any]:
+    """Amounts as strings of exact decimals (JSON numbers would be floats)."""
+
+    def text(amount: Decimal | None) -> str | None:
+        return None if amount is None else str(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+
+    saving = estimate.spot_saving_usd
+    return {
+        "source": estimate.source,
+        "notes": list(estimate.notes),
+        "worst_case_usd": text(estimate.worst_case_usd),
+        "complete": estimate.complete,
+        "budget_usd": text(budget_usd),
+        "within_budget": None if budget_usd is None else estimate.complete and estimate.worst_case_usd <= budget_usd,
+        "spot_saving": None
+        if saving is None
+        else {"on_demand_usd": text(saving[0]), "spot_usd": text(saving[1]), "saving_usd": text(saving[0] - saving[1])},
+        "unbounded_runs": estimate.unbounded_runs,
+        "lines": [
+            {
+                "region": line.region,
+                "instance_type": line.instance_type,
+                "market": _market(line.spot),
+                "runs": line.runs,
+                "unbounded_runs": line.unbounded_runs,
+                "hours": str(line.hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
+                "hourly_usd": None if line.hourly_usd is None else str(line.hourly_usd),
+                "worst_case_usd": text(line.worst_case_usd),
+                "on_demand_usd": text(line.on_demand_usd),
+            }
+            for line in estimate.lines
+        ],
+    }
+
+
+def _market(spot: bool) -> str:
+    return "spot" if spot else "on-demand"
+
+
+def render_estimate(estimate: CostEstimate, budget_usd: Decimal | None, *, markdown: bool) -> str:
+    """A table per (region, instance type, market), then the total, the spot saving and the budget."""
+    header = ["region", "instance type", "market", "runs", "hours", "USD/h", "worst case", "on-demand equivalent"]
+    rows = [
+        [
+            line.region,
+            line.instance_type,
+            _market(line.spot),
+            str(line.runs) + (f" ({line.unbounded_runs} without ttl)" if line.unbounded_runs else ""),
+            f"{line.hours.quantize(_CENT, rounding=ROUND_HALF_UP):,}",
+            "unpriced" if line.hourly_usd is None else str(line.hourly_usd),
+            "unpriced" if line.worst_case_usd is None else usd(line.worst_case_usd),
+            "-" if line.on_demand_usd is None else usd(line.on_demand_usd),
+        ]
+        for line in estimate.lines
+    ]
+    table = markdown_table(header, rows) if markdown else text_table(header, rows)
+    summary = [f"**{line}**" if markdown and i == 0 else line for i, line in enumerate(summary_lines(estimate, budget_usd))]
+    return table + "\n" + "\n".join(f"- {line}" if markdown else line for line in summary) + "\n"
+
+
+def summary_lines(estimate: CostEstimate, budget_usd: Decimal | None) -> list[str]:
+    """The total (first), the expected spot saving, the budget's verdict, the price source and its notes."""
+    total = f"worst case: {usd(estimate.worst_case_usd)}"
+    if estimate.unpriced:
+        listed = ", ".join(f"{line.instance_type} {_market(line.spot)} in {line.region}" for line in estimate.unpriced)
+        total += f", plus unpriced runs ({listed})"
+    if estimate.unbounded_runs:
+        total += f", plus {estimate.unbounded_runs} runs without a ttl (unbounded)"
+    lines = [total]
+    saving = estimate.spot_saving_usd
+    if saving is not None and saving[0] > 0:
+        on_demand, spot = saving
+        share = ((on_demand - spot) / on_demand * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+        lines.append(f"expected spot saving: {usd(on_demand - spot)} ({share} %) against {usd(on_demand)} on demand")
+    if budget_usd is not None:
+        verdict = "cannot be checked" if not estimate.complete else "within" if estimate.worst_case_usd <= budget_usd else "EXCEEDED"
+        lines.append(f"budget: {usd(budget_usd)}, {verdict}")
+    lines.append(f"prices: {estimate.source}")
+    lines.extend(f"note: {note}" for note in estimate.notes)
+    lines.append("worst case = ttl x hourly price, one attempt per run; relaunches, storage and transfer are extra")
+    return lines

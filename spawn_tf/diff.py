@@ -1,0 +1,251 @@
+"""Compare two versions of a sweep: runs added, removed and changed, roots touched, cost delta. Pure.
+
+A run is identified by its name. It is changed when its fingerprint (DESIGN §3), its root or any
+setting or parameter differs; a new fingerprint means it runs again (an earlier completion does not
+count for it, and a running instance is replaced). Settings outside the fingerprint (tags, IAM,
+network, retry policy) are updated in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from spawn_tf.cost import CostEstimate, estimate_as_json, usd
+from spawn_tf.expand import duration_text, env_text
+from spawn_tf.model import Run, RunSettings
+from spawn_tf.plan import Plan
+from spawn_tf.render import markdown_table, text_table
+
+# RunSettings fields under the names users write them in a sweep file.
+_SETTING_NAMES = {"spot_max_price_usd": "spot_max_price", "ttl_seconds": "ttl", "idle_timeout_seconds": "idle_timeout",
+                  "volume_size_gib": "volume_size", "script": "user_data"}  # fmt: skip
+_DURATIONS = frozenset({"ttl_seconds", "idle_timeout_seconds"})
+_SHOWN_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FieldChange:
+    field: str  # `params.lr`, a setting name (`ttl`, `instance_type`, …), `region` or `root`
+    old: str | None  # as text; None when absent
+    new: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunEntry:
+    """A run on one side of the diff: what a reviewer needs to place it."""
+
+    name: str
+    root: str
+    instance_type: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunChange:
+    old: RunEntry
+    new: RunEntry
+    fields: tuple[FieldChange, ...]
+
+    @property
+    def reruns(self) -> bool:
+        """A new fingerprint: the run runs again (DESIGN §3)."""
+        return self.old.fingerprint != self.new.fingerprint
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SweepDiff:
+    old_source: str
+    new_source: str
+    sweep_ids: tuple[str, str]  # (old, new)
+    added: tuple[RunEntry, ...]  # in the new file's order
+    removed: tuple[RunEntry, ...]  # in the old file's order
+    changed: tuple[RunChange, ...]  # in the new file's order
+    unchanged: int
+    roots: tuple[str, ...]  # roots with an added, removed or changed run (either side), sorted
+    cost: tuple[CostEstimate, CostEstimate] | None  # (old, new), priced alike
+    cost_note: str | None  # why there is no cost delta
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.removed or self.changed) and self.sweep_ids[0] == self.sweep_ids[1]
+
+
+def diff_sweeps(
+    old: Plan | None, new: Plan, cost: tuple[CostEstimate, CostEstimate] | None, cost_note: str | None, *, old_source: str
+) -> SweepDiff:
+    """The runs of `new` against those of `old` (None: the file did not exist, so every run is added)."""
+    old_runs = _runs_by_name(old)
+    new_runs = _runs_by_name(new)
+    added = [entry for name, entry in new_runs.items() if name not in old_runs]
+    removed = [entry for name, entry in old_runs.items() if name not in new_runs]
+    changed: list[RunChange] = []
+    for name in (name for name in new_runs if name in old_runs):
+        (old_run, old_entry), (run, entry) = old_runs[name], new_runs[name]
+        fields = _field_changes(old_run, old_entry, run, entry)
+        if fields or old_entry.fingerprint != entry.fingerprint:
+            changed.append(RunChange(old=old_entry, new=entry, fields=fields))
+    touched = {entry.root for _, entry in added} | {entry.root for _, entry in removed}
+    touched |= {root for change in changed for root in (change.old.root, change.new.root)}
+    return SweepDiff(
+        old_source=old_source,
+        new_source=new.sweep.source,
+        sweep_ids=(old.sweep.id if old else new.sweep.id, new.sweep.id),
+        added=tuple(entry for _, entry in added),
+        removed=tuple(entry for _, entry in removed),
+        changed=tuple(changed),
+        unchanged=sum(1 for name in new_runs if name in old_runs) - len(changed),
+        roots=tuple(sorted(touched)),
+        cost=cost,
+        cost_note=cost_note,
+    )
+
+
+def _runs_by_name(plan: Plan | None) -> dict[str, tuple[Run, RunEntry]]:
+    if plan is None:
+        return {}
+    found = {
+        run.name: (run, RunEntry(name=run.name, root=root.name, instance_type=run.settings.instance_type, fingerprint=run.fingerprint))
+        for root in plan.roots
+        for run in root.runs
+    }
+    order = sorted(found.values(), key=lambda pair: pair[0].index)
+    return {run.name: (run, entry) for run, entry in order}
+
+
+def _field_changes(old: Run, old_entry: RunEntry, new: Run, new_entry: RunEntry) -> tuple[FieldChange, ...]:
+    changes: list[FieldChange] = []
+    for key in sorted(old.params.keys() | new.params.keys()):
+        before = _text(old.params[key]) if key in old.params else None
+        after = _text(new.params[key]) if key in new.params else None
+        if before != after:
+            changes.append(FieldChange(field=f"params.{key}", old=before, new=after))
+    for field in dataclasses.fields(RunSettings):
+        before, after = getattr(old.settings, field.name), getattr(new.settings, field.name)
+        if before != after:
+            name = _SETTING_NAMES.get(field.name, field.name)
+            changes.append(FieldChange(field=name, old=_setting_text(field.name, before), new=_setting_text(field.name, after)))
+    for name, before, after in (("region", old.region, new.region), ("root", old_entry.root, new_entry.root)):
+        if before != after:
+            changes.append(FieldChange(field=name, old=before, new=after))
+    return tuple(changes)
+
+
+def _setting_text(field: str, value: Any) -> str | None:
+    if value is None or value == ():
+        return None
+    if field in _DURATIONS:
+        return duration_text(value)
+    if isinstance(value, tuple):  # lists of names, or tags as (key, value) pairs
+        return _text(",".join("=".join(item) if isinstance(item, tuple) else item for item in value))
+    return _text(value)
+
+
+def _text(value: Any) -> str:
+    """A value as the workload sees it, shortened to one line."""
+    text = env_text(value)
+    lines = text.splitlines() or [""]
+    if len(lines) == 1 and len(text) <= _SHOWN_CHARS:
+        return text
+    return f"{lines[0][:_SHOWN_CHARS]}… ({len(lines)} lines, {len(text)} characters)"
+
+
+# --- output ------------------------------------------------------------------------------------
+
+
+def cost_delta(diff: SweepDiff) -> Decimal | None:
+    if diff.cost is None:
+        return None
+    old, new = diff.cost
+    return new.worst_case_usd - old.worst_case_usd
+
+
+def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
+    def entry(run: RunEntry) -> dict[str, str]:
+        return {"name": run.name, "root": run.root, "instance_type": run.instance_type, "fingerprint": run.fingerprint}
+
+    delta = cost_delta(diff)
+    return {
+        "old": diff.old_source,
+        "new": diff.new_source,
+        "sweep": {"old": diff.sweep_ids[0], "new": diff.sweep_ids[1]},
+        "added": [entry(run) for run in diff.added],
+        "removed": [entry(run) for run in diff.removed],
+        "changed": [
+            {
+                "name": change.new.name,
+                "reruns": change.reruns,
+                "old": entry(change.old),
+                "new": entry(change.new),
+                "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in change.fields],
+            }
+            for change in diff.changed
+        ],
+        "unchanged": diff.unchanged,
+        "roots": list(diff.roots),
+        "cost": None
+        if diff.cost is None or delta is None
+        else {
+            "old": estimate_as_json(diff.cost[0], None),
+            "new": estimate_as_json(diff.cost[1], None),
+            "delta_usd": str(delta.quantize(Decimal("0.01"))),
+        },
+        "cost_note": diff.cost_note,
+    }
+
+
+def render_diff(diff: SweepDiff, *, markdown: bool, limit: int | None = None) -> str:
+    """The diff for people: counts, the runs as a table (at most `limit` rows), then the cost delta."""
+    counts = f"{len(diff.added)} added, {len(diff.removed)} removed, {len(diff.changed)} changed, {diff.unchanged} unchanged"
+    if diff.empty:
+        counts += ": nothing to apply"
+    roots = ", ".join(f"`{root}`" if markdown else root for root in diff.roots) or "none"
+    lines = [f"### spawn-tf diff: `{diff.new_source}`" if markdown else f"spawn-tf diff: {diff.old_source} -> {diff.new_source}"]
+    if markdown:
+        lines.append(f"against `{diff.old_source}`")
+    if diff.sweep_ids[0] != diff.sweep_ids[1]:
+        lines.append(f"sweep id: {diff.sweep_ids[0]} -> {diff.sweep_ids[1]} (a new S3 folder and new roots: every run starts afresh)")
+    lines += [f"**{counts}**" if markdown else counts, f"roots touched: {roots}"]
+    rows = _rows(diff)
+    shown = rows if limit is None else rows[:limit]
+    out = "\n\n".join(lines) + "\n" if markdown else "\n".join(lines) + "\n"
+    if shown:
+        header = ["", "run", "root", "instance type", "change"]
+        out += "\n" + (markdown_table(header, shown) if markdown else text_table(header, shown))
+    if len(shown) < len(rows):
+        out += f"\n… and {len(rows) - len(shown)} more (spawn-tf diff --json lists every run)\n"
+    out += "\n" + _cost_text(diff, markdown) + "\n"
+    return out
+
+
+def _rows(diff: SweepDiff) -> list[list[str]]:
+    rows = [["+", run.name, run.root, run.instance_type, "added"] for run in diff.added]
+    for change in diff.changed:
+        what = "; ".join(f"{f.field}: {_shown(f.old)} -> {_shown(f.new)}" for f in change.fields)
+        what = (what + "; " if what else "") + ("runs again (new fingerprint)" if change.reruns else "updated in place")
+        rows.append(["~", change.new.name, _moved(change.old.root, change.new.root), change.new.instance_type, what])
+    rows += [["-", run.name, run.root, run.instance_type, "removed"] for run in diff.removed]
+    return rows
+
+
+def _shown(value: str | None) -> str:
+    return "(none)" if value is None else value
+
+
+def _moved(old: str, new: str) -> str:
+    return new if old == new else f"{old} -> {new}"
+
+
+def _cost_text(diff: SweepDiff, markdown: bool) -> str:
+    if diff.cost is None:
+        return f"cost delta: unknown ({diff.cost_note})"
+    old, new = diff.cost
+    delta = new.worst_case_usd - old.worst_case_usd
+    sign = "+" if delta >= 0 else "-"
+    text = f"worst-case cost: {usd(old.worst_case_usd)} -> {usd(new.worst_case_usd)} ({sign}{usd(abs(delta))})"
+    if not (old.complete and new.complete):
+        text += "; incomplete: some runs are unpriced or have no ttl (spawn-tf cost lists them)"
+    text = f"**{text}**" if markdown else text
+    return text + ("\n\n" if markdown else "\n") + f"prices: {new.source}" + "".join(f"\nnote: {note}" for note in new.notes)

@@ -1,0 +1,147 @@
+"""Worst-case cost estimates and the budget gate of compile and cost."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+from click.testing import CliRunner
+from conftest import QUIET_DEFAULTS, WriteSweep
+
+from spawn_tf.cli import main
+from spawn_tf.cost import CostEstimate, estimate_cost, render_estimate, usd
+from spawn_tf.pipeline import check_file, compile_file, estimate_file
+from spawn_tf.prices import parse_price_file
+
+ROOT = Path(__file__).resolve().parents[2]
+# Test values, not AWS prices.
+PRICES = """\
+region,instance_type,on_demand,spot,date
+us-east-1,m7i.large,0.1008,0.0401,2026-11-29
+us-east-1,g5.xlarge,1.006,0.4525,2026-11-29
+eu-west-1,m7i.large,0.112,,2026-11-29
+"""
+
+RUNS = (
+    QUIET_DEFAULTS
+    + """\
+  region: us-east-1
+params:
+  - {name: a}
+  - {name: b, ttl: 30m}
+  - {name: c, spot: false}
+  - {name: d, instance_type: g5.xlarge, ami: dlami-gpu, spot_max_price: "0.30"}
+  - {name: e, region: eu-west-1}
+  - {name: f, instance_type: c7i.large}
+"""
+)
+
+
+def _estimate(write_sweep: WriteSweep, text: str) -> CostEstimate:
+    table, _ = parse_price_file(PRICES, "prices.csv")
+    checked = check_file(write_sweep(text))
+    assert checked.runs is not None and table is not None
+    return estimate_cost(checked.runs, table)
+
+
+def test_estimate_cost_per_region_type_and_market(write_sweep: WriteSweep) -> None:
+    estimate = _estimate(write_sweep, RUNS)
+    lines = {(line.region, line.instance_type, line.spot): line for line in estimate.lines}
+    spot = lines[("us-east-1", "m7i.large", True)]
+    assert (spot.runs, spot.hours, spot.worst_case_usd) == (2, Decimal("2.5"), Decimal("0.0401") * Decimal("2.5"))
+    assert spot.on_demand_usd == Decimal("0.1008") * Decimal("2.5")
+    assert lines[("us-east-1", "m7i.large", False)].worst_case_usd == Decimal("0.2016")  # on-demand: 2h x 0.1008
+    capped = lines[("us-east-1", "g5.xlarge", True)]
+    assert capped.hourly_usd == Decimal("0.30") and capped.worst_case_usd == Decimal("0.60")  # spot_max_price caps 0.4525
+    assert not lines[("eu-west-1", "m7i.large", True)].priced  # the file has no spot price there
+    assert not lines[("us-east-1", "c7i.large", True)].priced  # nor any price for c7i.large
+    assert not estimate.complete
+    assert estimate.worst_case_usd == Decimal("0.0401") * Decimal("2.5") + Decimal("0.2016") + Decimal("0.60")
+
+
+def test_estimate_cost_spot_saving_and_unbounded(write_sweep: WriteSweep) -> None:
+    text = (
+        "defaults:\n  instance_type: m7i.large\n  user_data: ./x.sh\n  region: us-east-1\nparams:\n  - {name: a, ttl: 10h}\n  - {name: b}\n"
+    )
+    estimate = _estimate(write_sweep, text)
+    assert estimate.unbounded_runs == 1 and not estimate.complete
+    assert estimate.spot_saving_usd == (Decimal("1.008"), Decimal("0.401"))
+    rendered = render_estimate(estimate, None, markdown=False)
+    assert "worst case: $0.40, plus 1 runs without a ttl (unbounded)" in rendered
+    assert "expected spot saving: $0.61 (60 %) against $1.01 on demand" in rendered
+
+
+def test_usd_rounds_half_up_to_cents() -> None:
+    assert usd(Decimal("0.005")) == "$0.01" and usd(Decimal("1234.5649")) == "$1,234.56"
+
+
+def test_compile_over_budget_fails_with_located_error(write_sweep: WriteSweep) -> None:
+    write_sweep(PRICES, "prices.csv")
+    sweep = write_sweep("budget: {max_usd: 1, prices: prices.csv}\n" + RUNS.replace("  - {name: e, region: eu-west-1}\n", "")
+                        .replace("  - {name: f, instance_type: c7i.large}\n", "") + "  - {name: g, instance_type: g5.xlarge, ami: dlami-gpu, ttl: 1h}\n")  # fmt: skip
+    checked, files = compile_file(sweep)
+    assert files is None
+    [over] = [d for d in checked.diagnostics if d.is_error]
+    assert over.code == "over-budget" and over.span is not None and (over.span.line, over.span.col) == (1, 19)
+    assert over.message == "the worst-case cost $1.35 exceeds the budget of $1.00"
+
+
+def test_compile_within_budget_and_prices_option(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "other" / "p.csv"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(PRICES)
+    sweep = write_sweep("budget: {max_usd: 5}\n" + QUIET_DEFAULTS + "params:\n  - {name: a}\n")
+    checked, files = compile_file(sweep)
+    assert files is None and [d.code for d in checked.diagnostics if d.is_error] == ["no-prices"]
+    checked, files = compile_file(sweep, prices=elsewhere)
+    assert files is not None, [d.render() for d in checked.diagnostics]
+
+
+def test_unpriced_type_with_budget_is_an_error_at_its_instance_type(write_sweep: WriteSweep) -> None:
+    write_sweep(PRICES, "prices.csv")
+    checked, _ = estimate_file(check_file(path := write_sweep("budget: {max_usd: 100, prices: prices.csv}\n" + RUNS)), path)
+    errors = [(d.code, d.span.line if d.span else None) for d in checked.diagnostics if d.is_error]
+    assert errors == [("unpriced-instance-type", 3), ("unpriced-instance-type", 13)]  # defaults' m7i.large (eu-west-1 spot), f's c7i.large
+
+
+def test_budget_without_ttl_is_an_error_in_validate(write_sweep: WriteSweep) -> None:
+    sweep = write_sweep("budget: {max_usd: 5}\ndefaults:\n  instance_type: m7i.large\n  user_data: ./x.sh\nparams:\n  - {name: a}\n")
+    checked = check_file(sweep)
+    assert checked.runs is None
+    assert [(d.code, d.span.line) for d in checked.diagnostics if d.span] == [("budget-needs-ttl", 2)]
+
+
+def test_cli_cost_outputs_and_exit_codes(write_sweep: WriteSweep) -> None:
+    prices = write_sweep(PRICES, "prices.csv")
+    sweep = write_sweep(QUIET_DEFAULTS + "  region: us-east-1\nparams:\n  - {name: a}\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["cost", str(sweep), "--prices", str(prices), "--json"])
+    assert result.exit_code == 0 and result.stderr == ""
+    report = json.loads(result.stdout)
+    assert report["worst_case_usd"] == "0.08" and report["complete"] and report["lines"][0]["hourly_usd"] == "0.0401"
+    assert runner.invoke(main, ["cost", str(sweep)]).exit_code == 1  # no prices anywhere
+    result = runner.invoke(main, ["cost", str(sweep), "--live", "--prices", str(prices)])
+    assert result.exit_code == 2 and "two price sources" in result.stderr
+    assert runner.invoke(main, ["cost", str(sweep), "--save-prices", "x.csv"]).exit_code == 2
+    over = write_sweep(
+        "budget: {max_usd: 0.05, prices: prices.csv}\n" + QUIET_DEFAULTS + "  region: us-east-1\nparams:\n  - {name: a}\n", "over.yaml"
+    )
+    result = runner.invoke(main, ["cost", str(over), "--format", "markdown"])
+    assert result.exit_code == 1
+    assert "over.yaml:1:19: error: the worst-case cost $0.08 exceeds the budget of $0.05" in result.stderr
+    assert "- budget: $0.05, EXCEEDED" in result.stdout
+
+
+def test_compile_without_budget_loads_no_pricing_code() -> None:
+    """The compile budget (DESIGN §9) has no room for pricing code a sweep does not use."""
+    code = (
+        "import sys; from pathlib import Path; import spawn_tf.cli; from spawn_tf.pipeline import compile_file; "
+        "compile_file(Path(sys.argv[1])); print(sorted(m for m in sys.modules if m in "
+        "('spawn_tf.cost', 'spawn_tf.prices', 'spawn_tf.diff', 'spawn_tf.gitref', 'decimal', 'boto3')))"
+    )
+    example = ROOT / "examples" / "grid-240.yaml"
+    result = subprocess.run([sys.executable, "-c", code, str(example)], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert result.stdout.strip() == "[]"
