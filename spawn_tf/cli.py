@@ -336,6 +336,8 @@ def _sweep_argument(command: Any) -> Any:
 
 def _collector(work: Any) -> Any:
     """Runs `work()`; a CollectError is one line and exit 1, an AWS failure that stops everything exit 3."""
+    from botocore.exceptions import NoCredentialsError
+
     from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text
 
     try:
@@ -344,6 +346,10 @@ def _collector(work: Any) -> Any:
         click.echo(f"spawn-tf: error: {exc}", err=True)
         if exc.hint:
             click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(ExitCode.FAILED)
+    except NoCredentialsError:
+        click.echo("spawn-tf: error: no AWS credentials", err=True)
+        click.echo("  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws configure`", err=True)
         sys.exit(ExitCode.FAILED)
     except AWS_ERRORS as exc:
         click.echo(f"spawn-tf: error: {error_text(exc)}", err=True)
@@ -417,14 +423,13 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     """Rank runs by a metric of their metrics.json; runs without it are listed apart."""
     from spawn_tf.collect import show
     from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
-    from spawn_tf.emit.files import write_atomic
 
     aws, record = _resolve(sweep, results, region)
     found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
     board = rank(found, metric, Mode(mode))
     best = [ranked_document(entry, metric) for entry in board.ranked[:top]]
     if not no_save:
-        write_atomic(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
+        _write(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
     if fmt == "json":
         click.echo(json.dumps(best, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -512,8 +517,13 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         _write_checked_sweep(output, text)
         click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
+    stop_all = contract.stop_key(record.results.folder)
+    if any(key.name == stop_all for key in observation.stops):
+        click.echo(f"spawn-tf: error: sweep {record.id} is cancelled as a whole: re-opened runs would not be launched", err=True)
+        click.echo(f"  hint: delete s3://{record.results.bucket}/{stop_all} to lift it, then retry", err=True)
+        sys.exit(ExitCode.FAILED)
     reopened = _collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
-    roots = sorted({status.run.root for status in chosen})
+    roots = sorted({status.run.root for status in chosen if status.run.name in reopened.runs})
     click.echo(f"re-opened {len(reopened.runs)} runs; their records are in {reopened.history}", err=True)
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     _warn([f"not moved: {problem}" for problem in reopened.failed])
@@ -540,19 +550,28 @@ def _known_runs(record: Any, names: Sequence[str]) -> None:
 
 def _write_checked_sweep(output: Path, text: str) -> None:
     """Write a generated sweep file only if it checks clean: a retry file that does not compile helps nobody."""
-    from spawn_tf.emit.files import write_atomic
+    import tempfile
 
-    scratch = output.with_name(f".{output.name}.check{output.suffix or '.yaml'}")
-    scratch.write_text(text, encoding="utf-8")
-    try:
-        checked = check_file(scratch, str(output))
-    finally:
-        scratch.unlink()
+    with tempfile.TemporaryDirectory(prefix="retry-check-") as scratch:
+        draft = Path(scratch) / (output.name if output.suffix else f"{output.name}.yaml")
+        draft.write_text(text, encoding="utf-8")
+        checked = check_file(draft, str(output))
     if checked.plan is None:
         _report(checked.diagnostics)
         click.echo(f"spawn-tf: internal error: the retry file for {output} does not check; nothing written", err=True)
         sys.exit(ExitCode.FAILED)
-    write_atomic(output, text.encode())
+    _write(output, text.encode())
+
+
+def _write(path: Path, content: bytes) -> None:
+    """A file of the user's, written whole or not at all; a folder that cannot take it is an error, not a traceback."""
+    from spawn_tf.emit.files import write_atomic
+
+    try:
+        write_atomic(path, content)
+    except OSError as exc:
+        click.echo(f"spawn-tf: error: {path}: {exc.strerror or exc}", err=True)
+        sys.exit(ExitCode.FAILED)
 
 
 @main.command(name="list-sweeps")
@@ -575,17 +594,13 @@ def list_sweeps_command(results: str | None, region: str | None, as_json: bool) 
 
     summaries, problems = _collector(read)
     if as_json:
-        click.echo(json.dumps([{"sweep": s.id, "runs": s.runs, "finished": s.finished, "status": _list_status(s),
+        click.echo(json.dumps([{"sweep": s.id, "status": str(s.status), "runs": s.runs, "final": s.final,
                                 "regions": list(s.regions), "updated_at": iso(s.updated)} for s in summaries], indent=2))  # fmt: skip
     else:
-        rows = [[s.id, _list_status(s), f"{s.finished}/{s.runs}", ",".join(s.regions), iso(s.updated) or "-"] for s in summaries]
-        show.table(["sweep", "status", "finished", "regions", "updated"], rows)
+        rows = [[s.id, str(s.status), f"{s.final}/{s.runs}", ",".join(s.regions), iso(s.updated) or "-"] for s in summaries]
+        show.table(["sweep", "status", "final", "regions", "updated"], rows)
     _warn(problems)
     sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
-
-
-def _list_status(summary: Any) -> str:
-    return str(contract.SweepStatus.COMPLETED) if summary.finished == summary.runs else "open"
 
 
 @main.command()
@@ -593,7 +608,7 @@ def _list_status(summary: Any) -> str:
 @click.option("--timeout", help="Give up after this long (30m, 2h); exit 2.")
 @click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True, help="Seconds between checks.")
 def wait(sweep: str, results: str | None, region: str | None, timeout: str | None, interval: int) -> None:
-    """Wait until every run is final: exit 0 if none failed, 1 if some failed, timed out or ran out of attempts, 2 on --timeout."""
+    """Wait until every run is final: exit 0 if all succeeded (or stopped themselves), 1 if not, 2 on --timeout."""
     import time
 
     from spawn_tf.collect import show
@@ -606,7 +621,7 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
     except ValueError:
         raise click.BadParameter(f"'{timeout}' is not a duration such as 90s, 30m or 2h", param_hint="--timeout") from None
     aws, record = _resolve(sweep, results, region)
-    started = time.monotonic()
+    deadline = time.monotonic() + limit if limit is not None else None
     last = ""
     while True:
         observation, statuses = _read_status(record, aws)
@@ -614,17 +629,19 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
         if line != last:
             click.echo(line, err=True)
             last = line
-        _warn(observation.problems)
+        if observation.problems:  # botocore has retried already: waiting on a partial view could last forever
+            _warn(observation.problems)
+            sys.exit(ExitCode.PARTIAL)
         if sweep_status(statuses) is SweepStatus.COMPLETED:
             break
-        if limit is not None and time.monotonic() - started + interval > limit:
+        if deadline is not None and time.monotonic() >= deadline:
             click.echo(f"spawn-tf: gave up waiting after {timeout}", err=True)
             sys.exit(ExitCode.USAGE)
-        time.sleep(interval)
-    if observation.problems:
-        sys.exit(ExitCode.PARTIAL)
-    failed = [status.run.name for status in statuses if status.status in contract.UNSUCCESSFUL_STATUSES]
-    sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
+        time.sleep(min(interval, deadline - time.monotonic()) if deadline is not None else interval)
+    unsuccessful = [status for status in statuses if status.status not in contract.SUCCESSFUL_STATUSES]
+    for status in unsuccessful:
+        click.echo(f"spawn-tf: {status.run.name}: {status.status}", err=True)
+    sys.exit(ExitCode.FAILED if unsuccessful else ExitCode.OK)
 
 
 @main.command()
@@ -653,6 +670,7 @@ def bootstrap(region: str | None, bucket: str | None) -> None:
 
     aws = Aws(region=region)
     made = _collector(lambda: make_bucket(aws, aws.home_region, bucket))
-    click.echo(f"s3://{made.name} ({made.region}): {'created' if made.created else 'already there; settings applied'}", err=True)
+    click.echo(f"s3://{made.name} ({made.region}): {'created' if made.created else 'already there; left as it is'}", err=True)
+    _warn([f"s3://{made.name}: {concern}" for concern in made.concerns])
     if bucket:
         click.echo(f"sweeps report there with: results: s3://{made.name}/{contract.DEFAULT_RESULTS_PREFIX}", err=True)

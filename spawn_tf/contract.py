@@ -241,8 +241,10 @@ class Status(StrEnum):
 # Attempt outcomes that count against max_attempts, and those that count against max_interruptions.
 FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
 INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)
-# Final statuses that mean the work was not done: what `retry` re-opens by default and `wait` exits 1 for.
+# Final statuses that mean the work was not done: what `retry` re-opens by default.
 UNSUCCESSFUL_STATUSES: Final = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
+# What `wait` exits 0 for: the workload succeeded, or said it was done (`spored complete --status stopped`).
+SUCCESSFUL_STATUSES: Final = (Status.SUCCESS, Status.STOPPED)
 
 
 def done_key(sweep_folder: str, run_key_: str, status: str, exit_code: int | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,18 +19,22 @@ INCOMPLETE_UPLOAD_DAYS = 7  # multipart uploads an interrupted instance left beh
 class Bucket:
     name: str
     region: str
-    created: bool  # False: it was there already (its settings are applied again)
+    created: bool  # False: it was there already, and is left as it is
+    concerns: tuple[str, ...]  # what an existing bucket lacks of the settings a new one gets
 
 
 def bootstrap(aws: Aws, region: str, name: str | None = None) -> Bucket:
-    """Create the bucket (or keep it when it is already ours) and apply its settings: no public access,
-    objects owned by the bucket owner, SSE-S3 encryption, TLS only, stale multipart uploads removed."""
+    """Create the bucket with its settings — no public access, objects owned by the bucket owner,
+    SSE-S3 encryption, TLS only, stale multipart uploads removed — or, when it exists already,
+    leave it as it is (its policy, rules and tags are its owner's) and say what it lacks."""
     name = name or aws.default_bucket(region)
     s3 = aws.s3(region)
     try:
-        created = _create(s3, name, region)
-        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})  # fmt: skip
+        if _exists(s3, name):
+            return Bucket(name=name, region=region, created=False, concerns=tuple(_concerns(s3, name)))
+        s3.create_bucket(**({"Bucket": name} if region == "us-east-1" else  # the one region that refuses a constraint naming itself
+                            {"Bucket": name, "CreateBucketConfiguration": {"LocationConstraint": region}}))  # fmt: skip
+        s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=dict.fromkeys(_PUBLIC_ACCESS_BLOCK, True))
         s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]})
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]})  # fmt: skip
@@ -40,25 +45,37 @@ def bootstrap(aws: Aws, region: str, name: str | None = None) -> Bucket:
         s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": [{"Key": contract.TAG_MANAGED_BY, "Value": contract.MANAGED_BY_VALUE}]})
     except AWS_ERRORS as exc:
         raise CollectError(f"s3://{name}: {error_text(exc)}") from None
-    return Bucket(name=name, region=region, created=created)
+    return Bucket(name=name, region=region, created=True, concerns=())
 
 
-def _create(s3: Any, name: str, region: str) -> bool:
-    """Create the bucket unless it is already ours (us-east-1 answers 200 to creating a bucket one owns: ask first)."""
+_PUBLIC_ACCESS_BLOCK = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def _exists(s3: Any, name: str) -> bool:
+    """Whether the bucket exists and is ours; a bucket of another account is an error."""
     try:
         s3.head_bucket(Bucket=name)
-        return False
     except botocore.exceptions.ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code"))
         if code == "403":
             raise CollectError(f"the bucket name {name} is taken by another account", "name another bucket with --bucket") from None
-        if code not in ("404", "NoSuchBucket"):
-            raise
-    request: dict[str, Any] = {"Bucket": name}
-    if region != "us-east-1":  # the one region that refuses a location constraint naming itself
-        request["CreateBucketConfiguration"] = {"LocationConstraint": region}
-    s3.create_bucket(**request)
+        if code in ("404", "NoSuchBucket"):
+            return False
+        raise
     return True
+
+
+def _concerns(s3: Any, name: str) -> Iterator[str]:
+    try:
+        block = s3.get_public_access_block(Bucket=name)["PublicAccessBlockConfiguration"]
+    except botocore.exceptions.ClientError:
+        block = {}
+    if not all(block.get(setting) for setting in _PUBLIC_ACCESS_BLOCK):
+        yield "public access is not fully blocked"
+    try:
+        s3.get_bucket_encryption(Bucket=name)
+    except botocore.exceptions.ClientError:
+        yield "no default encryption"
 
 
 def tls_only_policy(bucket: str) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, error_text
+from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import SweepRecord
 
@@ -74,18 +74,24 @@ def collect_results(
     downloads, refused = wanted(listing, sweep.results.folder)
     todo = [download for download in downloads if not is_present(output / download.path, download.key)]
     partial = output / PARTIAL_FOLDER
-    output.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
-    partial.mkdir()
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
+        partial.mkdir()
+    except OSError as exc:
+        raise CollectError(f"{output}: {exc.strerror or exc}") from None
     s3 = aws.s3(sweep.results.region)
     failed: list[str] = []
     done = 0
+    stopping = threading.Event()  # set on Ctrl-C or SIGTERM: downloads under way end at their next chunk
 
     def fetch(download: Download) -> int:
         temporary = partial / uuid.uuid4().hex
         body = s3.get_object(Bucket=sweep.results.bucket, Key=download.key.name)["Body"]
         with temporary.open("wb") as handle:
             for chunk in iter(lambda: body.read(_CHUNK), b""):
+                if stopping.is_set():
+                    raise _Stopped
                 handle.write(chunk)
         target = output / download.path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +113,9 @@ def collect_results(
                 done += 1
                 if progress:
                     progress(done, len(todo))
+    except KeyboardInterrupt:
+        stopping.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(partial, ignore_errors=True)
@@ -114,6 +123,10 @@ def collect_results(
         downloaded=len(todo) - len(failed), present=len(downloads) - len(todo), bytes=total_bytes,
         failed=tuple(sorted(failed)), refused=tuple(refused),
     )  # fmt: skip
+
+
+class _Stopped(Exception):
+    """A download ended because the command was interrupted."""
 
 
 @contextlib.contextmanager

@@ -53,21 +53,27 @@ CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.C
 
 
 def observe(sweep: SweepRecord, aws: Aws) -> Observation:
-    """Read the sweep's control listings and instances, all at once."""
+    """Read the sweep's control listings and instances, all at once.
+
+    What cannot be read is named in `problems` and the rest is kept; when nothing can be read
+    (no credentials, no such bucket and no region answering), the first error is raised instead.
+    """
     tasks: list[tuple[str, str]] = [("s3", control) for control in CONTROL_LISTINGS] + [("ec2", region) for region in sweep.regions]
 
-    def read(task: tuple[str, str]) -> tuple[Any, str | None]:
+    def read(task: tuple[str, str]) -> tuple[Any, BaseException | None]:
         kind, what = task
         try:
             if kind == "s3":
                 return list_keys(aws, sweep.results.bucket, sweep.results.region, contract.control_prefix(sweep.results.folder, what)), None
             return describe_instances(aws, sweep.id, what), None
         except AWS_ERRORS as exc:
-            place = f"s3://{sweep.results.bucket}/{contract.control_prefix(sweep.results.folder, what)}" if kind == "s3" else f"EC2 in {what}"
-            return (), f"{place} could not be read: {error_text(exc)}"
+            return (), exc
 
     answers = dict(zip(tasks, in_parallel(read, tasks), strict=True))
-    problems = tuple(problem for _, problem in answers.values() if problem)
+    errors = [(task, error) for task, (_, error) in answers.items() if error is not None]
+    if errors and len(errors) == len(tasks):
+        raise errors[0][1]
+    problems = tuple(f"{_place(sweep, kind, what)} could not be read: {error_text(error)}" for (kind, what), error in errors)
     listings = {control: tuple(answers[("s3", control)][0]) for control in CONTROL_LISTINGS}
     return Observation(
         done=listings[contract.CONTROL_DONE],
@@ -76,6 +82,10 @@ def observe(sweep: SweepRecord, aws: Aws) -> Observation:
         instances=tuple(instance for region in sweep.regions for instance in answers[("ec2", region)][0]),
         problems=problems,
     )
+
+
+def _place(sweep: SweepRecord, kind: str, what: str) -> str:
+    return f"s3://{sweep.results.bucket}/{contract.control_prefix(sweep.results.folder, what)}" if kind == "s3" else f"EC2 in {what}"
 
 
 def list_keys(aws: Aws, bucket: str, region: str, prefix: str) -> list[Key]:

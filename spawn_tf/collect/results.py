@@ -48,16 +48,22 @@ class Leaderboard:
 
 
 def read_metrics(sweep: SweepRecord, aws: Aws, file_name: str) -> tuple[tuple[Metrics, ...], tuple[str, ...]]:
-    """Every run's metrics file, in the sweep's order, and the errors that are not "no such file"."""
+    """Every run's metrics file, in the sweep's order, and the errors that are not "no such file".
+
+    When no file at all can be read for an error other than its absence, that error is raised.
+    """
     s3 = aws.s3(sweep.results.region)
+    errors: list[BaseException] = []
 
     def read(run: RunRecord) -> Metrics:
         key = sweep.results.run_folder(run.name) + file_name
         try:
             body = s3.get_object(Bucket=sweep.results.bucket, Key=key)["Body"].read()
         except AWS_ERRORS as exc:
-            problem = f"no {file_name}" if is_missing(exc) else f"s3://{sweep.results.bucket}/{key}: {error_text(exc)}"
-            return Metrics(run=run, values=None, problem=problem)
+            if is_missing(exc):
+                return Metrics(run=run, values=None, problem=f"no {file_name}")
+            errors.append(exc)
+            return Metrics(run=run, values=None, problem=f"s3://{sweep.results.bucket}/{key}: {error_text(exc)}")
         try:
             values = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -67,8 +73,9 @@ def read_metrics(sweep: SweepRecord, aws: Aws, file_name: str) -> tuple[tuple[Me
         return Metrics(run=run, values=values, problem=None)
 
     found = tuple(in_parallel(read, sweep.runs))
-    errors = tuple(metrics.problem for metrics in found if metrics.problem and metrics.problem.startswith("s3://"))
-    return found, errors
+    if errors and len(errors) == len(found):
+        raise errors[0]
+    return found, tuple(metrics.problem for metrics in found if metrics.problem and metrics.problem.startswith("s3://"))
 
 
 def metric_value(values: Mapping[str, Any], metric: str) -> Any:
@@ -94,7 +101,7 @@ def rank(all_metrics: Iterable[Metrics], metric: str, mode: Mode) -> Leaderboard
         value = metric_value(metrics.values, metric)
         if value is None:
             unranked.append((metrics, f"no '{metric}'"))
-        elif isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             unranked.append((metrics, f"'{metric}' is {json.dumps(value)}, not a number"))
         else:
             scored.append((value, metrics))
@@ -114,5 +121,16 @@ def ranked_document(entry: Ranked, metric: str) -> dict[str, Any]:
         "region": run.region,
         metric: entry.value,
         "params": dict(run.params),
-        "metrics": dict(entry.metrics.values or {}),
+        "metrics": _strict_json(dict(entry.metrics.values or {})),
     }
+
+
+def _strict_json(value: Any) -> Any:
+    """NaN and infinities (which Python's JSON reader accepts) as strings: the output stays JSON that every reader takes."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _strict_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_strict_json(item) for item in value]
+    return value

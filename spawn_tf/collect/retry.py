@@ -39,25 +39,30 @@ def select(statuses: Iterable[RunStatus], wanted: frozenset[Status], names: froz
     return tuple(status for status in statuses if status.final and status.status in wanted)
 
 
-def keys_to_move(sweep: SweepRecord, observation: Observation, leases: Iterable[Key], chosen: Iterable[RunStatus]) -> list[str]:
-    """The control keys that keep the chosen runs finished: done, attempts, leases, and a run's own stop marker."""
+def keys_to_move(sweep: SweepRecord, observation: Observation, leases: Iterable[Key], chosen: Iterable[RunStatus]) -> dict[str, list[str]]:
+    """By run: the control keys that keep it finished — done, attempts, leases, and its own stop marker."""
     folder = sweep.results.folder
-    prefixes = []
-    stops = set()
-    for status in chosen:
-        prefixes += [f"{contract.control_prefix(folder, control)}{status.run.key}/"
-                     for control in (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE)]  # fmt: skip
-        stops.add(contract.stop_key(folder, status.run.name))
     every = [*observation.done, *observation.attempts, *leases]
-    keys = sorted(key.name for key in every if key.name.startswith(tuple(prefixes))) if prefixes else []
-    return keys + sorted(key.name for key in observation.stops if key.name in stops)
+    stops = {key.name for key in observation.stops}
+    moved = {}
+    for status in chosen:
+        prefixes = tuple(f"{contract.control_prefix(folder, control)}{status.run.key}/"
+                         for control in (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE))  # fmt: skip
+        stop = contract.stop_key(folder, status.run.name)
+        moved[status.run.name] = sorted(key.name for key in every if key.name.startswith(prefixes)) + ([stop] if stop in stops else [])
+    return moved
 
 
 def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple[RunStatus, ...], now: datetime) -> Reopened:
-    """Move the chosen runs' control keys to history: the next apply launches them again."""
+    """Move the chosen runs' control keys to history: the next apply launches them again.
+
+    A run's keys are deleted only once all of them are copied: half a move (a lease left behind,
+    say) would make its next agent lose the lease to nobody.
+    """
     results = sweep.results
     leases = list_keys(aws, results.bucket, results.region, contract.control_prefix(results.folder, contract.CONTROL_LEASE))
-    keys = keys_to_move(sweep, observation, leases, chosen)
+    by_run = keys_to_move(sweep, observation, leases, chosen)
+    keys = [key for run_keys in by_run.values() for key in run_keys]
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     s3 = aws.s3(results.region)
 
@@ -69,11 +74,12 @@ def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple
             return f"{key}: {error_text(exc)}"
         return None
 
-    failures = dict(zip(keys, in_parallel(copy, keys), strict=True))
-    copied = [key for key in keys if failures[key] is None]
-    failed = [problem for problem in failures.values() if problem]
-    for start in range(0, len(copied), _DELETE_BATCH):
-        batch = copied[start : start + _DELETE_BATCH]
+    problems = dict(zip(keys, in_parallel(copy, keys), strict=True))
+    failed = [problem for problem in problems.values() if problem]
+    whole = [run for run, run_keys in by_run.items() if not any(problems[key] for key in run_keys)]
+    deletable = [key for run in whole for key in by_run[run]]
+    for start in range(0, len(deletable), _DELETE_BATCH):
+        batch = deletable[start : start + _DELETE_BATCH]
         try:
             answer = s3.delete_objects(Bucket=results.bucket, Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True})
         except AWS_ERRORS as exc:
@@ -81,15 +87,15 @@ def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple
             continue
         failed += [f"{error['Key']}: {error.get('Code')}: {error.get('Message')}" for error in answer.get("Errors", [])]
     return Reopened(
-        runs=tuple(status.run.name for status in chosen),
-        moved=tuple(copied),
+        runs=tuple(whole),
+        moved=tuple(deletable),
         history=f"s3://{results.bucket}/{contract.history_key(results.folder, stamp, '')}",
         failed=tuple(failed),
     )
 
 
-# Top-level keys a retry file keeps from the original; runs, generators and placement are rewritten.
-_KEPT_KEYS = ("version", "results", "results_region", "max_concurrent", "max_runs_per_root", "terraform")
+# Top-level keys a retry file rewrites (the runs, how they were generated and placed); it keeps the others as written.
+_REWRITTEN_KEYS = frozenset({"sweep", "defaults", "params", "grid", "random", "name_template", "regions"})
 
 
 def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run], own_rows: list[dict[str, Any]], sweep_id: str) -> dict[str, Any]:
@@ -107,7 +113,7 @@ def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run
         row = {key: value for key, value in own_rows[run.index].items() if key not in ("name", "region")}
         params.append({"name": run.name, "region": run.region, **row})
     retry: dict[str, Any] = {"sweep": sweep_id}
-    retry.update({key: document[key] for key in _KEPT_KEYS if key in document})
+    retry.update({key: document[key] for key in contract.SWEEP_KEYS if key in document and key not in _REWRITTEN_KEYS})
     if sweep.defaults:
         retry["defaults"] = dict(sweep.defaults)
     retry["params"] = params

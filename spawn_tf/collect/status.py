@@ -41,7 +41,7 @@ class _Done:
     written: datetime
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class _Attempts:
     begun: dict[str, datetime]  # instance id -> when the attempt began
     outcomes: dict[str, Status]  # instance id -> how it ended
@@ -73,21 +73,24 @@ def _run_status(run: RunRecord, done: _Done | None, attempts: _Attempts | None, 
     failures = sum(1 for status in outcomes.values() if status in contract.FAILURE_STATUSES)
     interruptions = sum(1 for status in outcomes.values() if status in contract.INTERRUPTION_STATUSES)
 
+    # As Terraform decides (emit/schedule.py): an attempt that began without an outcome keeps the run
+    # launched whatever blocks it; only then do stop markers and used-up attempts make it final.
+    lost = sorted(instance_id for instance_id in begun if instance_id not in outcomes)
     status, final, reason = Status.PENDING, False, ""
     if done is not None:
         status, final = done.status, True
     elif live:
         tagged = _STATUSES.get(live.status_tag or "")
         status = tagged if tagged not in (None, Status.PENDING) else Status.RUNNING
+    elif lost:
+        status, reason = Status.INTERRUPTED, f"attempt on {', '.join(lost)} ended without an outcome; relaunched by the next apply"
     elif failures >= run.max_attempts or interruptions >= run.max_interruptions:
         status, final = Status.EXHAUSTED, True
         reason = f"{failures} failed attempts, {interruptions} interruptions"
     elif stopped:
         status, final, reason = Status.CANCELLED, True, "stop marker"
     elif latest is not None:
-        outcome = outcomes.get(latest)
-        status = outcome or Status.INTERRUPTED
-        reason = "relaunched by the next apply" if outcome else f"attempt on {latest} ended without an outcome; relaunched by the next apply"
+        status, reason = outcomes[latest], "relaunched by the next apply"
     return RunStatus(
         run=run,
         status=status,

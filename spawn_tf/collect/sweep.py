@@ -79,7 +79,7 @@ def resolve(argument: str, aws: Aws, *, results: str | None = None) -> SweepReco
         path = path / contract.MANIFEST_FILE
     if path.is_file():
         if path.name == contract.MANIFEST_FILE:
-            return _from_manifest(_read_json(path), aws, sweep_file=None)
+            return _from_manifest(_read_json(path), aws, source=str(path), sweep_file=None)
         return _from_sweep_file(path, aws)
     if contract.SWEEP_ID_PATTERN.fullmatch(argument):
         return _from_bucket(argument, aws, results)
@@ -104,18 +104,22 @@ def _from_sweep_file(path: Path, aws: Aws) -> SweepRecord:
     if checked.plan is None:
         rendered = "\n".join(diagnostic.render() for diagnostic in checked.diagnostics)
         raise CollectError(f"{path} has errors:\n{rendered}", f"`spawn-tf validate {path}` lists them")
-    return _from_manifest(sweep_manifest(checked.plan, run_records(checked.plan)), aws, sweep_file=path)
+    return _from_manifest(sweep_manifest(checked.plan, run_records(checked.plan)), aws, source=str(path), sweep_file=path)
 
 
-def _from_manifest(manifest: Mapping[str, Any], aws: Aws, *, sweep_file: Path | None) -> SweepRecord:
-    results = manifest["results"]
-    bucket = results["bucket"] or aws.default_bucket(manifest["home_region"])
-    return SweepRecord(
-        id=manifest["sweep"],
-        results=Results(bucket=bucket, region=results["region"], folder=results["sweep_folder"]),
-        runs=tuple(_run_record(record) for record in sorted(manifest["runs"], key=lambda record: record["index"])),
-        sweep_file=sweep_file,
-    )
+def _from_manifest(manifest: Mapping[str, Any], aws: Aws, *, source: str, sweep_file: Path | None) -> SweepRecord:
+    try:
+        results = manifest["results"]
+        bucket = results["bucket"] or aws.default_bucket(manifest["home_region"])
+        return SweepRecord(
+            id=manifest["sweep"],
+            results=Results(bucket=bucket, region=results["region"], folder=results["sweep_folder"]),
+            runs=tuple(_run_record(record) for record in sorted(manifest["runs"], key=lambda record: record["index"])),
+            sweep_file=sweep_file,
+        )
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise CollectError(f"{source}: not a sweep manifest of this spawn-tf ({type(exc).__name__}: {exc})",
+                           "compile the sweep again with this version, and apply") from None  # fmt: skip
 
 
 def _run_record(record: Mapping[str, Any]) -> RunRecord:
@@ -154,19 +158,35 @@ def bucket_region(aws: Aws, bucket: str) -> str:
 def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
     bucket, prefix = results_location(aws, results)
     region = bucket_region(aws, bucket)
-    folder = contract.sweep_prefix(prefix, sweep_id)
-    s3 = aws.s3(region)
-    manifests = contract.control_prefix(folder, contract.CONTROL_MANIFEST)
     try:
-        keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=manifests)
-                for item in page.get("Contents", [])]  # fmt: skip
-        roots = in_parallel(lambda key: json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read()), keys)
+        record = applied_sweep(aws, bucket, region, prefix, sweep_id)
     except AWS_ERRORS as exc:
-        raise CollectError(f"s3://{bucket}/{manifests}: {error_text(exc)}") from None
-    if not roots:
+        raise CollectError(f"s3://{bucket}/{contract.sweep_prefix(prefix, sweep_id)}/: {error_text(exc)}") from None
+    if record is None:
         raise CollectError(f"no sweep '{sweep_id}' in s3://{bucket}/{prefix}/", "`spawn-tf list-sweeps` lists the sweeps there; "
                            "a sweep appears once `terraform apply` has run")  # fmt: skip
-    runs = [run for root in roots for run in root["runs"]]
-    manifest = {"sweep": sweep_id, "home_region": region, "runs": runs,
+    return record
+
+
+def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> SweepRecord | None:
+    """A sweep as the root manifests that `terraform apply` uploads describe it; None when it has none."""
+    folder = contract.sweep_prefix(prefix, sweep_id)
+    s3 = aws.s3(region)
+    listing = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=contract.control_prefix(folder, contract.CONTROL_MANIFEST))
+    keys = [item["Key"] for page in listing for item in page.get("Contents", [])]
+    if not keys:
+        return None
+
+    def read(key: str) -> Any:
+        try:
+            return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise CollectError(f"s3://{bucket}/{key}: not JSON ({exc})") from None
+
+    roots = in_parallel(read, keys)
+    source = f"s3://{bucket}/{folder}/{contract.CONTROL_MANIFEST}/"
+    if not all(isinstance(root, dict) and isinstance(root.get("runs"), list) for root in roots):
+        raise CollectError(f"{source}: not a sweep manifest of this spawn-tf")
+    manifest = {"sweep": sweep_id, "home_region": region, "runs": [run for root in roots for run in root["runs"]],
                 "results": {"bucket": bucket, "region": region, "sweep_folder": folder}}  # fmt: skip
-    return _from_manifest(manifest, aws, sweep_file=None)
+    return _from_manifest(manifest, aws, source=source, sweep_file=None)

@@ -168,6 +168,18 @@ def test_stop_marker_stops_the_workload(launch, aws) -> None:
     assert outcome.tags[contract.TAG_STATUS] == "stopped"
 
 
+def test_a_stop_marker_names_one_run_exactly(launch, aws) -> None:
+    """`_stop/rx1` does not stop run `r.1`: a run name is not a pattern."""
+
+    def near_misses(instance_id: str, run_key: str) -> None:
+        for name in ("rx1", "R.1", "r.10"):
+            aws.s3.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{contract.CONTROL_STOP}/{name}", Body=b"")
+
+    outcome = launch(sweep("sleep 3\n").replace("- name: r1\n", "- name: r.1\n"), before=near_misses)
+    assert outcome.run.name == "r.1"
+    assert outcome.control(contract.CONTROL_DONE) == ["success.0"]
+
+
 def test_exhausted_attempts_do_not_run_the_workload(launch, aws) -> None:
     def three_failures(instance_id: str, run_key: str) -> None:
         for n, status in enumerate(("failed", "timeout", "failed")):

@@ -61,7 +61,7 @@ def test_bootstrap_makes_a_private_encrypted_bucket_and_can_run_again(aws, colle
     assert policy["Statement"][0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert aws.s3.get_bucket_ownership_controls(Bucket=DEFAULT_BUCKET)["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
     again = CliRunner().invoke(main, ["bootstrap"])
-    assert again.exit_code == 0 and "already there; settings applied" in again.stderr
+    assert again.exit_code == 0 and again.stderr == f"s3://{DEFAULT_BUCKET} ({REGION}): already there; left as it is\n"
     with pytest.raises(aws.s3.exceptions.ClientError, match="Forbidden"):  # moto applies the policy: plain HTTP is refused
         aws.s3.put_object(Bucket=DEFAULT_BUCKET, Key="x", Body=b"")
 
@@ -70,17 +70,41 @@ def test_bootstrap_makes_a_private_encrypted_bucket_and_can_run_again(aws, colle
     assert elsewhere.exit_code == 0 and aws.s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] == "eu-west-1"
 
 
+def test_bootstrap_leaves_an_existing_bucket_as_it_is(aws, collector_env) -> None:
+    aws.s3.create_bucket(Bucket="team-results")
+    rules = {"Rules": [{"ID": "expire", "Status": "Enabled", "Filter": {"Prefix": "tmp/"}, "Expiration": {"Days": 3}}]}
+    aws.s3.put_bucket_lifecycle_configuration(Bucket="team-results", LifecycleConfiguration=rules)
+    result = CliRunner().invoke(main, ["bootstrap", "--bucket", "team-results"])
+    assert result.exit_code == 0, result.output
+    assert "already there; left as it is" in result.stderr
+    assert "spawn-tf: warning: s3://team-results: public access is not fully blocked" in result.stderr
+    assert aws.s3.get_bucket_lifecycle_configuration(Bucket="team-results")["Rules"][0]["ID"] == "expire"
+    with pytest.raises(aws.s3.exceptions.ClientError):
+        aws.s3.get_bucket_policy(Bucket="team-results")
+
+
 def test_list_sweeps_and_a_sweep_by_id(layout, aws) -> None:
     stage1, stage2 = applied(layout, "stage1-coarse"), applied(layout, "stage2-fine")
     stage1.put_many([item for run in ("run-023", "run-024", "run-045", "run-078") for item in stage1.finished(run, "success", 0)])
     stage2.put_many(stage2.finished("run-023", "failed", 1))
+    stage3 = applied(layout, "stage3-cancelled")
+    assert CliRunner().invoke(main, ["cancel", str(stage3.sweep_file)]).exit_code == 0
     result = CliRunner().invoke(main, ["list-sweeps"])
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
-    assert lines[0] == ["SWEEP", "STATUS", "FINISHED", "REGIONS", "UPDATED"]
-    assert [line[:4] for line in lines[1:]] == [["stage1-coarse", "completed", "4/4", "us-east-1"], ["stage2-fine", "open", "1/4", "us-east-1"]]
+    assert lines[0] == ["SWEEP", "STATUS", "FINAL", "REGIONS", "UPDATED"]
+    assert [line[:4] for line in lines[1:]] == [["stage1-coarse", "completed", "4/4", "us-east-1"], ["stage2-fine", "running", "1/4", "us-east-1"],
+                                                ["stage3-cancelled", "completed", "4/4", "us-east-1"]]  # fmt: skip
     listed = json.loads(CliRunner().invoke(main, ["list-sweeps", "--json"]).stdout)
-    assert [(entry["sweep"], entry["finished"], entry["runs"]) for entry in listed] == [("stage1-coarse", 4, 4), ("stage2-fine", 1, 4)]
+    assert [(entry["sweep"], entry["final"], entry["runs"]) for entry in listed] == [("stage1-coarse", 4, 4), ("stage2-fine", 1, 4),
+                                                                                     ("stage3-cancelled", 4, 4)]  # fmt: skip
+
+    stage2.put(contract.manifest_key(stage2.folder, "broken"), b"{not json")
+    broken = CliRunner().invoke(main, ["list-sweeps"])
+    assert broken.exit_code == 3 and "_manifest/broken.json: not JSON" in broken.stderr
+    assert [line.split()[0] for line in broken.stdout.splitlines()[1:]] == ["stage1-coarse", "stage3-cancelled"]
+    assert CliRunner().invoke(main, ["status", "stage2-fine"]).exit_code == 1
+    stage2.aws.s3.delete_object(Bucket=stage2.bucket, Key=contract.manifest_key(stage2.folder, "broken"))
 
     by_id = CliRunner().invoke(main, ["status", "stage2-fine", "--json"])  # no file: the manifests in S3
     assert by_id.exit_code == 0, by_id.output
@@ -142,16 +166,28 @@ def test_wait_exit_codes(layout) -> None:
     timed_out = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--timeout", "1s", "--interval", "1"])
     assert timed_out.exit_code == 2 and "gave up waiting after 1s" in timed_out.stderr
     assert "sweep waiting: running (4 runs: 3 pending, 1 success)" in timed_out.stderr
-    sweep.put_many(sweep.finished("run-024", "success", 0) + sweep.finished("run-045", "stopped", 0) + sweep.finished("run-078", "cancelled", None))
+    sweep.put_many(sweep.finished("run-024", "success", 0) + sweep.finished("run-045", "stopped", 0) + sweep.finished("run-078", "success", 0))
     assert CliRunner().invoke(main, ["wait", str(sweep.sweep_file)]).exit_code == 0
 
     failing = layout(STAGE.format(sweep="failing"), name="failing.yaml", create_bucket=False)
     failing.put_many([item for run in ("run-023", "run-024", "run-045") for item in failing.finished(run, "success", 0)])
-    failing.put_many(failing.finished("run-078", "exhausted", None))
+    assert CliRunner().invoke(main, ["cancel", str(failing.sweep_file), "--run", "run-078"]).exit_code == 0
     result = CliRunner().invoke(main, ["wait", str(failing.sweep_file)])
     assert result.exit_code == 1, result.output
+    assert "spawn-tf: run-078: cancelled" in result.stderr
     bad = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--timeout", "soon"])
     assert bad.exit_code == 2 and "'soon' is not a duration" in bad.output
+
+
+def test_without_credentials_the_commands_say_so_and_stop(layout, monkeypatch) -> None:
+    sweep = layout(STAGE.format(sweep="creds").replace("defaults:", "results: s3://spawn-test-bucket/sweeps\ndefaults:"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for command in (["status", "--json"], ["wait"], ["results", "--sort-by", "loss", "--no-save"]):
+        result = CliRunner().invoke(main, [command[0], str(sweep.sweep_file), *command[1:]])
+        assert (result.exit_code, result.stdout) == (1, ""), (command, result.output)
+        assert "spawn-tf: error: no AWS credentials" in result.stderr
 
 
 def test_a_sweep_id_in_a_named_results_location(layout) -> None:
@@ -162,7 +198,7 @@ def test_a_sweep_id_in_a_named_results_location(layout) -> None:
     sweep.put_many(sweep.finished("run-045", "success", 0))
     where = ["--results", "s3://spawn-test-bucket/team/sweeps"]
     listed = CliRunner().invoke(main, ["list-sweeps", *where])
-    assert listed.stdout.splitlines()[1].split()[:3] == ["elsewhere", "open", "1/4"]
+    assert listed.stdout.splitlines()[1].split()[:3] == ["elsewhere", "running", "1/4"]
     result = CliRunner().invoke(main, ["status", "elsewhere", *where, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["counts"] == {"pending": 3, "success": 1}

@@ -116,3 +116,10 @@ def test_keys_that_would_land_outside_the_folder_are_refused() -> None:
     downloads, refused = wanted(keys, "s")
     assert [download.path.as_posix() for download in downloads] == ["run/ok.txt"]
     assert refused == ["s/run/../../etc/passwd", "s/run//x", "s/loose"]
+
+
+def test_an_output_that_is_a_file_is_an_error(layout, tmp_path) -> None:
+    sweep = layout(SWEEP)
+    (tmp_path / "results").write_text("")
+    result = CliRunner().invoke(main, ["collect-results", str(sweep.sweep_file), "--output", str(tmp_path / "results" / "deeper")])
+    assert result.exit_code == 1 and "spawn-tf: error:" in result.stderr and "Traceback" not in result.output

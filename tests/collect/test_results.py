@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+import pytest
 from click.testing import CliRunner
 from conftest import BUCKET
 
@@ -26,10 +27,10 @@ SWEEP = (
 )
 METRICS = {
     "lr-0.1": {"val_accuracy": 0.71, "val_loss": 0.90},
-    "lr-0.01": {"val_accuracy": 0.88, "val_loss": 0.35},
+    "lr-0.01": {"val_accuracy": 0.88, "val_loss": 0.35, "grad_norm": float("nan")},
     "lr-0.001": {"val_accuracy": 0.93, "val_loss": 0.21},
     "lr-0.0001": {"val_accuracy": 0.85, "val_loss": 0.40},
-    "odd": {"val_accuracy": "n/a"},
+    "odd": {"val_accuracy": "n/a", "val_loss": float("inf"), "grad_norm": float("nan")},
 }
 
 
@@ -55,7 +56,7 @@ def test_min_mode_ranks_the_lowest_loss_first_and_saves_the_top(layout, tmp_path
     assert lines[4].split()[3] == "1e-4"  # parameters as written
     assert "Best: lr-0.001 with val_loss = 0.21" in result.stdout
     assert "spawn-tf: not ranked: crashed: no metrics.json" in result.stderr
-    assert "spawn-tf: not ranked: odd: no 'val_loss'" in result.stderr
+    assert "spawn-tf: not ranked: odd: 'val_loss' is Infinity, not a number" in result.stderr
     saved = json.loads((tmp_path / "best-results.json").read_text())
     assert [entry["name"] for entry in saved] == ["lr-0.001", "lr-0.01", "lr-0.0001"]
     assert saved[0]["val_loss"] == 0.21 and saved[0]["params"] == {"learning_rate": 0.001, "batch_size": 64}
@@ -67,7 +68,7 @@ def test_max_mode_json_and_csv(layout, tmp_path) -> None:
     save = tmp_path / "top.json"
     result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--format", "json", "--save", str(save)])
     assert result.exit_code == 0, result.output
-    ranked = json.loads(result.stdout)
+    ranked = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(f"not JSON: {name}"))
     assert [entry["name"] for entry in ranked] == ["lr-0.001", "lr-0.01", "lr-0.0001", "lr-0.1"]
     assert json.loads(save.read_text()) == ranked
     assert "spawn-tf: not ranked: odd: 'val_accuracy' is \"n/a\", not a number" in result.stderr
@@ -94,3 +95,10 @@ def test_rank_keeps_ties_in_sweep_order_and_never_ranks_what_is_not_a_number() -
         ("r3", "'loss' is NaN, not a number"), ("r4", "'loss' is true, not a number"), ("r5", "no metrics.json"), ("r6", "no 'loss'"),
     ]  # fmt: skip
     assert [entry.value for entry in rank(found, "eval.loss", Mode.MIN).ranked] == [0.25]
+
+
+def test_a_save_file_that_cannot_be_written_is_an_error(layout, tmp_path) -> None:
+    sweep = board(layout)
+    (tmp_path / "taken").write_text("")
+    result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_loss", "--save", str(tmp_path / "taken" / "best.json")])
+    assert result.exit_code == 1 and f"spawn-tf: error: {tmp_path / 'taken' / 'best.json'}: " in result.stderr

@@ -129,3 +129,13 @@ def test_cancel_stops_one_run_or_the_sweep(layout) -> None:
     assert set(statuses(sweep.sweep_file).values()) == {"cancelled"}
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
     assert json.loads(result.stdout)["status"] == "completed"
+
+
+def test_retry_in_place_refuses_while_the_whole_sweep_is_cancelled(layout) -> None:
+    sweep = finished_sweep(layout)
+    assert CliRunner().invoke(main, ["cancel", str(sweep.sweep_file)]).exit_code == 0
+    before = sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file)])
+    assert result.exit_code == 1
+    assert "sweep tune is cancelled as a whole" in result.stderr and f"delete s3://{BUCKET}/{sweep.folder}/_stop/_all" in result.stderr
+    assert sweep.aws.s3_tree(BUCKET, sweep.folder + "/") == before

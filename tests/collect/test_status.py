@@ -211,24 +211,28 @@ def _observe(facts: list[dict]) -> tuple[SweepRecord, Observation]:
 
 
 @given(st.lists(run_facts, min_size=1, max_size=6))
-def test_status_rules(facts) -> None:
+def test_a_run_is_final_exactly_when_terraform_would_launch_it_no_more(facts) -> None:
+    """Final ⇔ done, or (no live instance and) not started and blocked — emit/schedule.py's rule — and the status says why."""
     sweep, observation = _observe(facts)
     statuses = run_statuses(sweep, observation)
     for status, fact in zip(statuses, facts, strict=True):
         failures = sum(1 for outcome in fact["outcomes"] if outcome in ("failed", "timeout"))
         interruptions = sum(1 for outcome in fact["outcomes"] if outcome == "interrupted")
+        started = None in fact["outcomes"]  # an attempt that began and has no outcome
+        blocked = fact["stopped"] or failures >= 3 or interruptions >= 2
+        assert status.final == (fact["done"] is not None or (not fact["live"] and not started and blocked))
         if fact["done"]:
-            assert (status.status, status.final) == (fact["done"], True)
+            assert status.status == fact["done"]
         elif fact["live"]:
-            assert (status.status, status.final) == ("running", False)
-        elif failures >= 3 or interruptions >= 2:
-            assert (status.status, status.final) == ("exhausted", True)
-        elif fact["stopped"]:
-            assert (status.status, status.final) == ("cancelled", True)
+            assert status.status == "running"
+        elif started:
+            assert status.status == "interrupted" and "without an outcome" in status.reason
+        elif blocked:
+            assert status.status == ("exhausted" if failures >= 3 or interruptions >= 2 else "cancelled")
         elif fact["outcomes"]:
-            assert status.status == (fact["outcomes"][-1] or "interrupted") and not status.final
+            assert status.status == fact["outcomes"][-1]
         else:
-            assert (status.status, status.final) == ("pending", False)
+            assert status.status == "pending"
         assert status.attempts == len(fact["outcomes"])
     expected = "completed" if all(s.final for s in statuses) else "pending" if all(s.status == "pending" for s in statuses) else "running"
     assert sweep_status(statuses) == expected
