@@ -28,7 +28,7 @@ WORKERS = 16  # concurrent requests: enough to hide latency, few enough to stay 
 
 
 class CollectError(Exception):
-    """Something the user can fix (a sweep that does not exist, no credentials): one line and a hint."""
+    """Something the user can fix (a sweep that does not exist, a file that is not a manifest): one line and a hint."""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)

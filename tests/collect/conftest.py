@@ -4,7 +4,8 @@ Fixtures:
 - `collector_env`: the process environment pointed at moto server (AWS_ENDPOINT_URL, test credentials,
   us-east-1), so the CLI and `spawn_tf.collect.aws.Aws()` reach it as they would reach AWS.
 - `counting_aws`: `counting_aws() -> (Aws, Counter)`: a collector `Aws` whose every API call is counted
-  by (service, operation) through botocore's `before-call` event.
+  by (service, operation) through botocore's `before-call` event; a call with a page size is also
+  counted as (service, "<operation> MaxResults=<n>").
 - `layout`: `layout(sweep_yaml) -> Layout`, the sweep compiled in memory and its bucket created.
 """
 
@@ -60,8 +61,11 @@ def counting_aws(collector_env: dict[str, str]) -> Callable[[], tuple[CollectorA
         calls: Counter[tuple[str, str]] = Counter()
         session = boto3.session.Session()
 
-        def count(model: Any, **_: Any) -> None:
+        def count(model: Any, params: dict[str, Any], **_: Any) -> None:
             calls[(model.service_model.service_name, model.name)] += 1
+            page_size = params.get("body", {}).get("MaxResults") if isinstance(params.get("body"), dict) else None
+            if page_size is not None:
+                calls[(model.service_model.service_name, f"{model.name} MaxResults={page_size}")] += 1
 
         session.events.register("before-call.*.*", count)  # clients copy the session's handlers when made
         return CollectorAws(session), calls

@@ -65,7 +65,7 @@ def test_an_interrupted_collect_leaves_only_whole_files_and_resumes(layout, coll
     expected = expected_tree(sweep)
     output = tmp_path / "results"
     process = _collect(collector_env, sweep, output)
-    _wait_for_files(output, 10, process)
+    _wait_for_files(output, 1, process)
     process.send_signal(sig)
     process.wait(timeout=30)
 
@@ -74,7 +74,7 @@ def test_an_interrupted_collect_leaves_only_whole_files_and_resumes(layout, coll
         assert process.returncode == 130, process.stderr.read() if process.stderr else ""
         assert not partial.exists()  # ended cleanly: nothing half-written anywhere
     have = {path: body for path, body in local_tree(output).items() if not path.startswith(PARTIAL_FOLDER)}
-    assert 10 <= len(have) < len(expected)
+    assert 1 <= len(have) < len(expected)
     assert all(expected[path] == body for path, body in have.items())  # every file under its own name is whole
 
     aws, calls = counting_aws()

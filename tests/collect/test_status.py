@@ -125,7 +125,7 @@ def test_status_reads_by_page_never_by_run(layout, counting_aws) -> None:
     statuses = run_statuses(sweep.record, observe(sweep.record, aws))
     document = status_document(sweep.record, statuses, ())
     assert document["counts"] == {"pending": 570, "running": 30, "success": 360, "failed": 40}
-    assert calls == {("ec2", "DescribeInstances"): 3, ("s3", "ListObjectsV2"): 3}
+    assert calls == {("ec2", "DescribeInstances"): 3, ("ec2", "DescribeInstances MaxResults=1000"): 3, ("s3", "ListObjectsV2"): 3}
 
 
 def test_completed_when_every_run_is_final(layout) -> None:
