@@ -422,7 +422,25 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     if lone is not None:
         span = Positions("", lambda: _JsonTree(text).build()).span(lone)
         raise _LoadError("not-text", "a \\u escape here is half of a UTF-16 pair, not a character", span.line, span.col)
+    deep = _too_deep(data)
+    if deep is not None:
+        span = Positions("", lambda: _JsonTree(text).build()).span(deep)
+        raise _LoadError("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", span.line, span.col)
     return data, lambda: _JsonTree(text).build(), None
+
+
+def _too_deep(data: Any) -> DataPath | None:
+    """The path of a value nested deeper than YAML's builder allows, or None (json.loads has no such limit)."""
+    stack: list[tuple[Any, DataPath]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, child in items:
+            if isinstance(child, dict | list):
+                if len(path) >= contract.MAX_NESTING:
+                    return (*path, key)
+                stack.append((child, (*path, key)))
+    return None
 
 
 _JSON_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|[-+0-9.eE]+|NaN|-?Infinity')

@@ -138,6 +138,7 @@ PINNED: tuple[tuple[Any, str], ...] = (
     ({"defaults": {"x": gen.Raw("!!int 0x")}}, "yaml"),
     ({"defaults": {"x": gen.Raw("1" * 5000)}}, "yaml"),  # past int()'s 4300 digits
     ({"defaults": {"volume_size": gen.Raw("0x" + "f" * 4000)}}, "yaml"),  # hex has no limit, but printing it has
+    ({"params": [{"name": "a", "d": gen.Raw("[" * 70 + "]" * 70)}]}, "json"),  # JSON past the nesting limit was accepted
     (_huge_bound, "yaml"),  # float() of an int past 1.8e308
     ({"params": [{"name": "a", "x": gen.Raw(".nan")}]}, "csv"),  # a CSV cell's load error had no position
     ({"defaults": {"x": "\ud800"}}, "json"),  # JSON may spell a lone surrogate; UTF-8 cannot encode it

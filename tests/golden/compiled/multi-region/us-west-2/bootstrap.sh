@@ -110,13 +110,20 @@ if [ "$failures" -ge "$SPAWN_MAX_ATTEMPTS" ] || [ "$interruptions" -ge "$SPAWN_M
   exit 0
 fi
 
-# One live agent per attempt: the conditional write fails for the second one.
+# One live agent per attempt: the conditional write fails (412) for the second one, which exits
+# and leaves the instance to the first. Any other failure is retried, as every AWS call is.
 : >"$spawn_dir/run/empty"
-if ! aws s3api put-object --bucket "$bucket" --key "$folder/_lease/$key/$attempt" --body "$spawn_dir/run/empty" \
-     --if-none-match '*' >>"$agent_log" 2>&1; then
-  note "attempt $attempt of $key is taken by another agent"
-  exit 0
-fi
+n=0
+until answer=$(aws s3api put-object --bucket "$bucket" --key "$folder/_lease/$key/$attempt" \
+                 --body "$spawn_dir/run/empty" --if-none-match '*' 2>&1); do
+  echo "$answer" >>"$agent_log"
+  case "$answer" in
+    *PreconditionFailed*) note "attempt $attempt of $key is taken by another agent"; exit 0 ;;
+  esac
+  n=$((n + 1))
+  [ "$n" -ge 8 ] && { note "gave up taking the lease of attempt $attempt"; exit 1; }
+  sleep $((n < 4 ? n * 2 : 10))
+done
 printf '{"started_at": "%s", "region": "%s"}\n' "$started_at" "$SPAWN_REGION" >"$spawn_dir/run/attempt.json"
 put "$attempts$instance" "$spawn_dir/run/attempt.json"
 tag running
@@ -183,7 +190,7 @@ while kill -0 "$child" 2>/dev/null; do
     status=interrupted reason="spot interruption notice"
     break
   fi
-  if keys "$folder/_stop/" | grep -qx -e "$folder/_stop/_all" -e "$folder/_stop/$run"; then
+  if keys "$folder/_stop/" | grep -qxF -e "$folder/_stop/_all" -e "$folder/_stop/$run"; then
     status=stopped reason="stop marker"
     break
   fi
