@@ -104,7 +104,9 @@ def expand(file: Path, fmt: str, strict: bool) -> None:
     if checked.runs is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: invalid ({summary(checked.diagnostics)})", err=True)
         sys.exit(ExitCode.FAILED)
-    click.echo(render_runs(checked.runs, fmt), nl=False)
+    runs = checked.runs
+    del checked  # rendering needs no source positions: a YAML file's node tree can go first
+    click.echo(render_runs(runs, fmt), nl=False)
 
 
 @main.command()
