@@ -93,11 +93,11 @@ def collect_results(
                 if stopping.is_set():
                     raise _Stopped
                 handle.write(chunk)
+        stamp = download.key.written.timestamp()
+        os.utime(temporary, (stamp, stamp))  # before the rename: a file in place is whole and dated
         target = output / download.path
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(temporary, target)
-        stamp = download.key.written.timestamp()
-        os.utime(target, (stamp, stamp))
         return download.key.size
 
     total_bytes = 0
