@@ -1,25 +1,8 @@
-"""moto server on 127.0.0.1 for the live price sources (the same pattern as tests/agent/conftest.py)."""
+"""The live price sources against moto server (the session's, from tests/sandbox.py)."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-
 import pytest
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture
