@@ -15,7 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
-from spawn_tf.collect.sweep import RunRecord, SweepRecord
+from spawn_tf.collect.sweep import SweepRecord
+from spawn_tf.manifest import RunRecord
 
 
 class Mode(StrEnum):

@@ -14,8 +14,9 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.collect.observe import Instance, Key, Observation
-from spawn_tf.collect.sweep import RunRecord, SweepRecord
+from spawn_tf.collect.sweep import SweepRecord
 from spawn_tf.contract import Status, SweepStatus
+from spawn_tf.manifest import RunRecord
 
 _STATUSES = {str(status): status for status in Status}
 

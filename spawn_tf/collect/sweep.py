@@ -12,27 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spawn_tf import contract
+from spawn_tf import contract, manifest
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunRecord:
-    """A run as the collector knows it: what sweep.json lists."""
-
-    name: str
-    index: int
-    fingerprint: str
-    region: str
-    root: str
-    instance_type: str
-    max_attempts: int
-    max_interruptions: int
-    params: Mapping[str, Any]
-
-    @property
-    def key(self) -> str:
-        return contract.run_key(self.name, self.fingerprint)
+from spawn_tf.manifest import RunRecord
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,49 +73,38 @@ def _read_json(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CollectError(f"{path}: cannot be read as JSON: {exc}") from None
-    if not isinstance(data, dict) or "runs" not in data or "results" not in data:
+    if not manifest.is_sweep_manifest(data):
         raise CollectError(f"{path}: not a compiled sweep.json", "compile the sweep file with `spawn-tf compile`")
     return data
 
 
 def _from_sweep_file(path: Path, aws: Aws) -> SweepRecord:
-    from spawn_tf.emit.terraform import run_records, sweep_manifest
     from spawn_tf.pipeline import check_file
 
     checked = check_file(path)
     if checked.plan is None:
         rendered = "\n".join(diagnostic.render() for diagnostic in checked.diagnostics)
         raise CollectError(f"{path} has errors:\n{rendered}", f"`spawn-tf validate {path}` lists them")
-    return _from_manifest(sweep_manifest(checked.plan, run_records(checked.plan)), aws, source=str(path), sweep_file=path)
+    compiled = manifest.sweep_manifest(checked.plan, manifest.run_records(checked.plan))
+    return _from_manifest(compiled, aws, source=str(path), sweep_file=path)
 
 
-def _from_manifest(manifest: Mapping[str, Any], aws: Aws, *, source: str, sweep_file: Path | None) -> SweepRecord:
+def _from_manifest(data: Mapping[str, Any], aws: Aws, *, source: str, sweep_file: Path | None) -> SweepRecord:
     try:
-        results = manifest["results"]
-        bucket = results["bucket"] or aws.default_bucket(manifest["home_region"])
+        where = manifest.location(data)
         return SweepRecord(
-            id=manifest["sweep"],
-            results=Results(bucket=bucket, region=results["region"], folder=results["sweep_folder"]),
-            runs=tuple(_run_record(record) for record in sorted(manifest["runs"], key=lambda record: record["index"])),
+            id=manifest.sweep_id(data),
+            results=Results(bucket=where.bucket or aws.default_bucket(where.home_region), region=where.region, folder=where.folder),
+            runs=manifest.runs(data),
             sweep_file=sweep_file,
         )
     except (KeyError, TypeError, AttributeError) as exc:
-        raise CollectError(f"{source}: not a sweep manifest of this spawn-tf ({type(exc).__name__}: {exc})",
-                           "compile the sweep again with this version, and apply") from None  # fmt: skip
+        raise _not_a_manifest(source, exc) from None
 
 
-def _run_record(record: Mapping[str, Any]) -> RunRecord:
-    return RunRecord(
-        name=record["name"],
-        index=record["index"],
-        fingerprint=record["fingerprint"],
-        region=record["region"],
-        root=record["root"],
-        instance_type=record["instance_type"],
-        max_attempts=record["max_attempts"],
-        max_interruptions=record["max_interruptions"],
-        params=record["params"],
-    )
+def _not_a_manifest(source: str, exc: Exception) -> CollectError:
+    return CollectError(f"{source}: not a sweep manifest of this spawn-tf ({type(exc).__name__}: {exc})",
+                        "compile the sweep again with this version, and apply")  # fmt: skip
 
 
 def results_location(aws: Aws, results: str | None) -> tuple[str, str]:
@@ -185,8 +156,8 @@ def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str
 
     roots = in_parallel(read, keys)
     source = f"s3://{bucket}/{folder}/{contract.CONTROL_MANIFEST}/"
-    if not all(isinstance(root, dict) and isinstance(root.get("runs"), list) for root in roots):
-        raise CollectError(f"{source}: not a sweep manifest of this spawn-tf")
-    manifest = {"sweep": sweep_id, "home_region": region, "runs": [run for root in roots for run in root["runs"]],
-                "results": {"bucket": bucket, "region": region, "sweep_folder": folder}}  # fmt: skip
-    return _from_manifest(manifest, aws, source=source, sweep_file=None)
+    try:
+        runs = manifest.root_runs(roots)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise _not_a_manifest(source, exc) from None
+    return SweepRecord(id=sweep_id, results=Results(bucket=bucket, region=region, folder=folder), runs=runs, sweep_file=None)

@@ -12,10 +12,11 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from spawn_tf import __version__, contract, iam
+from spawn_tf import contract, iam
 from spawn_tf.emit.files import dump_json, in_parallel
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.schedule import schedule
+from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script_text
@@ -436,51 +437,3 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
         )
     statements += [iam.shorthand_statement(shorthand) for shorthand in spec.shorthands]
     return {"Version": "2012-10-17", "Statement": statements}
-
-
-# --- manifests -----------------------------------------------------------------------------
-
-
-def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
-    """Each run as sweep.json and the root manifests list it, by name."""
-    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
-
-
-def _run_record(run: Run, root: str) -> dict[str, Any]:
-    return {
-        "name": run.name,
-        "index": run.index,
-        "fingerprint": run.fingerprint,
-        "max_attempts": run.settings.max_attempts,
-        "max_interruptions": run.settings.max_interruptions,
-        "root": root,
-        "region": run.region,
-        "region_assigned": run.region_assigned,
-        "instance_type": run.settings.instance_type,
-        "params": dict(run.params),  # numbers that keep their text serialize as plain numbers
-        "env": dict(run.env),
-    }
-
-
-def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
-
-
-def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep."""
-    return {
-        "format_version": contract.FORMAT_VERSION,
-        "sweep": plan.sweep.id,
-        "compiler": {"name": "spawn-tf", "version": __version__},
-        "source": {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256},
-        "results": {
-            "bucket": plan.results_bucket,
-            "prefix": plan.results_prefix,
-            "region": plan.bucket_region,
-            "sweep_folder": plan.sweep_folder,
-        },
-        "home_region": plan.home_region,
-        "max_concurrent": plan.sweep.max_concurrent,
-        "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
-        "runs": sorted(records.values(), key=lambda record: record["index"]),
-    }

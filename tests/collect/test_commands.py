@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_BUCKET, REGION
+from moto_layout import DEFAULT_BUCKET, REGION
 
 from spawn_tf import contract
 from spawn_tf.cli import main

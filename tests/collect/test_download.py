@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import BUCKET
+from moto_layout import BUCKET
 
 from spawn_tf.cli import main
 from spawn_tf.collect.download import PARTIAL_FOLDER, collect_results, wanted

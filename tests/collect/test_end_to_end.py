@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import tfharness as tfh
 from click.testing import CliRunner
-from conftest import BUCKET, ec2_client
+from moto_layout import BUCKET, ec2_client
 from offline import compile_sweep, plan_root
 from sandbox import AMI
 

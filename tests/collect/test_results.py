@@ -8,11 +8,11 @@ import json
 
 import pytest
 from click.testing import CliRunner
-from conftest import BUCKET
+from moto_layout import BUCKET
 
 from spawn_tf.cli import main
 from spawn_tf.collect.results import Metrics, Mode, rank
-from spawn_tf.collect.sweep import RunRecord
+from spawn_tf.manifest import RunRecord
 
 SWEEP = (
     f"sweep: board\nresults: s3://{BUCKET}/sweeps\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-from conftest import BUCKET
+from moto_layout import BUCKET
 
 from spawn_tf import contract
 from spawn_tf.cli import main
@@ -107,7 +107,7 @@ def test_retry_output_writes_a_sweep_of_those_runs_with_their_settings(layout, t
 
 
 def test_retry_output_needs_the_sweep_file(layout, tmp_path) -> None:
-    from spawn_tf.emit.terraform import run_records, sweep_manifest
+    from spawn_tf.manifest import run_records, sweep_manifest
 
     sweep = finished_sweep(layout)
     plan = check_file(sweep.sweep_file).plan

@@ -6,16 +6,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from click.testing import CliRunner
-from conftest import BUCKET
 from hypothesis import given
 from hypothesis import strategies as st
+from moto_layout import BUCKET
 
 from spawn_tf import contract
 from spawn_tf.cli import main
 from spawn_tf.collect.observe import Instance, Key, Observation, observe
 from spawn_tf.collect.status import run_statuses, status_document, sweep_status
-from spawn_tf.collect.sweep import Results, RunRecord, SweepRecord
-from spawn_tf.emit.terraform import run_records, sweep_manifest
+from spawn_tf.collect.sweep import Results, SweepRecord
+from spawn_tf.manifest import RunRecord, run_records, sweep_manifest
 from spawn_tf.pipeline import check_file
 
 RUNS = ["r-success", "r-failed", "r-stopped", "r-timeout", "r-exhausted", "r-cancelled", "r-interrupted", "r-lost",

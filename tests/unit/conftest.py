@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from sweep_helpers import CheckSweep, WriteSweep
 
 from spawn_tf import Checked, check_file
-
-WriteSweep = Callable[..., Path]
-CheckSweep = Callable[..., Checked]
-
-# Settings that keep a test sweep free of unrelated warnings.
-QUIET_DEFAULTS = "defaults:\n  instance_type: m7i.large\n  ttl: 2h\n  user_data: ./train.sh\n"
 
 
 @pytest.fixture
@@ -35,8 +29,3 @@ def check(write_sweep: WriteSweep) -> CheckSweep:
         return check_file(write_sweep(text, name))
 
     return run
-
-
-def codes(checked: Checked) -> list[tuple[str, int | None, int | None]]:
-    """(code, line, column) of each diagnostic, in report order."""
-    return [(d.code, d.span.line if d.span else None, d.span.col if d.span else None) for d in checked.diagnostics]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import QUIET_DEFAULTS, WriteSweep
+from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf import cli
 from spawn_tf.cli import main

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 from click.testing import CliRunner
-from conftest import WriteSweep
+from sweep_helpers import WriteSweep
 
 from spawn_tf.cli import main
 from spawn_tf.emit.files import write_tree

@@ -9,7 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
-from conftest import QUIET_DEFAULTS, WriteSweep
+from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf.cli import main
 from spawn_tf.cost import CostEstimate, estimate_cost, render_estimate, usd

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import QUIET_DEFAULTS
+from sweep_helpers import QUIET_DEFAULTS
 
 from spawn_tf.cli import main
 from spawn_tf.diff import SweepDiff, render_diff

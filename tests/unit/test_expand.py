@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import QUIET_DEFAULTS, CheckSweep, codes
+from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf.contract import Arch
 from spawn_tf.expand import arch_of, env_name, env_text, parse_duration

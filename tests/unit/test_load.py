@@ -3,7 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import CheckSweep, WriteSweep, codes
+from sweep_helpers import CheckSweep, WriteSweep, codes
 
 from spawn_tf import contract
 from spawn_tf.load import SourceFloat, SourceInt, load_document

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import QUIET_DEFAULTS, CheckSweep
+from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
 from spawn_tf import contract
 

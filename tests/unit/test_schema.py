@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import jsonschema
 import pytest
-from conftest import QUIET_DEFAULTS, CheckSweep, codes
+from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf import contract
 from spawn_tf.resources import sweep_schema

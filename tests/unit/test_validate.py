@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from conftest import QUIET_DEFAULTS, CheckSweep, codes
+from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf.diagnostics import Severity
 

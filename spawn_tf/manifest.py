@@ -1,0 +1,133 @@
+"""sweep.json and the root manifests: what `compile` writes for the collector, and how it is read back.
+
+Both sides are here so that the field names are spelled in one place. `build/<sweep>/sweep.json` is
+the whole sweep; each root's `manifest.json` (uploaded to `S/_manifest/<root>.json` by Terraform)
+is its part, from which a sweep known only by its id is put together again. Pure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from spawn_tf import __version__, contract
+from spawn_tf.model import Run
+from spawn_tf.plan import Plan, Root
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunRecord:
+    """A run as a manifest lists it: what the collector knows of it."""
+
+    name: str
+    index: int
+    fingerprint: str
+    region: str
+    root: str
+    instance_type: str
+    max_attempts: int
+    max_interruptions: int
+    params: Mapping[str, Any]
+
+    @property
+    def key(self) -> str:
+        return contract.run_key(self.name, self.fingerprint)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """Where a sweep reports, as its manifest says: the bucket is None for the account's default one."""
+
+    bucket: str | None
+    region: str  # the bucket's
+    folder: str  # S = PREFIX/<sweep>
+    home_region: str
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+
+def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
+    """Each run as sweep.json and the root manifests list it, by name."""
+    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
+
+
+def _run_record(run: Run, root: str) -> dict[str, Any]:
+    return {
+        "name": run.name,
+        "index": run.index,
+        "fingerprint": run.fingerprint,
+        "max_attempts": run.settings.max_attempts,
+        "max_interruptions": run.settings.max_interruptions,
+        "root": root,
+        "region": run.region,
+        "region_assigned": run.region_assigned,
+        "instance_type": run.settings.instance_type,
+        "params": dict(run.params),  # numbers that keep their text serialize as plain numbers
+        "env": dict(run.env),
+    }
+
+
+def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
+
+
+def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep."""
+    return {
+        "format_version": contract.FORMAT_VERSION,
+        "sweep": plan.sweep.id,
+        "compiler": {"name": "spawn-tf", "version": __version__},
+        "source": {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256},
+        "results": {
+            "bucket": plan.results_bucket,
+            "prefix": plan.results_prefix,
+            "region": plan.bucket_region,
+            "sweep_folder": plan.sweep_folder,
+        },
+        "home_region": plan.home_region,
+        "max_concurrent": plan.sweep.max_concurrent,
+        "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
+        "runs": sorted(records.values(), key=lambda record: record["index"]),
+    }
+
+
+# --- reading (KeyError, TypeError or AttributeError for what is not a manifest) ---------------
+
+
+def is_sweep_manifest(data: Any) -> bool:
+    return isinstance(data, dict) and "runs" in data and "results" in data
+
+
+def sweep_id(manifest: Mapping[str, Any]) -> str:
+    return manifest["sweep"]
+
+
+def location(manifest: Mapping[str, Any]) -> Location:
+    results = manifest["results"]
+    return Location(bucket=results["bucket"], region=results["region"], folder=results["sweep_folder"], home_region=manifest["home_region"])
+
+
+def runs(manifest: Mapping[str, Any]) -> tuple[RunRecord, ...]:
+    """The runs of sweep.json, in the sweep's order."""
+    return tuple(_read_run(record) for record in sorted(manifest["runs"], key=lambda record: record["index"]))
+
+
+def root_runs(roots: Iterable[Mapping[str, Any]]) -> tuple[RunRecord, ...]:
+    """The runs of a sweep's root manifests, in the sweep's order."""
+    return tuple(sorted((_read_run(record) for root in roots for record in root["runs"]), key=lambda run: run.index))
+
+
+def _read_run(record: Mapping[str, Any]) -> RunRecord:
+    return RunRecord(
+        name=record["name"],
+        index=record["index"],
+        fingerprint=record["fingerprint"],
+        region=record["region"],
+        root=record["root"],
+        instance_type=record["instance_type"],
+        max_attempts=record["max_attempts"],
+        max_interruptions=record["max_interruptions"],
+        params=record["params"],
+    )
