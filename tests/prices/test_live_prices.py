@@ -80,3 +80,19 @@ def test_cli_cost_live_saves_prices_that_compile_uses(aws_env: str, tmp_path: Pa
     result = _spawn_tf("cost", str(on_demand), "--live")
     assert result.returncode == 1  # on-demand runs stay unpriced without the Price List API, and a budget needs every price
     assert "error: no on-demand price for m7i.large in eu-west-1" in result.stderr
+
+
+def test_cli_diff_live_prices_both_sides_with_one_table(aws_env: str, tmp_path: Path) -> None:
+    old, new = tmp_path / "old.yaml", tmp_path / "new.yaml"
+    old.write_text("sweep: lr\n" + SWEEP)
+    new.write_text("sweep: lr\n" + SWEEP + "  - {name: d, region: us-east-1}\n")
+    result = _spawn_tf("diff", str(old), str(new), "--live", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [run["name"] for run in report["added"]] == ["d"]
+    cost = report["cost"]
+    assert cost["old"]["source"] == cost["new"]["source"]  # one price table for both sides: the delta is the change's
+    line = {(item["region"], item["instance_type"]): item for item in cost["new"]["lines"]}[("us-east-1", "m7i.large")]
+    old_line = {(item["region"], item["instance_type"]): item for item in cost["old"]["lines"]}[("us-east-1", "m7i.large")]
+    assert (old_line["runs"], old_line["hours"], line["runs"], line["hours"]) == (1, "2.00", 2, "4.00")
+    assert Decimal(cost["delta_usd"]) == Decimal(cost["new"]["worst_case_usd"]) - Decimal(cost["old"]["worst_case_usd"])
