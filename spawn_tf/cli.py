@@ -250,11 +250,14 @@ def cost(*, file: Path, prices: Path | None, live: bool, save_prices: Path | Non
     if save_prices is not None and fetched:
         save_prices.write_text(render_price_file(fetched[0]), encoding="utf-8")
         click.echo(f"{save_prices}: {len(fetched[0].prices)} prices saved", err=True)
-    if estimate is None:
-        if not has_errors(checked.diagnostics):
-            click.echo(f"spawn-tf: no prices for {file}", err=True)
-            click.echo("  hint: pass --prices FILE or --live, or name budget.prices in the sweep", err=True)
+    if estimate is None and (checked.runs is None or has_errors(checked.diagnostics)):
         sys.exit(ExitCode.FAILED)
+    if estimate is None:  # no price source and no budget: every run is listed unpriced, nothing guessed
+        from spawn_tf.cost import estimate_cost
+        from spawn_tf.prices import PriceTable
+
+        hint = "pass --prices FILE or --live, or name budget.prices in the sweep"
+        estimate = estimate_cost(checked.runs, PriceTable(source="no price source", prices={}, notes=(f"no prices: {hint}",)))
     budget = checked.sweep.budget.max_usd if checked.sweep and checked.sweep.budget else None
     if as_json or fmt == "json":
         click.echo(json.dumps(estimate_as_json(estimate, budget), indent=2, ensure_ascii=False))

@@ -1,10 +1,12 @@
-"""Worst-case cost of a sweep's runs from a price table, the spot saving, and the budget gate. Pure.
+"""Worst-case cost of a sweep's runs from a price table, the expected cost and spot saving, and the budget gate. Pure.
 
-Worst case of a run = its ttl in hours x its hourly price: the spot price for a spot run (capped by
-spot_max_price when set), the on-demand price otherwise. It covers one attempt of each run, not
-relaunches after spot interruptions or retried failures, nor storage and transfer. A run without a
-ttl has no worst case (unbounded); a run whose price the table lacks is unpriced. Nothing is guessed.
-Money is `Decimal` throughout and rounded to cents only for display.
+Worst case of a run = its ttl in hours x the most an hour can cost: the on-demand price for an
+on-demand run; for a spot run, its spot_max_price, or else the on-demand price, which is as high as
+a spot price goes (AWS's default maximum). The expected cost prices spot hours at the current spot
+price (under the cap). Both cover one attempt of each run, not relaunches after interruptions or
+retried failures, nor storage and transfer. A run without a ttl has no worst case (unbounded); a
+run whose price the table lacks is unpriced. Nothing is guessed. Money is `Decimal` throughout and
+rounded to cents only for display.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class CostLine:
     runs: int
     unbounded_runs: int  # runs without a ttl: not in the worst case
     hours: Decimal  # the bounded runs' ttl, summed
-    hourly_usd: Decimal | None  # the price paid per hour (the highest, when spot_max_price caps some runs)
+    hourly_usd: Decimal | None  # the most an hour can cost (the highest, when spot_max_price caps some runs)
     worst_case_usd: Decimal | None  # None: unpriced
+    expected_usd: Decimal | None  # at the current spot price (on-demand runs: the worst case); None when unknown
     on_demand_usd: Decimal | None  # the same hours at the on-demand price; None when unknown
     first_run: str  # the first run of the line, to place a diagnostic
 
@@ -58,6 +61,13 @@ class CostEstimate:
         return sum((line.worst_case_usd for line in self.lines if line.worst_case_usd is not None), Decimal(0))
 
     @property
+    def expected_usd(self) -> Decimal | None:
+        """At current spot prices, when every line has one."""
+        if any(line.expected_usd is None for line in self.lines):
+            return None
+        return sum((line.expected_usd for line in self.lines if line.expected_usd is not None), Decimal(0))
+
+    @property
     def unpriced(self) -> tuple[CostLine, ...]:
         return tuple(line for line in self.lines if not line.priced)
 
@@ -72,12 +82,12 @@ class CostEstimate:
 
     @property
     def spot_saving_usd(self) -> tuple[Decimal, Decimal] | None:
-        """(on-demand cost, spot worst case) over the spot lines whose both prices are known, or None."""
-        known = [line for line in self.lines if line.spot and line.priced and line.on_demand_usd is not None]
+        """(on-demand cost, expected spot cost) over the spot lines where both are known, or None."""
+        known = [line for line in self.lines if line.spot and line.expected_usd is not None and line.on_demand_usd is not None]
         if not known:
             return None
         on_demand = sum((line.on_demand_usd for line in known if line.on_demand_usd is not None), Decimal(0))
-        spot = sum((line.worst_case_usd for line in known if line.worst_case_usd is not None), Decimal(0))
+        spot = sum((line.expected_usd for line in known if line.expected_usd is not None), Decimal(0))
         return on_demand, spot
 
 
@@ -95,23 +105,19 @@ def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -
     region, instance_type, spot = key
     price = prices.get(region, instance_type)
     on_demand = price.on_demand_usd if price else None
-    market = (price.spot_usd if spot else on_demand) if price else None
+    spot_now = price.spot_usd if price else None
     # Runs with the same cap share a price: sum their seconds, multiply once.
-    seconds_by_cap: dict[str | None, int] = {}
+    seconds_by_cap: dict[Decimal | None, int] = {}
     unbounded = 0
     for run in runs:
         if run.settings.ttl_seconds is None:
             unbounded += 1
         else:
-            cap = run.settings.spot_max_price_usd if spot else None
+            cap = Decimal(run.settings.spot_max_price_usd) if spot and run.settings.spot_max_price_usd else None
             seconds_by_cap[cap] = seconds_by_cap.get(cap, 0) + run.settings.ttl_seconds
     seconds = sum(seconds_by_cap.values())
-    worst: Decimal | None = None
-    hourly: Decimal | None = None
-    if market is not None:
-        paid = {cap: market if cap is None else min(market, Decimal(cap)) for cap in seconds_by_cap}
-        worst = sum((paid[cap] * total for cap, total in seconds_by_cap.items()), Decimal(0)) / _SECONDS_PER_HOUR
-        hourly = max(paid.values(), default=market)
+    highest = {cap: _highest_hour(spot, cap, on_demand) for cap in seconds_by_cap}
+    current = {cap: _current_hour(spot, cap, spot_now, on_demand) for cap in seconds_by_cap}
     return CostLine(
         region=region,
         instance_type=instance_type,
@@ -119,11 +125,35 @@ def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -
         runs=len(runs),
         unbounded_runs=unbounded,
         hours=Decimal(seconds) / _SECONDS_PER_HOUR,
-        hourly_usd=hourly,
-        worst_case_usd=worst,
+        hourly_usd=None if None in highest.values() else max(highest.values(), default=_highest_hour(spot, None, on_demand)),
+        worst_case_usd=_cost(highest, seconds_by_cap, spot, on_demand),
+        expected_usd=_cost(current, seconds_by_cap, spot, on_demand),
         on_demand_usd=None if on_demand is None else on_demand * seconds / _SECONDS_PER_HOUR,
         first_run=runs[0].name,
     )
+
+
+def _highest_hour(spot: bool, cap: Decimal | None, on_demand: Decimal | None) -> Decimal | None:
+    """The most an hour can cost: a spot price rises to the cap, and never above on-demand."""
+    if not spot or cap is None:
+        return on_demand
+    return cap if on_demand is None else min(cap, on_demand)
+
+
+def _current_hour(spot: bool, cap: Decimal | None, spot_now: Decimal | None, on_demand: Decimal | None) -> Decimal | None:
+    if not spot:
+        return on_demand
+    return None if spot_now is None else spot_now if cap is None else min(spot_now, cap)
+
+
+def _cost(hourly: dict[Decimal | None, Decimal | None], seconds_by_cap: dict[Decimal | None, int], spot: bool,
+          on_demand: Decimal | None) -> Decimal | None:  # fmt: skip
+    """Hours x price over the cap groups; None when a group has no price (a line of unbounded runs only costs 0)."""
+    if not seconds_by_cap:
+        return Decimal(0) if _highest_hour(spot, None, on_demand) is not None else None
+    if None in hourly.values():
+        return None
+    return sum((price * seconds_by_cap[cap] for cap, price in hourly.items() if price is not None), Decimal(0)) / _SECONDS_PER_HOUR
 
 
 def usd(amount: Decimal) -> str:
@@ -141,9 +171,10 @@ def budget_diagnostics(sweep: Sweep, document: Document, runs: Sequence[Run], es
     by_name = {run.name: run for run in runs}
     for line in estimate.unpriced:
         path = setting_path(sweep, document, by_name[line.first_run], "instance_type")
-        market = "spot" if line.spot else "on-demand"
-        yield error("unpriced-instance-type", f"no {market} price for {line.instance_type} in {line.region} in {estimate.source}",
-                    document.span(path), "add a row for it to the price file; a budget cannot be checked against a guess")  # fmt: skip
+        why = " (a spot hour can cost as much)" if line.spot else ""
+        hint = "add its on_demand price to the price file" + (", or cap the spot price with spot_max_price" if line.spot else "")
+        yield error("unpriced-instance-type", f"no on-demand price for {line.instance_type} in {line.region}{why} in {estimate.source}",
+                    document.span(path), f"{hint}; a budget cannot be checked against a guess")  # fmt: skip
     if estimate.worst_case_usd > budget.max_usd:
         alone = " for the priced runs alone" if estimate.unpriced else ""
         yield error("over-budget", f"the worst-case cost {usd(estimate.worst_case_usd)}{alone} exceeds the budget of {usd(budget.max_usd)}",
@@ -172,6 +203,7 @@ def estimate_as_json(estimate: CostEstimate, budget_usd: Decimal | None) -> dict
         "source": estimate.source,
         "notes": list(estimate.notes),
         "worst_case_usd": text(estimate.worst_case_usd),
+        "expected_usd": text(estimate.expected_usd),
         "complete": estimate.complete,
         "budget_usd": text(budget_usd),
         "within_budget": None if budget_usd is None else estimate.complete and estimate.worst_case_usd <= budget_usd,
@@ -189,6 +221,7 @@ def estimate_as_json(estimate: CostEstimate, budget_usd: Decimal | None) -> dict
                 "hours": str(line.hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
                 "hourly_usd": None if line.hourly_usd is None else str(line.hourly_usd),
                 "worst_case_usd": text(line.worst_case_usd),
+                "expected_usd": text(line.expected_usd),
                 "on_demand_usd": text(line.on_demand_usd),
             }
             for line in estimate.lines
@@ -202,7 +235,7 @@ def _market(spot: bool) -> str:
 
 def render_estimate(estimate: CostEstimate, budget_usd: Decimal | None, *, markdown: bool) -> str:
     """A table per (region, instance type, market), then the total, the spot saving and the budget."""
-    header = ["region", "instance type", "market", "runs", "hours", "USD/h", "worst case", "on-demand equivalent"]
+    header = ["region", "instance type", "market", "runs", "hours", "USD/h at most", "worst case", "expected", "on-demand equivalent"]
     rows = [
         [
             line.region,
@@ -212,6 +245,7 @@ def render_estimate(estimate: CostEstimate, budget_usd: Decimal | None, *, markd
             f"{line.hours.quantize(_CENT, rounding=ROUND_HALF_UP):,}",
             "unpriced" if line.hourly_usd is None else str(line.hourly_usd),
             "unpriced" if line.worst_case_usd is None else usd(line.worst_case_usd),
+            "-" if line.expected_usd is None else usd(line.expected_usd),
             "-" if line.on_demand_usd is None else usd(line.on_demand_usd),
         ]
         for line in estimate.lines
@@ -230,6 +264,8 @@ def summary_lines(estimate: CostEstimate, budget_usd: Decimal | None) -> list[st
     if estimate.unbounded_runs:
         total += f", plus {estimate.unbounded_runs} runs without a ttl (unbounded)"
     lines = [total]
+    if estimate.expected_usd is not None and any(line.spot for line in estimate.lines):
+        lines.append(f"expected at current spot prices: {usd(estimate.expected_usd)}")
     saving = estimate.spot_saving_usd
     if saving is not None and saving[0] > 0:
         on_demand, spot = saving
@@ -240,5 +276,6 @@ def summary_lines(estimate: CostEstimate, budget_usd: Decimal | None) -> list[st
         lines.append(f"budget: {usd(budget_usd)}, {verdict}")
     lines.append(f"prices: {estimate.source}")
     lines.extend(f"note: {note}" for note in estimate.notes)
-    lines.append("worst case = ttl x hourly price, one attempt per run; relaunches, storage and transfer are extra")
+    lines.append("worst case = ttl x the most an hour can cost (spot: spot_max_price, else on-demand), one attempt per run; "
+                 "relaunches, storage and transfer are extra")  # fmt: skip
     return lines

@@ -63,7 +63,8 @@ def _spawn_tf(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_cost_live_saves_prices_that_compile_uses(aws_env: str, tmp_path: Path) -> None:
     sweep = tmp_path / "lr.yaml"
-    sweep.write_text("budget: {max_usd: 100, prices: prices.csv}\n" + SWEEP)
+    # Without on-demand prices (moto has no Price List API) only a spot cap bounds a spot hour.
+    sweep.write_text("budget: {max_usd: 100, prices: prices.csv}\n" + SWEEP.replace("  ttl: 2h\n", "  ttl: 2h\n  spot_max_price: '0.50'\n"))
     result = _spawn_tf("cost", str(sweep), "--live", "--save-prices", str(tmp_path / "prices.csv"), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -72,6 +73,7 @@ def test_cli_cost_live_saves_prices_that_compile_uses(aws_env: str, tmp_path: Pa
         ("eu-west-1", "c7i.large"), ("eu-west-1", "m7i.large"), ("us-east-1", "m7i.large"),
     ]  # fmt: skip
     assert report["spot_saving"] is None  # no on-demand prices from moto: no saving claimed
+    assert report["worst_case_usd"] == "3.00" and report["expected_usd"] is not None  # 3 runs x 2 h x the 0.50 cap
     assert any("Price List API failed" in note for note in report["notes"])
     compiled = _spawn_tf("compile", str(sweep), "-o", str(tmp_path / "build"))
     assert compiled.returncode == 0, compiled.stderr

@@ -51,15 +51,28 @@ def test_estimate_cost_per_region_type_and_market(write_sweep: WriteSweep) -> No
     estimate = _estimate(write_sweep, RUNS)
     lines = {(line.region, line.instance_type, line.spot): line for line in estimate.lines}
     spot = lines[("us-east-1", "m7i.large", True)]
-    assert (spot.runs, spot.hours, spot.worst_case_usd) == (2, Decimal("2.5"), Decimal("0.0401") * Decimal("2.5"))
-    assert spot.on_demand_usd == Decimal("0.1008") * Decimal("2.5")
+    # A spot hour can cost as much as an on-demand one: the worst case; the current spot price: the expected cost.
+    assert (spot.runs, spot.hours, spot.worst_case_usd) == (2, Decimal("2.5"), Decimal("0.1008") * Decimal("2.5"))
+    assert spot.expected_usd == Decimal("0.0401") * Decimal("2.5") and spot.on_demand_usd == spot.worst_case_usd
     assert lines[("us-east-1", "m7i.large", False)].worst_case_usd == Decimal("0.2016")  # on-demand: 2h x 0.1008
     capped = lines[("us-east-1", "g5.xlarge", True)]
-    assert capped.hourly_usd == Decimal("0.30") and capped.worst_case_usd == Decimal("0.60")  # spot_max_price caps 0.4525
-    assert not lines[("eu-west-1", "m7i.large", True)].priced  # the file has no spot price there
-    assert not lines[("us-east-1", "c7i.large", True)].priced  # nor any price for c7i.large
-    assert not estimate.complete
-    assert estimate.worst_case_usd == Decimal("0.0401") * Decimal("2.5") + Decimal("0.2016") + Decimal("0.60")
+    assert capped.hourly_usd == Decimal("0.30") and capped.worst_case_usd == Decimal("0.60")  # spot_max_price caps the hour
+    assert capped.expected_usd == Decimal("0.60")  # the spot price now (0.4525) is above the cap
+    no_spot_price = lines[("eu-west-1", "m7i.large", True)]
+    assert no_spot_price.worst_case_usd == Decimal("0.224") and no_spot_price.expected_usd is None
+    assert not lines[("us-east-1", "c7i.large", True)].priced  # no price at all for c7i.large
+    assert not estimate.complete and estimate.expected_usd is None
+    assert estimate.worst_case_usd == Decimal("0.252") + Decimal("0.2016") + Decimal("0.60") + Decimal("0.224")
+
+
+def test_a_spot_run_without_an_on_demand_price_or_cap_is_unpriced(write_sweep: WriteSweep) -> None:
+    table, _ = parse_price_file("region,instance_type,on_demand,spot,date\nus-east-1,m7i.large,,0.04,2026-11-29\n", "p.csv")
+    checked = check_file(write_sweep(QUIET_DEFAULTS + "  region: us-east-1\nparams:\n  - {name: a}\n  - {name: b, spot_max_price: '0.05'}\n"))
+    assert table is not None and checked.runs is not None
+    [line] = estimate_cost(checked.runs[:1], table).lines
+    assert not line.priced and line.expected_usd == Decimal("0.08")  # the spot price alone bounds nothing
+    [capped] = estimate_cost(checked.runs[1:], table).lines
+    assert capped.worst_case_usd == Decimal("0.10") and capped.hourly_usd == Decimal("0.05")
 
 
 def test_estimate_cost_spot_saving_and_unbounded(write_sweep: WriteSweep) -> None:
@@ -70,7 +83,8 @@ def test_estimate_cost_spot_saving_and_unbounded(write_sweep: WriteSweep) -> Non
     assert estimate.unbounded_runs == 1 and not estimate.complete
     assert estimate.spot_saving_usd == (Decimal("1.008"), Decimal("0.401"))
     rendered = render_estimate(estimate, None, markdown=False)
-    assert "worst case: $0.40, plus 1 runs without a ttl (unbounded)" in rendered
+    assert "worst case: $1.01, plus 1 runs without a ttl (unbounded)" in rendered
+    assert "expected at current spot prices: $0.40" in rendered
     assert "expected spot saving: $0.61 (60 %) against $1.01 on demand" in rendered
 
 
@@ -86,7 +100,7 @@ def test_compile_over_budget_fails_with_located_error(write_sweep: WriteSweep) -
     assert files is None
     [over] = [d for d in checked.diagnostics if d.is_error]
     assert over.code == "over-budget" and over.span is not None and (over.span.line, over.span.col) == (1, 19)
-    assert over.message == "the worst-case cost $1.35 exceeds the budget of $1.00"
+    assert over.message == "the worst-case cost $2.06 exceeds the budget of $1.00"
 
 
 def test_compile_within_budget_and_prices_option(write_sweep: WriteSweep, tmp_path: Path) -> None:
@@ -104,7 +118,7 @@ def test_unpriced_type_with_budget_is_an_error_at_its_instance_type(write_sweep:
     write_sweep(PRICES, "prices.csv")
     checked, _ = estimate_file(check_file(path := write_sweep("budget: {max_usd: 100, prices: prices.csv}\n" + RUNS)), path)
     errors = [(d.code, d.span.line if d.span else None) for d in checked.diagnostics if d.is_error]
-    assert errors == [("unpriced-instance-type", 3), ("unpriced-instance-type", 13)]  # defaults' m7i.large (eu-west-1 spot), f's c7i.large
+    assert errors == [("unpriced-instance-type", 13)]  # f's c7i.large (eu-west-1 m7i.large has its on-demand price)
 
 
 def test_budget_without_ttl_is_an_error_in_validate(write_sweep: WriteSweep) -> None:
@@ -121,8 +135,10 @@ def test_cli_cost_outputs_and_exit_codes(write_sweep: WriteSweep) -> None:
     result = runner.invoke(main, ["cost", str(sweep), "--prices", str(prices), "--json"])
     assert result.exit_code == 0 and result.stderr == ""
     report = json.loads(result.stdout)
-    assert report["worst_case_usd"] == "0.08" and report["complete"] and report["lines"][0]["hourly_usd"] == "0.0401"
-    assert runner.invoke(main, ["cost", str(sweep)]).exit_code == 1  # no prices anywhere
+    assert report["worst_case_usd"] == "0.20" and report["expected_usd"] == "0.08" and report["complete"]
+    assert report["lines"][0]["hourly_usd"] == "0.1008"
+    unpriced = runner.invoke(main, ["cost", str(sweep)])  # no prices anywhere, no budget: listed unpriced
+    assert unpriced.exit_code == 0 and "unpriced" in unpriced.stdout and "note: no prices: pass --prices FILE" in unpriced.stdout
     result = runner.invoke(main, ["cost", str(sweep), "--live", "--prices", str(prices)])
     assert result.exit_code == 2 and "two price sources" in result.stderr
     assert runner.invoke(main, ["cost", str(sweep), "--save-prices", "x.csv"]).exit_code == 2
@@ -131,7 +147,7 @@ def test_cli_cost_outputs_and_exit_codes(write_sweep: WriteSweep) -> None:
     )
     result = runner.invoke(main, ["cost", str(over), "--format", "markdown"])
     assert result.exit_code == 1
-    assert "over.yaml:1:19: error: the worst-case cost $0.08 exceeds the budget of $0.05" in result.stderr
+    assert "over.yaml:1:19: error: the worst-case cost $0.20 exceeds the budget of $0.05" in result.stderr
     assert "- budget: $0.05, EXCEEDED" in result.stdout
 
 
