@@ -1,16 +1,18 @@
 """Compare two versions of a sweep: runs added, removed and changed, roots touched, cost delta. Pure.
 
-A run is identified by its name. It is changed when its fingerprint (DESIGN §3), its root or any
-setting or parameter differs; a new fingerprint means it runs again (an earlier completion does not
-count for it, and a running instance is replaced). Settings outside the fingerprint (tags, IAM,
-network, retry policy) are updated in place.
+A run is identified by its sweep id and name: a sweep whose id changes is a new sweep (new S3
+folder, new roots and state), so every old run is removed and every new one added. A run is
+changed when its fingerprint (DESIGN §3), its root or any setting or parameter differs; a new
+fingerprint means it runs again (an earlier completion does not count for it, and a running
+instance is replaced); a run that moves to another root has its running instance replaced there.
+Settings outside the fingerprint (tags, IAM, network, retry policy) are updated in place.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from spawn_tf.cost import CostEstimate, estimate_as_json, usd
@@ -54,6 +56,11 @@ class RunChange:
         """A new fingerprint: the run runs again (DESIGN §3)."""
         return self.old.fingerprint != self.new.fingerprint
 
+    @property
+    def moves(self) -> bool:
+        """Another root: its old root destroys a running instance, the new one launches it."""
+        return self.old.root != self.new.root
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SweepDiff:
@@ -77,8 +84,9 @@ def diff_sweeps(
     old: Plan | None, new: Plan, cost: tuple[CostEstimate, CostEstimate] | None, cost_note: str | None, *, old_source: str
 ) -> SweepDiff:
     """The runs of `new` against those of `old` (None: the file did not exist, so every run is added)."""
-    old_runs = _runs_by_name(old)
-    new_runs = _runs_by_name(new)
+    renamed = old is not None and old.sweep.id != new.sweep.id
+    old_runs = _runs_by_name(old, qualified=renamed)
+    new_runs = _runs_by_name(new, qualified=renamed)
     added = [entry for name, entry in new_runs.items() if name not in old_runs]
     removed = [entry for name, entry in old_runs.items() if name not in new_runs]
     changed: list[RunChange] = []
@@ -103,16 +111,17 @@ def diff_sweeps(
     )
 
 
-def _runs_by_name(plan: Plan | None) -> dict[str, tuple[Run, RunEntry]]:
+def _runs_by_name(plan: Plan | None, *, qualified: bool) -> dict[str, tuple[Run, RunEntry]]:
+    """Runs by name (by `<sweep>/<name>`, roots as `<sweep>/<root>`, when `qualified`: two sweeps share nothing)."""
     if plan is None:
         return {}
-    found = {
-        run.name: (run, RunEntry(name=run.name, root=root.name, instance_type=run.settings.instance_type, fingerprint=run.fingerprint))
+    prefix = f"{plan.sweep.id}/" if qualified else ""
+    found = [
+        (run, RunEntry(name=run.name, root=prefix + root.name, instance_type=run.settings.instance_type, fingerprint=run.fingerprint))
         for root in plan.roots
         for run in root.runs
-    }
-    order = sorted(found.values(), key=lambda pair: pair[0].index)
-    return {run.name: (run, entry) for run, entry in order}
+    ]
+    return {prefix + run.name: (run, entry) for run, entry in sorted(found, key=lambda pair: pair[0].index)}
 
 
 def _field_changes(old: Run, old_entry: RunEntry, new: Run, new_entry: RunEntry) -> tuple[FieldChange, ...]:
@@ -177,6 +186,7 @@ def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
             {
                 "name": change.new.name,
                 "reruns": change.reruns,
+                "moves": change.moves,
                 "old": entry(change.old),
                 "new": entry(change.new),
                 "fields": [{"field": f.field, "old": f.old, "new": f.new} for f in change.fields],
@@ -190,7 +200,7 @@ def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
         else {
             "old": estimate_as_json(diff.cost[0], None),
             "new": estimate_as_json(diff.cost[1], None),
-            "delta_usd": str(delta.quantize(Decimal("0.01"))),
+            "delta_usd": str(delta.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),  # as `usd` rounds the text
         },
         "cost_note": diff.cost_note,
     }
@@ -224,7 +234,8 @@ def _rows(diff: SweepDiff) -> list[list[str]]:
     rows = [["+", run.name, run.root, run.instance_type, "added"] for run in diff.added]
     for change in diff.changed:
         what = "; ".join(f"{f.field}: {_shown(f.old)} -> {_shown(f.new)}" for f in change.fields)
-        what = (what + "; " if what else "") + ("runs again (new fingerprint)" if change.reruns else "updated in place")
+        effect = "runs again (new fingerprint)" if change.reruns else "moves: a running instance is replaced" if change.moves else "updated in place"
+        what = (what + "; " if what else "") + effect
         rows.append(["~", change.new.name, _moved(change.old.root, change.new.root), change.new.instance_type, what])
     rows += [["-", run.name, run.root, run.instance_type, "removed"] for run in diff.removed]
     return rows

@@ -88,10 +88,26 @@ def test_diff_cost_delta_uses_one_price_table(tmp_path: Path) -> None:
     result = _diff(tmp_path, OLD, NEW, PRICES)
     assert result.cost is not None
     old, new = result.cost
-    assert str(old.worst_case_usd) == "0.32"  # 4 runs x 2h x 0.04
-    assert str(new.worst_case_usd) == "0.42"  # a, c (4h), e in us-east-1 at 0.04; d 2h in eu-west-1 at 0.05
+    assert str(old.worst_case_usd) == "0.8"  # 4 runs x 2h x 0.1: a spot hour can cost the on-demand price
+    assert str(new.worst_case_usd) == "1.02"  # a, c (4h), e in us-east-1 at 0.1; d 2h in eu-west-1 at 0.11
     text = render_diff(result, markdown=False)
-    assert "worst-case cost: $0.32 -> $0.42 (+$0.10)" in text
+    assert "worst-case cost: $0.80 -> $1.02 (+$0.22)" in text
+
+
+def test_a_new_sweep_id_is_a_new_sweep(tmp_path: Path) -> None:
+    result = _diff(tmp_path, "sweep: one\n" + OLD, "sweep: two\n" + OLD)
+    assert [run.name for run in result.added] == [run.name for run in result.removed] == ["a", "b", "c", "d"]
+    assert (result.changed, result.unchanged) == ((), 0)
+    assert result.roots == ("one/us-east-1", "two/us-east-1")
+
+
+def test_a_run_moving_to_another_root_is_replaced_not_updated(tmp_path: Path) -> None:
+    spread = OLD.replace("  region: us-east-1\n", "").replace("params:", "regions: [us-east-1, eu-west-1, us-west-2]\nparams:")
+    result = _diff(tmp_path, spread, spread.replace("regions: [us-east-1, eu-west-1, us-west-2]", "regions: [us-east-1]"))
+    moved = [change for change in result.changed if change.moves]
+    assert moved and all(not change.reruns for change in moved)  # the fingerprint leaves an assigned region out
+    text = render_diff(result, markdown=False)
+    assert text.count("moves: a running instance is replaced") == len(moved) and "updated in place" not in text
 
 
 def test_diff_markdown_lists_runs_up_to_the_limit(tmp_path: Path) -> None:
@@ -133,7 +149,7 @@ def test_cli_diff_base_ref_reads_the_old_version_from_git(repo: Path, monkeypatc
     assert report["old"] == "HEAD~1:sweeps/lr.yaml"
     assert ([r["name"] for r in report["added"]], [r["name"] for r in report["removed"]]) == (["e"], ["b"])
     assert {c["name"]: [f["field"] for f in c["fields"]] for c in report["changed"]}["a"] == ["params.lr"]
-    assert report["cost"]["delta_usd"] == "0.10"
+    assert report["cost"]["delta_usd"] == "0.22"
     same = CliRunner().invoke(main, ["diff", "lr.yaml", "--base", "HEAD"])
     assert same.exit_code == 0 and "0 added, 0 removed, 0 changed, 4 unchanged" in same.stdout
 
