@@ -125,6 +125,9 @@ def estimate_file(
     if checked.runs is None or checked.sweep is None or checked.document is None:
         return checked, None
     table, found = price_table(checked.runs, price_file(checked, path, prices), fetch)
+    if prices is None and fetch is None:  # the sweep named the file: a file that cannot be read is placed at its name
+        named = checked.document.span(("budget", contract.BUDGET_PRICES))
+        found = [replace(diagnostic, span=named) if diagnostic.span is None else diagnostic for diagnostic in found]
     if table is None and not found and checked.sweep.budget is not None:
         found.append(no_prices_diagnostic(checked.document))
     estimate = estimate_cost(checked.runs, table) if table is not None else None

@@ -48,6 +48,9 @@ class PriceTable:
         return self.prices.get((region, instance_type))
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 # --- price files -------------------------------------------------------------------------------
 
 
@@ -161,6 +164,8 @@ def _row_price(row: Mapping[str, str], at: Mapping[str, Span]) -> tuple[Price | 
         problems.append(error("no-price", f"no price for {instance_type} in {region}", at["on_demand"],
                               "give on_demand, spot or both (USD per hour); leave out types you have no price for"))  # fmt: skip
     try:
+        if not _ISO_DATE.fullmatch(date):  # strptime takes 2026-1-2 too
+            raise ValueError(date)
         dt.datetime.strptime(date, contract.PRICE_DATE_FORMAT)
     except ValueError:
         problems.append(
@@ -180,6 +185,9 @@ def _amount(text: str, span: Span, problems: list[Diagnostic]) -> Decimal | None
         value = None
     if value is None or not value.is_finite() or value < 0:
         problems.append(error("bad-price", f"'{text}' is not a price", span, "prices are USD per hour, like 0.096"))
+        return None
+    if value == 0:  # a free hour would pass any budget
+        problems.append(error("bad-price", "a price of 0 is not a price", span, "leave the cell empty when the price is unknown"))
         return None
     return value
 

@@ -161,3 +161,15 @@ def test_compile_without_budget_loads_no_pricing_code() -> None:
     example = ROOT / "examples" / "grid-240.yaml"
     result = subprocess.run([sys.executable, "-c", code, str(example)], capture_output=True, text=True, check=True, cwd=ROOT)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_price_file_named_by_the_sweep_is_placed_at_its_name(write_sweep: WriteSweep) -> None:
+    checked, files = compile_file(write_sweep("budget: {max_usd: 5, prices: nope.csv}\n" + QUIET_DEFAULTS + "params:\n  - {name: a}\n"))
+    [missing] = checked.diagnostics
+    assert files is None and missing.code == "price-file-not-found" and missing.span is not None
+    assert (missing.span.line, missing.span.col) == (1, 30)
+
+
+def test_a_spot_cap_of_zero_is_refused(write_sweep: WriteSweep) -> None:
+    checked = check_file(write_sweep(QUIET_DEFAULTS + "  spot_max_price: '0.00'\nparams:\n  - {name: a}\n"))
+    assert checked.runs is None and [d.code for d in checked.diagnostics] == ["bad-format"]

@@ -99,3 +99,12 @@ def test_on_demand_prices_reads_hourly_usd_dimensions() -> None:
         },
     }
     assert list(on_demand_prices(product)) == [Decimal("0.1008")]
+
+
+def test_a_zero_price_or_a_loose_date_is_refused() -> None:
+    text = "region,instance_type,on_demand,spot,date\nus-east-1,m7i.large,0,0.00,2026-11-29\neu-west-1,m7i.large,0.1,,2026-1-2\n"
+    table, diagnostics = parse_price_file(text, "p.csv")
+    assert table is None
+    assert [(d.code, d.span.line, d.span.col) for d in diagnostics if d.span] == [
+        ("bad-price", 2, 21), ("bad-price", 2, 23), ("bad-price-date", 3, 26),
+    ]  # fmt: skip
