@@ -219,7 +219,14 @@ def _fetcher(live: bool, prices: Path | None, fetched: list[Any] | None = None) 
     from spawn_tf.prices import aws_clients, fetch_prices
 
     def fetch(pairs: set[tuple[str, str]]) -> Any:
-        table = fetch_prices(pairs, aws_clients(), dt.datetime.now(dt.UTC))
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            clients = aws_clients()
+        except BotoCoreError as exc:  # a profile that does not exist, a broken config file
+            click.echo(f"spawn-tf: error: AWS: {exc}", err=True)
+            sys.exit(ExitCode.FAILED)
+        table = fetch_prices(pairs, clients, dt.datetime.now(dt.UTC))
         if fetched is not None:
             fetched.append(table)
         return table
@@ -248,7 +255,7 @@ def cost(*, file: Path, prices: Path | None, live: bool, save_prices: Path | Non
     checked, estimate = estimate_file(check_file(file), file, prices=prices, fetch=_fetcher(live, prices, fetched))
     _report(checked.diagnostics)
     if save_prices is not None and fetched:
-        save_prices.write_text(render_price_file(fetched[0]), encoding="utf-8")
+        _write(save_prices, render_price_file(fetched[0]).encode())
         click.echo(f"{save_prices}: {len(fetched[0].prices)} prices saved", err=True)
     if estimate is None and (checked.runs is None or has_errors(checked.diagnostics)):
         sys.exit(ExitCode.FAILED)
