@@ -128,6 +128,10 @@ def estimate_file(
     if prices is None and fetch is None:  # the sweep named the file: a file that cannot be read is placed at its name
         named = checked.document.span(("budget", contract.BUDGET_PRICES))
         found = [replace(diagnostic, span=named) if diagnostic.span is None else diagnostic for diagnostic in found]
+    if table is None and not found and all(run.settings.spot and run.settings.spot_max_price_usd for run in checked.runs):
+        from spawn_tf.prices import PriceTable
+
+        table = PriceTable(source="the runs' spot_max_price (no price file)", prices={})  # a cap bounds every hour
     if table is None and not found and checked.sweep.budget is not None:
         found.append(no_prices_diagnostic(checked.document))
     estimate = estimate_cost(checked.runs, table) if table is not None else None

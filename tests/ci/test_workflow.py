@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from spawn_tf.cli import main
-from spawn_tf.pipeline import check_file
+from spawn_tf.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "examples" / "ci" / "sweeps.yml"
@@ -53,7 +53,9 @@ def test_workflow_parses_with_the_promised_jobs() -> None:
     assert {"pull_request", "push", "schedule"} <= set(triggers)
     assert set(workflow["jobs"]) == {"check", "plan", "comment", "apply"}
     apply = workflow["jobs"]["apply"]
-    assert apply["concurrency"]["cancel-in-progress"] is False and "matrix.root" in apply["concurrency"]["group"]
+    # One group for every apply (push, schedule): two applies never overlap; a pull request's runs have their own.
+    assert "'sweeps-apply'" in workflow["concurrency"]["group"] and "concurrency" not in apply
+    assert all("needs.check.outputs.roots != '[]'" in workflow["jobs"][job]["if"] for job in ("plan", "apply"))  # no empty matrix
     assert workflow["jobs"]["plan"]["strategy"]["matrix"]["root"] == "${{ fromJSON(needs.check.outputs.roots) }}"
     terraform = [step["run"] for job in ("plan", "apply") for step in workflow["jobs"][job]["steps"] if "run" in step]
     subcommands = [shlex.split(command)[2] for command in terraform]  # terraform -chdir=ROOT SUBCOMMAND ...
@@ -83,8 +85,8 @@ def test_command_check_rejects_an_unknown_flag() -> None:
         test_workflow_spawn_tf_command_exists_with_its_flags(args)
 
 
-def test_example_sweep_is_valid_and_has_a_backend() -> None:
-    checked = check_file(ROOT / "examples" / "ci" / "sweeps" / "lr-search.yaml", require_backend=True)
-    assert checked.sweep is not None and checked.runs is not None, [d.render() for d in checked.diagnostics]
-    assert checked.sweep.backend is not None and checked.sweep.budget is not None
-    assert checked.sweep.budget.prices == "prices.csv"
+def test_example_sweep_compiles_with_a_backend_within_its_budget() -> None:
+    """As the workflow's check job compiles it: remote state required, the budget checked without AWS."""
+    checked, files = compile_file(ROOT / "examples" / "ci" / "sweeps" / "lr-search.yaml", require_backend=True)
+    assert files is not None and checked.sweep is not None, [d.render() for d in checked.diagnostics]
+    assert checked.sweep.backend is not None and checked.sweep.budget is not None and checked.diagnostics == ()

@@ -173,3 +173,11 @@ def test_a_price_file_named_by_the_sweep_is_placed_at_its_name(write_sweep: Writ
 def test_a_spot_cap_of_zero_is_refused(write_sweep: WriteSweep) -> None:
     checked = check_file(write_sweep(QUIET_DEFAULTS + "  spot_max_price: '0.00'\nparams:\n  - {name: a}\n"))
     assert checked.runs is None and [d.code for d in checked.diagnostics] == ["bad-format"]
+
+
+def test_a_budget_over_capped_spot_runs_needs_no_price_file(write_sweep: WriteSweep) -> None:
+    text = "budget: {max_usd: 1}\n" + QUIET_DEFAULTS + "  spot_max_price: '0.20'\nparams:\n  - {name: a}\n  - {name: b}\n"
+    checked, files = compile_file(write_sweep(text))
+    assert files is not None, [d.render() for d in checked.diagnostics]  # 2 runs x 2 h x 0.20 = 0.80
+    checked, files = compile_file(write_sweep(text.replace("max_usd: 1", "max_usd: 0.5")))
+    assert files is None and [d.message for d in checked.diagnostics] == ["the worst-case cost $0.80 exceeds the budget of $0.50"]
