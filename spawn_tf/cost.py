@@ -177,7 +177,10 @@ def budget_diagnostics(sweep: Sweep, document: Document, runs: Sequence[Run], es
                     document.span(path), f"{hint}; a budget cannot be checked against a guess")  # fmt: skip
     if estimate.worst_case_usd > budget.max_usd:
         alone = " for the priced runs alone" if estimate.unpriced else ""
-        yield error("over-budget", f"the worst-case cost {usd(estimate.worst_case_usd)}{alone} exceeds the budget of {usd(budget.max_usd)}",
+        worst, limit = usd(estimate.worst_case_usd), usd(budget.max_usd)
+        if worst == limit:  # over by less than a cent: show the amounts whole
+            worst, limit = f"${estimate.worst_case_usd.normalize():f}", f"${budget.max_usd.normalize():f}"
+        yield error("over-budget", f"the worst-case cost {worst}{alone} exceeds the budget of {limit}",
                     document.span(("budget", contract.BUDGET_MAX_USD)),
                     "lower ttl or the number of runs, use smaller instance types, or raise budget.max_usd; "
                     "'spawn-tf cost FILE' shows where the cost goes")  # fmt: skip

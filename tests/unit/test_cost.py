@@ -181,3 +181,9 @@ def test_a_budget_over_capped_spot_runs_needs_no_price_file(write_sweep: WriteSw
     assert files is not None, [d.render() for d in checked.diagnostics]  # 2 runs x 2 h x 0.20 = 0.80
     checked, files = compile_file(write_sweep(text.replace("max_usd: 1", "max_usd: 0.5")))
     assert files is None and [d.message for d in checked.diagnostics] == ["the worst-case cost $0.80 exceeds the budget of $0.50"]
+
+
+def test_over_budget_by_less_than_a_cent_shows_whole_amounts(write_sweep: WriteSweep) -> None:
+    text = "budget: {max_usd: 0.4}\n" + QUIET_DEFAULTS + "  spot_max_price: '0.10025'\nparams:\n  - {name: a}\n  - {name: b}\n"
+    checked, _ = compile_file(write_sweep(text))
+    assert [d.message for d in checked.diagnostics] == ["the worst-case cost $0.401 exceeds the budget of $0.4"]
