@@ -116,8 +116,10 @@ def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -
             cap = Decimal(run.settings.spot_max_price_usd) if spot and run.settings.spot_max_price_usd else None
             seconds_by_cap[cap] = seconds_by_cap.get(cap, 0) + run.settings.ttl_seconds
     seconds = sum(seconds_by_cap.values())
-    highest = {cap: _highest_hour(spot, cap, on_demand) for cap in seconds_by_cap}
-    current = {cap: _current_hour(spot, cap, spot_now, on_demand) for cap in seconds_by_cap}
+    # A line of unbounded runs only costs 0 hours: at the uncapped price, so it is unpriced when that is unknown.
+    uncapped = {None: _highest_hour(spot, None, on_demand)}
+    highest = {cap: _highest_hour(spot, cap, on_demand) for cap in seconds_by_cap} or uncapped
+    current = {cap: _current_hour(spot, cap, spot_now, on_demand) for cap in seconds_by_cap} or uncapped
     return CostLine(
         region=region,
         instance_type=instance_type,
@@ -125,9 +127,9 @@ def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -
         runs=len(runs),
         unbounded_runs=unbounded,
         hours=Decimal(seconds) / _SECONDS_PER_HOUR,
-        hourly_usd=None if None in highest.values() else max(highest.values(), default=_highest_hour(spot, None, on_demand)),
-        worst_case_usd=_cost(highest, seconds_by_cap, spot, on_demand),
-        expected_usd=_cost(current, seconds_by_cap, spot, on_demand),
+        hourly_usd=None if None in highest.values() else max(highest.values()),  # type: ignore[type-var]
+        worst_case_usd=_cost(highest, seconds_by_cap),
+        expected_usd=_cost(current, seconds_by_cap),
         on_demand_usd=None if on_demand is None else on_demand * seconds / _SECONDS_PER_HOUR,
         first_run=runs[0].name,
     )
@@ -146,14 +148,11 @@ def _current_hour(spot: bool, cap: Decimal | None, spot_now: Decimal | None, on_
     return None if spot_now is None else spot_now if cap is None else min(spot_now, cap)
 
 
-def _cost(hourly: dict[Decimal | None, Decimal | None], seconds_by_cap: dict[Decimal | None, int], spot: bool,
-          on_demand: Decimal | None) -> Decimal | None:  # fmt: skip
-    """Hours x price over the cap groups; None when a group has no price (a line of unbounded runs only costs 0)."""
-    if not seconds_by_cap:
-        return Decimal(0) if _highest_hour(spot, None, on_demand) is not None else None
+def _cost(hourly: dict[Decimal | None, Decimal | None], seconds_by_cap: dict[Decimal | None, int]) -> Decimal | None:
+    """Hours x price over the cap groups; None when a group has no price."""
     if None in hourly.values():
         return None
-    return sum((price * seconds_by_cap[cap] for cap, price in hourly.items() if price is not None), Decimal(0)) / _SECONDS_PER_HOUR
+    return sum((price * seconds_by_cap.get(cap, 0) for cap, price in hourly.items() if price is not None), Decimal(0)) / _SECONDS_PER_HOUR
 
 
 def usd(amount: Decimal) -> str:

@@ -164,18 +164,20 @@ def _text(value: Any) -> str:
 # --- output ------------------------------------------------------------------------------------
 
 
-def cost_delta(diff: SweepDiff) -> Decimal | None:
-    if diff.cost is None:
-        return None
-    old, new = diff.cost
-    return new.worst_case_usd - old.worst_case_usd
+def _cost_json(cost: tuple[CostEstimate, CostEstimate]) -> dict[str, Any]:
+    old, new = cost
+    delta = new.worst_case_usd - old.worst_case_usd
+    return {
+        "old": estimate_as_json(old, None),
+        "new": estimate_as_json(new, None),
+        "delta_usd": str(delta.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),  # as `usd` rounds the text
+    }
 
 
 def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
     def entry(run: RunEntry) -> dict[str, str]:
         return {"name": run.name, "root": run.root, "instance_type": run.instance_type, "fingerprint": run.fingerprint}
 
-    delta = cost_delta(diff)
     return {
         "old": diff.old_source,
         "new": diff.new_source,
@@ -195,13 +197,7 @@ def diff_as_json(diff: SweepDiff) -> dict[str, Any]:
         ],
         "unchanged": diff.unchanged,
         "roots": list(diff.roots),
-        "cost": None
-        if diff.cost is None or delta is None
-        else {
-            "old": estimate_as_json(diff.cost[0], None),
-            "new": estimate_as_json(diff.cost[1], None),
-            "delta_usd": str(delta.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)),  # as `usd` rounds the text
-        },
+        "cost": None if diff.cost is None else _cost_json(diff.cost),
         "cost_note": diff.cost_note,
     }
 

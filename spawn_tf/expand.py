@@ -221,10 +221,10 @@ class _Expander:
         return _written_at(self.sweep, self.document, origin, key)
 
 
-def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, dict[str, Any]]]:
-    """Each run's own keys, before defaults apply: its params row, grid choice or random draw."""
+def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, Mapping[str, Any]]]:
+    """Each run's own keys, before defaults apply: its params row (as written, not copied), grid choice or random draw."""
     for i, row in enumerate(sweep.params):
-        yield _Origin("params", i), dict(row)
+        yield _Origin("params", i), row
     if sweep.grid:
         choices = [range(len(values)) for _, values in sweep.grid]
         for i, choice in enumerate(itertools.product(*choices)):
@@ -236,7 +236,7 @@ def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, dict[str, Any]]]:
         yield _Origin("defaults", 0), {}
 
 
-def own_rows(sweep: Sweep) -> Iterator[dict[str, Any]]:
+def own_rows(sweep: Sweep) -> Iterator[Mapping[str, Any]]:
     """Each run's own keys as written (settings, parameters, `param:` escapes), in run order, before defaults apply."""
     return (row for _, row in _own_rows(sweep))
 

@@ -430,16 +430,29 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
 
 
 def _too_deep(data: Any) -> DataPath | None:
-    """The path of a value nested deeper than YAML's builder allows, or None (json.loads has no such limit)."""
-    stack: list[tuple[Any, DataPath]] = [(data, ())]
-    while stack:
-        value, path = stack.pop()
-        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-        for key, child in items:
-            if isinstance(child, dict | list):
-                if len(path) >= contract.MAX_NESTING:
-                    return (*path, key)
-                stack.append((child, (*path, key)))
+    """The path of a value nested deeper than YAML's builder allows, or None (json.loads has no such limit).
+
+    Every file is checked, so the common case walks the containers level by level without paths;
+    only a file that is too deep pays for finding where.
+    """
+    level = [data] if type(data) in (dict, list) else []
+    for _ in range(contract.MAX_NESTING + 1):
+        level = [child for value in level for child in (value.values() if type(value) is dict else value) if type(child) in (dict, list)]
+        if not level:
+            return None
+    return _deep_path(data, ())
+
+
+def _deep_path(value: Any, path: DataPath) -> DataPath | None:
+    """Depth-first, the path of the first container below MAX_NESTING levels of containers."""
+    items = value.items() if type(value) is dict else enumerate(value) if type(value) is list else ()
+    for key, child in items:
+        if type(child) in (dict, list):
+            if len(path) >= contract.MAX_NESTING:
+                return (*path, key)
+            found = _deep_path(child, (*path, key))
+            if found is not None:
+                return found
     return None
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import botocore.exceptions
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, is_missing
 
 INCOMPLETE_UPLOAD_DAYS = 7  # multipart uploads an interrupted instance left behind
 
@@ -56,11 +56,10 @@ def _exists(s3: Any, name: str) -> bool:
     try:
         s3.head_bucket(Bucket=name)
     except botocore.exceptions.ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code"))
-        if code == "403":
-            raise CollectError(f"the bucket name {name} is taken by another account", "name another bucket with --bucket") from None
-        if code in ("404", "NoSuchBucket"):
+        if is_missing(exc):
             return False
+        if str(exc.response.get("Error", {}).get("Code")) == "403":
+            raise CollectError(f"the bucket name {name} is taken by another account", "name another bucket with --bucket") from None
         raise
     return True
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
-from spawn_tf.collect.observe import Observation, list_keys
+from spawn_tf.collect.observe import observe
 from spawn_tf.collect.status import run_statuses, sweep_status
-from spawn_tf.collect.sweep import applied_sweep
+from spawn_tf.collect.sweep import applied_sweep, manifest_keys
 from spawn_tf.contract import SweepStatus
 
 
@@ -30,23 +29,22 @@ def list_sweeps(aws: Aws, bucket: str, region: str, prefix: str) -> tuple[list[S
     ids = sorted(found["Prefix"][len(top) :].rstrip("/") for page in pages for found in page.get("CommonPrefixes", []))
 
     def summary(sweep_id: str) -> SweepSummary | str | None:
-        folder = contract.sweep_prefix(prefix, sweep_id)
         try:
-            record = applied_sweep(aws, bucket, region, prefix, sweep_id)
+            manifests = manifest_keys(aws, bucket, region, prefix, sweep_id)
+            record = applied_sweep(aws, bucket, region, prefix, sweep_id, keys=manifests)
             if record is None:
                 return None  # a folder that is not a sweep
-            control = {name: tuple(list_keys(aws, bucket, region, contract.control_prefix(folder, name)))
-                       for name in (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP, contract.CONTROL_MANIFEST)}  # fmt: skip
+            observation = observe(record, aws, instances=False)
         except AWS_ERRORS as exc:
             return f"{sweep_id}: {error_text(exc)}"
         except CollectError as exc:
             return str(exc)
-        observation = Observation(done=control[contract.CONTROL_DONE], attempts=control[contract.CONTROL_ATTEMPTS],
-                                  stops=control[contract.CONTROL_STOP], instances=(), problems=())  # fmt: skip
+        if observation.problems:
+            return f"{sweep_id}: {'; '.join(observation.problems)}"
         statuses = run_statuses(record, observation)
         return SweepSummary(
             id=sweep_id, status=sweep_status(statuses), runs=len(statuses), final=sum(1 for status in statuses if status.final),
-            regions=record.regions, updated=max(key.written for key in control[contract.CONTROL_MANIFEST]),
+            regions=record.regions, updated=max(key.written for key in manifests),
         )  # fmt: skip
 
     answers = in_parallel(summary, ids)

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel
-from spawn_tf.collect.sweep import SweepRecord
+
+if TYPE_CHECKING:  # sweep.py lists manifests with this module's list_keys
+    from spawn_tf.collect.sweep import SweepRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +54,14 @@ class Observation:
 CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP)
 
 
-def observe(sweep: SweepRecord, aws: Aws) -> Observation:
-    """Read the sweep's control listings and instances, all at once.
+def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True) -> Observation:
+    """Read the sweep's control listings and (unless `instances` is false) its instances, all at once.
 
     What cannot be read is named in `problems` and the rest is kept; when nothing can be read
     (no credentials, no such bucket and no region answering), the first error is raised instead.
     """
-    tasks: list[tuple[str, str]] = [("s3", control) for control in CONTROL_LISTINGS] + [("ec2", region) for region in sweep.regions]
+    regions = sweep.regions if instances else ()
+    tasks: list[tuple[str, str]] = [("s3", control) for control in CONTROL_LISTINGS] + [("ec2", region) for region in regions]
 
     def read(task: tuple[str, str]) -> tuple[Any, BaseException | None]:
         kind, what = task
@@ -79,7 +82,7 @@ def observe(sweep: SweepRecord, aws: Aws) -> Observation:
         done=listings[contract.CONTROL_DONE],
         attempts=listings[contract.CONTROL_ATTEMPTS],
         stops=listings[contract.CONTROL_STOP],
-        instances=tuple(instance for region in sweep.regions for instance in answers[("ec2", region)][0]),
+        instances=tuple(instance for region in regions for instance in answers[("ec2", region)][0]),
         problems=problems,
     )
 

@@ -98,7 +98,7 @@ def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple
 _REWRITTEN_KEYS = frozenset({"sweep", "defaults", "params", "grid", "random", "name_template", "regions"})
 
 
-def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run], own_rows: list[dict[str, Any]], sweep_id: str) -> dict[str, Any]:
+def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run], own_rows: list[Mapping[str, Any]], sweep_id: str) -> dict[str, Any]:
     """A sweep file of just `runs`, each with its own keys as written and its name and region pinned.
 
     Args:

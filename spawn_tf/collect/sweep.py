@@ -14,6 +14,7 @@ from typing import Any
 
 from spawn_tf import contract, manifest
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.manifest import RunRecord
 
 
@@ -130,7 +131,7 @@ def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
     bucket, prefix = results_location(aws, results)
     region = bucket_region(aws, bucket)
     try:
-        record = applied_sweep(aws, bucket, region, prefix, sweep_id)
+        record = applied_sweep(aws, bucket, region, prefix, sweep_id, keys=manifest_keys(aws, bucket, region, prefix, sweep_id))
     except AWS_ERRORS as exc:
         raise CollectError(f"s3://{bucket}/{contract.sweep_prefix(prefix, sweep_id)}/: {error_text(exc)}") from None
     if record is None:
@@ -139,14 +140,17 @@ def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
     return record
 
 
-def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> SweepRecord | None:
-    """A sweep as the root manifests that `terraform apply` uploads describe it; None when it has none."""
-    folder = contract.sweep_prefix(prefix, sweep_id)
-    s3 = aws.s3(region)
-    listing = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=contract.control_prefix(folder, contract.CONTROL_MANIFEST))
-    keys = [item["Key"] for page in listing for item in page.get("Contents", [])]
+def manifest_keys(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> list[Key]:
+    """The root manifests `terraform apply` uploaded for a sweep (none: not a sweep, or never applied)."""
+    return list_keys(aws, bucket, region, contract.control_prefix(contract.sweep_prefix(prefix, sweep_id), contract.CONTROL_MANIFEST))
+
+
+def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str, *, keys: list[Key]) -> SweepRecord | None:
+    """A sweep as its root manifests (`manifest_keys`) describe it; None when it has none."""
     if not keys:
         return None
+    folder = contract.sweep_prefix(prefix, sweep_id)
+    s3 = aws.s3(region)
 
     def read(key: str) -> Any:
         try:
@@ -154,7 +158,7 @@ def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CollectError(f"s3://{bucket}/{key}: not JSON ({exc})") from None
 
-    roots = in_parallel(read, keys)
+    roots = in_parallel(read, [key.name for key in keys])
     source = f"s3://{bucket}/{folder}/{contract.CONTROL_MANIFEST}/"
     try:
         runs = manifest.root_runs(roots)
