@@ -430,18 +430,34 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path(contract.BEST_RESULTS_FILE), show_default=True,
               help="Where to save the top runs as JSON.")  # fmt: skip
 @click.option("--no-save", is_flag=True, help="Do not write the --save file.")
+@click.option("--status", "wanted", default=str(contract.Status.SUCCESS), show_default=True,
+              help="Comma-separated statuses of the runs to rank (of their current configuration), e.g. success,failed.")  # fmt: skip
 def results(*, sweep: str, results: str | None, region: str | None, metric: str, mode: str, top: int, fmt: str,
-            metrics_file: str, save: Path, no_save: bool) -> None:  # fmt: skip
-    """Rank runs by a metric of their metrics.json; runs without it are listed apart."""
-    from spawn_tf.collect import show
-    from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
+            metrics_file: str, save: Path, no_save: bool, wanted: str) -> None:  # fmt: skip
+    """Rank runs by a metric of their metrics.json; runs without it are listed apart.
 
+    Only current outputs are ranked: a run's status.json must name its current fingerprint.
+    """
+    from spawn_tf.collect import show
+    from spawn_tf.collect.results import Mode, left_out, metric_names, rank, ranked_document, read_current
+
+    statuses = frozenset(str(status) for status in _statuses(wanted))
     aws, record = _resolve(sweep, results, region)
-    found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
+    standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
     board = rank(found, metric, Mode(mode))
-    best = [ranked_document(entry, metric) for entry in board.ranked[:top]]
-    if not no_save:
-        _write(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
+    skipped = show.left_out_line(left_out(standings, statuses))
+    if found and not board.ranked:  # a metric no run has (a typo): an error, and an earlier best-results.json stays
+        for metrics, why in board.unranked:
+            click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
+        names = metric_names(found)
+        hint = did_you_mean(metric, names, cutoff=0.6)
+        click.echo(f"spawn-tf: error: none of the {len(found)} runs ranked has a numeric '{metric}' in {metrics_file}", err=True)
+        if names:
+            click.echo(f"  hint: {hint + ' ' if hint else ''}the runs' metrics are: {', '.join(names)}", err=True)
+        _warn(problems)
+        sys.exit(ExitCode.FAILED)
+    documents = [ranked_document(entry) for entry in board.ranked[:top]]
+    best = [document for document, _ in documents]
     if fmt == "json":
         click.echo(json.dumps(best, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -450,8 +466,14 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
         show.leaderboard(board, top, analyzed=len(found))
     for metrics, why in board.unranked:
         click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
-    if not no_save:
+    if skipped:
+        click.echo(f"spawn-tf: {skipped} (only current {', '.join(sorted(statuses))} runs are ranked; --status widens it)", err=True)
+    _warn([clash for _, clashes in documents for clash in clashes])
+    if not no_save and best:
+        _write(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
         click.echo(f"saved the top {len(best)} to {save}", err=True)
+    elif not no_save:
+        click.echo(f"spawn-tf: no run to rank yet; {save} {'left as it is' if save.exists() else 'not written'}", err=True)
     _warn(problems)
     sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
 
@@ -475,6 +497,10 @@ def collect_results_command(sweep: str, results: str | None, region: str | None,
         sys.exit(130)
     megabytes = report.bytes / 1_000_000
     click.echo(f"{output}: {report.downloaded} downloaded ({megabytes:.1f} MB), {report.present} already present", err=True)
+    if report.stale:
+        names = ", ".join(report.stale[:10]) + (f" and {len(report.stale) - 10} more" if len(report.stale) > 10 else "")
+        click.echo(f"{len(report.stale)} run{'' if len(report.stale) == 1 else 's'} with files of an earlier configuration "
+                   f"(status.json names another fingerprint, or none): in <run>/{contract.STALE_FOLDER}/: {names}", err=True)  # fmt: skip
     _warn([f"not downloaded: {problem}" for problem in report.failed])
     _warn([f"refused (would land outside {output}): {key}" for key in report.refused])
     sys.exit(ExitCode.PARTIAL if report.failed else ExitCode.OK)
