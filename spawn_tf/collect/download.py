@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text, in_parallel
@@ -97,21 +98,7 @@ def collect_results(
     downloads, refused = wanted(listing, sweep.results.folder)
     s3 = aws.s3(sweep.results.region)
     failed: list[str] = []
-
-    def status_record(download: Download) -> tuple[str, object]:
-        try:
-            return download.path.parts[0], json.loads(s3.get_object(Bucket=sweep.results.bucket, Key=download.key.name)["Body"].read())
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return download.path.parts[0], None
-        except AWS_ERRORS as exc:
-            failed.append(f"{download.key.name}: {error_text(exc)} (the run's files are left for the next run)")
-            return download.path.parts[0], exc
-
-    records = dict(in_parallel(status_record, [d for d in downloads if d.path.parts[1:] == (contract.STATUS_FILE,)]))
-    unread = {run for run, record in records.items() if isinstance(record, BaseException)}
-    current = current_runs({run.name: run.fingerprint for run in sweep.runs}, records)
-    placed = set_aside([d for d in downloads if d.path.parts[0] not in unread], current)
-    stale = sorted({d.path.parts[0] for d in placed} - current)
+    placed, stale, unread = _place(sweep, s3, downloads, failed)
     todo = [download for download in placed if not is_present(output / download.path, download.key)]
     partial = output / PARTIAL_FOLDER
     try:
@@ -159,9 +146,29 @@ def collect_results(
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(partial, ignore_errors=True)
     return CollectReport(
-        downloaded=len(todo) - (len(failed) - len(unread)), present=len(placed) - len(todo), bytes=total_bytes,
+        downloaded=len(todo) - (len(failed) - unread), present=len(placed) - len(todo), bytes=total_bytes,
         failed=tuple(sorted(failed)), refused=tuple(refused), stale=tuple(stale),
     )  # fmt: skip
+
+
+def _place(sweep: SweepRecord, s3: Any, downloads: list[Download], failed: list[str]) -> tuple[list[Download], list[str], int]:
+    """The downloads where they belong (a stale run's under <run>/stale/), the stale runs, and how many runs'
+    status.json could not be read (their files wait for the next run; the errors go to `failed`)."""
+
+    def status_record(download: Download) -> tuple[str, object]:
+        try:
+            return download.path.parts[0], json.loads(s3.get_object(Bucket=sweep.results.bucket, Key=download.key.name)["Body"].read())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return download.path.parts[0], None
+        except AWS_ERRORS as exc:
+            failed.append(f"{download.key.name}: {error_text(exc)} (the run's files are left for the next run)")
+            return download.path.parts[0], exc
+
+    records = dict(in_parallel(status_record, [d for d in downloads if d.path.parts[1:] == (contract.STATUS_FILE,)]))
+    unread = {run for run, record in records.items() if isinstance(record, BaseException)}
+    current = current_runs({run.name: run.fingerprint for run in sweep.runs}, records)
+    placed = set_aside([d for d in downloads if d.path.parts[0] not in unread], current)
+    return placed, sorted({d.path.parts[0] for d in placed} - current), len(unread)
 
 
 def _moved_aside(output: Path, download: Download) -> bool:
