@@ -144,9 +144,18 @@ def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_pa
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
     assert result.exit_code == 3
     document = json.loads(result.stdout)
-    assert {item["run"]: item["status"] for item in document["instances"]}["r-running"] == "running"
-    assert all("NoSuchBucket" in problem for problem in document["problems"]) and len(document["problems"]) == 3
-    assert "spawn-tf: warning: s3://spawn-test-bucket/sweeps/statuses/_done/ could not be read: NoSuchBucket" in result.stderr
+    found = {item["run"]: item["status"] for item in document["instances"]}
+    # Only the live instance is known; nothing else reads as pending (DESIGN §7), and neither does the sweep.
+    assert found.pop("r-running") == "running" and set(found.values()) == {"unknown"}
+    assert document["status"] == "unknown" and document["counts"] == {"running": 1, "unknown": len(RUNS) - 1}
+    assert len(document["problems"]) == 1
+    assert ("spawn-tf: warning: s3://spawn-test-bucket/sweeps/statuses/ could not be read: NoSuchBucket: The specified bucket does not exist "
+            "(the bucket does not exist: create it with `spawn-tf bootstrap --region us-east-1 --bucket spawn-test-bucket`, "
+            "or name another in the sweep's `results:`)") in result.stderr  # fmt: skip
+    table = CliRunner().invoke(main, ["status", str(sweep.sweep_file)])
+    assert table.exit_code == 3 and table.stdout.startswith("sweep statuses: unknown (13 runs: 1 running, 12 unknown)")
+    waited = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--interval", "1"])  # never a loop on what cannot be read
+    assert waited.exit_code == 3 and "could not be read" in waited.stderr
 
     # A region EC2 cannot answer for (moto serves no such region): the S3 side still answers.
     plan = check_file(sweep.sweep_file).plan
@@ -161,7 +170,10 @@ def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_pa
     assert result.exit_code == 3, result.output
     document = json.loads(result.stdout)
     assert [problem.split(" could not be read")[0] for problem in document["problems"]] == ["EC2 in xx-nowhere-1"]
-    assert {item["run"]: item["status"] for item in document["instances"]}["r-failed"] == "failed"
+    found = {item["run"]: item for item in document["instances"]}
+    assert found["r-failed"]["status"] == "failed"  # its done marker settles it
+    assert (found[manifest["runs"][0]["name"]]["status"], found[manifest["runs"][0]["name"]]["reason"]) == ("unknown", "could not read EC2 in xx-nowhere-1")
+    assert found["r-pending"]["status"] == "pending" and document["status"] == "unknown"
 
 
 def test_watch_stops_once_every_run_is_final(layout) -> None:
