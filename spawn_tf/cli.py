@@ -189,6 +189,7 @@ def _compile_one(
         return not differences
     write_tree(destination, files)
     plan = checked.plan
+    _remember(plan, destination)
     largest = max(checked.sizes, key=lambda size: size.size)
     form = "compressed" if largest.compressed else "raw"
     roots = ", ".join(f"{root.name} ({len(root.runs)})" for root in plan.roots)
@@ -374,6 +375,15 @@ def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
 
     aws = Aws(region=region)
     return aws, _collector(lambda: resolve(sweep, aws, results=results))
+
+
+def _remember(plan: Any, destination: Path) -> None:
+    """Record where a compiled sweep reports, so that `status ID` and the rest find it by its id alone."""
+    from spawn_tf.sweep_index import remember
+
+    problem = remember(plan.sweep.id, bucket=plan.results_bucket, prefix=plan.results_prefix, bucket_region=plan.bucket_region,
+                       home_region=plan.home_region, build_dir=destination)  # fmt: skip
+    _warn([problem] if problem else [])
 
 
 def _warn(problems: Sequence[str]) -> None:

@@ -277,6 +277,11 @@ STALE_FOLDER: Final = "stale"  # collect-results puts such outputs under DIR/<ru
 LIVE_INSTANCE_STATES: Final = ("pending", "running")  # EC2 states of an instance whose agent may still report
 REGION_ENV_NAMES: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")  # where boto3 looks for the region, in order
 EC2_PAGE_SIZE: Final = 1000  # DescribeInstances' largest page: one call per 1,000 instances
+# Where a bare sweep id is looked for: the index `compile` keeps, then this location, then the default bucket.
+ENV_DEFAULT_RESULTS: Final = "SPAWN_TF_RESULTS"  # s3://BUCKET/PREFIX
+ENV_SWEEP_INDEX: Final = "SPAWN_TF_INDEX"  # the index file itself (default: $XDG_STATE_HOME/spawn-tf/sweeps.json)
+SWEEP_INDEX_FILE: Final = "spawn-tf/sweeps.json"  # under $XDG_STATE_HOME, else ~/.local/state
+MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are kept
 
 
 # --- compiled output (DESIGN §4) -------------------------------------------------------------

@@ -7,12 +7,14 @@ in S3 (`S/_manifest/<root>.json`, which Terraform uploads), in `--results` or th
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from spawn_tf import contract, manifest
+from spawn_tf import contract, manifest, sweep_index
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.manifest import RunRecord
@@ -109,13 +111,35 @@ def _not_a_manifest(source: str, exc: Exception) -> CollectError:
 
 
 def results_location(aws: Aws, results: str | None) -> tuple[str, str]:
-    """(bucket, prefix) of `--results s3://BUCKET/PREFIX`, or of the account's default bucket."""
+    """(bucket, prefix) of `--results s3://BUCKET/PREFIX`, else of $SPAWN_TF_RESULTS, else of the account's default bucket."""
     if results is None:
-        return aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX
-    match = contract.RESULTS_URI_PATTERN.fullmatch(results)
-    if match is None:
-        raise CollectError(f"--results '{results}' is not s3://BUCKET/PREFIX")
-    return match.group(1), (match.group(2) or "").strip("/")
+        results = os.environ.get(contract.ENV_DEFAULT_RESULTS) or None
+        if results is None:
+            return aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX
+        return parse_results_uri(results, f"${contract.ENV_DEFAULT_RESULTS}")
+    return parse_results_uri(results, "--results")
+
+
+def parse_results_uri(uri: str, where: str) -> tuple[str, str]:
+    """(bucket, prefix) of s3://BUCKET/PREFIX; what is wrong with it, when it is not one (`where` names its source)."""
+    match = contract.RESULTS_URI_PATTERN.fullmatch(uri)
+    if match is not None:
+        return match.group(1), (match.group(2) or "").strip("/")
+    raise CollectError(f"{where} '{uri}' is not s3://BUCKET/PREFIX: {results_uri_problem(uri)}")
+
+
+def results_uri_problem(uri: str) -> str:
+    """Why `uri` is not s3://BUCKET/PREFIX, in words."""
+    if not uri.startswith("s3://"):
+        return "it must start with s3://"
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not 3 <= len(bucket) <= 63:
+        return f"the bucket name '{bucket}' has {len(bucket)} characters; bucket names have 3 to 63"
+    if not re.fullmatch(r"[a-z0-9.-]+", bucket):
+        return f"the bucket name '{bucket}' may hold only lower-case letters, digits, '.' and '-'"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return f"the bucket name '{bucket}' must begin and end with a letter or digit"
+    return f"the prefix '{prefix}' may hold only letters, digits, '.', '_', '-' and '/' (no empty parts)"
 
 
 def bucket_region(aws: Aws, bucket: str) -> str:
@@ -127,17 +151,56 @@ def bucket_region(aws: Aws, bucket: str) -> str:
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A results location where a bare sweep id may be, and why it is looked at."""
+
+    bucket: str
+    prefix: str
+    region: str | None  # the bucket's, when known without asking S3
+    why: str
+
+
+def _places(sweep_id: str, aws: Aws, results: str | None) -> list[_Place]:
+    """Where to look for a sweep id, in order: --results alone when given; else the index of compiled sweeps,
+    $SPAWN_TF_RESULTS and the account's default bucket."""
+    if results is not None:
+        return [_Place(*parse_results_uri(results, "--results"), None, "--results")]
+    places = []
+    entry = sweep_index.recall(sweep_id)
+    if entry is not None:
+        bucket = entry.bucket or aws.default_bucket(entry.home_region)
+        places.append(_Place(bucket, entry.prefix, entry.bucket_region, f"where {entry.build} reports, from {sweep_index.index_path()}"))
+    configured = os.environ.get(contract.ENV_DEFAULT_RESULTS)
+    if configured:
+        places.append(_Place(*parse_results_uri(configured, f"${contract.ENV_DEFAULT_RESULTS}"), None, f"${contract.ENV_DEFAULT_RESULTS}"))
+    places.append(_Place(aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX, None, "the account's default bucket"))
+    unique: dict[tuple[str, str], _Place] = {}
+    for place in places:
+        unique.setdefault((place.bucket, place.prefix), place)
+    return list(unique.values())
+
+
 def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
-    bucket, prefix = results_location(aws, results)
-    region = bucket_region(aws, bucket)
-    try:
-        record = applied_sweep(aws, bucket, region, prefix, sweep_id, keys=manifest_keys(aws, bucket, region, prefix, sweep_id))
-    except AWS_ERRORS as exc:
-        raise CollectError(f"s3://{bucket}/{contract.sweep_prefix(prefix, sweep_id)}/: {error_text(exc)}") from None
-    if record is None:
-        raise CollectError(f"no sweep '{sweep_id}' in s3://{bucket}/{prefix}/", "`spawn-tf list-sweeps` lists the sweeps there; "
-                           "a sweep appears once `terraform apply` has run")  # fmt: skip
-    return record
+    looked = []
+    for place in _places(sweep_id, aws, results):
+        where = f"s3://{place.bucket}/{contract.sweep_prefix(place.prefix, sweep_id)}/"
+        try:
+            region = place.region or bucket_region(aws, place.bucket)
+            keys = manifest_keys(aws, place.bucket, region, place.prefix, sweep_id)
+            record = applied_sweep(aws, place.bucket, region, place.prefix, sweep_id, keys=keys)
+        except CollectError as exc:
+            looked.append(f"{where} ({place.why}): {str(exc).removeprefix(f's3://{place.bucket}: ')}")
+            continue
+        except AWS_ERRORS as exc:
+            looked.append(f"{where} ({place.why}): {error_text(exc)}")
+            continue
+        if record is not None:
+            return record
+        looked.append(f"{where} ({place.why}): not there")
+    raise CollectError(f"no sweep '{sweep_id}' found; looked in:\n    " + "\n    ".join(looked),
+                       "a sweep appears once `terraform apply` has run; `spawn-tf list-sweeps --results s3://BUCKET/PREFIX` "
+                       f"lists the sweeps of a location; --results or ${contract.ENV_DEFAULT_RESULTS} names another")  # fmt: skip
 
 
 def manifest_keys(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> list[Key]:
