@@ -30,6 +30,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # the reader went away (`| head -1`): click ends quietly, exit 1, nothing more written
+            raise
         except Exception as exc:  # noqa: BLE001 - the one place a bug is reported
             if ctx.params.get("debug"):
                 traceback.print_exc()

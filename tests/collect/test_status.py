@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from click.testing import CliRunner
 from hypothesis import given
@@ -248,3 +252,17 @@ def test_a_run_is_final_exactly_when_terraform_would_launch_it_no_more(facts) ->
         assert status.attempts == len(fact["outcomes"])
     expected = "completed" if all(s.final for s in statuses) else "pending" if all(s.status == "pending" for s in statuses) else "running"
     assert sweep_status(statuses) == expected
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(layout, collector_env) -> None:
+    """`spawn-tf status x.yaml | head -1`: a long table into a pipe that closes after one line."""
+    text = (f"sweep: long\nresults: s3://{BUCKET}/sweeps\ndefaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
+            "name_template: run-{index:04d}\ngrid:\n  seed: [" + ", ".join(map(str, range(3000))) + "]\n")  # fmt: skip
+    sweep = layout(text)
+    command = f"'{sys.executable}' -c 'from spawn_tf.cli import main; main()' status '{sweep.sweep_file}' 2>stderr.txt | head -1; echo \"${{PIPESTATUS[0]}}\""
+    env = {**os.environ, **collector_env, "PYTHONPATH": str(Path(__file__).parents[2])}
+    result = subprocess.run(["bash", "-c", command], cwd=sweep.sweep_file.parent, env=env, capture_output=True, text=True, timeout=120, check=False)
+    first, code = result.stdout.splitlines()
+    assert first == "sweep long: pending (3000 runs: 3000 pending)"
+    assert (sweep.sweep_file.parent / "stderr.txt").read_text() == ""  # no "internal error", no "Exception ignored"
+    assert code == "1"
