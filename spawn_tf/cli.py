@@ -696,13 +696,35 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
 
 @main.command()
 @_sweep_argument
-@click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more); default: the whole sweep.")
-def cancel(sweep: str, results: str | None, region: str | None, names: tuple[str, ...]) -> None:
-    """Stop runs: running agents end their workload (status stopped) and Terraform launches none of them again."""
-    from spawn_tf.collect.cancel import cancel as write_stops
+@click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more).")
+@click.option("--all", "every", is_flag=True, help="Cancel the whole sweep without asking (needed when not on a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show what would be stopped; write nothing.")
+def cancel(*, sweep: str, results: str | None, region: str | None, names: tuple[str, ...], every: bool, dry_run: bool) -> None:
+    """Stop runs: running agents end their workload (status stopped) and Terraform launches none of them again.
 
+    Without --run the whole sweep is cancelled: on a terminal after a question, else only with --all.
+    """
+    from spawn_tf.collect.cancel import cancel as write_stops
+    from spawn_tf.collect.cancel import stop_keys
+
+    if names and every:
+        raise click.UsageError("--run cancels those runs, --all the whole sweep: give one")
+    if not names and not every and not dry_run and not sys.stdin.isatty():
+        raise click.UsageError("cancel without --run stops every run of the sweep: add --all to mean it (or --dry-run to see what it would stop)")
     aws, record = _resolve(sweep, results, region)
     _known_runs(record, names)
+    if dry_run:
+        _, statuses = _read_status(record, aws)
+        chosen = [status for status in statuses if (status.run.name in names if names else True) and not status.final]
+        for key in stop_keys(record, names):
+            click.echo(f"s3://{record.results.bucket}/{key}")
+        for status in chosen:
+            click.echo(f"would stop {status.run.name} ({status.status})", err=True)
+        click.echo(f"--dry-run: nothing written; {len(chosen)} of {len(names) or len(record.runs)} runs are not final and would stop", err=True)
+        sys.exit(ExitCode.OK)
+    if not names and not every and not click.confirm(f"Cancel every run of {record.id} ({len(record.runs)} runs)?", err=True):
+        click.echo("nothing cancelled", err=True)
+        sys.exit(ExitCode.FAILED)
     keys = _collector(lambda: write_stops(record, aws, names))
     for key in keys:
         click.echo(f"s3://{record.results.bucket}/{key}")

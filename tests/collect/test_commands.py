@@ -88,7 +88,7 @@ def test_list_sweeps_and_a_sweep_by_id(layout, aws) -> None:
     stage1.put_many([item for run in ("run-023", "run-024", "run-045", "run-078") for item in stage1.finished(run, "success", 0)])
     stage2.put_many(stage2.finished("run-023", "failed", 1))
     stage3 = applied(layout, "stage3-cancelled")
-    assert CliRunner().invoke(main, ["cancel", str(stage3.sweep_file)]).exit_code == 0
+    assert CliRunner().invoke(main, ["cancel", str(stage3.sweep_file), "--all"]).exit_code == 0
     result = CliRunner().invoke(main, ["list-sweeps"])
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
