@@ -625,11 +625,15 @@ def _write(path: Path, content: bytes) -> None:
 
 
 @main.command(name="list-sweeps")
-@click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where to look (default: the account's bucket, prefix sweeps).")
+@click.argument("patterns", nargs=-1, metavar="[ID_OR_GLOB]...")
+@click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where to look (default: $SPAWN_TF_RESULTS, else the account's bucket, prefix sweeps).")
 @click.option("--region", help="Home region of the default bucket (default: AWS_REGION, else us-east-1).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-def list_sweeps_command(results: str | None, region: str | None, as_json: bool) -> None:
-    """List the sweeps that report to a results location; the first column is the id."""
+def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: str | None, as_json: bool) -> None:
+    """List the sweeps that report to a results location; the first column is the id.
+
+    With ID_OR_GLOB, only the sweeps of that id (exactly) or glob (`'stage1-*'`); none matching is an error.
+    """
     from spawn_tf.collect import show
     from spawn_tf.collect.aws import Aws
     from spawn_tf.collect.list_sweeps import list_sweeps
@@ -638,11 +642,18 @@ def list_sweeps_command(results: str | None, region: str | None, as_json: bool) 
 
     aws = Aws(region=region)
 
+    where: list[str] = []
+
     def read() -> Any:
         bucket, prefix = results_location(aws, results)
-        return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix)
+        where.append(f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/")
+        return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix, patterns)
 
     summaries, problems = _collector(read)
+    if patterns and not summaries and not problems:
+        click.echo(f"spawn-tf: error: no sweep in {where[0]} matches {' or '.join(repr(p) for p in patterns)}", err=True)
+        click.echo("  hint: a pattern is an exact id or a glob such as 'stage1-*'; `spawn-tf list-sweeps` lists them all", err=True)
+        sys.exit(ExitCode.FAILED)
     if as_json:
         click.echo(json.dumps([{"sweep": s.id, "status": str(s.status), "runs": s.runs, "final": s.final,
                                 "regions": list(s.regions), "updated_at": iso(s.updated)} for s in summaries], indent=2))  # fmt: skip

@@ -281,3 +281,20 @@ def test_sweeps_compiled_together_that_report_to_different_default_buckets_are_n
         "eu.yaml -> s3://spawn-tf-<account-id>-eu-west-1; us.yaml -> s3://spawn-tf-<account-id>-us-east-1; "
         "set the same `results: s3://BUCKET/PREFIX` in each to keep their results together"
     )
+
+
+def test_list_sweeps_takes_an_id_or_a_glob(layout) -> None:
+    """The how-to's `list-sweeps | grep stage1` also matches stage1-coarse-retry (retry -o's default id): a filter names one."""
+    applied(layout, "stage1-coarse")
+    applied(layout, "stage1-coarse-retry")
+    applied(layout, "stage2-fine")
+    every = CliRunner().invoke(main, ["list-sweeps"])
+    assert [line.split()[0] for line in every.stdout.splitlines() if "stage1" in line] == ["stage1-coarse", "stage1-coarse-retry"]
+    exact = CliRunner().invoke(main, ["list-sweeps", "stage1-coarse"])
+    assert exact.exit_code == 0, exact.output
+    assert [line.split()[0] for line in exact.stdout.splitlines() if "stage1" in line] == ["stage1-coarse"]
+    glob = CliRunner().invoke(main, ["list-sweeps", "stage1-*", "stage2-fine", "--json"])
+    assert [entry["sweep"] for entry in json.loads(glob.stdout)] == ["stage1-coarse", "stage1-coarse-retry", "stage2-fine"]
+    none = CliRunner().invoke(main, ["list-sweeps", "stage1"])
+    assert none.exit_code == 1 and none.stdout == ""
+    assert f"spawn-tf: error: no sweep in s3://{DEFAULT_BUCKET}/sweeps/ matches 'stage1'" in none.stderr
