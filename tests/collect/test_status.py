@@ -108,28 +108,37 @@ def test_status_table_on_a_pipe_is_plain_columns(layout) -> None:
 
 
 def test_status_reads_by_page_never_by_run(layout, counting_aws) -> None:
-    """1,000 runs over 3 regions: one DescribeInstances per region, one listing per control prefix, no GET."""
+    """1,200 runs over 3 regions, listings of over 1,000 keys: one DescribeInstances per region and one
+    ListObjectsV2 per page of each control prefix (1,000 keys a page), no GET — never a call per run."""
     regions = ["us-east-1", "us-west-2", "eu-west-1"]
     text = (
-        f"sweep: big\nresults: s3://{BUCKET}/sweeps\nregions: [{', '.join(regions)}]\nmax_concurrent: 1000\n"
+        f"sweep: big\nresults: s3://{BUCKET}/sweeps\nregions: [{', '.join(regions)}]\nmax_concurrent: 1200\n"
         "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
-        "name_template: run-{index:04d}\ngrid:\n  a: [" + ", ".join(map(str, range(100))) + "]\n  b: [" + ", ".join(map(str, range(10))) + "]\n"
+        "name_template: run-{index:04d}\ngrid:\n  a: [" + ", ".join(map(str, range(120))) + "]\n  b: [" + ", ".join(map(str, range(10))) + "]\n"
     )
     sweep = layout(text)
     names = [run.name for run in sweep.record.runs]
-    assert len(names) == 1000 and {run.region for run in sweep.record.runs} == set(regions)
+    assert len(names) == 1200 and {run.region for run in sweep.record.runs} == set(regions)
     items = []
-    for name in names[:400]:
-        items += sweep.finished(name, "success" if int(name[-4:]) % 10 else "failed", 0 if int(name[-4:]) % 10 else 1, files=False)
-    for name in names[400:430]:
-        items += sweep.attempt(name, sweep.launch(name, status_tag="running"))
+    for name in names[:1100]:  # an attempt begun and ended, and the done marker (leases are not read: left out)
+        status, code = ("success", 0) if int(name[-4:]) % 10 else ("failed", 1)
+        items += [item for item in sweep.attempt(name, sweep.instance_id(), status) if "/_lease/" not in item[0]]
+        items.append(sweep.done(name, status, code))
+    for name in names[1100:1130]:
+        items += sweep.attempt(name, sweep.launch(name, status_tag="running"))[:1]
     sweep.put_many(items)
+    listing = sweep.aws.s3.get_paginator("list_objects_v2")
+    keys = {control: sum(page.get("KeyCount", 0) for page in listing.paginate(Bucket=BUCKET, Prefix=contract.control_prefix(sweep.folder, control)))
+            for control in ("_done", "_attempts", "_stop")}  # fmt: skip
+    assert keys == {"_done": 1100, "_attempts": 2230, "_stop": 0}
+    pages = sum(max(1, -(-count // 1000)) for count in keys.values())
+    assert pages == 6  # 2 + 3 + 1: a per-run reader would make hundreds of calls, a one-page reader would miss keys
 
     aws, calls = counting_aws()
     statuses = run_statuses(sweep.record, observe(sweep.record, aws))
     document = status_document(sweep.record, statuses, ())
-    assert document["counts"] == {"pending": 570, "running": 30, "success": 360, "failed": 40}
-    assert calls == {("ec2", "DescribeInstances"): 3, ("ec2", "DescribeInstances MaxResults=1000"): 3, ("s3", "ListObjectsV2"): 3}
+    assert document["counts"] == {"pending": 70, "running": 30, "success": 990, "failed": 110}
+    assert calls == {("ec2", "DescribeInstances"): 3, ("ec2", "DescribeInstances MaxResults=1000"): 3, ("s3", "ListObjectsV2"): pages}
 
 
 def test_completed_when_every_run_is_final(layout) -> None:
