@@ -222,14 +222,24 @@ def _fetcher(live: bool, prices: Path | None, fetched: list[Any] | None = None) 
     from spawn_tf.prices import aws_clients, fetch_prices
 
     def fetch(pairs: set[tuple[str, str]]) -> Any:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
 
         try:
             clients = aws_clients()
+        except NoCredentialsError:
+            click.echo("spawn-tf: error: --live needs AWS credentials, and there are none", err=True)
+            click.echo("  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give a price file with --prices", err=True)
+            sys.exit(ExitCode.FAILED)
         except BotoCoreError as exc:  # a profile that does not exist, a broken config file
             click.echo(f"spawn-tf: error: AWS: {exc}", err=True)
             sys.exit(ExitCode.FAILED)
         table = fetch_prices(pairs, clients, dt.datetime.now(dt.UTC))
+        if pairs and not table.prices and table.notes:  # every source failed: an estimate of nothing is no answer
+            click.echo("spawn-tf: error: --live read no price from AWS:", err=True)
+            for note in table.notes:
+                click.echo(f"  {note}", err=True)
+            click.echo("  hint: check the credentials and the network, or give a price file with --prices", err=True)
+            sys.exit(ExitCode.FAILED)
         if fetched is not None:
             fetched.append(table)
         return table
@@ -353,7 +363,7 @@ def _collector(work: Any) -> Any:
     """Runs `work()`; a CollectError is one line and exit 1, an AWS failure that stops everything exit 3."""
     from botocore.exceptions import NoCredentialsError
 
-    from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text
+    from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text, no_connection
 
     try:
         return work()
@@ -367,8 +377,16 @@ def _collector(work: Any) -> Any:
         click.echo("  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws configure`", err=True)
         sys.exit(ExitCode.FAILED)
     except AWS_ERRORS as exc:
+        if endpoint := no_connection(exc):
+            _unreachable(endpoint)
         click.echo(f"spawn-tf: error: {error_text(exc)}", err=True)
         sys.exit(ExitCode.PARTIAL)
+
+
+def _unreachable(endpoint: str) -> None:
+    click.echo(f"spawn-tf: error: cannot connect to AWS at {endpoint}", err=True)
+    click.echo("  hint: check the network (a proxy, a VPN), and AWS_ENDPOINT_URL if it is set", err=True)
+    sys.exit(ExitCode.FAILED)
 
 
 def _resolve(sweep: str, results: str | None, region: str | None) -> Any:

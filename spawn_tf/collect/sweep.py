@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spawn_tf import contract, manifest, sweep_index
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel, no_connection
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.manifest import RunRecord
 
@@ -147,6 +147,8 @@ def bucket_region(aws: Aws, bucket: str) -> str:
     try:
         location = aws.s3().get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except AWS_ERRORS as exc:
+        if no_connection(exc):
+            raise
         raise CollectError(f"s3://{bucket}: {error_text(exc)}", "`spawn-tf bootstrap` creates the default bucket") from None
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
 
@@ -193,6 +195,8 @@ def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
             looked.append(f"{where} ({place.why}): {str(exc).removeprefix(f's3://{place.bucket}: ')}")
             continue
         except AWS_ERRORS as exc:
+            if no_connection(exc):
+                raise  # no other place is reachable either
             looked.append(f"{where} ({place.why}): {error_text(exc)}")
             continue
         if record is not None:

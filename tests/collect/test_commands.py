@@ -6,8 +6,10 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -298,3 +300,19 @@ def test_list_sweeps_takes_an_id_or_a_glob(layout) -> None:
     none = CliRunner().invoke(main, ["list-sweeps", "stage1"])
     assert none.exit_code == 1 and none.stdout == ""
     assert f"spawn-tf: error: no sweep in s3://{DEFAULT_BUCKET}/sweeps/ matches 'stage1'" in none.stderr
+
+
+def test_no_network_fails_at_once_naming_the_endpoint(layout, collector_env, monkeypatch) -> None:
+    """Fake keys and nothing listening (a closed port on 127.0.0.1): exit 1 within seconds, not 3 after half a minute of retries."""
+    sweep = layout(STAGE.format(sweep="offline").replace("defaults:", "results: s3://spawn-test-bucket/sweeps\ndefaults:"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    for command in (["status", str(sweep.sweep_file), "--json"], ["status", "offline"], ["list-sweeps"], ["wait", str(sweep.sweep_file)]):
+        started = time.monotonic()
+        result = CliRunner().invoke(main, command)
+        assert time.monotonic() - started < 10, command
+        assert (result.exit_code, result.stdout) == (1, ""), (command, result.output)
+        assert result.stderr.startswith(f"spawn-tf: error: cannot connect to AWS at {closed}"), (command, result.stderr)
+        assert "hint: check the network (a proxy, a VPN), and AWS_ENDPOINT_URL if it is set" in result.stderr
