@@ -553,6 +553,7 @@ def _statuses_option(command: Any) -> Any:
 def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, names: tuple[str, ...], output: Path | None,
           sweep_id: str | None, dry_run: bool) -> None:  # fmt: skip
     """Run failed runs again: re-open them for the next apply, or write a sweep file of them (-o)."""
+    import tempfile
     from datetime import UTC, datetime
 
     from spawn_tf.collect.retry import reopen, retry_file_text, retry_sweep_id, select
@@ -576,12 +577,11 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         click.echo(f"{len(chosen)} runs would be retried (--dry-run: nothing changed)", err=True)
         sys.exit(ExitCode.OK)
     if output is not None:
-        if record.sweep_file is None:
-            raise click.UsageError("-o writes runs with their settings, which only the sweep file has: give the sweep file as SWEEP")
         new_id = sweep_id or retry_sweep_id(record.id)
         if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
             raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
-        text = _collector(lambda: retry_file_text(record.sweep_file, [status.run.name for status in chosen], new_id))
+        with tempfile.TemporaryDirectory(prefix="spawn-tf-source-") as scratch:
+            text = _collector(lambda: retry_file_text(_sweep_file_of(record, Path(scratch)), [status.run.name for status in chosen], new_id))
         _write_checked_sweep(output, text)
         click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
@@ -596,6 +596,19 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     _warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
+
+
+def _sweep_file_of(record: Any, scratch: Path) -> Path:
+    """The sweep file a record came from: as given, or its text from sweep.json written into `scratch` under its name."""
+    if record.sweep_file is not None:
+        return record.sweep_file
+    if record.source is None:
+        raise click.UsageError("-o writes runs with their settings, as the sweep file has them, and this sweep's sweep.json does not carry "
+                               "the file (compiled by an earlier spawn-tf, or elsewhere): give the sweep file, or its build/<sweep>/sweep.json")  # fmt: skip
+    name, text = record.source
+    path = scratch / Path(name).name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _statuses(wanted: str) -> frozenset[Any]:

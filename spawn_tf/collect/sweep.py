@@ -10,7 +10,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ class SweepRecord:
     results: Results
     runs: tuple[RunRecord, ...]  # in the sweep's order
     sweep_file: Path | None  # the sweep file, when the command was given one
+    source: tuple[str, str] | None = None  # (file name, text) of the sweep file, from sweep.json, when there is no sweep_file
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -100,6 +101,7 @@ def _from_manifest(data: Mapping[str, Any], aws: Aws, *, source: str, sweep_file
             results=Results(bucket=where.bucket or aws.default_bucket(where.home_region), region=where.region, folder=where.folder),
             runs=manifest.runs(data),
             sweep_file=sweep_file,
+            source=None if sweep_file is not None else manifest.source_text(data),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _not_a_manifest(source, exc) from None
@@ -200,11 +202,23 @@ def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
             looked.append(f"{where} ({place.why}): {error_text(exc)}")
             continue
         if record is not None:
-            return record
+            return replace(record, source=_compiled_source(sweep_id))
         looked.append(f"{where} ({place.why}): not there")
     raise CollectError(f"no sweep '{sweep_id}' found; looked in:\n    " + "\n    ".join(looked),
                        "a sweep appears once `terraform apply` has run; `spawn-tf list-sweeps --results s3://BUCKET/PREFIX` "
                        f"lists the sweeps of a location; --results or ${contract.ENV_DEFAULT_RESULTS} names another")  # fmt: skip
+
+
+def _compiled_source(sweep_id: str) -> tuple[str, str] | None:
+    """The sweep file's text from the sweep.json that compile recorded for this id (the S3 manifests do not carry it)."""
+    entry = sweep_index.recall(sweep_id)
+    if entry is None:
+        return None
+    try:
+        data = json.loads((Path(entry.build) / contract.MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest.source_text(data) if manifest.is_sweep_manifest(data) and data.get("sweep") == sweep_id else None
 
 
 def manifest_keys(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> list[Key]:

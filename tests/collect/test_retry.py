@@ -111,16 +111,35 @@ def test_retry_output_writes_a_sweep_of_those_runs_with_their_settings(layout, t
     assert statuses(sweep.sweep_file)["lr-1e-4"] == "failed"
 
 
-def test_retry_output_needs_the_sweep_file(layout, tmp_path) -> None:
-    from spawn_tf.manifest import run_records, sweep_manifest
+def test_retry_output_from_a_sweep_json_or_an_id(layout, tmp_path) -> None:
+    """sweep.json carries the sweep file as written, so `retry -o` needs neither the file nor its folder."""
+    from spawn_tf.emit.terraform import ROOT_MANIFEST_FILE
 
     sweep = finished_sweep(layout)
-    plan = check_file(sweep.sweep_file).plan
-    compiled = tmp_path / "build" / "tune" / "sweep.json"
-    compiled.parent.mkdir(parents=True)
-    compiled.write_text(json.dumps(sweep_manifest(plan, run_records(plan))))
-    result = CliRunner().invoke(main, ["retry", str(compiled), "-o", str(tmp_path / "r.yaml")])
-    assert result.exit_code == 2 and "give the sweep file as SWEEP" in result.output
+    expected = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "-o", str(tmp_path / "expected.yaml")])
+    assert expected.exit_code == 0, expected.output
+    build = tmp_path / "build"
+    assert CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)]).exit_code == 0
+    compiled = build / "tune" / "sweep.json"
+    assert json.loads(compiled.read_text())["source"]["text"] == sweep.sweep_file.read_text()
+    for manifest in sorted((build / "tune").glob(f"*/{ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
+        sweep.put(contract.manifest_key(sweep.folder, manifest.parent.name), manifest.read_bytes())
+    sweep.sweep_file.unlink()
+
+    for source, output in ((str(compiled), "from-json.yaml"), ("tune", "from-id.yaml")):
+        result = CliRunner().invoke(main, ["retry", source, "-o", str(tmp_path / output)])
+        assert result.exit_code == 0, (source, result.output)
+        assert "sweep tune-retry with 2 runs" in result.stderr
+        assert (tmp_path / output).read_text() == (tmp_path / "expected.yaml").read_text()
+
+    # A sweep.json without the text (an earlier spawn-tf's): the sweep file is needed, and nothing is written.
+    plan_json = tmp_path / "old" / "sweep.json"
+    plan_json.parent.mkdir()
+    data = json.loads(compiled.read_text())
+    del data["source"]["text"]
+    plan_json.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["retry", str(plan_json), "-o", str(tmp_path / "r.yaml")])
+    assert result.exit_code == 2 and "this sweep's sweep.json does not carry the file" in result.output
     assert not (tmp_path / "r.yaml").exists()
 
 
