@@ -700,7 +700,8 @@ def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: 
 @click.option("--timeout", help="Give up after this long (30m, 2h); exit 2.")
 @click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True, help="Seconds between checks.")
 def wait(sweep: str, results: str | None, region: str | None, timeout: str | None, interval: int) -> None:
-    """Wait until every run is final: exit 0 if all succeeded (or stopped themselves), 1 if not, 2 on --timeout."""
+    """Wait until every run is final: exit 0 if all succeeded (or stopped themselves), 1 if not, 2 on --timeout,
+    3 when the sweep cannot be read (never a wait on what cannot be seen)."""
     import time
 
     from spawn_tf.collect import show
