@@ -580,7 +580,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         new_id = sweep_id or retry_sweep_id(record.id)
         if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
             raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
-        with tempfile.TemporaryDirectory(prefix="spawn-tf-source-") as scratch:
+        with tempfile.TemporaryDirectory(prefix="retry-source-") as scratch:
             text = _collector(lambda: retry_file_text(_sweep_file_of(record, Path(scratch)), [status.run.name for status in chosen], new_id))
         _write_checked_sweep(output, text)
         click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
