@@ -757,7 +757,8 @@ def cancel(*, sweep: str, results: str | None, region: str | None, names: tuple[
     aws, record = _resolve(sweep, results, region)
     _known_runs(record, names)
     if dry_run:
-        _, statuses = _read_status(record, aws)
+        observation, statuses = _read_status(record, aws)
+        _warn(observation.problems)
         chosen = [status for status in statuses if (status.run.name in names if names else True) and not status.final]
         for key in stop_keys(record, names):
             click.echo(f"s3://{record.results.bucket}/{key}")

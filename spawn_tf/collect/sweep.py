@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -165,29 +165,29 @@ class _Place:
     why: str
 
 
-def _places(sweep_id: str, aws: Aws, results: str | None) -> list[_Place]:
+def _places(sweep_id: str, aws: Aws, results: str | None) -> Iterator[_Place]:
     """Where to look for a sweep id, in order: --results alone when given; else the index of compiled sweeps,
-    $SPAWN_TF_RESULTS and the account's default bucket."""
+    $SPAWN_TF_RESULTS and the account's default bucket. Lazily: the default bucket's name costs a call to STS."""
     if results is not None:
-        return [_Place(*parse_results_uri(results, "--results"), None, "--results")]
-    places = []
+        yield _Place(*parse_results_uri(results, "--results"), None, "--results")
+        return
     entry = sweep_index.recall(sweep_id)
     if entry is not None:
         bucket = entry.bucket or aws.default_bucket(entry.home_region)
-        places.append(_Place(bucket, entry.prefix, entry.bucket_region, f"where {entry.build} reports, from {sweep_index.index_path()}"))
+        yield _Place(bucket, entry.prefix, entry.bucket_region, f"where {entry.build} reports, from {sweep_index.index_path()}")
     configured = os.environ.get(contract.ENV_DEFAULT_RESULTS)
     if configured:
-        places.append(_Place(*parse_results_uri(configured, f"${contract.ENV_DEFAULT_RESULTS}"), None, f"${contract.ENV_DEFAULT_RESULTS}"))
-    places.append(_Place(aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX, None, "the account's default bucket"))
-    unique: dict[tuple[str, str], _Place] = {}
-    for place in places:
-        unique.setdefault((place.bucket, place.prefix), place)
-    return list(unique.values())
+        yield _Place(*parse_results_uri(configured, f"${contract.ENV_DEFAULT_RESULTS}"), None, f"${contract.ENV_DEFAULT_RESULTS}")
+    yield _Place(aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX, None, "the account's default bucket")
 
 
 def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
-    looked = []
+    looked: list[str] = []
+    seen: set[tuple[str, str]] = set()
     for place in _places(sweep_id, aws, results):
+        if (place.bucket, place.prefix) in seen:
+            continue
+        seen.add((place.bucket, place.prefix))
         where = f"s3://{place.bucket}/{contract.sweep_prefix(place.prefix, sweep_id)}/"
         try:
             region = place.region or bucket_region(aws, place.bucket)
