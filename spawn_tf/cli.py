@@ -30,6 +30,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort, SystemExit, KeyboardInterrupt):
             raise
+        except BrokenPipeError:  # the reader went away (`| head -1`): click ends quietly, exit 1, nothing more written
+            raise
         except Exception as exc:  # noqa: BLE001 - the one place a bug is reported
             if ctx.params.get("debug"):
                 traceback.print_exc()
@@ -189,6 +191,7 @@ def _compile_one(
         return not differences
     write_tree(destination, files)
     plan = checked.plan
+    _remember(plan, destination)
     largest = max(checked.sizes, key=lambda size: size.size)
     form = "compressed" if largest.compressed else "raw"
     roots = ", ".join(f"{root.name} ({len(root.runs)})" for root in plan.roots)
@@ -219,14 +222,24 @@ def _fetcher(live: bool, prices: Path | None, fetched: list[Any] | None = None) 
     from spawn_tf.prices import aws_clients, fetch_prices
 
     def fetch(pairs: set[tuple[str, str]]) -> Any:
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
 
         try:
             clients = aws_clients()
+        except NoCredentialsError:
+            click.echo("spawn-tf: error: --live needs AWS credentials, and there are none", err=True)
+            click.echo("  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give a price file with --prices", err=True)
+            sys.exit(ExitCode.FAILED)
         except BotoCoreError as exc:  # a profile that does not exist, a broken config file
             click.echo(f"spawn-tf: error: AWS: {exc}", err=True)
             sys.exit(ExitCode.FAILED)
         table = fetch_prices(pairs, clients, dt.datetime.now(dt.UTC))
+        if pairs and not table.prices and table.notes:  # every source failed: an estimate of nothing is no answer
+            click.echo("spawn-tf: error: --live read no price from AWS:", err=True)
+            for note in table.notes:
+                click.echo(f"  {note}", err=True)
+            click.echo("  hint: check the credentials and the network, or give a price file with --prices", err=True)
+            sys.exit(ExitCode.FAILED)
         if fetched is not None:
             fetched.append(table)
         return table
@@ -350,7 +363,7 @@ def _collector(work: Any) -> Any:
     """Runs `work()`; a CollectError is one line and exit 1, an AWS failure that stops everything exit 3."""
     from botocore.exceptions import NoCredentialsError
 
-    from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text
+    from spawn_tf.collect.aws import AWS_ERRORS, CollectError, error_text, no_connection
 
     try:
         return work()
@@ -364,8 +377,16 @@ def _collector(work: Any) -> Any:
         click.echo("  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws configure`", err=True)
         sys.exit(ExitCode.FAILED)
     except AWS_ERRORS as exc:
+        if endpoint := no_connection(exc):
+            _unreachable(endpoint)
         click.echo(f"spawn-tf: error: {error_text(exc)}", err=True)
         sys.exit(ExitCode.PARTIAL)
+
+
+def _unreachable(endpoint: str) -> None:
+    click.echo(f"spawn-tf: error: cannot connect to AWS at {endpoint}", err=True)
+    click.echo("  hint: check the network (a proxy, a VPN), and AWS_ENDPOINT_URL if it is set", err=True)
+    sys.exit(ExitCode.FAILED)
 
 
 def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
@@ -374,6 +395,15 @@ def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
 
     aws = Aws(region=region)
     return aws, _collector(lambda: resolve(sweep, aws, results=results))
+
+
+def _remember(plan: Any, destination: Path) -> None:
+    """Record where a compiled sweep reports, so that `status ID` and the rest find it by its id alone."""
+    from spawn_tf.sweep_index import remember
+
+    problem = remember(plan.sweep.id, bucket=plan.results_bucket, prefix=plan.results_prefix, bucket_region=plan.bucket_region,
+                       home_region=plan.home_region, build_dir=destination)  # fmt: skip
+    _warn([problem] if problem else [])
 
 
 def _warn(problems: Sequence[str]) -> None:
@@ -430,18 +460,34 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
 @click.option("--save", type=click.Path(dir_okay=False, path_type=Path), default=Path(contract.BEST_RESULTS_FILE), show_default=True,
               help="Where to save the top runs as JSON.")  # fmt: skip
 @click.option("--no-save", is_flag=True, help="Do not write the --save file.")
+@click.option("--status", "wanted", default=str(contract.Status.SUCCESS), show_default=True,
+              help="Comma-separated statuses of the runs to rank (of their current configuration), e.g. success,failed.")  # fmt: skip
 def results(*, sweep: str, results: str | None, region: str | None, metric: str, mode: str, top: int, fmt: str,
-            metrics_file: str, save: Path, no_save: bool) -> None:  # fmt: skip
-    """Rank runs by a metric of their metrics.json; runs without it are listed apart."""
-    from spawn_tf.collect import show
-    from spawn_tf.collect.results import Mode, rank, ranked_document, read_metrics
+            metrics_file: str, save: Path, no_save: bool, wanted: str) -> None:  # fmt: skip
+    """Rank runs by a metric of their metrics.json; runs without it are listed apart.
 
+    Only current outputs are ranked: a run's status.json must name its current fingerprint.
+    """
+    from spawn_tf.collect import show
+    from spawn_tf.collect.results import Mode, left_out, metric_names, rank, ranked_document, read_current
+
+    statuses = frozenset(str(status) for status in _statuses(wanted))
     aws, record = _resolve(sweep, results, region)
-    found, problems = _collector(lambda: read_metrics(record, aws, metrics_file))
+    standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
     board = rank(found, metric, Mode(mode))
-    best = [ranked_document(entry, metric) for entry in board.ranked[:top]]
-    if not no_save:
-        _write(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
+    skipped = show.left_out_line(left_out(standings, statuses))
+    if found and not board.ranked:  # a metric no run has (a typo): an error, and an earlier best-results.json stays
+        for metrics, why in board.unranked:
+            click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
+        names = metric_names(found)
+        hint = did_you_mean(metric, names, cutoff=0.6)
+        click.echo(f"spawn-tf: error: none of the {len(found)} runs ranked has a numeric '{metric}' in {metrics_file}", err=True)
+        if names:
+            click.echo(f"  hint: {hint + ' ' if hint else ''}the runs' metrics are: {', '.join(names)}", err=True)
+        _warn(problems)
+        sys.exit(ExitCode.FAILED)
+    documents = [ranked_document(entry) for entry in board.ranked[:top]]
+    best = [document for document, _ in documents]
     if fmt == "json":
         click.echo(json.dumps(best, indent=2, ensure_ascii=False))
     elif fmt == "csv":
@@ -450,8 +496,14 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
         show.leaderboard(board, top, analyzed=len(found))
     for metrics, why in board.unranked:
         click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
-    if not no_save:
+    if skipped:
+        click.echo(f"spawn-tf: {skipped} (only current {', '.join(sorted(statuses))} runs are ranked; --status widens it)", err=True)
+    _warn([clash for _, clashes in documents for clash in clashes])
+    if not no_save and best:
+        _write(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
         click.echo(f"saved the top {len(best)} to {save}", err=True)
+    elif not no_save:
+        click.echo(f"spawn-tf: no run to rank yet; {save} {'left as it is' if save.exists() else 'not written'}", err=True)
     _warn(problems)
     sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
 
@@ -475,6 +527,10 @@ def collect_results_command(sweep: str, results: str | None, region: str | None,
         sys.exit(130)
     megabytes = report.bytes / 1_000_000
     click.echo(f"{output}: {report.downloaded} downloaded ({megabytes:.1f} MB), {report.present} already present", err=True)
+    if report.stale:
+        names = ", ".join(report.stale[:10]) + (f" and {len(report.stale) - 10} more" if len(report.stale) > 10 else "")
+        click.echo(f"{len(report.stale)} run{'' if len(report.stale) == 1 else 's'} with files of an earlier configuration "
+                   f"(status.json names another fingerprint, or none): in <run>/{contract.STALE_FOLDER}/: {names}", err=True)  # fmt: skip
     _warn([f"not downloaded: {problem}" for problem in report.failed])
     _warn([f"refused (would land outside {output}): {key}" for key in report.refused])
     sys.exit(ExitCode.PARTIAL if report.failed else ExitCode.OK)
@@ -497,6 +553,7 @@ def _statuses_option(command: Any) -> Any:
 def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, names: tuple[str, ...], output: Path | None,
           sweep_id: str | None, dry_run: bool) -> None:  # fmt: skip
     """Run failed runs again: re-open them for the next apply, or write a sweep file of them (-o)."""
+    import tempfile
     from datetime import UTC, datetime
 
     from spawn_tf.collect.retry import reopen, retry_file_text, retry_sweep_id, select
@@ -520,12 +577,11 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         click.echo(f"{len(chosen)} runs would be retried (--dry-run: nothing changed)", err=True)
         sys.exit(ExitCode.OK)
     if output is not None:
-        if record.sweep_file is None:
-            raise click.UsageError("-o writes runs with their settings, which only the sweep file has: give the sweep file as SWEEP")
         new_id = sweep_id or retry_sweep_id(record.id)
         if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
             raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
-        text = _collector(lambda: retry_file_text(record.sweep_file, [status.run.name for status in chosen], new_id))
+        with tempfile.TemporaryDirectory(prefix="retry-source-") as scratch:
+            text = _collector(lambda: retry_file_text(_sweep_file_of(record, Path(scratch)), [status.run.name for status in chosen], new_id))
         _write_checked_sweep(output, text)
         click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
@@ -540,6 +596,19 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     _warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
+
+
+def _sweep_file_of(record: Any, scratch: Path) -> Path:
+    """The sweep file a record came from: as given, or its text from sweep.json written into `scratch` under its name."""
+    if record.sweep_file is not None:
+        return record.sweep_file
+    if record.source is None:
+        raise click.UsageError("-o writes runs with their settings, as the sweep file has them, and this sweep's sweep.json does not carry "
+                               "the file (compiled by an earlier spawn-tf, or elsewhere): give the sweep file, or its build/<sweep>/sweep.json")  # fmt: skip
+    name, text = record.source
+    path = scratch / Path(name).name
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _statuses(wanted: str) -> frozenset[Any]:
@@ -587,11 +656,15 @@ def _write(path: Path, content: bytes) -> None:
 
 
 @main.command(name="list-sweeps")
-@click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where to look (default: the account's bucket, prefix sweeps).")
+@click.argument("patterns", nargs=-1, metavar="[ID_OR_GLOB]...")
+@click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where to look (default: $SPAWN_TF_RESULTS, else the account's bucket, prefix sweeps).")
 @click.option("--region", help="Home region of the default bucket (default: AWS_REGION, else us-east-1).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
-def list_sweeps_command(results: str | None, region: str | None, as_json: bool) -> None:
-    """List the sweeps that report to a results location; the first column is the id."""
+def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: str | None, as_json: bool) -> None:
+    """List the sweeps that report to a results location; the first column is the id.
+
+    With ID_OR_GLOB, only the sweeps of that id (exactly) or glob (`'stage1-*'`); none matching is an error.
+    """
     from spawn_tf.collect import show
     from spawn_tf.collect.aws import Aws
     from spawn_tf.collect.list_sweeps import list_sweeps
@@ -600,11 +673,18 @@ def list_sweeps_command(results: str | None, region: str | None, as_json: bool) 
 
     aws = Aws(region=region)
 
+    where: list[str] = []
+
     def read() -> Any:
         bucket, prefix = results_location(aws, results)
-        return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix)
+        where.append(f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/")
+        return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix, patterns)
 
     summaries, problems = _collector(read)
+    if patterns and not summaries and not problems:
+        click.echo(f"spawn-tf: error: no sweep in {where[0]} matches {' or '.join(repr(p) for p in patterns)}", err=True)
+        click.echo("  hint: a pattern is an exact id or a glob such as 'stage1-*'; `spawn-tf list-sweeps` lists them all", err=True)
+        sys.exit(ExitCode.FAILED)
     if as_json:
         click.echo(json.dumps([{"sweep": s.id, "status": str(s.status), "runs": s.runs, "final": s.final,
                                 "regions": list(s.regions), "updated_at": iso(s.updated)} for s in summaries], indent=2))  # fmt: skip
@@ -620,7 +700,8 @@ def list_sweeps_command(results: str | None, region: str | None, as_json: bool) 
 @click.option("--timeout", help="Give up after this long (30m, 2h); exit 2.")
 @click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True, help="Seconds between checks.")
 def wait(sweep: str, results: str | None, region: str | None, timeout: str | None, interval: int) -> None:
-    """Wait until every run is final: exit 0 if all succeeded (or stopped themselves), 1 if not, 2 on --timeout."""
+    """Wait until every run is final: exit 0 if all succeeded (or stopped themselves), 1 if not, 2 on --timeout,
+    3 when the sweep cannot be read (never a wait on what cannot be seen)."""
     import time
 
     from spawn_tf.collect import show
@@ -658,13 +739,36 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
 
 @main.command()
 @_sweep_argument
-@click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more); default: the whole sweep.")
-def cancel(sweep: str, results: str | None, region: str | None, names: tuple[str, ...]) -> None:
-    """Stop runs: running agents end their workload (status stopped) and Terraform launches none of them again."""
-    from spawn_tf.collect.cancel import cancel as write_stops
+@click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more).")
+@click.option("--all", "every", is_flag=True, help="Cancel the whole sweep without asking (needed when not on a terminal).")
+@click.option("--dry-run", is_flag=True, help="Show what would be stopped; write nothing.")
+def cancel(*, sweep: str, results: str | None, region: str | None, names: tuple[str, ...], every: bool, dry_run: bool) -> None:
+    """Stop runs: running agents end their workload (status stopped) and Terraform launches none of them again.
 
+    Without --run the whole sweep is cancelled: on a terminal after a question, else only with --all.
+    """
+    from spawn_tf.collect.cancel import cancel as write_stops
+    from spawn_tf.collect.cancel import stop_keys
+
+    if names and every:
+        raise click.UsageError("--run cancels those runs, --all the whole sweep: give one")
+    if not names and not every and not dry_run and not sys.stdin.isatty():
+        raise click.UsageError("cancel without --run stops every run of the sweep: add --all to mean it (or --dry-run to see what it would stop)")
     aws, record = _resolve(sweep, results, region)
     _known_runs(record, names)
+    if dry_run:
+        observation, statuses = _read_status(record, aws)
+        _warn(observation.problems)
+        chosen = [status for status in statuses if (status.run.name in names if names else True) and not status.final]
+        for key in stop_keys(record, names):
+            click.echo(f"s3://{record.results.bucket}/{key}")
+        for status in chosen:
+            click.echo(f"would stop {status.run.name} ({status.status})", err=True)
+        click.echo(f"--dry-run: nothing written; {len(chosen)} of {len(names) or len(record.runs)} runs are not final and would stop", err=True)
+        sys.exit(ExitCode.OK)
+    if not names and not every and not click.confirm(f"Cancel every run of {record.id} ({len(record.runs)} runs)?", err=True):
+        click.echo("nothing cancelled", err=True)
+        sys.exit(ExitCode.FAILED)
     keys = _collector(lambda: write_stops(record, aws, names))
     for key in keys:
         click.echo(f"s3://{record.results.bucket}/{key}")

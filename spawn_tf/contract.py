@@ -236,6 +236,7 @@ class Status(StrEnum):
     INTERRUPTED = "interrupted"  # spot interruption: relaunched
     EXHAUSTED = "exhausted"  # attempts or interruptions used up
     CANCELLED = "cancelled"
+    UNKNOWN = "unknown"  # the collector's word: what S3 or EC2 would say could not be read (never written by an agent)
 
 
 # Attempt outcomes that count against max_attempts, and those that count against max_interruptions.
@@ -263,15 +264,24 @@ class SweepStatus(StrEnum):
     PENDING = "pending"  # no run has begun
     RUNNING = "running"  # some run has begun and some run is not final
     COMPLETED = "completed"  # every run is final
+    UNKNOWN = "unknown"  # some run's state could not be read: neither waiting nor done can be told
 
 
 # --- collector (DESIGN §7) --------------------------------------------------------------------
 
 METRICS_FILE: Final = "metrics.json"  # S/<run>/metrics.json, written by the workload: what `results` ranks
 BEST_RESULTS_FILE: Final = "best-results.json"  # what `results` saves, as the seed's analysis script does
+# A run's outputs whose status.json names an earlier fingerprint (or none): not the current configuration's.
+STALE: Final = "stale"
+STALE_FOLDER: Final = "stale"  # collect-results puts such outputs under DIR/<run>/stale/
 LIVE_INSTANCE_STATES: Final = ("pending", "running")  # EC2 states of an instance whose agent may still report
 REGION_ENV_NAMES: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")  # where boto3 looks for the region, in order
 EC2_PAGE_SIZE: Final = 1000  # DescribeInstances' largest page: one call per 1,000 instances
+# Where a bare sweep id is looked for: the index `compile` keeps, then this location, then the default bucket.
+ENV_DEFAULT_RESULTS: Final = "SPAWN_TF_RESULTS"  # s3://BUCKET/PREFIX
+ENV_SWEEP_INDEX: Final = "SPAWN_TF_INDEX"  # the index file itself (default: $XDG_STATE_HOME/spawn-tf/sweeps.json)
+SWEEP_INDEX_FILE: Final = "spawn-tf/sweeps.json"  # under $XDG_STATE_HOME, else ~/.local/state
+MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are kept
 
 
 # --- compiled output (DESIGN §4) -------------------------------------------------------------

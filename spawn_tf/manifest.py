@@ -73,13 +73,18 @@ def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]])
     return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
 
 
-def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep."""
+def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_text: str | None = None) -> dict[str, Any]:
+    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep.
+
+    `source_text`, the sweep file as written, lets `retry -o` write a sweep file of some runs from
+    sweep.json (or the sweep's id) alone, with their settings as the user wrote them.
+    """
+    source = {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256}
     return {
         "format_version": contract.FORMAT_VERSION,
         "sweep": plan.sweep.id,
         "compiler": {"name": "spawn-tf", "version": __version__},
-        "source": {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256},
+        "source": source if source_text is None else {**source, "text": source_text},
         "results": {
             "bucket": plan.results_bucket,
             "prefix": plan.results_prefix,
@@ -102,6 +107,14 @@ def is_sweep_manifest(data: Any) -> bool:
 
 def sweep_id(manifest: Mapping[str, Any]) -> str:
     return manifest["sweep"]
+
+
+def source_text(manifest: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(file name, text) of the sweep file sweep.json was compiled from, when it carries it."""
+    source = manifest.get("source")
+    if isinstance(source, Mapping) and isinstance(source.get("text"), str) and isinstance(source.get("file"), str):
+        return source["file"], source["text"]
+    return None
 
 
 def location(manifest: Mapping[str, Any]) -> Location:

@@ -98,7 +98,18 @@ def compile_file(
         return checked, None
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
-    return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores)
+    return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores, source_text=_source_text(path, checked.plan.sweep.source_sha256))
+
+
+def _source_text(path: Path, sha256: str) -> str | None:
+    """The sweep file's text for sweep.json, if the file still holds what was compiled (else None: nothing that is not it)."""
+    import hashlib
+
+    try:
+        raw = path.read_bytes()
+    except OSError:
+        return None
+    return raw.decode("utf-8-sig") if hashlib.sha256(raw).hexdigest() == sha256 else None
 
 
 def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:

@@ -204,9 +204,15 @@ def aws_clients() -> ClientFactory:
     """
     import boto3
     from botocore.config import Config
+    from botocore.exceptions import NoCredentialsError
+
+    from spawn_tf.collect.aws import fail_fast_offline
 
     session = boto3.session.Session()
-    config = Config(retries={"mode": "adaptive"})
+    if session.get_credentials() is None:  # else every source fails alike, one by one
+        raise NoCredentialsError
+    fail_fast_offline(session)
+    config = Config(retries={"mode": "adaptive"}, connect_timeout=10)
     made: dict[tuple[str, str], Any] = {}
 
     def client(service: str, region: str) -> Any:

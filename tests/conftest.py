@@ -28,5 +28,12 @@ settings.register_profile("dev", deadline=None, max_examples=100, suppress_healt
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
+@pytest.fixture(autouse=True)
+def _sweep_index(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every `compile` of a test records its sweep in an index of the test's own, never in the real home."""
+    monkeypatch.setenv("SPAWN_TF_INDEX", str(tmp_path_factory.mktemp("state") / "sweeps.json"))
+    monkeypatch.delenv("SPAWN_TF_RESULTS", raising=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--update-golden", action="store_true", help="Rewrite golden files from the current output.")

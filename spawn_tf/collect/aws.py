@@ -23,7 +23,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 # Adaptive mode backs off on throttling across all the threads of a client, not one call at a time.
-_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32)
+# A connection is given 10 s (botocore's default is 60 s), and see `fail_fast_offline`.
+_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, max_pool_connections=32, connect_timeout=10)
+_NO_CONNECTION = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError)
 WORKERS = 16  # concurrent requests: enough to hide latency, few enough to stay under S3's and EC2's rates
 
 
@@ -40,6 +42,7 @@ class Aws:
 
     def __init__(self, session: boto3.session.Session | None = None, region: str | None = None) -> None:
         self.session = session or boto3.session.Session()
+        fail_fast_offline(self.session)
         self.home_region = region or self.session.region_name or _region_from_env() or contract.DEFAULT_HOME_REGION
         self._clients: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()  # making a client is not thread-safe; using one is
@@ -66,6 +69,33 @@ class Aws:
     def default_bucket(self, region: str | None = None) -> str:
         """spawn-tf-<account-id>-<home region>: where sweeps report unless they name a bucket."""
         return contract.DEFAULT_RESULTS_BUCKET.format(account_id=self.account_id(), region=region or self.home_region)
+
+
+def fail_fast_offline(session: boto3.session.Session) -> None:
+    """Until AWS has answered once, a connection that cannot be made is an error at once, not retried.
+
+    Retries are for a service that answered and is busy; with no network (or a wrong
+    AWS_ENDPOINT_URL) ten attempts with backoff only make the user wait half a minute for the same
+    error. Clients made from `session` afterwards follow this rule (they copy its handlers).
+    """
+    answered = threading.Event()
+
+    def on_answer(**_: Any) -> None:
+        answered.set()
+
+    def on_retry(caught_exception: BaseException | None = None, **_: Any) -> None:
+        if isinstance(caught_exception, _NO_CONNECTION) and not answered.is_set():
+            raise caught_exception
+
+    session.events.register("after-call", on_answer)
+    session.events.register_first("needs-retry", on_retry)
+
+
+def no_connection(error: BaseException) -> str | None:
+    """The endpoint a call could not reach, or None when `error` is of another kind."""
+    if isinstance(error, _NO_CONNECTION):
+        return str(error.kwargs.get("endpoint_url") or error)
+    return None
 
 
 def _region_from_env() -> str | None:

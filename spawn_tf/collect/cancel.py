@@ -7,9 +7,14 @@ from spawn_tf.collect.aws import Aws, in_parallel
 from spawn_tf.collect.sweep import SweepRecord
 
 
+def stop_keys(sweep: SweepRecord, runs: tuple[str, ...] = ()) -> list[str]:
+    """The stop marker of each of `runs`, or the sweep's own (`_all`) when none is named."""
+    return [contract.stop_key(sweep.results.folder, run) for run in runs] or [contract.stop_key(sweep.results.folder)]
+
+
 def cancel(sweep: SweepRecord, aws: Aws, runs: tuple[str, ...] = ()) -> list[str]:
     """Write a stop marker for each of `runs`, or the sweep's own (`_all`) when none is named; the keys written."""
-    keys = [contract.stop_key(sweep.results.folder, run) for run in runs] or [contract.stop_key(sweep.results.folder)]
+    keys = stop_keys(sweep, runs)
     s3 = aws.s3(sweep.results.region)
     in_parallel(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)
     return keys

@@ -5,11 +5,17 @@ object's size and time; a file of that size and time is already there, so a seco
 what is missing. Interrupted (Ctrl-C, SIGTERM), it ends the downloads under way and removes the
 partial folder; killed outright, the next run removes it. A key that would land outside DIR
 (`..`, empty parts) is refused, never written.
+
+A run's folder is the run's own only when its status.json names the run's current fingerprint
+(DESIGN §7). Otherwise — its configuration changed since those files were written, the run left
+the sweep, or there is no status.json — its files go to DIR/<run>/stale/, never beside the current
+outputs; a copy fetched earlier, when it was current, is moved there too.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -19,8 +25,10 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
-from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text
+from spawn_tf import contract
+from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text, in_parallel
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import SweepRecord
 
@@ -41,6 +49,7 @@ class CollectReport:
     bytes: int  # downloaded
     failed: tuple[str, ...]  # "<key>: <why>"
     refused: tuple[str, ...]  # keys that would land outside DIR
+    stale: tuple[str, ...] = ()  # runs whose files went to <run>/stale/
 
 
 def wanted(keys: list[Key], folder: str) -> tuple[list[Download], list[str]]:
@@ -58,6 +67,21 @@ def wanted(keys: list[Key], folder: str) -> tuple[list[Download], list[str]]:
     return downloads, refused
 
 
+def current_runs(fingerprints: dict[str, str], records: dict[str, object]) -> set[str]:
+    """The runs whose status.json (`records`, by run; parsed, or None when unreadable) names their current fingerprint."""
+    return {
+        run
+        for run, record in records.items()
+        if run in fingerprints and isinstance(record, dict) and record.get("fingerprint") == fingerprints[run]
+    }
+
+
+def set_aside(downloads: list[Download], current: set[str]) -> list[Download]:
+    """Each download of a run whose files are not current, moved to <run>/stale/<path>."""
+    return [d if d.path.parts[0] in current else Download(d.key, PurePosixPath(d.path.parts[0], contract.STALE_FOLDER, *d.path.parts[1:]))
+            for d in downloads]  # fmt: skip
+
+
 def is_present(path: Path, key: Key) -> bool:
     try:
         found = path.stat()
@@ -72,7 +96,10 @@ def collect_results(
     """Download the sweep's run folders into `output`, skipping what is already there."""
     listing = list_keys(aws, sweep.results.bucket, sweep.results.region, sweep.results.folder + "/")
     downloads, refused = wanted(listing, sweep.results.folder)
-    todo = [download for download in downloads if not is_present(output / download.path, download.key)]
+    s3 = aws.s3(sweep.results.region)
+    failed: list[str] = []
+    placed, stale, unread = _place(sweep, s3, downloads, failed)
+    todo = [download for download in placed if not is_present(output / download.path, download.key)]
     partial = output / PARTIAL_FOLDER
     try:
         output.mkdir(parents=True, exist_ok=True)
@@ -80,8 +107,7 @@ def collect_results(
         partial.mkdir()
     except OSError as exc:
         raise CollectError(f"{output}: {exc.strerror or exc}") from None
-    s3 = aws.s3(sweep.results.region)
-    failed: list[str] = []
+    todo = [download for download in todo if not _moved_aside(output, download)]
     done = 0
     stopping = threading.Event()  # set on Ctrl-C or SIGTERM: downloads under way end at their next chunk
 
@@ -120,9 +146,43 @@ def collect_results(
         pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(partial, ignore_errors=True)
     return CollectReport(
-        downloaded=len(todo) - len(failed), present=len(downloads) - len(todo), bytes=total_bytes,
-        failed=tuple(sorted(failed)), refused=tuple(refused),
+        downloaded=len(todo) - (len(failed) - unread), present=len(placed) - len(todo), bytes=total_bytes,
+        failed=tuple(sorted(failed)), refused=tuple(refused), stale=tuple(stale),
     )  # fmt: skip
+
+
+def _place(sweep: SweepRecord, s3: Any, downloads: list[Download], failed: list[str]) -> tuple[list[Download], list[str], int]:
+    """The downloads where they belong (a stale run's under <run>/stale/), the stale runs, and how many runs'
+    status.json could not be read (their files wait for the next run; the errors go to `failed`)."""
+
+    def status_record(download: Download) -> tuple[str, object]:
+        try:
+            return download.path.parts[0], json.loads(s3.get_object(Bucket=sweep.results.bucket, Key=download.key.name)["Body"].read())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return download.path.parts[0], None
+        except AWS_ERRORS as exc:
+            failed.append(f"{download.key.name}: {error_text(exc)} (the run's files are left for the next run)")
+            return download.path.parts[0], exc
+
+    records = dict(in_parallel(status_record, [d for d in downloads if d.path.parts[1:] == (contract.STATUS_FILE,)]))
+    unread = {run for run, record in records.items() if isinstance(record, BaseException)}
+    current = current_runs({run.name: run.fingerprint for run in sweep.runs}, records)
+    placed = set_aside([d for d in downloads if d.path.parts[0] not in unread], current)
+    return placed, sorted({d.path.parts[0] for d in placed} - current), len(unread)
+
+
+def _moved_aside(output: Path, download: Download) -> bool:
+    """A stale file fetched earlier (when it was current) moved to its stale place; False when there is none."""
+    parts = download.path.parts
+    if len(parts) < 3 or parts[1] != contract.STALE_FOLDER:
+        return False
+    earlier = output / PurePosixPath(parts[0], *parts[2:])
+    if not is_present(earlier, download.key):
+        return False
+    target = output / download.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(earlier, target)
+    return True
 
 
 class _Stopped(Exception):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,11 +24,17 @@ class SweepSummary:
     updated: datetime | None  # the newest manifest: the last apply that changed the sweep
 
 
-def list_sweeps(aws: Aws, bucket: str, region: str, prefix: str) -> tuple[list[SweepSummary], list[str]]:
-    """Every sweep under s3://bucket/prefix/ that Terraform has applied, by id; and what could not be read."""
+def matches(sweep_id: str, patterns: Sequence[str]) -> bool:
+    """Whether an id is one of `patterns`: exactly, or by a glob (`stage1-*`); no pattern matches every id."""
+    return not patterns or any(sweep_id == pattern or fnmatch.fnmatchcase(sweep_id, pattern) for pattern in patterns)
+
+
+def list_sweeps(aws: Aws, bucket: str, region: str, prefix: str, patterns: Sequence[str] = ()) -> tuple[list[SweepSummary], list[str]]:
+    """Every sweep under s3://bucket/prefix/ that Terraform has applied (those `patterns` match), by id; and what could not be read."""
     top = f"{prefix}/" if prefix else ""
     pages = aws.s3(region).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=top, Delimiter="/")
     ids = sorted(found["Prefix"][len(top) :].rstrip("/") for page in pages for found in page.get("CommonPrefixes", []))
+    ids = [sweep_id for sweep_id in ids if matches(sweep_id, patterns)]  # before reading any: a filter saves the calls too
 
     def summary(sweep_id: str) -> SweepSummary | str | None:
         try:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
 
 if TYPE_CHECKING:  # sweep.py lists manifests with this module's list_keys
     from spawn_tf.collect.sweep import SweepRecord
@@ -49,6 +49,8 @@ class Observation:
     stops: tuple[Key, ...]
     instances: tuple[Instance, ...]
     problems: tuple[str, ...]
+    unread_listings: frozenset[str] = frozenset()  # control prefixes (CONTROL_DONE, ...) that could not be listed
+    unread_regions: frozenset[str] = frozenset()  # regions whose instances could not be described
 
 
 CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP)
@@ -76,19 +78,41 @@ def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True) -> Observat
     errors = [(task, error) for task, (_, error) in answers.items() if error is not None]
     if errors and len(errors) == len(tasks):
         raise errors[0][1]
-    problems = tuple(f"{_place(sweep, kind, what)} could not be read: {error_text(error)}" for (kind, what), error in errors)
     listings = {control: tuple(answers[("s3", control)][0]) for control in CONTROL_LISTINGS}
     return Observation(
         done=listings[contract.CONTROL_DONE],
         attempts=listings[contract.CONTROL_ATTEMPTS],
         stops=listings[contract.CONTROL_STOP],
         instances=tuple(instance for region in regions for instance in answers[("ec2", region)][0]),
-        problems=problems,
+        problems=tuple(_problems(sweep, errors)),
+        unread_listings=frozenset(what for (kind, what), _ in errors if kind == "s3"),
+        unread_regions=frozenset(what for (kind, what), _ in errors if kind == "ec2"),
     )
 
 
-def _place(sweep: SweepRecord, kind: str, what: str) -> str:
-    return f"s3://{sweep.results.bucket}/{contract.control_prefix(sweep.results.folder, what)}" if kind == "s3" else f"EC2 in {what}"
+def _problems(sweep: SweepRecord, errors: list[tuple[tuple[str, str], BaseException]]) -> list[str]:
+    """What could not be read, and how to fix it: one line for the bucket when every listing failed alike."""
+    results = sweep.results
+    s3 = [(what, error) for (kind, what), error in errors if kind == "s3"]
+    lines = []
+    if len(s3) == len(CONTROL_LISTINGS) and len({error_text(error) for _, error in s3}) == 1:
+        lines.append(f"s3://{results.bucket}/{results.folder}/ could not be read: {error_text(s3[0][1])}{bucket_hint(results.bucket, results.region, s3[0][1])}")
+    else:
+        lines += [f"s3://{results.bucket}/{contract.control_prefix(results.folder, what)} could not be read: {error_text(error)}"
+                  f"{bucket_hint(results.bucket, results.region, error)}" for what, error in s3]  # fmt: skip
+    lines += [f"EC2 in {what} could not be read: {error_text(error)}" for (kind, what), error in errors if kind == "ec2"]
+    return lines
+
+
+def bucket_hint(bucket: str, region: str, error: BaseException) -> str:
+    """What to do about a results bucket that cannot be read: make it, or point the sweep at one that exists."""
+    if is_missing(error):
+        default = bucket == contract.DEFAULT_RESULTS_BUCKET.format(account_id=bucket.removeprefix("spawn-tf-")[:12], region=region)
+        command = f"spawn-tf bootstrap --region {region}" + ("" if default else f" --bucket {bucket}")
+        return f" (the bucket does not exist: create it with `{command}`, or name another in the sweep's `results:`)"
+    if "AccessDenied" in error_text(error) or "Forbidden" in error_text(error) or "403" in error_text(error):
+        return f" (these credentials may not read s3://{bucket}: check them, or name another bucket in the sweep's `results:`)"
+    return ""
 
 
 def list_keys(aws: Aws, bucket: str, region: str, prefix: str) -> list[Key]:

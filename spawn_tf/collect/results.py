@@ -1,8 +1,11 @@
 """The leaderboard: each run's metrics.json, ranked by one metric (DESIGN §7).
 
-Reading is one GET per run (the file is the workload's own, and S3 has no batch read), all at once;
-ranking is pure. A metric that is missing, not a number or NaN puts the run in `unranked`, never
-at the bottom of the ranking as if it were a value.
+Only current outputs count: a run's folder is the run's own only when its status.json names the
+run's current fingerprint (a run whose configuration changed keeps its old files until it runs
+again). By default only current `success` runs are ranked. Reading is one GET of status.json per
+run and one of metrics.json per run that qualifies (S3 has no batch read), all at once; ranking is
+pure. A metric that is missing, not a number or NaN puts the run in `unranked`, never at the
+bottom of the ranking as if it were a value.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
 from spawn_tf.collect.sweep import SweepRecord
 from spawn_tf.manifest import RunRecord
+
+_STATUSES = frozenset(str(status) for status in contract.Status)
 
 
 class Mode(StrEnum):
@@ -31,6 +37,16 @@ class Metrics:
     run: RunRecord
     values: Mapping[str, Any] | None
     problem: str | None  # None when read; "no <file>" when absent; else the error
+    status: str = ""  # the run's standing (see `standing`) when its metrics were read
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Standing:
+    """What a run's status.json says of its outputs: a status of the run's current configuration, or why not."""
+
+    run: RunRecord
+    status: str  # a contract.Status, or STALE (an earlier fingerprint), or unknown (unreadable)
+    problem: str | None = None  # the read error, when status.json could not be read
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,35 +64,95 @@ class Leaderboard:
     unranked: tuple[tuple[Metrics, str], ...]  # (run, why it has no rank), in the sweep's order
 
 
-def read_metrics(sweep: SweepRecord, aws: Aws, file_name: str) -> tuple[tuple[Metrics, ...], tuple[str, ...]]:
-    """Every run's metrics file, in the sweep's order, and the errors that are not "no such file".
+def standing(run: RunRecord, record: Any) -> str:
+    """A run's standing from its status.json (None: there is none): the status it names when it names the
+    run's current fingerprint; STALE when it names another; pending when there is none."""
+    if record is None:
+        return str(contract.Status.PENDING)
+    if not isinstance(record, Mapping) or record.get("fingerprint") != run.fingerprint:
+        return contract.STALE
+    status = record.get("status")
+    return status if isinstance(status, str) and status in _STATUSES else str(contract.Status.UNKNOWN)
 
-    When no file at all can be read for an error other than its absence, that error is raised.
+
+def read_current(sweep: SweepRecord, aws: Aws, file_name: str, wanted: frozenset[str]) -> tuple[tuple[Standing, ...], tuple[Metrics, ...], tuple[str, ...]]:
+    """Every run's standing, the metrics files of the runs whose standing is `wanted` (both in the sweep's
+    order), and the read errors that are not "no such file".
+
+    When no status.json at all can be read for an error other than its absence, that error is raised.
     """
     s3 = aws.s3(sweep.results.region)
+    bucket = sweep.results.bucket
     errors: list[BaseException] = []
 
-    def read(run: RunRecord) -> Metrics:
-        key = sweep.results.run_folder(run.name) + file_name
+    def get(key: str) -> tuple[bytes | None, str | None]:
         try:
-            body = s3.get_object(Bucket=sweep.results.bucket, Key=key)["Body"].read()
+            return s3.get_object(Bucket=bucket, Key=key)["Body"].read(), None
         except AWS_ERRORS as exc:
             if is_missing(exc):
-                return Metrics(run=run, values=None, problem=f"no {file_name}")
+                return None, None
             errors.append(exc)
-            return Metrics(run=run, values=None, problem=f"s3://{sweep.results.bucket}/{key}: {error_text(exc)}")
-        try:
-            values = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            return Metrics(run=run, values=None, problem=f"{file_name} is not JSON ({exc})")
-        if not isinstance(values, dict):
-            return Metrics(run=run, values=None, problem=f"{file_name} is not a JSON object")
-        return Metrics(run=run, values=values, problem=None)
+            return None, f"s3://{bucket}/{key}: {error_text(exc)}"
 
-    found = tuple(in_parallel(read, sweep.runs))
-    if errors and len(errors) == len(found):
+    def read(run: RunRecord) -> tuple[Standing, Metrics | None]:
+        body, problem = get(sweep.results.run_folder(run.name) + contract.STATUS_FILE)
+        if problem:
+            return Standing(run=run, status=str(contract.Status.UNKNOWN), problem=problem), None
+        try:
+            record = json.loads(body) if body is not None else None
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            record = {}  # an unreadable record names no fingerprint: nothing in the folder is known to be current
+        status = standing(run, record)
+        if status not in wanted:
+            return Standing(run=run, status=status), None
+        return Standing(run=run, status=status), _metrics(run, status, file_name, *get(sweep.results.run_folder(run.name) + file_name))
+
+    found = in_parallel(read, sweep.runs)
+    if errors and len(errors) >= len(found):
         raise errors[0]
-    return found, tuple(metrics.problem for metrics in found if metrics.problem and metrics.problem.startswith("s3://"))
+    standings = tuple(standing_ for standing_, _ in found)
+    metrics = tuple(entry for _, entry in found if entry is not None)
+    problems = [s.problem for s in standings if s.problem] + [m.problem for m in metrics if m.problem and m.problem.startswith("s3://")]
+    return standings, metrics, tuple(problems)
+
+
+def _metrics(run: RunRecord, status: str, file_name: str, body: bytes | None, problem: str | None) -> Metrics:
+    if problem is not None:
+        return Metrics(run=run, values=None, problem=problem, status=status)
+    if body is None:
+        return Metrics(run=run, values=None, problem=f"no {file_name}", status=status)
+    try:
+        values = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return Metrics(run=run, values=None, problem=f"{file_name} is not JSON ({exc})", status=status)
+    if not isinstance(values, dict):
+        return Metrics(run=run, values=None, problem=f"{file_name} is not a JSON object", status=status)
+    return Metrics(run=run, values=values, problem=None, status=status)
+
+
+def left_out(standings: Iterable[Standing], wanted: frozenset[str]) -> dict[str, int]:
+    """Runs not considered for ranking, by standing (stale, failed, pending, ...), most first."""
+    tally: dict[str, int] = {}
+    for entry in standings:
+        if entry.status not in wanted:
+            tally[entry.status] = tally.get(entry.status, 0) + 1
+    return dict(sorted(tally.items(), key=lambda item: (-item[1], item[0])))
+
+
+def metric_names(all_metrics: Iterable[Metrics]) -> list[str]:
+    """Every metric the runs have, nested ones as dotted paths (`eval.loss`): the did-you-mean of a metric no run has."""
+    names: set[str] = set()
+
+    def walk(values: Mapping[str, Any], prefix: str) -> None:
+        for key, value in values.items():
+            names.add(prefix + str(key))
+            if isinstance(value, Mapping):
+                walk(value, f"{prefix}{key}.")
+
+    for metrics in all_metrics:
+        if metrics.values is not None:
+            walk(metrics.values, "")
+    return sorted(names)
 
 
 def metric_value(values: Mapping[str, Any], metric: str) -> Any:
@@ -112,18 +188,36 @@ def rank(all_metrics: Iterable[Metrics], metric: str, mode: Mode) -> Leaderboard
     return Leaderboard(metric=metric, mode=mode, ranked=ranked, unranked=tuple(unranked))
 
 
-def ranked_document(entry: Ranked, metric: str) -> dict[str, Any]:
-    """One ranked run, as `--format json` prints it and best-results.json keeps it."""
+def ranked_document(entry: Ranked) -> tuple[dict[str, Any], list[str]]:
+    """One ranked run, as `--format json` prints it and best-results.json keeps it; and its name clashes.
+
+    The how-to's analysis reads `r['name']`, a metric and the parameters from the top level, so
+    they are all there, beside `params` and `metrics` as they are. A name taken twice keeps, at the
+    top level, spawn-tf's own field first, then the parameter (what the run was given); a metric
+    under a taken name that differs from what is there is reported and stays under `metrics`.
+    """
     run = entry.metrics.run
-    return {
-        "rank": entry.rank,
-        "name": run.name,
-        "index": run.index,
-        "region": run.region,
-        metric: entry.value,
-        "params": dict(run.params),
-        "metrics": _strict_json(dict(entry.metrics.values or {})),
-    }
+    metrics = _strict_json(dict(entry.metrics.values or {}))
+    params = json.loads(json.dumps(dict(run.params)))  # as plain JSON values, as the file will hold them
+    document: dict[str, Any] = {"rank": entry.rank, "name": run.name, "status": entry.metrics.status, "index": run.index,
+                                "region": run.region, "fingerprint": run.fingerprint}  # fmt: skip
+    own = {*document, "params", "metrics"}
+    clashes = []
+    for key, value in params.items():
+        if key in own:
+            clashes.append(f"{run.name}: parameter '{key}' is also a field of best-results.json; it is under 'params' only")
+        else:
+            document[key] = value
+    for key, value in metrics.items():
+        if key in own and key not in document:  # `params` or `metrics`
+            clashes.append(f"{run.name}: metric '{key}' is also a field of best-results.json; it is under 'metrics' only")
+        elif key not in document:
+            document[key] = value
+        elif document[key] != value:
+            which = "parameter" if key in params and key not in own else "field"
+            clashes.append(f"{run.name}: metric '{key}' = {json.dumps(value)} differs from the {which} '{key}' = "
+                           f"{json.dumps(document[key])}; the top level keeps the {which}, the metric is under 'metrics'")  # fmt: skip
+    return {**document, "params": params, "metrics": metrics}, clashes
 
 
 def _strict_json(value: Any) -> Any:

@@ -82,11 +82,12 @@ def progress(description: str, stream: TextIO | None = None) -> Iterator[Callabl
 
 
 def _leaderboard_rows(board: Leaderboard, top: int) -> tuple[list[str], list[list[Any]]]:
-    """Rank, name, the metric and each parameter (as exported) of the top runs."""
+    """Rank, name, status, the metric and each parameter (as exported) of the top runs."""
     shown = board.ranked[:top]
     params = list(dict.fromkeys(key for entry in shown for key in entry.metrics.run.params))
-    rows = [[entry.rank, entry.metrics.run.name, entry.value, *[entry.metrics.run.params.get(key, "") for key in params]] for entry in shown]
-    return ["rank", "name", board.metric, *params], rows
+    rows = [[entry.rank, entry.metrics.run.name, entry.metrics.status, entry.value, *[entry.metrics.run.params.get(key, "") for key in params]]
+            for entry in shown]  # fmt: skip
+    return ["rank", "name", "status", board.metric, *params], rows
 
 
 def leaderboard(board: Leaderboard, top: int, *, analyzed: int, stream: TextIO | None = None) -> None:
@@ -94,11 +95,19 @@ def leaderboard(board: Leaderboard, top: int, *, analyzed: int, stream: TextIO |
     stream = stream or sys.stdout
     header, rows = _leaderboard_rows(board, top)
     better = "higher" if board.mode is Mode.MAX else "lower"
-    cells = [[str(row[0]), row[1], _number(row[2]), *[env_text(value) for value in row[3:]]] for row in rows]
+    cells = [[str(row[0]), row[1], row[2], _number(row[3]), *[env_text(value) for value in row[4:]]] for row in rows]
     table(header, cells, title=f"Top {len(rows)} Results by {board.metric} ({better} is better):", stream=stream)
     if rows:
         stream.write(f"\nAnalyzed {analyzed} experiments, {len(board.ranked)} with {board.metric}\n")
-        stream.write(f"Best: {rows[0][1]} with {board.metric} = {_number(rows[0][2])}\n")
+        stream.write(f"Best: {rows[0][1]} with {board.metric} = {_number(rows[0][3])}\n")
+
+
+def left_out_line(tally: dict[str, int]) -> str | None:
+    """`3 runs not ranked: 2 stale, 1 failed`, or None when every run was considered."""
+    total = sum(tally.values())
+    if not total:
+        return None
+    return f"{total} run{'' if total == 1 else 's'} not ranked: " + ", ".join(f"{count} {status}" for status, count in tally.items())
 
 
 def leaderboard_csv(board: Leaderboard, top: int) -> str:

@@ -8,7 +8,7 @@ relaunched; an attempt without an outcome or an instance: interrupted, lost); el
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -58,10 +58,28 @@ def run_statuses(sweep: SweepRecord, observation: Observation) -> tuple[RunStatu
     for instance in observation.instances:
         instances.setdefault((instance.run, instance.fingerprint), []).append(instance)
     stop_all = contract.STOP_ALL in stopped
-    return tuple(
+    found = (
         _run_status(run, done.get(run.key), attempts.get(run.key), instances.get((run.name, run.fingerprint), []), stop_all or run.name in stopped)
         for run in sweep.runs
     )
+    return tuple(_unless_unread(status, observation) for status in found)
+
+
+def _unless_unread(status: RunStatus, observation: Observation) -> RunStatus:
+    """`unknown` where what was not read could change the answer (DESIGN §7: never `pending` for an unread state).
+
+    A done marker settles a run, whatever else is unread (but an unread done listing never reads as
+    "no marker"); a live instance shows it running; otherwise every listing and the run's region
+    must have been read.
+    """
+    if status.final and contract.CONTROL_DONE not in observation.unread_listings:
+        return status
+    if status.instance_state in contract.LIVE_INSTANCE_STATES:
+        return status
+    if not observation.unread_listings and status.run.region not in observation.unread_regions:
+        return status
+    unread = [*sorted(observation.unread_listings), *(["EC2 in " + status.run.region] if status.run.region in observation.unread_regions else [])]
+    return replace(status, status=Status.UNKNOWN, final=False, reason=f"could not read {', '.join(unread)}")
 
 
 def _run_status(run: RunRecord, done: _Done | None, attempts: _Attempts | None, instances: list[Instance], stopped: bool) -> RunStatus:
@@ -140,6 +158,8 @@ def _attempts(keys: Iterable[Key], folder: str) -> dict[str, _Attempts]:
 
 def sweep_status(statuses: Iterable[RunStatus]) -> SweepStatus:
     statuses = list(statuses)
+    if any(status.status is Status.UNKNOWN for status in statuses):
+        return SweepStatus.UNKNOWN
     if all(status.final for status in statuses):
         return SweepStatus.COMPLETED
     if all(status.status is Status.PENDING for status in statuses):

@@ -7,13 +7,15 @@ in S3 (`S/_manifest/<root>.json`, which Terraform uploads), in `--results` or th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from spawn_tf import contract, manifest
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf import contract, manifest, sweep_index
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel, no_connection
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.manifest import RunRecord
 
@@ -40,6 +42,7 @@ class SweepRecord:
     results: Results
     runs: tuple[RunRecord, ...]  # in the sweep's order
     sweep_file: Path | None  # the sweep file, when the command was given one
+    source: tuple[str, str] | None = None  # (file name, text) of the sweep file, from sweep.json, when there is no sweep_file
 
     @property
     def regions(self) -> tuple[str, ...]:
@@ -98,6 +101,7 @@ def _from_manifest(data: Mapping[str, Any], aws: Aws, *, source: str, sweep_file
             results=Results(bucket=where.bucket or aws.default_bucket(where.home_region), region=where.region, folder=where.folder),
             runs=manifest.runs(data),
             sweep_file=sweep_file,
+            source=None if sweep_file is not None else manifest.source_text(data),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _not_a_manifest(source, exc) from None
@@ -109,13 +113,35 @@ def _not_a_manifest(source: str, exc: Exception) -> CollectError:
 
 
 def results_location(aws: Aws, results: str | None) -> tuple[str, str]:
-    """(bucket, prefix) of `--results s3://BUCKET/PREFIX`, or of the account's default bucket."""
+    """(bucket, prefix) of `--results s3://BUCKET/PREFIX`, else of $SPAWN_TF_RESULTS, else of the account's default bucket."""
     if results is None:
-        return aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX
-    match = contract.RESULTS_URI_PATTERN.fullmatch(results)
-    if match is None:
-        raise CollectError(f"--results '{results}' is not s3://BUCKET/PREFIX")
-    return match.group(1), (match.group(2) or "").strip("/")
+        results = os.environ.get(contract.ENV_DEFAULT_RESULTS) or None
+        if results is None:
+            return aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX
+        return parse_results_uri(results, f"${contract.ENV_DEFAULT_RESULTS}")
+    return parse_results_uri(results, "--results")
+
+
+def parse_results_uri(uri: str, where: str) -> tuple[str, str]:
+    """(bucket, prefix) of s3://BUCKET/PREFIX; what is wrong with it, when it is not one (`where` names its source)."""
+    match = contract.RESULTS_URI_PATTERN.fullmatch(uri)
+    if match is not None:
+        return match.group(1), (match.group(2) or "").strip("/")
+    raise CollectError(f"{where} '{uri}' is not s3://BUCKET/PREFIX: {results_uri_problem(uri)}")
+
+
+def results_uri_problem(uri: str) -> str:
+    """Why `uri` is not s3://BUCKET/PREFIX, in words."""
+    if not uri.startswith("s3://"):
+        return "it must start with s3://"
+    bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not 3 <= len(bucket) <= 63:
+        return f"the bucket name '{bucket}' has {len(bucket)} characters; bucket names have 3 to 63"
+    if not re.fullmatch(r"[a-z0-9.-]+", bucket):
+        return f"the bucket name '{bucket}' may hold only lower-case letters, digits, '.' and '-'"
+    if not (bucket[0].isalnum() and bucket[-1].isalnum()):
+        return f"the bucket name '{bucket}' must begin and end with a letter or digit"
+    return f"the prefix '{prefix}' may hold only letters, digits, '.', '_', '-' and '/' (no empty parts)"
 
 
 def bucket_region(aws: Aws, bucket: str) -> str:
@@ -123,21 +149,76 @@ def bucket_region(aws: Aws, bucket: str) -> str:
     try:
         location = aws.s3().get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except AWS_ERRORS as exc:
+        if no_connection(exc):
+            raise
         raise CollectError(f"s3://{bucket}: {error_text(exc)}", "`spawn-tf bootstrap` creates the default bucket") from None
     return {None: "us-east-1", "": "us-east-1", "EU": "eu-west-1"}.get(location, location)
 
 
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """A results location where a bare sweep id may be, and why it is looked at."""
+
+    bucket: str
+    prefix: str
+    region: str | None  # the bucket's, when known without asking S3
+    why: str
+
+
+def _places(sweep_id: str, aws: Aws, results: str | None) -> Iterator[_Place]:
+    """Where to look for a sweep id, in order: --results alone when given; else the index of compiled sweeps,
+    $SPAWN_TF_RESULTS and the account's default bucket. Lazily: the default bucket's name costs a call to STS."""
+    if results is not None:
+        yield _Place(*parse_results_uri(results, "--results"), None, "--results")
+        return
+    entry = sweep_index.recall(sweep_id)
+    if entry is not None:
+        bucket = entry.bucket or aws.default_bucket(entry.home_region)
+        yield _Place(bucket, entry.prefix, entry.bucket_region, f"where {entry.build} reports, from {sweep_index.index_path()}")
+    configured = os.environ.get(contract.ENV_DEFAULT_RESULTS)
+    if configured:
+        yield _Place(*parse_results_uri(configured, f"${contract.ENV_DEFAULT_RESULTS}"), None, f"${contract.ENV_DEFAULT_RESULTS}")
+    yield _Place(aws.default_bucket(), contract.DEFAULT_RESULTS_PREFIX, None, "the account's default bucket")
+
+
 def _from_bucket(sweep_id: str, aws: Aws, results: str | None) -> SweepRecord:
-    bucket, prefix = results_location(aws, results)
-    region = bucket_region(aws, bucket)
+    looked: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for place in _places(sweep_id, aws, results):
+        if (place.bucket, place.prefix) in seen:
+            continue
+        seen.add((place.bucket, place.prefix))
+        where = f"s3://{place.bucket}/{contract.sweep_prefix(place.prefix, sweep_id)}/"
+        try:
+            region = place.region or bucket_region(aws, place.bucket)
+            keys = manifest_keys(aws, place.bucket, region, place.prefix, sweep_id)
+            record = applied_sweep(aws, place.bucket, region, place.prefix, sweep_id, keys=keys)
+        except CollectError as exc:
+            looked.append(f"{where} ({place.why}): {str(exc).removeprefix(f's3://{place.bucket}: ')}")
+            continue
+        except AWS_ERRORS as exc:
+            if no_connection(exc):
+                raise  # no other place is reachable either
+            looked.append(f"{where} ({place.why}): {error_text(exc)}")
+            continue
+        if record is not None:
+            return replace(record, source=_compiled_source(sweep_id))
+        looked.append(f"{where} ({place.why}): not there")
+    raise CollectError(f"no sweep '{sweep_id}' found; looked in:\n    " + "\n    ".join(looked),
+                       "a sweep appears once `terraform apply` has run; `spawn-tf list-sweeps --results s3://BUCKET/PREFIX` "
+                       f"lists the sweeps of a location; --results or ${contract.ENV_DEFAULT_RESULTS} names another")  # fmt: skip
+
+
+def _compiled_source(sweep_id: str) -> tuple[str, str] | None:
+    """The sweep file's text from the sweep.json that compile recorded for this id (the S3 manifests do not carry it)."""
+    entry = sweep_index.recall(sweep_id)
+    if entry is None:
+        return None
     try:
-        record = applied_sweep(aws, bucket, region, prefix, sweep_id, keys=manifest_keys(aws, bucket, region, prefix, sweep_id))
-    except AWS_ERRORS as exc:
-        raise CollectError(f"s3://{bucket}/{contract.sweep_prefix(prefix, sweep_id)}/: {error_text(exc)}") from None
-    if record is None:
-        raise CollectError(f"no sweep '{sweep_id}' in s3://{bucket}/{prefix}/", "`spawn-tf list-sweeps` lists the sweeps there; "
-                           "a sweep appears once `terraform apply` has run")  # fmt: skip
-    return record
+        data = json.loads((Path(entry.build) / contract.MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest.source_text(data) if manifest.is_sweep_manifest(data) and data.get("sweep") == sweep_id else None
 
 
 def manifest_keys(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str) -> list[Key]:

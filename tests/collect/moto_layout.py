@@ -65,14 +65,21 @@ class Layout:
         return f"{self.record.results.run_folder(run)}{path}", body
 
     def finished(
-        self, run: str, status: str, exit_code: int | None, *, metrics: dict[str, Any] | None = None, files: bool = True
+        self, run: str, status: str, exit_code: int | None, *, metrics: dict[str, Any] | None = None, files: bool = True,
+        fingerprint: str | None = None,
     ) -> list[tuple[str, bytes]]:
-        """What an agent leaves for a run that ended with `status` on its first attempt (`files`: its status and log too)."""
+        """What an agent leaves for a run that ended with `status` on its first attempt (`files`: its status and log too).
+
+        `fingerprint`: the run's status.json names this one (an earlier configuration's) instead of its current one.
+        """
         instance_id = self.instance_id()
         items = [*self.attempt(run, instance_id, status), self.done(run, status, exit_code)]
         if not files:
             return items
-        record = {"sweep": self.record.id, "run": run, "status": status, "exit_code": exit_code, "instance_id": instance_id}
+        found = self.record.run(run)
+        assert found is not None
+        record = {"sweep": self.record.id, "run": run, "fingerprint": fingerprint or found.fingerprint, "status": status,
+                  "exit_code": exit_code, "instance_id": instance_id}  # fmt: skip
         items.append(self.file(run, contract.STATUS_FILE, json.dumps(record).encode()))
         items.append(self.file(run, f"{contract.LOGS_FOLDER}/1-{instance_id}.log", f"log of {run}\n".encode()))
         if metrics is not None:

@@ -6,8 +6,10 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -88,7 +90,7 @@ def test_list_sweeps_and_a_sweep_by_id(layout, aws) -> None:
     stage1.put_many([item for run in ("run-023", "run-024", "run-045", "run-078") for item in stage1.finished(run, "success", 0)])
     stage2.put_many(stage2.finished("run-023", "failed", 1))
     stage3 = applied(layout, "stage3-cancelled")
-    assert CliRunner().invoke(main, ["cancel", str(stage3.sweep_file)]).exit_code == 0
+    assert CliRunner().invoke(main, ["cancel", str(stage3.sweep_file), "--all"]).exit_code == 0
     result = CliRunner().invoke(main, ["list-sweeps"])
     assert result.exit_code == 0, result.output
     lines = [line.split() for line in result.stdout.splitlines()]
@@ -110,7 +112,9 @@ def test_list_sweeps_and_a_sweep_by_id(layout, aws) -> None:
     assert by_id.exit_code == 0, by_id.output
     assert {item["run"]: item["status"] for item in json.loads(by_id.stdout)["instances"]}["run-023"] == "failed"
     missing = CliRunner().invoke(main, ["status", "stage3"])
-    assert missing.exit_code == 1 and f"no sweep 'stage3' in s3://{DEFAULT_BUCKET}/sweeps/" in missing.stderr
+    assert missing.exit_code == 1, missing.output
+    assert missing.stderr.startswith(f"spawn-tf: error: no sweep 'stage3' found; looked in:\n    s3://{DEFAULT_BUCKET}/sweeps/stage3/ "
+                                     "(the account's default bucket): not there\n")  # fmt: skip
 
 
 @pytest.fixture
@@ -204,3 +208,111 @@ def test_a_sweep_id_in_a_named_results_location(layout) -> None:
     assert json.loads(result.stdout)["counts"] == {"pending": 3, "success": 1}
     bad = CliRunner().invoke(main, ["status", "elsewhere", "--results", "http://nope"])
     assert bad.exit_code == 1 and "--results 'http://nope' is not s3://BUCKET/PREFIX" in bad.stderr
+
+
+def test_a_bare_id_finds_a_sweep_with_its_own_results_location(layout, tmp_path, monkeypatch) -> None:
+    """compile remembers where each sweep reports (an index of the user's), so `status ID` needs no --results;
+    $SPAWN_TF_RESULTS is the location of ids the index does not know; a miss names every place looked."""
+    sweep = layout(STAGE.format(sweep="custom").replace("defaults:", "results: s3://spawn-test-bucket/team/sweeps\ndefaults:"))
+    build = tmp_path / "build"
+    compiled = CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)])
+    assert compiled.exit_code == 0, compiled.output
+    for manifest in sorted((build / "custom").glob(f"*/{ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
+        sweep.put(contract.manifest_key(sweep.folder, manifest.parent.name), manifest.read_bytes())
+    sweep.put_many(sweep.finished("run-045", "success", 0))
+
+    for command in (["status", "custom", "--json"], ["wait", "custom", "--timeout", "1s", "--interval", "1"],
+                    ["collect-results", "custom", "-o", str(tmp_path / "out")]):  # fmt: skip
+        result = CliRunner().invoke(main, command)
+        assert "no sweep" not in result.stderr, (command, result.output)
+    status = CliRunner().invoke(main, ["status", "custom", "--json"])
+    assert status.exit_code == 0 and json.loads(status.stdout)["counts"] == {"pending": 3, "success": 1}
+    index = json.loads(Path(os.environ[contract.ENV_SWEEP_INDEX]).read_text())
+    assert index["sweeps"]["custom"] == {"sweep": "custom", "bucket": "spawn-test-bucket", "prefix": "team/sweeps",
+                                         "bucket_region": "us-east-1", "home_region": "us-east-1", "build": str((build / "custom").resolve())}  # fmt: skip
+
+    # Compiled elsewhere (an empty index): $SPAWN_TF_RESULTS says where ids report.
+    monkeypatch.setenv(contract.ENV_SWEEP_INDEX, str(tmp_path / "other-index.json"))
+    missing = CliRunner().invoke(main, ["status", "custom"])
+    assert missing.exit_code == 1
+    assert f"looked in:\n    s3://{DEFAULT_BUCKET}/sweeps/custom/ (the account's default bucket): NoSuchBucket" in missing.stderr
+    monkeypatch.setenv(contract.ENV_DEFAULT_RESULTS, "s3://spawn-test-bucket/team/sweeps")
+    assert CliRunner().invoke(main, ["status", "custom", "--json"]).exit_code == 0
+    listed = CliRunner().invoke(main, ["list-sweeps"])
+    assert listed.exit_code == 0 and listed.stdout.splitlines()[1].split()[0] == "custom"
+    gone = CliRunner().invoke(main, ["status", "nowhere"])
+    assert gone.exit_code == 1
+    assert gone.stderr.splitlines()[1:3] == ["    s3://spawn-test-bucket/team/sweeps/nowhere/ ($SPAWN_TF_RESULTS): not there",
+                                             f"    s3://{DEFAULT_BUCKET}/sweeps/nowhere/ (the account's default bucket): NoSuchBucket: "
+                                             "The specified bucket does not exist"]  # fmt: skip
+    monkeypatch.setenv(contract.ENV_DEFAULT_RESULTS, "s3://b/p")
+    bad = CliRunner().invoke(main, ["status", "nowhere"])
+    assert bad.exit_code == 1
+    assert ("spawn-tf: error: $SPAWN_TF_RESULTS 's3://b/p' is not s3://BUCKET/PREFIX: "
+            "the bucket name 'b' has 1 characters; bucket names have 3 to 63") in bad.stderr  # fmt: skip
+
+
+def test_the_index_is_bounded_and_survives_damage(tmp_path, monkeypatch) -> None:
+    from spawn_tf import sweep_index
+
+    path = tmp_path / "state" / "sweeps.json"
+    monkeypatch.setenv(contract.ENV_SWEEP_INDEX, str(path))
+    for n in range(contract.MAX_SWEEP_INDEX_ENTRIES + 5):
+        assert sweep_index.remember(f"s-{n}", bucket=None, prefix="sweeps", bucket_region="eu-west-1", home_region="eu-west-1",
+                                    build_dir=tmp_path / f"s-{n}") is None  # fmt: skip
+    kept = json.loads(path.read_text())["sweeps"]
+    assert len(kept) == contract.MAX_SWEEP_INDEX_ENTRIES and "s-4" not in kept and "s-5" in kept
+    assert sweep_index.recall("s-1004").bucket is None and sweep_index.recall("s-0") is None
+    path.write_text("{broken")
+    assert sweep_index.recall("s-5") is None
+    assert sweep_index.remember("again", bucket="b-b-b", prefix="", bucket_region="us-east-1", home_region="us-east-1", build_dir=tmp_path) is None
+    assert list(json.loads(path.read_text())["sweeps"]) == ["again"]
+    assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    monkeypatch.setenv(contract.ENV_SWEEP_INDEX, "/proc/no/sweeps.json")
+    problem = sweep_index.remember("x", bucket=None, prefix="", bucket_region="us-east-1", home_region="us-east-1", build_dir=tmp_path)
+    assert problem is not None and problem.startswith("/proc/no/sweeps.json: the index of compiled sweeps was not updated")
+
+
+def test_sweeps_compiled_together_that_report_to_different_default_buckets_are_named() -> None:
+    from spawn_tf.sweep_index import scattered_default_buckets
+
+    assert scattered_default_buckets([("a.yaml", None, "us-east-1"), ("b.yaml", "team", "eu-west-1")]) is None
+    assert scattered_default_buckets([("a.yaml", None, "us-east-1"), ("b.yaml", None, "us-east-1")]) is None
+    assert scattered_default_buckets([("us.yaml", None, "us-east-1"), ("eu.yaml", None, "eu-west-1")]) == (
+        "these sweeps report to 2 different default buckets, one per home region (defaults.region): "
+        "eu.yaml -> s3://spawn-tf-<account-id>-eu-west-1; us.yaml -> s3://spawn-tf-<account-id>-us-east-1; "
+        "set the same `results: s3://BUCKET/PREFIX` in each to keep their results together"
+    )
+
+
+def test_list_sweeps_takes_an_id_or_a_glob(layout) -> None:
+    """The how-to's `list-sweeps | grep stage1` also matches stage1-coarse-retry (retry -o's default id): a filter names one."""
+    applied(layout, "stage1-coarse")
+    applied(layout, "stage1-coarse-retry")
+    applied(layout, "stage2-fine")
+    every = CliRunner().invoke(main, ["list-sweeps"])
+    assert [line.split()[0] for line in every.stdout.splitlines() if "stage1" in line] == ["stage1-coarse", "stage1-coarse-retry"]
+    exact = CliRunner().invoke(main, ["list-sweeps", "stage1-coarse"])
+    assert exact.exit_code == 0, exact.output
+    assert [line.split()[0] for line in exact.stdout.splitlines() if "stage1" in line] == ["stage1-coarse"]
+    glob = CliRunner().invoke(main, ["list-sweeps", "stage1-*", "stage2-fine", "--json"])
+    assert [entry["sweep"] for entry in json.loads(glob.stdout)] == ["stage1-coarse", "stage1-coarse-retry", "stage2-fine"]
+    none = CliRunner().invoke(main, ["list-sweeps", "stage1"])
+    assert none.exit_code == 1 and none.stdout == ""
+    assert f"spawn-tf: error: no sweep in s3://{DEFAULT_BUCKET}/sweeps/ matches 'stage1'" in none.stderr
+
+
+def test_no_network_fails_at_once_naming_the_endpoint(layout, collector_env, monkeypatch) -> None:
+    """Fake keys and nothing listening (a closed port on 127.0.0.1): exit 1 within seconds, not 3 after half a minute of retries."""
+    sweep = layout(STAGE.format(sweep="offline").replace("defaults:", "results: s3://spawn-test-bucket/sweeps\ndefaults:"))
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    for command in (["status", str(sweep.sweep_file), "--json"], ["status", "offline"], ["list-sweeps"], ["wait", str(sweep.sweep_file)]):
+        started = time.monotonic()
+        result = CliRunner().invoke(main, command)
+        assert time.monotonic() - started < 10, command
+        assert (result.exit_code, result.stdout) == (1, ""), (command, result.output)
+        assert result.stderr.startswith(f"spawn-tf: error: cannot connect to AWS at {closed}"), (command, result.stderr)
+        assert "hint: check the network (a proxy, a VPN), and AWS_ENDPOINT_URL if it is set" in result.stderr

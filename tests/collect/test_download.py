@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -82,7 +83,7 @@ def test_an_interrupted_collect_leaves_only_whole_files_and_resumes(layout, coll
     assert not partial.exists()
     assert local_tree(output) == expected
     assert (report.downloaded, report.present, report.failed) == (len(expected) - len(have), len(have), ())
-    assert calls[("s3", "GetObject")] == len(expected) - len(have)  # only what was missing
+    assert calls[("s3", "GetObject")] == RUNS + len(expected) - len(have)  # each run's status.json, then only what was missing
 
 
 def test_collect_results_cli_fetches_everything_then_nothing(layout, tmp_path) -> None:
@@ -123,3 +124,31 @@ def test_an_output_that_is_a_file_is_an_error(layout, tmp_path) -> None:
     (tmp_path / "results").write_text("")
     result = CliRunner().invoke(main, ["collect-results", str(sweep.sweep_file), "--output", str(tmp_path / "results" / "deeper")])
     assert result.exit_code == 1 and "spawn-tf: error:" in result.stderr and "Traceback" not in result.output
+
+
+def test_files_of_an_earlier_configuration_go_under_stale(layout, tmp_path) -> None:
+    """A run whose status.json names another fingerprint (its parameters changed since) or none: its files are set aside."""
+    sweep = layout(SWEEP)
+    items = sweep.finished("run-00", "success", 0, metrics={"loss": 1})
+    items += sweep.finished("run-01", "success", 0, metrics={"loss": 0.5}, fingerprint="0123456789ab")
+    items.append(sweep.file("run-02", "metrics.json", b'{"loss": 2}'))  # outputs without a status.json
+    sweep.put_many(items)
+    output = tmp_path / "out"
+    output.mkdir()
+    result = CliRunner().invoke(main, ["collect-results", str(sweep.sweep_file), "--output", str(output)])
+    assert result.exit_code == 0, result.output
+    tree = local_tree(output)
+    assert tree["run-00/metrics.json"] == b'{"loss": 1}'
+    assert tree["run-01/stale/metrics.json"] == b'{"loss": 0.5}' and "run-01/metrics.json" not in tree
+    assert tree["run-02/stale/metrics.json"] == b'{"loss": 2}' and "run-02/metrics.json" not in tree
+    assert ("2 runs with files of an earlier configuration (status.json names another fingerprint, or none): "
+            "in <run>/stale/: run-01, run-02") in result.stderr  # fmt: skip
+
+    # A run collected while current and changed since: its earlier copy is moved aside, not fetched again.
+    status = sweep.file("run-00", "status.json", json.dumps({"run": "run-00", "fingerprint": "fedcba987654", "status": "running"}).encode())
+    sweep.put_many([status])
+    again = CliRunner().invoke(main, ["collect-results", str(sweep.sweep_file), "--output", str(output)])
+    assert again.exit_code == 0, again.output
+    tree = local_tree(output)
+    assert tree["run-00/stale/metrics.json"] == b'{"loss": 1}' and "run-00/metrics.json" not in tree
+    assert "1 downloaded" in again.stderr  # the new status.json only

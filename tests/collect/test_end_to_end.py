@@ -136,7 +136,10 @@ def test_compile_apply_run_collect_retry(aws, agent_sandbox, imds, tmp_path, mon
     assert by_run["lr-bad"]["instance_state"] == "terminated" and by_run["lr-bad"]["region"] in ("us-east-1", "eu-west-1")
 
     ranked = CliRunner().invoke(main, ["results", str(sweep_file), "--sort-by", "val_loss", "--mode", "min", "--format", "json"])
-    assert [entry["name"] for entry in json.loads(ranked.stdout)] == ["lr-0.01", "lr-0.001", "lr-0.1", "lr-bad"]
+    assert [entry["name"] for entry in json.loads(ranked.stdout)] == ["lr-0.01", "lr-0.001", "lr-0.1"]  # the agent's status.json: current
+    assert "1 run not ranked: 1 failed" in ranked.stderr
+    widened = CliRunner().invoke(main, ["results", str(sweep_file), "--sort-by", "val_loss", "--mode", "min", "--status", "success,failed", "--no-save"])
+    assert [line.split()[1] for line in widened.stdout.splitlines()[2:6]] == ["lr-0.01", "lr-0.001", "lr-0.1", "lr-bad"]
 
     collected = CliRunner().invoke(main, ["collect-results", str(sweep_file), "--output", "results"])
     assert collected.exit_code == 0, collected.output

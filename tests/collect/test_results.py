@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -51,11 +54,12 @@ def test_min_mode_ranks_the_lowest_loss_first_and_saves_the_top(layout, tmp_path
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "Top 3 Results by val_loss (lower is better):"
-    assert lines[1].split() == ["RANK", "NAME", "VAL_LOSS", "LEARNING_RATE", "BATCH_SIZE"]
-    assert [line.split()[:3] for line in lines[2:5]] == [["1", "lr-0.001", "0.21"], ["2", "lr-0.01", "0.35"], ["3", "lr-0.0001", "0.4"]]
-    assert lines[4].split()[3] == "1e-4"  # parameters as written
+    assert lines[1].split() == ["RANK", "NAME", "STATUS", "VAL_LOSS", "LEARNING_RATE", "BATCH_SIZE"]
+    assert [line.split()[:4] for line in lines[2:5]] == [["1", "lr-0.001", "success", "0.21"], ["2", "lr-0.01", "success", "0.35"],
+                                                         ["3", "lr-0.0001", "success", "0.4"]]  # fmt: skip
+    assert lines[4].split()[4] == "1e-4"  # parameters as written
     assert "Best: lr-0.001 with val_loss = 0.21" in result.stdout
-    assert "spawn-tf: not ranked: crashed: no metrics.json" in result.stderr
+    assert "spawn-tf: 1 run not ranked: 1 failed (only current success runs are ranked; --status widens it)" in result.stderr
     assert "spawn-tf: not ranked: odd: 'val_loss' is Infinity, not a number" in result.stderr
     saved = json.loads((tmp_path / "best-results.json").read_text())
     assert [entry["name"] for entry in saved] == ["lr-0.001", "lr-0.01", "lr-0.0001"]
@@ -75,8 +79,8 @@ def test_max_mode_json_and_csv(layout, tmp_path) -> None:
 
     result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--format", "csv", "--no-save"])
     rows = list(csv.reader(io.StringIO(result.stdout)))
-    assert rows[0] == ["rank", "name", "val_accuracy", "learning_rate", "batch_size"]
-    assert rows[1] == ["1", "lr-0.001", "0.93", "0.001", "64"]
+    assert rows[0] == ["rank", "name", "status", "val_accuracy", "learning_rate", "batch_size"]
+    assert rows[1] == ["1", "lr-0.001", "success", "0.93", "0.001", "64"]
     assert len(rows) == 5
 
 
@@ -102,3 +106,93 @@ def test_a_save_file_that_cannot_be_written_is_an_error(layout, tmp_path) -> Non
     (tmp_path / "taken").write_text("")
     result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_loss", "--save", str(tmp_path / "taken" / "best.json")])
     assert result.exit_code == 1 and f"spawn-tf: error: {tmp_path / 'taken' / 'best.json'}: " in result.stderr
+
+
+# --- current results only (DESIGN §7): a run's outputs count when its status.json names its current fingerprint
+
+CURRENT = (
+    f"sweep: current\nresults: s3://{BUCKET}/sweeps\n"
+    "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
+    "params:\n"
+    "  - {name: good, learning_rate: 0.01, batch_size: 32}\n"
+    "  - {name: changed, learning_rate: 0.02, batch_size: 32}\n"
+    "  - {name: crashed, learning_rate: 0.03, batch_size: 64}\n"
+    "  - {name: waiting, learning_rate: 0.04, batch_size: 64}\n"
+    "  - {name: fine, learning_rate: 0.05, batch_size: 128}\n"
+)
+
+
+def current_board(layout):
+    """Two current successes; a run whose parameters changed since it succeeded (stale, the best old value); a failure."""
+    sweep = layout(CURRENT)
+    items = sweep.finished("good", "success", 0, metrics={"val_accuracy": 0.90, "val_loss": 0.3})
+    items += sweep.finished("fine", "success", 0, metrics={"val_accuracy": 0.80, "val_loss": 0.5, "learning_rate": 0.5})
+    items += sweep.finished("changed", "success", 0, metrics={"val_accuracy": 0.99, "val_loss": 0.1}, fingerprint="0123456789ab")
+    items += sweep.finished("crashed", "failed", 1, metrics={"val_accuracy": 0.95, "val_loss": 0.2})
+    sweep.put_many(items)
+    return sweep
+
+
+def test_only_current_success_runs_are_ranked_and_status_widens_it(layout, tmp_path) -> None:
+    sweep = current_board(layout)
+    result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--save", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    rows = [line.split()[:4] for line in result.stdout.splitlines()[2:4]]
+    assert rows == [["1", "good", "success", "0.9"], ["2", "fine", "success", "0.8"]]
+    assert "Analyzed 2 experiments, 2 with val_accuracy" in result.stdout
+    assert "spawn-tf: 3 runs not ranked: 1 failed, 1 pending, 1 stale (only current success runs are ranked; --status widens it)" in result.stderr
+    assert [entry["name"] for entry in json.loads((tmp_path / "b.json").read_text())] == ["good", "fine"]
+
+    wider = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--status", "success,failed", "--no-save"])
+    assert wider.exit_code == 0, wider.output
+    rows = [line.split()[:4] for line in wider.stdout.splitlines()[2:5]]
+    assert rows == [["1", "crashed", "failed", "0.95"], ["2", "good", "success", "0.9"], ["3", "fine", "success", "0.8"]]
+    assert "2 runs not ranked: 1 pending, 1 stale" in wider.stderr
+    bad = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--status", "sucess"])
+    assert bad.exit_code == 2 and "unknown status sucess" in bad.output
+
+
+def test_the_how_tos_print_loop_runs_unchanged_on_best_results(layout, tmp_path) -> None:
+    """best-results.json in the how-to's shape: name, parameters and metrics at the top level; no stale or failed run."""
+    sweep = current_board(layout)
+    result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_accuracy", "--save", str(tmp_path / "best-results.json")])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "best-results.json").read_text())
+    assert saved[0] == {"rank": 1, "name": "good", "status": "success", "index": 0, "region": "us-east-1",
+                        "fingerprint": sweep.record.run("good").fingerprint, "learning_rate": 0.01, "batch_size": 32,
+                        "val_accuracy": 0.9, "val_loss": 0.3, "params": {"learning_rate": 0.01, "batch_size": 32},
+                        "metrics": {"val_accuracy": 0.9, "val_loss": 0.3}}  # fmt: skip
+    # A metric named like a parameter, with another value: the parameter stays at the top level, and it is said.
+    assert saved[1]["learning_rate"] == 0.05 and saved[1]["metrics"]["learning_rate"] == 0.5
+    assert ("spawn-tf: warning: fine: metric 'learning_rate' = 0.5 differs from the parameter 'learning_rate' = 0.05; "
+            "the top level keeps the parameter, the metric is under 'metrics'") in result.stderr  # fmt: skip
+
+    script = Path(__file__).parents[1] / "data" / "seed" / "analyze-best-results.py"
+    run = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[3].split() == ["1", "good", "0.9000", "0.010000", "32"]
+    assert lines[4].split() == ["2", "fine", "0.8000", "0.050000", "128"]
+    assert "Analyzed 2 experiments" in run.stdout and "Best: good with 0.9000 accuracy" in run.stdout
+    assert "changed" not in run.stdout and "crashed" not in run.stdout
+
+
+def test_a_metric_no_run_has_is_an_error_and_keeps_the_saved_file(layout, tmp_path) -> None:
+    sweep = current_board(layout)
+    save = tmp_path / "best-results.json"
+    save.write_text('[{"name": "earlier"}]\n')
+    result = CliRunner().invoke(main, ["results", str(sweep.sweep_file), "--sort-by", "val_acc", "--save", str(save)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert "spawn-tf: error: none of the 2 runs ranked has a numeric 'val_acc' in metrics.json" in result.stderr
+    assert ("  hint: did you mean 'val_accuracy'? the runs' metrics are: learning_rate, val_accuracy, val_loss") in result.stderr
+    assert save.read_text() == '[{"name": "earlier"}]\n'
+
+    # Nothing to rank yet (no current success): not an error, and the saved file stays as it is.
+    waiting = layout(CURRENT.replace("sweep: current", "sweep: nothing-yet"), name="later.yaml")
+    result = CliRunner().invoke(main, ["results", str(waiting.sweep_file), "--sort-by", "val_accuracy", "--save", str(save)])
+    assert result.exit_code == 0, result.output
+    assert "Top 0 Results by val_accuracy" in result.stdout
+    assert "5 runs not ranked: 5 pending" in result.stderr
+    assert f"spawn-tf: no run to rank yet; {save} left as it is" in result.stderr
+    assert save.read_text() == '[{"name": "earlier"}]\n'

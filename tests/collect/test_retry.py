@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from click.testing import CliRunner
 from moto_layout import BUCKET
@@ -106,16 +111,35 @@ def test_retry_output_writes_a_sweep_of_those_runs_with_their_settings(layout, t
     assert statuses(sweep.sweep_file)["lr-1e-4"] == "failed"
 
 
-def test_retry_output_needs_the_sweep_file(layout, tmp_path) -> None:
-    from spawn_tf.manifest import run_records, sweep_manifest
+def test_retry_output_from_a_sweep_json_or_an_id(layout, tmp_path) -> None:
+    """sweep.json carries the sweep file as written, so `retry -o` needs neither the file nor its folder."""
+    from spawn_tf.emit.terraform import ROOT_MANIFEST_FILE
 
     sweep = finished_sweep(layout)
-    plan = check_file(sweep.sweep_file).plan
-    compiled = tmp_path / "build" / "tune" / "sweep.json"
-    compiled.parent.mkdir(parents=True)
-    compiled.write_text(json.dumps(sweep_manifest(plan, run_records(plan))))
-    result = CliRunner().invoke(main, ["retry", str(compiled), "-o", str(tmp_path / "r.yaml")])
-    assert result.exit_code == 2 and "give the sweep file as SWEEP" in result.output
+    expected = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "-o", str(tmp_path / "expected.yaml")])
+    assert expected.exit_code == 0, expected.output
+    build = tmp_path / "build"
+    assert CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)]).exit_code == 0
+    compiled = build / "tune" / "sweep.json"
+    assert json.loads(compiled.read_text())["source"]["text"] == sweep.sweep_file.read_text()
+    for manifest in sorted((build / "tune").glob(f"*/{ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
+        sweep.put(contract.manifest_key(sweep.folder, manifest.parent.name), manifest.read_bytes())
+    sweep.sweep_file.unlink()
+
+    for source, output in ((str(compiled), "from-json.yaml"), ("tune", "from-id.yaml")):
+        result = CliRunner().invoke(main, ["retry", source, "-o", str(tmp_path / output)])
+        assert result.exit_code == 0, (source, result.output)
+        assert "sweep tune-retry with 2 runs" in result.stderr
+        assert (tmp_path / output).read_text() == (tmp_path / "expected.yaml").read_text()
+
+    # A sweep.json without the text (an earlier spawn-tf's): the sweep file is needed, and nothing is written.
+    plan_json = tmp_path / "old" / "sweep.json"
+    plan_json.parent.mkdir()
+    data = json.loads(compiled.read_text())
+    del data["source"]["text"]
+    plan_json.write_text(json.dumps(data))
+    result = CliRunner().invoke(main, ["retry", str(plan_json), "-o", str(tmp_path / "r.yaml")])
+    assert result.exit_code == 2 and "this sweep's sweep.json does not carry the file" in result.output
     assert not (tmp_path / "r.yaml").exists()
 
 
@@ -125,7 +149,7 @@ def test_cancel_stops_one_run_or_the_sweep(layout) -> None:
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == f"s3://{BUCKET}/{sweep.folder}/_stop/g-0.10"
     assert statuses(sweep.sweep_file) == {"lr-1e-4": "pending", "lr-1e-3": "pending", "g-0.01": "pending", "g-0.10": "cancelled"}
-    CliRunner().invoke(main, ["cancel", str(sweep.sweep_file)])
+    CliRunner().invoke(main, ["cancel", str(sweep.sweep_file), "--all"])
     assert set(statuses(sweep.sweep_file).values()) == {"cancelled"}
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
     assert json.loads(result.stdout)["status"] == "completed"
@@ -133,9 +157,49 @@ def test_cancel_stops_one_run_or_the_sweep(layout) -> None:
 
 def test_retry_in_place_refuses_while_the_whole_sweep_is_cancelled(layout) -> None:
     sweep = finished_sweep(layout)
-    assert CliRunner().invoke(main, ["cancel", str(sweep.sweep_file)]).exit_code == 0
+    assert CliRunner().invoke(main, ["cancel", str(sweep.sweep_file), "--all"]).exit_code == 0
     before = sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
     result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file)])
     assert result.exit_code == 1
     assert "sweep tune is cancelled as a whole" in result.stderr and f"delete s3://{BUCKET}/{sweep.folder}/_stop/_all" in result.stderr
     assert sweep.aws.s3_tree(BUCKET, sweep.folder + "/") == before
+
+
+def test_cancelling_a_whole_sweep_asks_on_a_terminal_and_needs_all_elsewhere(layout, collector_env) -> None:
+    sweep = layout(SWEEP)
+    sweep.put_many(sweep.finished("lr-1e-3", "success", 0))
+    stop_all = f"{sweep.folder}/_stop/_all"
+    refused = CliRunner().invoke(main, ["cancel", str(sweep.sweep_file)])  # no terminal: a script must say --all
+    assert refused.exit_code == 2, refused.output
+    assert "cancel without --run stops every run of the sweep: add --all to mean it" in refused.output
+    both = CliRunner().invoke(main, ["cancel", str(sweep.sweep_file), "--all", "--run", "g-0.01"])
+    assert both.exit_code == 2 and "give one" in both.output
+
+    dry = CliRunner().invoke(main, ["cancel", str(sweep.sweep_file), "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == f"s3://{BUCKET}/{stop_all}\n"
+    assert "would stop lr-1e-4 (pending)" in dry.stderr and "lr-1e-3" not in dry.stderr
+    assert "--dry-run: nothing written; 3 of 4 runs are not final and would stop" in dry.stderr
+    assert stop_all not in sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+
+    def on_a_terminal(answer: str) -> tuple[int, str]:
+        """cancel with a real terminal as its stdin and stderr, answering the question."""
+        main_fd, terminal = os.openpty()
+        env = {**os.environ, **collector_env, "PYTHONPATH": str(Path(__file__).parents[2])}
+        process = subprocess.Popen([sys.executable, "-c", "from spawn_tf.cli import main; main()", "cancel", str(sweep.sweep_file)],
+                                   stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env)  # fmt: skip
+        os.close(terminal)
+        os.write(main_fd, answer.encode())
+        output = b""
+        with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+            while chunk := os.read(main_fd, 4096):
+                output += chunk
+        os.close(main_fd)
+        return process.wait(timeout=60), output.decode()
+
+    code, said = on_a_terminal("n\n")
+    assert code == 1 and "Cancel every run of tune (4 runs)? [y/N]" in said and "nothing cancelled" in said
+    assert stop_all not in sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+    code, said = on_a_terminal("y\n")
+    assert code == 0 and "cancelled every run of tune" in said
+    assert stop_all in sweep.aws.s3_tree(BUCKET, sweep.folder + "/")

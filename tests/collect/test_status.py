@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from click.testing import CliRunner
 from hypothesis import given
@@ -104,28 +108,37 @@ def test_status_table_on_a_pipe_is_plain_columns(layout) -> None:
 
 
 def test_status_reads_by_page_never_by_run(layout, counting_aws) -> None:
-    """1,000 runs over 3 regions: one DescribeInstances per region, one listing per control prefix, no GET."""
+    """1,200 runs over 3 regions, listings of over 1,000 keys: one DescribeInstances per region and one
+    ListObjectsV2 per page of each control prefix (1,000 keys a page), no GET — never a call per run."""
     regions = ["us-east-1", "us-west-2", "eu-west-1"]
     text = (
-        f"sweep: big\nresults: s3://{BUCKET}/sweeps\nregions: [{', '.join(regions)}]\nmax_concurrent: 1000\n"
+        f"sweep: big\nresults: s3://{BUCKET}/sweeps\nregions: [{', '.join(regions)}]\nmax_concurrent: 1200\n"
         "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
-        "name_template: run-{index:04d}\ngrid:\n  a: [" + ", ".join(map(str, range(100))) + "]\n  b: [" + ", ".join(map(str, range(10))) + "]\n"
+        "name_template: run-{index:04d}\ngrid:\n  a: [" + ", ".join(map(str, range(120))) + "]\n  b: [" + ", ".join(map(str, range(10))) + "]\n"
     )
     sweep = layout(text)
     names = [run.name for run in sweep.record.runs]
-    assert len(names) == 1000 and {run.region for run in sweep.record.runs} == set(regions)
+    assert len(names) == 1200 and {run.region for run in sweep.record.runs} == set(regions)
     items = []
-    for name in names[:400]:
-        items += sweep.finished(name, "success" if int(name[-4:]) % 10 else "failed", 0 if int(name[-4:]) % 10 else 1, files=False)
-    for name in names[400:430]:
-        items += sweep.attempt(name, sweep.launch(name, status_tag="running"))
+    for name in names[:1100]:  # an attempt begun and ended, and the done marker (leases are not read: left out)
+        status, code = ("success", 0) if int(name[-4:]) % 10 else ("failed", 1)
+        items += [item for item in sweep.attempt(name, sweep.instance_id(), status) if "/_lease/" not in item[0]]
+        items.append(sweep.done(name, status, code))
+    for name in names[1100:1130]:
+        items += sweep.attempt(name, sweep.launch(name, status_tag="running"))[:1]
     sweep.put_many(items)
+    listing = sweep.aws.s3.get_paginator("list_objects_v2")
+    keys = {control: sum(page.get("KeyCount", 0) for page in listing.paginate(Bucket=BUCKET, Prefix=contract.control_prefix(sweep.folder, control)))
+            for control in ("_done", "_attempts", "_stop")}  # fmt: skip
+    assert keys == {"_done": 1100, "_attempts": 2230, "_stop": 0}
+    pages = sum(max(1, -(-count // 1000)) for count in keys.values())
+    assert pages == 6  # 2 + 3 + 1: a per-run reader would make hundreds of calls, a one-page reader would miss keys
 
     aws, calls = counting_aws()
     statuses = run_statuses(sweep.record, observe(sweep.record, aws))
     document = status_document(sweep.record, statuses, ())
-    assert document["counts"] == {"pending": 570, "running": 30, "success": 360, "failed": 40}
-    assert calls == {("ec2", "DescribeInstances"): 3, ("ec2", "DescribeInstances MaxResults=1000"): 3, ("s3", "ListObjectsV2"): 3}
+    assert document["counts"] == {"pending": 70, "running": 30, "success": 990, "failed": 110}
+    assert calls == {("ec2", "DescribeInstances"): 3, ("ec2", "DescribeInstances MaxResults=1000"): 3, ("s3", "ListObjectsV2"): pages}
 
 
 def test_completed_when_every_run_is_final(layout) -> None:
@@ -144,9 +157,18 @@ def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_pa
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
     assert result.exit_code == 3
     document = json.loads(result.stdout)
-    assert {item["run"]: item["status"] for item in document["instances"]}["r-running"] == "running"
-    assert all("NoSuchBucket" in problem for problem in document["problems"]) and len(document["problems"]) == 3
-    assert "spawn-tf: warning: s3://spawn-test-bucket/sweeps/statuses/_done/ could not be read: NoSuchBucket" in result.stderr
+    found = {item["run"]: item["status"] for item in document["instances"]}
+    # Only the live instance is known; nothing else reads as pending (DESIGN §7), and neither does the sweep.
+    assert found.pop("r-running") == "running" and set(found.values()) == {"unknown"}
+    assert document["status"] == "unknown" and document["counts"] == {"running": 1, "unknown": len(RUNS) - 1}
+    assert len(document["problems"]) == 1
+    assert ("spawn-tf: warning: s3://spawn-test-bucket/sweeps/statuses/ could not be read: NoSuchBucket: The specified bucket does not exist "
+            "(the bucket does not exist: create it with `spawn-tf bootstrap --region us-east-1 --bucket spawn-test-bucket`, "
+            "or name another in the sweep's `results:`)") in result.stderr  # fmt: skip
+    table = CliRunner().invoke(main, ["status", str(sweep.sweep_file)])
+    assert table.exit_code == 3 and table.stdout.startswith("sweep statuses: unknown (13 runs: 1 running, 12 unknown)")
+    waited = CliRunner().invoke(main, ["wait", str(sweep.sweep_file), "--interval", "1"])  # never a loop on what cannot be read
+    assert waited.exit_code == 3 and "could not be read" in waited.stderr
 
     # A region EC2 cannot answer for (moto serves no such region): the S3 side still answers.
     plan = check_file(sweep.sweep_file).plan
@@ -161,7 +183,10 @@ def test_an_unreadable_region_or_bucket_gives_the_rest_and_exit_3(layout, tmp_pa
     assert result.exit_code == 3, result.output
     document = json.loads(result.stdout)
     assert [problem.split(" could not be read")[0] for problem in document["problems"]] == ["EC2 in xx-nowhere-1"]
-    assert {item["run"]: item["status"] for item in document["instances"]}["r-failed"] == "failed"
+    found = {item["run"]: item for item in document["instances"]}
+    assert found["r-failed"]["status"] == "failed"  # its done marker settles it
+    assert (found[manifest["runs"][0]["name"]]["status"], found[manifest["runs"][0]["name"]]["reason"]) == ("unknown", "could not read EC2 in xx-nowhere-1")
+    assert found["r-pending"]["status"] == "pending" and document["status"] == "unknown"
 
 
 def test_watch_stops_once_every_run_is_final(layout) -> None:
@@ -236,3 +261,17 @@ def test_a_run_is_final_exactly_when_terraform_would_launch_it_no_more(facts) ->
         assert status.attempts == len(fact["outcomes"])
     expected = "completed" if all(s.final for s in statuses) else "pending" if all(s.status == "pending" for s in statuses) else "running"
     assert sweep_status(statuses) == expected
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(layout, collector_env) -> None:
+    """`spawn-tf status x.yaml | head -1`: a long table into a pipe that closes after one line."""
+    text = (f"sweep: long\nresults: s3://{BUCKET}/sweeps\ndefaults:\n  instance_type: t3.micro\n  ttl: 1h\n  command: ./train.sh\n"
+            "name_template: run-{index:04d}\ngrid:\n  seed: [" + ", ".join(map(str, range(3000))) + "]\n")  # fmt: skip
+    sweep = layout(text)
+    command = f"'{sys.executable}' -c 'from spawn_tf.cli import main; main()' status '{sweep.sweep_file}' 2>stderr.txt | head -1; echo \"${{PIPESTATUS[0]}}\""
+    env = {**os.environ, **collector_env, "PYTHONPATH": str(Path(__file__).parents[2])}
+    result = subprocess.run(["bash", "-c", command], cwd=sweep.sweep_file.parent, env=env, capture_output=True, text=True, timeout=120, check=False)
+    first, code = result.stdout.splitlines()
+    assert first == "sweep long: pending (3000 runs: 3000 pending)"
+    assert (sweep.sweep_file.parent / "stderr.txt").read_text() == ""  # no "internal error", no "Exception ignored"
+    assert code == "1"

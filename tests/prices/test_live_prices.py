@@ -11,8 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -98,3 +100,32 @@ def test_cli_diff_live_prices_both_sides_with_one_table(aws_env: str, tmp_path: 
     old_line = {(item["region"], item["instance_type"]): item for item in cost["old"]["lines"]}[("us-east-1", "m7i.large")]
     assert (old_line["runs"], old_line["hours"], line["runs"], line["hours"]) == (1, "2.00", 2, "4.00")
     assert Decimal(cost["delta_usd"]) == Decimal(cost["new"]["worst_case_usd"]) - Decimal(cost["old"]["worst_case_usd"])
+
+
+def test_cli_cost_live_without_credentials_or_network_is_an_error(aws_env: str, tmp_path: Path, monkeypatch) -> None:
+    sweep = tmp_path / "lr.yaml"
+    sweep.write_text(SWEEP)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/dev/null")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+    result = _spawn_tf("cost", str(sweep), "--live")
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr == ("spawn-tf: error: --live needs AWS credentials, and there are none\n"
+                             "  hint: set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give a price file with --prices\n")  # fmt: skip
+
+    # Fake keys and nothing listening (a closed port on 127.0.0.1), with the default retries: at once, naming the endpoint.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", closed)
+    started = time.monotonic()
+    result = _spawn_tf("cost", str(sweep), "--live")
+    assert time.monotonic() - started < 10
+    assert (result.returncode, result.stdout) == (1, ""), result.stderr
+    assert result.stderr.startswith("spawn-tf: error: --live read no price from AWS:\n  on-demand prices unknown: the Price List API failed: ")
+    assert f'Could not connect to the endpoint URL: "{closed}/' in result.stderr
