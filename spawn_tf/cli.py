@@ -224,7 +224,7 @@ def _builds(output: Path, sweep_files: Sequence[Path], compiled: Sequence[Compil
     if failures == 0:
         return builds
     if len(sweep_files) > 1:
-        click.echo(f"nothing written: {failures} of {len(sweep_files)} sweep files did not compile", err=True)
+        click.echo(f"nothing written: {failures} of {len(sweep_files)} sweep files {'has' if failures == 1 else 'have'} errors", err=True)
     return None
 
 

@@ -243,7 +243,8 @@ def write_tree(destination: Path, files: Tree) -> Update:
     done = before
     try:
         for path, content in update.writes.items():
-            _guarded(destination, staging, lambda path=path, content=content: _stage(staging, path, content), outcome=before)
+            stage = lambda path=path, content=content: _stage(staging, path, content)  # noqa: E731 - bound per file
+            _guarded(destination, staging, stage, outcome=before, place=destination.joinpath(*path.parts))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
         _guarded(destination, staging, lambda: _stage(staging, union, _record(update.owned | update.recorded)), outcome=before)
         _guarded(destination, staging, lambda: os.replace(staging / union, destination / RECORD), outcome=before)
@@ -269,12 +270,15 @@ _UNCHANGED = "the previous build is unchanged"
 _PARTLY = "the build is partly updated: compile again to finish"
 
 
-def _guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, outcome: str) -> T:
-    """Run one file-system step; an OSError becomes a WriteError naming the build's path (not the staging folder's)."""
+def _guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, outcome: str, place: Path | None = None) -> T:
+    """Run one file-system step; an OSError becomes a WriteError naming the build's path (not the staging folder's).
+
+    `place` is named when the error has no file name: a full disk fails a write, not the open before it.
+    """
     try:
         return step()
     except OSError as exc:
-        failed = Path(exc.filename) if isinstance(exc.filename, str) else destination
+        failed = Path(exc.filename) if isinstance(exc.filename, str) else place or destination
         if staging is not None and failed.is_relative_to(staging):
             failed = destination / failed.relative_to(staging)
         raise WriteError(failed, exc, outcome=outcome) from exc

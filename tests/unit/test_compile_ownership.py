@@ -307,5 +307,5 @@ def test_several_files_compile_all_or_nothing(write_sweep: WriteSweep, tmp_path:
     for files in ((first, twin), (first, broken), (broken, first)):
         result = _compile(runner, *map(str, files), "-o", str(out))
         assert result.exit_code == 1
-        assert result.stderr.splitlines()[-1] == "nothing written: 1 of 2 sweep files did not compile"
+        assert result.stderr.splitlines()[-1] == "nothing written: 1 of 2 sweep files has errors"
         assert not out.exists()
