@@ -266,7 +266,8 @@ def _roots_summary(roots: Sequence[Any]) -> str:
         return f"{_count(len(roots), 'root')}: " + ", ".join(f"{root.name} ({len(root.runs)})" for root in roots)
     sizes = [len(root.runs) for root in roots]
     regions = len({root.region for root in roots})
-    return f"{len(roots)} roots in {_count(regions, 'region')}, {min(sizes)} to {max(sizes)} runs each ({roots[0].name} … {roots[-1].name})"
+    each = _count(max(sizes), "run") if min(sizes) == max(sizes) else f"{min(sizes)} to {max(sizes)} runs"
+    return f"{len(roots)} roots in {_count(regions, 'region')}, {each} each ({roots[0].name} … {roots[-1].name})"
 
 
 def _notices(destination: Path, update: Any, *, written: bool) -> None:
@@ -609,7 +610,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
                    "spawn-tf: none of those runs is final", err=True)  # fmt: skip
         sys.exit(ExitCode.OK)
     if dry_run:
-        click.echo(f"{len(chosen)} runs would be retried (--dry-run: nothing changed)", err=True)
+        click.echo(f"{_count(len(chosen), 'run')} would be retried (--dry-run: nothing changed)", err=True)
         sys.exit(ExitCode.OK)
     if output is not None:
         if record.sweep_file is None:
@@ -619,7 +620,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
             raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
         text = _collector(lambda: retry_file_text(record.sweep_file, [status.run.name for status in chosen], new_id))
         _write_checked_sweep(output, text)
-        click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
+        click.echo(f"{output}: sweep {new_id} with {_count(len(chosen), 'run')}; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
     stop_all = contract.stop_key(record.results.folder)
     if any(key.name == stop_all for key in observation.stops):
@@ -628,7 +629,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         sys.exit(ExitCode.FAILED)
     reopened = _collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
     roots = sorted({status.run.root for status in chosen if status.run.name in reopened.runs})
-    click.echo(f"re-opened {len(reopened.runs)} runs; their records are in {reopened.history}", err=True)
+    click.echo(f"re-opened {_count(len(reopened.runs), 'run')}; their records are in {reopened.history}", err=True)
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     _warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
