@@ -37,9 +37,7 @@ def _cases() -> list[Path]:
 
 
 @pytest.mark.parametrize("case", _cases(), ids=lambda path: path.name)
-def test_error_golden_matches_stderr(
-    case: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
+def test_error_golden_matches_stderr(case: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     monkeypatch.chdir(CASES)
     command = ["compile", "--check", "-o", "build", case.name] if case.name in COMPILED else ["validate", case.name]
     if case.name in WRITTEN:
