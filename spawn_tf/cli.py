@@ -179,10 +179,10 @@ def compile_command(
     builds = _builds(output, sweep_files, compiled)
     if builds is None:
         sys.exit(ExitCode.FAILED)
-    if check:
-        results = [_check_build(*build) for build in builds]  # every build reported, not up to the first difference
-        sys.exit(ExitCode.OK if all(results) else ExitCode.FAILED)
     try:
+        if check:
+            results = [_check_build(*build) for build in builds]  # every build reported, not up to the first difference
+            sys.exit(ExitCode.OK if all(results) else ExitCode.FAILED)
         for build in builds:
             _write_build(*build)
     except WriteError as exc:
@@ -234,7 +234,7 @@ def _check_build(destination: Path, file: Path, checked: Any, files: dict[Any, b
     differences = tree_differences(destination, files)
     for line in differences:
         click.echo(f"{destination}: {line}", err=True)
-    _notices(destination, survey(destination, files), written=False)
+    _notices(destination, survey(destination, files), written=False)  # readable: tree_differences just read it
     click.echo(f"{destination}: {'differs from' if differences else 'matches'} {file}", err=True)
     return not differences
 

@@ -231,9 +231,9 @@ def write_tree(destination: Path, files: Tree) -> Update:
     Raises:
         WriteError: naming the path that could not be written, and whether the build is unchanged.
     """
-    update = survey(destination, files)
     existed = destination.is_dir()
     before = _UNCHANGED if existed else _NOTHING
+    update = _guarded(destination, None, lambda: survey(destination, files), outcome=before)
     _guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
     for leftover in update.staging:
         _guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
@@ -401,7 +401,7 @@ def tree_differences(destination: Path, files: Tree) -> list[str]:
 
     Only files compile writes or wrote count (its record's); anything else in the folder is not drift.
     """
-    update = survey(destination, files)
+    update = _guarded(destination, None, lambda: survey(destination, files), outcome=_NOTHING)
     missing = sorted(path for path in update.writes if not destination.joinpath(*path.parts).exists())
     changed = sorted(path for path in update.writes if path not in missing)
     return [
