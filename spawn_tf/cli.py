@@ -67,16 +67,33 @@ def _failed(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
 _SWEEP_FILE = click.Path(dir_okay=False, path_type=Path)
 
 
+def _param_file_option(command: Any) -> Any:
+    """`--param-file FILE`, spawn's spelling of a sweep file argument (the how-to's `spawn launch --param-file`)."""
+    return click.option("--param-file", "param_files", multiple=True, type=_SWEEP_FILE, metavar="FILE",
+                        help="A sweep file, as spawn's --param-file (same as the FILE argument; repeat for more).")(command)  # fmt: skip
+
+
+def _sweep_files(files: tuple[Path, ...], param_files: tuple[Path, ...], *, most: int | None = None) -> tuple[Path, ...]:
+    """The sweep files of a command: its FILE arguments, then any --param-file."""
+    every = (*files, *param_files)
+    if not every:
+        raise click.UsageError("no sweep file: give FILE (or --param-file FILE)")
+    if most is not None and len(every) > most:
+        raise click.UsageError(f"one sweep file at a time, not {len(every)}")
+    return every
+
+
 @main.command()
-@click.argument("files", nargs=-1, required=True, type=_SWEEP_FILE)
+@click.argument("files", nargs=-1, type=_SWEEP_FILE)
+@_param_file_option
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnostics as JSON on stdout.")
-def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
+def validate(files: tuple[Path, ...], param_files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
     """Check sweep files; report every problem with its place."""
     _one_shot()
     results = []
     failed = False
-    for path in files:
+    for path in _sweep_files(files, param_files):
         checked = check_file(path)
         bad = _failed(checked.diagnostics, strict)
         failed = failed or bad
@@ -93,14 +110,16 @@ def validate(files: tuple[Path, ...], strict: bool, as_json: bool) -> None:
 
 
 @main.command()
-@click.argument("file", type=_SWEEP_FILE)
+@click.argument("file", required=False, type=_SWEEP_FILE)
+@_param_file_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv", "yaml"]), default="table", show_default=True)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def expand(file: Path, fmt: str, strict: bool) -> None:
+def expand(file: Path | None, param_files: tuple[Path, ...], fmt: str, strict: bool) -> None:
     """Show the runs a sweep file launches, in order."""
     _one_shot()
     from spawn_tf.render import render_runs
 
+    [file] = _sweep_files((file,) if file is not None else (), param_files, most=1)
     checked = check_file(file)
     _report(checked.diagnostics)
     if checked.runs is None or _failed(checked.diagnostics, strict):
@@ -129,7 +148,8 @@ _PRICES = click.Path(dir_okay=False, path_type=Path)
 
 
 @main.command(name="compile")
-@click.argument("files", nargs=-1, required=True, type=_SWEEP_FILE)
+@click.argument("files", nargs=-1, type=_SWEEP_FILE)
+@_param_file_option
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True,
               help="Folder to write <sweep>/ into.")  # fmt: skip
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if the folder differs from what the sweep compiles to.")
@@ -137,67 +157,151 @@ _PRICES = click.Path(dir_okay=False, path_type=Path)
 @click.option("--prices", type=_PRICES, help="Price file for the budget check (default: the sweep's budget.prices).")
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def compile_command(
-    *, files: tuple[Path, ...], output: Path, check: bool, require_backend: bool, prices: Path | None, strict: bool
-) -> None:
-    """Compile sweep files into Terraform roots under OUTPUT/<sweep>/."""
-    _one_shot()
-    two_cores = len(os.sched_getaffinity(0)) > 1
-    written: dict[Path, Path] = {}  # destination -> the file compiled into it
-    failed = [
-        not _compile_one(
-            file,
-            output=output,
-            check=check,
-            require_backend=require_backend,
-            prices=prices,
-            strict=strict,
-            two_cores=two_cores,
-            written=written,
-        )
-        for file in files
-    ]
-    sys.exit(ExitCode.FAILED if any(failed) else ExitCode.OK)
-
-
-def _compile_one(
-    file: Path,
     *,
+    files: tuple[Path, ...],
+    param_files: tuple[Path, ...],
     output: Path,
     check: bool,
     require_backend: bool,
     prices: Path | None,
     strict: bool,
-    two_cores: bool,
-    written: dict[Path, Path],
-) -> bool:
-    from spawn_tf.emit.files import tree_differences, write_tree
+) -> None:
+    """Compile sweep files into Terraform roots under OUTPUT/<sweep>/.
 
+    Every file is checked before any is written: one with errors, or two with one sweep id, and
+    nothing is written. Compile replaces or removes only the files it wrote (its record,
+    OUTPUT/<sweep>/.spawn-tf-files.json): state, .terraform/ and files of your own stay.
+    """
+    _one_shot()
+    from spawn_tf.emit.files import WriteError
+
+    sweep_files = _sweep_files(files, param_files)
+    two_cores = len(os.sched_getaffinity(0)) > 1
+    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, two_cores=two_cores) for file in sweep_files]
+    builds = _builds(output, sweep_files, compiled)
+    if builds is None:
+        sys.exit(ExitCode.FAILED)
+    try:
+        if check:
+            results = [_check_build(*build) for build in builds]  # every build reported, not up to the first difference
+            sys.exit(ExitCode.OK if all(results) else ExitCode.FAILED)
+        for build in builds:
+            _write_build(*build)
+        _warn_scattered(builds)
+    except WriteError as exc:
+        click.echo(f"spawn-tf: error: {exc.path}: {exc.reason}", err=True)
+        click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(ExitCode.FAILED)
+    sys.exit(ExitCode.OK)
+
+
+Compiled = tuple[Any, dict[Any, bytes]]  # (Checked, the compiled files)
+Build = tuple[Path, Path, Any, dict[Any, bytes]]  # (destination, sweep file, Checked, files)
+
+
+def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, two_cores: bool) -> Compiled | None:
     checked, files = compile_file(file, require_backend=require_backend, two_cores=two_cores, prices=prices)
     _report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)
-        return False
-    destination = output / checked.plan.sweep.id
-    if destination in written:
-        click.echo(f"{file}: error: sweep id '{checked.plan.sweep.id}' is also the id of {written[destination]}", err=True)
-        click.echo("  hint: give each sweep file its own 'sweep:' id", err=True)
-        return False
-    written[destination] = file
-    if check:
-        differences = tree_differences(destination, files)
-        for line in differences:
-            click.echo(f"{destination}: {line}", err=True)
-        click.echo(f"{destination}: {'differs from' if differences else 'matches'} {file}", err=True)
-        return not differences
-    write_tree(destination, files)
+        return None
+    return checked, files
+
+
+def _builds(output: Path, sweep_files: Sequence[Path], compiled: Sequence[Compiled | None]) -> list[Build] | None:
+    """Where each compiled sweep goes, or None (nothing to write) when a file failed or two files share a sweep id."""
+    builds: list[Build] = []
+    sources: dict[Path, Path] = {}  # destination -> the file compiled into it
+    for file, item in zip(sweep_files, compiled, strict=True):
+        if item is None:
+            continue
+        checked, files = item
+        destination = output / checked.plan.sweep.id
+        if destination in sources:
+            click.echo(f"{file}: error: sweep id '{checked.plan.sweep.id}' is also the id of {sources[destination]}", err=True)
+            click.echo("  hint: give each sweep file its own 'sweep:' id", err=True)
+            continue
+        sources[destination] = file
+        builds.append((destination, file, checked, files))
+    failures = len(sweep_files) - len(builds)
+    if failures == 0:
+        return builds
+    if len(sweep_files) > 1:
+        click.echo(f"nothing written: {failures} of {len(sweep_files)} sweep files {'has' if failures == 1 else 'have'} errors", err=True)
+    return None
+
+
+def _check_build(destination: Path, file: Path, checked: Any, files: dict[Any, bytes]) -> bool:
+    from spawn_tf.emit.files import survey, tree_differences
+
+    differences = tree_differences(destination, files)
+    for line in differences:
+        click.echo(f"{destination}: {line}", err=True)
+    _notices(destination, survey(destination, files), written=False)  # readable: tree_differences just read it
+    click.echo(f"{destination}: {'differs from' if differences else 'matches'} {file}", err=True)
+    return not differences
+
+
+def _write_build(destination: Path, file: Path, checked: Any, files: dict[Any, bytes]) -> None:
+    from spawn_tf.emit.files import write_tree
+    from spawn_tf.sweep_index import report_location
+
+    update = write_tree(destination, files)
     plan = checked.plan
     _remember(plan, destination)
+    runs = len(checked.runs or ())
+    click.echo(f"{destination}: {_count(runs, 'run')} in {_roots_summary(plan.roots)}", err=True)
+    _notices(destination, update, written=True)
+    click.echo(f"{destination}: reports to {report_location(plan.results_bucket, plan.sweep_folder, plan.home_region)}", err=True)
     largest = max(checked.sizes, key=lambda size: size.size)
     form = "compressed" if largest.compressed else "raw"
-    roots = ", ".join(f"{root.name} ({len(root.runs)})" for root in plan.roots)
-    click.echo(f"{destination}: {len(checked.runs or ())} runs in {len(plan.roots)} roots: {roots}", err=True)
     click.echo(f"user-data: largest {largest.size} of {contract.MAX_USER_DATA_BYTES} bytes ({form}, run {largest.run.name})", err=True)
-    return True
+
+
+def _warn_scattered(builds: Sequence[Build]) -> None:
+    """The how-to's one-file-per-region sweeps land in one default bucket per region unless they share `results:`."""
+    from spawn_tf.sweep_index import scattered_default_buckets
+
+    warning = scattered_default_buckets([(str(file), checked.plan.results_bucket, checked.plan.home_region) for _, file, checked, _ in builds])
+    _warn([warning] if warning else [])
+
+
+def _count(number: int, word: str) -> str:
+    """'1 run', '2 runs'."""
+    return f"{number} {word}{'' if number == 1 else 's'}"
+
+
+LISTED_ROOTS = 8  # above this many roots, compile's summary gives counts instead of every root
+
+
+def _roots_summary(roots: Sequence[Any]) -> str:
+    """'1 root: us-east-1 (3)', or for many roots one readable line of counts (sweep.json has each run's root)."""
+    if len(roots) <= LISTED_ROOTS:
+        return f"{_count(len(roots), 'root')}: " + ", ".join(f"{root.name} ({len(root.runs)})" for root in roots)
+    sizes = [len(root.runs) for root in roots]
+    regions = len({root.region for root in roots})
+    each = _count(max(sizes), "run") if min(sizes) == max(sizes) else f"{min(sizes)} to {max(sizes)} runs"
+    return f"{len(roots)} roots in {_count(regions, 'region')}, {each} each ({roots[0].name} … {roots[-1].name})"
+
+
+def _notices(destination: Path, update: Any, *, written: bool) -> None:
+    """One line each: the user's files Terraform loads beside compile's, roots no longer compiled, an old compile's leftovers."""
+    if update.user_files:
+        shown = ", ".join(str(path) for path in update.user_files[:LISTED_ROOTS])
+        more = len(update.user_files) - LISTED_ROOTS
+        shown += f" and {more} more" if more > 0 else ""
+        click.echo(f"{destination}: Terraform also loads files compile did not write (left as they are): {shown}", err=True)
+    for orphan in update.orphans:
+        root = destination / orphan.name
+        if orphan.holds_state:
+            click.echo(f"{root}: no longer compiled, and its state may still hold resources: run `terraform -chdir={root} destroy`, "
+                       "then delete the folder (compile keeps its files until then)", err=True)  # fmt: skip
+        elif written:
+            kept = f"; kept what compile did not write: {', '.join(orphan.left)}" if orphan.left else ""
+            click.echo(f"{root}: no longer compiled; its files are removed{kept}", err=True)
+    for folder in update.legacy:
+        click.echo(f"{folder}: left by an interrupted compile of an earlier spawn-tf; it may hold a root's terraform.tfstate: "
+                   "move any state file back into its root, then delete the folder", err=True)  # fmt: skip
 
 
 _REPORT_FORMAT = click.Choice(["text", "markdown", "json"])
@@ -574,7 +678,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
                    "spawn-tf: none of those runs is final", err=True)  # fmt: skip
         sys.exit(ExitCode.OK)
     if dry_run:
-        click.echo(f"{len(chosen)} runs would be retried (--dry-run: nothing changed)", err=True)
+        click.echo(f"{_count(len(chosen), 'run')} would be retried (--dry-run: nothing changed)", err=True)
         sys.exit(ExitCode.OK)
     if output is not None:
         new_id = sweep_id or retry_sweep_id(record.id)
@@ -583,7 +687,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         with tempfile.TemporaryDirectory(prefix="retry-source-") as scratch:
             text = _collector(lambda: retry_file_text(_sweep_file_of(record, Path(scratch)), [status.run.name for status in chosen], new_id))
         _write_checked_sweep(output, text)
-        click.echo(f"{output}: sweep {new_id} with {len(chosen)} runs; compile it with `spawn-tf compile {output}`", err=True)
+        click.echo(f"{output}: sweep {new_id} with {_count(len(chosen), 'run')}; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
     stop_all = contract.stop_key(record.results.folder)
     if any(key.name == stop_all for key in observation.stops):
@@ -592,7 +696,7 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         sys.exit(ExitCode.FAILED)
     reopened = _collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
     roots = sorted({status.run.root for status in chosen if status.run.name in reopened.runs})
-    click.echo(f"re-opened {len(reopened.runs)} runs; their records are in {reopened.history}", err=True)
+    click.echo(f"re-opened {_count(len(reopened.runs), 'run')}; their records are in {reopened.history}", err=True)
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     _warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
@@ -790,3 +894,7 @@ def bootstrap(region: str | None, bucket: str | None) -> None:
     _warn([f"s3://{made.name}: {concern}" for concern in made.concerns])
     if bucket:
         click.echo(f"sweeps report there with: results: s3://{made.name}/{contract.DEFAULT_RESULTS_PREFIX}", err=True)
+
+
+if __name__ == "__main__":  # `python3 -m spawn_tf.cli`, as the tests run it
+    main()

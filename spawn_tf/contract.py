@@ -287,6 +287,9 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
+STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-XXXX/: a compile's new files before they move in
+TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
 IAM_NAME_PREFIX: Final = "spawn-tf"

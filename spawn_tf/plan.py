@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -104,26 +105,82 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
 
 
 def _shards(region: str, runs: list[Run], limit: int) -> dict[str, tuple[Run, ...]]:
-    """Split a region by a consistent hash of run names: growing the sweep moves runs only into new shards."""
+    """Split a region into shards of at most `limit` runs, placed by a consistent hash of run names.
+
+    `max_runs_per_root` is a bound, not a target. Jump hash spreads names evenly only on average
+    (500-run shards drew up to 576), so the shard count is the smallest, from ceil(n / limit) up,
+    at which no shard gets more than `limit`: about 15% more shards than ceil(n / limit) at 500.
+    The count only grows as the sweep grows, and jump hash moves runs only into new shards when
+    it does: growing a sweep never moves a run between existing shards. Small limits (a few runs)
+    can need far more shards than that to fit by chance; from twice ceil(n / limit) on, the runs a
+    shard cannot take go, in hash order, to the next shard with room (bounded loads).
+    """
     if len(runs) <= limit:
         return {region: tuple(runs)}
-    count = math.ceil(len(runs) / limit)
+    keys = [int.from_bytes(hashlib.sha256(run.name.encode()).digest()[:8], "big") for run in runs]
+    least = math.ceil(len(runs) / limit)
+    most = 2 * least
+    count, placed = _fitting_count(keys, limit, least, most)
+    if max(Counter(placed).values()) > limit:
+        placed = _bounded(keys, placed, limit, most)
     shards: dict[str, list[Run]] = {f"{region}-{i:02d}": [] for i in range(1, count + 1)}
-    for run in runs:
-        key = int.from_bytes(hashlib.sha256(run.name.encode()).digest()[:8], "big")
-        shards[f"{region}-{jump_hash(key, count) + 1:02d}"].append(run)
+    for run, shard in zip(runs, placed, strict=True):
+        shards[f"{region}-{shard + 1:02d}"].append(run)
     return {name: tuple(members) for name, members in shards.items() if members}
 
 
-def jump_hash(key: int, buckets: int) -> int:
-    """Lamping and Veach's jump consistent hash (arXiv:1406.2294): going from n to n+1 buckets
-    moves only the keys that land in the new bucket, 1/(n+1) of them; O(log n), no table."""
-    bucket, jump = -1, 0
+def _fitting_count(keys: list[int], limit: int, least: int, most: int) -> tuple[int, list[int]]:
+    """The smallest shard count in [least, most] at which jump hash puts at most `limit` keys in each
+    shard (or `most`), with each key's shard. Each key's jumps are computed once: going from n to n + 1
+    shards moves exactly the keys that have a jump at n, into shard n."""
+    jumps = [_jumps(key, most) for key in keys]
+    placed = [max(j for j in key_jumps if j < least) for key_jumps in jumps]
+    arriving: dict[int, list[int]] = {}
+    for index, key_jumps in enumerate(jumps):
+        for jump in key_jumps:
+            if jump >= least:
+                arriving.setdefault(jump, []).append(index)
+    loads = Counter(placed)
+    count = least
+    while max(loads.values()) > limit and count < most:
+        for index in arriving.get(count, ()):
+            loads[placed[index]] -= 1
+            placed[index] = count
+        loads[count] = len(arriving.get(count, ()))
+        count += 1
+    return count, placed
+
+
+def _bounded(keys: list[int], placed: list[int], limit: int, count: int) -> list[int]:
+    """Move the keys a shard cannot take (its highest keys) to the next shard with room, wrapping around."""
+    members: list[list[int]] = [[] for _ in range(count)]
+    for index in sorted(range(len(keys)), key=lambda index: keys[index]):
+        members[placed[index]].append(index)
+    overflow: list[int] = []
+    for shard in [*range(count), *range(count)]:  # two rounds: what the last shards push out lands at the front
+        members[shard].extend(overflow)
+        members[shard].sort(key=lambda index: keys[index])
+        overflow = members[shard][limit:]
+        del members[shard][limit:]
+    assert not overflow, "count * limit >= 2 * len(keys)"
+    moved = list(placed)
+    for shard, indexes in enumerate(members):
+        for index in indexes:
+            moved[index] = shard
+    return moved
+
+
+def _jumps(key: int, buckets: int) -> list[int]:
+    """Lamping and Veach's jump consistent hash (arXiv:1406.2294), every answer at once: with n <= `buckets`
+    buckets a key lands in the largest of these jumps below n, so going from n to n + 1 buckets moves only
+    the keys that land in the new bucket, 1/(n + 1) of them."""
+    jumps, bucket, jump = [], -1, 0
     while jump < buckets:
         bucket = jump
+        jumps.append(bucket)
         key = (key * 2862933555777941757 + 1) % 2**64
         jump = int((bucket + 1) * (2**31 / ((key >> 33) + 1)))
-    return bucket
+    return jumps
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:

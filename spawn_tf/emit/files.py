@@ -1,21 +1,27 @@
-"""Serialize and write compiled output: deterministic bytes, atomic replacement, drift checks.
+"""Serialize and write compiled output: deterministic bytes, crash-safe replacement of compile's own files, drift checks.
 
 The only module that writes to the file system.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from json.encoder import encode_basestring as _string  # the C version where there is one
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
+
+from spawn_tf import contract
 
 Tree = Mapping[PurePosixPath, bytes]
+T = TypeVar("T")
 
 
 def dump_json(document: Any, *, compact: bool = False) -> bytes:
@@ -100,40 +106,280 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-# Terraform's own files in a root (local state, providers, lock file): kept across compiles, never drift.
-TERRAFORM_WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup")
+# Terraform's own files in a root (state, workspaces, providers, lock file): compile never writes, moves or deletes them.
+TERRAFORM_WORKING_FILES = (".terraform", ".terraform.lock.hcl", "terraform.tfstate", "terraform.tfstate.backup", "terraform.tfstate.d")
+RECORD = PurePosixPath(contract.COMPILED_FILES_RECORD)
+_RECORD_NOTE = "the files spawn-tf compile wrote in this folder: the only ones it replaces or removes; do not edit"
 
 
-def write_tree(destination: Path, files: Tree) -> None:
-    """Replace `destination` with exactly `files`, all at once, keeping Terraform's working files.
+def with_record(files: Tree) -> dict[PurePosixPath, bytes]:
+    """`files` and the record of them that every build folder holds (so goldens and --check show it too)."""
+    tree = {path: content for path, content in files.items() if path != RECORD}
+    return {**tree, RECORD: _record(tree)}
 
-    The new tree is written beside the old one and swapped in by renames, so an interrupted or
-    failed compile leaves the previous build (or nothing) behind, never a mix. Local state, the
-    provider cache and the lock file of every root move into the new tree: losing local state
-    would launch every active run again.
-    """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.new-", dir=destination.parent))
-    try:
-        for relative, content in files.items():
-            path = staging.joinpath(*relative.parts)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        os.chmod(staging, 0o755)  # mkdtemp makes it private
-        if destination.exists():
-            for kept in _working_files(destination):
-                target = staging / kept.relative_to(destination)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                kept.rename(target)
-            retired = Path(tempfile.mkdtemp(prefix=f".{destination.name}.old-", dir=destination.parent))
-            destination.rename(retired / destination.name)
-            staging.rename(destination)
-            shutil.rmtree(retired)
+
+def _record(paths: Iterable[PurePosixPath]) -> bytes:
+    return dump_json({"//": _RECORD_NOTE, "files": sorted(str(path) for path in paths)})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Orphan:
+    """A root an earlier compile wrote that this one does not (fewer regions or shards)."""
+
+    name: str
+    holds_state: bool  # Terraform may still manage resources from it: its files stay so that `destroy` works
+    left: tuple[str, ...]  # what compile did not write and leaves in the folder (state, .terraform, the user's files)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Update:
+    """What bringing a build folder to a compiled tree changes, and what it leaves alone."""
+
+    writes: Mapping[PurePosixPath, bytes]  # files that are new or differ, the record included
+    removals: tuple[PurePosixPath, ...]  # files an earlier compile wrote that this one does not
+    owned: frozenset[PurePosixPath]  # what the record on disk lists (before this compile)
+    recorded: frozenset[PurePosixPath]  # what the record lists after it: the new files, and an orphan root's that stay
+    user_files: tuple[PurePosixPath, ...]  # files in current roots that Terraform loads and compile did not write
+    orphans: tuple[Orphan, ...]
+    staging: tuple[Path, ...]  # staging folders left by a killed compile
+    legacy: tuple[Path, ...]  # swap folders of a compile of an earlier spawn-tf, which may hold a moved state file
+
+
+class WriteError(Exception):
+    """A compiled tree could not be written: the path, the system's reason, and whether the build is still the previous one."""
+
+    def __init__(self, path: Path, error: OSError, *, outcome: str) -> None:
+        self.path = path
+        self.errno = error.errno
+        reason = error.strerror or str(error)
+        self.reason = reason[:1].lower() + reason[1:]  # "No space left on device" -> "no space left on device"
+        self.outcome = outcome  # what the folder holds now
+        super().__init__(f"{path}: {self.reason}")
+
+    @property
+    def hint(self) -> str:
+        if self.errno in (errno.ENOSPC, errno.EDQUOT):
+            action = "free some space and compile again"
+        elif self.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            action = "choose a folder you can write to with -o DIR"
+        elif self.errno == errno.ENOTDIR:
+            action = "a part of the path is a file, not a folder: choose another folder with -o DIR"
         else:
-            staging.rename(destination)
+            action = "choose another folder with -o DIR"
+        return f"{action}; {self.outcome}"
+
+
+def survey(destination: Path, files: Tree) -> Update:
+    """Compare a build folder with a compiled tree; reads only. `write_tree` carries out what it finds, `--check` reports it."""
+    tree = {path: content for path, content in files.items() if path != RECORD}
+    owned = _owned(destination)
+    roots = {path.parts[0] for path in tree if len(path.parts) > 1}
+    orphans: list[Orphan] = []
+    kept: set[PurePosixPath] = set()
+    for name in sorted({path.parts[0] for path in owned if len(path.parts) > 1} - roots):
+        folder = destination / name
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        mine = {path for path in owned if path.parts[0] == name and _is_file(destination, path)}
+        if not mine:
+            continue
+        if _holds_state(folder):
+            kept |= mine
+            orphans.append(Orphan(name=name, holds_state=True, left=()))
+        else:
+            orphans.append(Orphan(name=name, holds_state=False, left=_left(folder, {PurePosixPath(*p.parts[1:]) for p in mine})))
+    removals = tuple(sorted(path for path in owned - tree.keys() - kept if _is_file(destination, path)))
+    writes = {path: content for path, content in tree.items() if _content(destination / path) != content}
+    record = _record(tree.keys() | kept)
+    if _content(destination / RECORD) != record:
+        writes[RECORD] = record
+    return Update(
+        writes=writes,
+        removals=removals,
+        owned=owned,
+        recorded=frozenset(tree.keys() | kept),
+        user_files=tuple(sorted(_user_files(destination, roots, tree))),
+        orphans=tuple(orphans),
+        staging=tuple(sorted(destination.glob(contract.STAGING_PREFIX + "*"))) if destination.is_dir() else (),
+        legacy=tuple(
+            sorted((*destination.parent.glob(f".{destination.name}.new-*"), *destination.parent.glob(f".{destination.name}.old-*")))
+        ),
+    )
+
+
+def write_tree(destination: Path, files: Tree) -> Update:
+    """Bring `destination` to `files`, touching only what compile wrote (DESIGN §4, "compile owns only its files").
+
+    The folder's record (`.spawn-tf-files.json`) lists the files compile wrote. Anything else in
+    it — state, `.terraform/`, the lock file, the user's `backend.tf` — is never written, moved or
+    deleted. A root that is no longer compiled loses its files, unless Terraform may still manage
+    resources from it: then they stay, so that `terraform destroy` works there.
+
+    Steps, and why a crash (kill -9) at any point is safe:
+    1. Every new or changed file is written into a staging folder inside `destination`. Until
+       step 2 the build is the previous one; a failure here removes the staging folder.
+    2. The record is replaced (os.replace, atomic) by the union of the files it listed and the new
+       ones: from here on, whatever a crash leaves, every file of either compile is recorded.
+    3. Each staged file is moved into place with os.replace: every file is whole, old or new.
+    4. Files an earlier compile wrote and this one does not are deleted (emptied folders too).
+    5. The record is replaced by exactly the new files; the staging folder is removed.
+    A crash in steps 3-5 leaves a mix of old and new generated files (and a staging folder that
+    says so) but never touches a file compile did not write; the next compile rewrites what
+    differs, deletes what its record lists and it does not produce, and removes staging folders,
+    so it converges. The guarantee covers a killed process; files are not fsynced (power loss).
+
+    Raises:
+        WriteError: naming the path that could not be written, and whether the build is unchanged.
+    """
+    existed = destination.is_dir()
+    before = _UNCHANGED if existed else _NOTHING
+    update = _guarded(destination, None, lambda: survey(destination, files), outcome=before)
+    _guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
+    for leftover in update.staging:
+        _guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
+    if not update.writes and not update.removals:
+        return update
+    staging = _guarded(destination, None, lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=destination)), outcome=before)
+    done = before
+    try:
+        for path, content in update.writes.items():
+            stage = lambda path=path, content=content: _stage(staging, path, content)  # noqa: E731 - bound per file
+            _guarded(destination, staging, stage, outcome=before, place=destination.joinpath(*path.parts))
+        union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
+        _guarded(destination, staging, lambda: _stage(staging, union, _record(update.owned | update.recorded)), outcome=before)
+        _guarded(destination, staging, lambda: os.replace(staging / union, destination / RECORD), outcome=before)
+        done = _PARTLY
+        for path in sorted(update.writes.keys() - {RECORD}):
+            target = destination.joinpath(*path.parts)
+            _guarded(destination, staging, lambda path=path, target=target: _move(staging.joinpath(*path.parts), target), outcome=_PARTLY)
+        for path in update.removals:
+            target = destination.joinpath(*path.parts)
+            _guarded(destination, staging, lambda target=target: _remove(destination, target), outcome=_PARTLY)
+        if RECORD in update.writes:
+            _guarded(destination, staging, lambda: os.replace(staging / RECORD, destination / RECORD), outcome=_PARTLY)
     finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+        shutil.rmtree(staging, ignore_errors=True)
+        if done == _NOTHING:
+            with contextlib.suppress(OSError):  # a first compile that failed leaves no empty folder
+                os.rmdir(destination)
+    return update
+
+
+_NOTHING = "nothing was written"
+_UNCHANGED = "the previous build is unchanged"
+_PARTLY = "the build is partly updated: compile again to finish"
+
+
+def _guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, outcome: str, place: Path | None = None) -> T:
+    """Run one file-system step; an OSError becomes a WriteError naming the build's path (not the staging folder's).
+
+    `place` is named when the error has no file name: a full disk fails a write, not the open before it.
+    """
+    try:
+        return step()
+    except OSError as exc:
+        failed = Path(exc.filename) if isinstance(exc.filename, str) else place or destination
+        if staging is not None and failed.is_relative_to(staging):
+            failed = destination / failed.relative_to(staging)
+        raise WriteError(failed, exc, outcome=outcome) from exc
+
+
+def _stage(staging: Path, path: PurePosixPath, content: bytes) -> None:
+    staged = staging.joinpath(*path.parts)
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_bytes(content)
+
+
+def _move(staged: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(staged, target)
+
+
+def _remove(destination: Path, target: Path) -> None:
+    """Delete a file compile wrote, then the folders it leaves empty (up to, not including, `destination`)."""
+    target.unlink(missing_ok=True)
+    folder = target.parent
+    while folder != destination and folder.is_relative_to(destination):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty: something compile did not write is in it
+            return
+        folder = folder.parent
+
+
+def _owned(destination: Path) -> frozenset[PurePosixPath]:
+    """The files the record lists; only plain relative paths outside Terraform's working files count, whatever the record says."""
+    try:
+        listed = json.loads((destination / RECORD).read_bytes()).get("files", [])
+    except (OSError, ValueError, AttributeError):  # no record yet, or not one compile wrote: own nothing
+        return frozenset()
+    owned = set()
+    for text in listed if isinstance(listed, list) else ():
+        path = PurePosixPath(text) if isinstance(text, str) else None
+        if path is None or path.is_absolute() or not path.parts or ".." in path.parts or path == RECORD:
+            continue
+        if set(path.parts) & set(TERRAFORM_WORKING_FILES) or path.parts[0].startswith(contract.STAGING_PREFIX):
+            continue
+        owned.add(path)
+    return frozenset(owned)
+
+
+def _is_file(destination: Path, path: PurePosixPath) -> bool:
+    """A file (or link) at `path` whose folder lies inside `destination`: a link in the path never leads a removal outside."""
+    target = destination.joinpath(*path.parts)
+    if not (target.is_file() or target.is_symlink()):
+        return False
+    return target.parent.resolve().is_relative_to(destination.resolve())
+
+
+def _content(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _holds_state(folder: Path) -> bool:
+    """Whether Terraform may still manage resources from a root: its local state lists some, or the state is elsewhere."""
+    if (folder / ".terraform" / "terraform.tfstate").exists() or (folder / "terraform.tfstate.d").exists():
+        return True  # a backend or workspaces: what the state holds cannot be seen from here
+    try:
+        state = json.loads((folder / "terraform.tfstate").read_bytes())
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError):
+        return True  # unreadable: assume it holds something
+    resources = state.get("resources", []) if isinstance(state, dict) else None
+    if not isinstance(resources, list):
+        return True
+    return any(not isinstance(entry, dict) or entry.get("mode") != "data" for entry in resources)
+
+
+def _left(folder: Path, mine: set[PurePosixPath]) -> tuple[str, ...]:
+    """The entries of an orphan root that stay once compile's own files are gone."""
+    left = []
+    for entry in sorted(folder.iterdir()):
+        if entry.is_dir() and not entry.is_symlink():
+            inside = [
+                PurePosixPath(entry.name, *Path(top, name).relative_to(entry).parts) for top, _, names in os.walk(entry) for name in names
+            ]
+            if not inside or any(path not in mine for path in inside):
+                left.append(entry.name)
+        elif PurePosixPath(entry.name) not in mine:
+            left.append(entry.name)
+    return tuple(left)
+
+
+def _user_files(destination: Path, roots: Iterable[str], tree: Tree) -> Iterator[PurePosixPath]:
+    """Files in the compiled roots that Terraform loads and compile did not write (a backend.tf, an override, tfvars)."""
+    for root in sorted(roots):
+        folder = destination / root
+        if not folder.is_dir():
+            continue
+        for entry in sorted(folder.iterdir()):
+            path = PurePosixPath(root, entry.name)
+            if entry.name.endswith(contract.TERRAFORM_LOADED_SUFFIXES) and path not in tree and entry.is_file():
+                yield path
 
 
 def write_atomic(path: Path, content: bytes) -> None:
@@ -150,28 +396,19 @@ def write_atomic(path: Path, content: bytes) -> None:
             os.unlink(temporary)
 
 
-def _working_files(folder: Path) -> list[Path]:
-    return [
-        path
-        for root in (folder, *sorted(p for p in folder.iterdir() if p.is_dir()))
-        for name in TERRAFORM_WORKING_FILES
-        if (path := root / name).exists()
-    ]
-
-
 def tree_differences(destination: Path, files: Tree) -> list[str]:
-    """What differs between the files on disk and `files`: 'changed: x', 'missing: y', 'extra: z'."""
-    on_disk = {
-        PurePosixPath(path.relative_to(destination).as_posix())
-        for path in (destination.rglob("*") if destination.is_dir() else ())
-        if path.is_file() and not set(path.relative_to(destination).parts) & set(TERRAFORM_WORKING_FILES)
-    }
-    differences = [f"missing: {path}" for path in sorted(set(files) - on_disk)]
-    differences += [f"extra: {path}" for path in sorted(on_disk - set(files))]
-    differences += [
-        f"changed: {path}" for path in sorted(set(files) & on_disk) if destination.joinpath(*path.parts).read_bytes() != files[path]
+    """What compiling would change in the folder: 'missing: x', 'extra: y' (compile would delete it), 'changed: z'.
+
+    Only files compile writes or wrote count (its record's); anything else in the folder is not drift.
+    """
+    update = _guarded(destination, None, lambda: survey(destination, files), outcome=_NOTHING)
+    missing = sorted(path for path in update.writes if not destination.joinpath(*path.parts).exists())
+    changed = sorted(path for path in update.writes if path not in missing)
+    return [
+        *(f"missing: {path}" for path in missing),
+        *(f"extra: {path}" for path in update.removals),
+        *(f"changed: {path}" for path in changed),
     ]
-    return differences
 
 
 def in_parallel(make: Callable[[], bytes]) -> Callable[[], bytes]:

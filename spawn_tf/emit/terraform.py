@@ -6,6 +6,7 @@ only `Expr` and `Template` become Terraform expressions. Nothing else builds Ter
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -13,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract, iam
-from spawn_tf.emit.files import dump_json, in_parallel
+from spawn_tf.emit.files import dump_json, in_parallel, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.schedule import schedule
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
@@ -32,7 +33,7 @@ def _header(plan: Plan) -> str:
 
 
 def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, two_cores: bool = False, source_text: str | None = None) -> dict[PurePosixPath, bytes]:
-    """Every file of `build/<sweep>/`: sweep.json and one folder per root.
+    """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files.
 
     Args:
         plan: the planned roots.
@@ -48,7 +49,7 @@ def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, two_cores: bool = Fal
         for name, content in emit_root(plan, root, run_heads, records).items():
             files[PurePosixPath(root.name) / name] = content
     files[PurePosixPath(contract.MANIFEST_FILE)] = manifest() if manifest else dump_json(sweep_manifest(plan, records, source_text))
-    return files
+    return with_record(files)
 
 
 def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping[str, dict[str, Any]]) -> dict[PurePosixPath, bytes]:
@@ -77,12 +78,17 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
 
 
 def _script_files(root: Root) -> dict[str, str]:
-    """Each distinct user script once, named after the first run that uses it (stable across edits of the text)."""
+    """Each distinct user script once, named by its content: renaming, reordering or removing runs renames no file.
+
+    An edit of a script renames its file; git and review tools show that as a rename with the
+    script's diff. 16 hex characters of sha256: a clash is out of reach, and asserted anyway.
+    """
     scripts: dict[str, str] = {}
     for run in root.runs:
         text = script_text(run)
         if text and text not in scripts:
-            scripts[text] = f"{run.name}.sh"
+            scripts[text] = f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.sh"
+    assert len(set(scripts.values())) == len(scripts), "two scripts with one name"
     return scripts
 
 

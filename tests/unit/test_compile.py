@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import subprocess
@@ -14,12 +15,13 @@ from click.testing import CliRunner
 from sweep_helpers import WriteSweep
 
 from spawn_tf.cli import main
-from spawn_tf.emit.files import write_tree
+from spawn_tf.emit.files import WriteError, write_tree
 from spawn_tf.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "seed"
 
+SCRIPT = '#!/bin/bash\necho "$LEARNING_RATE ${HOME} %{x} `date`" > "$SPAWN_OUTPUT_DIR/out.txt"\n'
 SWEEP = """\
 sweep: demo
 results: s3://demo-bucket/sweeps
@@ -55,6 +57,7 @@ def test_compile_seed_files(seed: Path) -> None:
 def test_compile_layout(write_sweep: WriteSweep) -> None:
     files = _compile(write_sweep(SWEEP))
     assert sorted(map(str, files)) == [
+        ".spawn-tf-files.json",
         "sweep.json",
         "us-east-1/bootstrap.sh",
         "us-east-1/iam.tf.json",
@@ -64,7 +67,7 @@ def test_compile_layout(write_sweep: WriteSweep) -> None:
         "us-east-1/network.tf.json",
         "us-east-1/results.tf.json",
         "us-east-1/schedule.tf.json",
-        "us-east-1/scripts/a.sh",
+        f"us-east-1/scripts/{hashlib.sha256(SCRIPT.encode()).hexdigest()[:16]}.sh",
         "us-east-1/terraform.tf.json",
     ]
     for path, content in files.items():
@@ -83,6 +86,7 @@ def test_compile_is_deterministic_across_processes(write_sweep: WriteSweep, tmp_
             [sys.executable, "-m", "spawn_tf.cli", "compile", str(path), "-o", str(out)], env=env, check=True, capture_output=True
         )
         outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert len(outputs[0]) == len(_compile(path))
     assert outputs[0] == outputs[1] == outputs[2]
     assert _compile(path) == _compile(path)
 
@@ -116,11 +120,24 @@ def test_compile_check_reports_drift(write_sweep: WriteSweep, tmp_path: Path) ->
     assert runner.invoke(main, ["compile", path, "-o", out]).exit_code == 0
     clean = runner.invoke(main, ["compile", path, "-o", out, "--check"])
     assert clean.exit_code == 0 and "matches" in clean.stderr
-    (tmp_path / "build" / "demo" / "us-east-1" / "locals.tf.json").write_text("{}")
-    (tmp_path / "build" / "demo" / "stray.txt").write_text("x")
+    build = tmp_path / "build" / "demo"
+    (build / "us-east-1" / "locals.tf.json").write_text("{}")
+    (build / "us-east-1" / "iam.tf.json").unlink()
+    (build / "stray.txt").write_text("x")  # not compile's: not drift
+    record = json.loads((build / ".spawn-tf-files.json").read_text())
+    (build / "us-east-1" / "old.sh").write_text("x")  # compile's, as its record says, and no longer compiled
+    (build / ".spawn-tf-files.json").write_text(json.dumps({"files": [*record["files"], "us-east-1/old.sh"]}))
     drift = runner.invoke(main, ["compile", path, "-o", out, "--check"])
     assert drift.exit_code == 1
-    assert "changed: us-east-1/locals.tf.json" in drift.stderr and "extra: stray.txt" in drift.stderr
+    assert [line.split(": ", 1)[1] for line in drift.stderr.splitlines()[:-1]] == [
+        "missing: us-east-1/iam.tf.json",
+        "extra: us-east-1/old.sh",
+        "changed: .spawn-tf-files.json",
+        "changed: us-east-1/locals.tf.json",
+    ]
+    assert runner.invoke(main, ["compile", path, "-o", out]).exit_code == 0
+    assert runner.invoke(main, ["compile", path, "-o", out, "--check"]).exit_code == 0
+    assert (build / "stray.txt").read_text() == "x" and not (build / "us-east-1" / "old.sh").exists()
 
 
 def test_compile_invalid_sweep_writes_nothing(write_sweep: WriteSweep, tmp_path: Path) -> None:
@@ -134,12 +151,14 @@ def test_write_tree_failure_keeps_the_previous_build(tmp_path: Path) -> None:
     destination = tmp_path / "demo"
     write_tree(destination, {PurePosixPath("a.txt"): b"old"})
     broken = {PurePosixPath("b.txt"): b"new", PurePosixPath("b.txt/inside"): b"cannot be both a file and a folder"}
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError) as failure:
         write_tree(destination, broken)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]  # no staging folders left behind
+    assert failure.value.outcome == "the previous build is unchanged"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo"]
+    assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "a.txt"]  # no staging folder left behind
     assert (destination / "a.txt").read_bytes() == b"old"
     write_tree(destination, {PurePosixPath("c.txt"): b"newer"})
-    assert sorted(p.name for p in destination.iterdir()) == ["c.txt"]
+    assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "c.txt"]
 
 
 def test_compile_require_backend(write_sweep: WriteSweep, tmp_path: Path) -> None:
@@ -189,3 +208,66 @@ def test_cli_compile_several_files_and_a_shared_sweep_id(write_sweep: WriteSweep
     result = runner.invoke(main, ["compile", str(first), str(twin), "-o", str(tmp_path / "again")])
     assert result.exit_code == 1
     assert f"{twin}: error: sweep id 'demo' is also the id of {first}" in result.stderr
+
+
+def test_script_files_are_named_by_content_not_by_run(write_sweep: WriteSweep) -> None:
+    before = {path for path in _compile(write_sweep(SWEEP, "demo.yaml")) if "scripts" in path.parts}
+    renamed = SWEEP.replace("{name: a,", "{name: zz,").replace("  - {name: c, learning_rate: 0.001}\n", "")
+    reordered = renamed.replace("params:\n", "params:\n  - {name: c, learning_rate: 0.001}\n")
+    after = {path for path in _compile(write_sweep(reordered, "demo.yaml")) if "scripts" in path.parts}
+    assert before == after == {PurePosixPath("us-east-1", "scripts", f"{hashlib.sha256(SCRIPT.encode()).hexdigest()[:16]}.sh")}
+
+
+def test_compile_summary_counts_in_words(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    one = SWEEP.replace("  - {name: b, learning_rate: 0.01}\n  - {name: c, learning_rate: 0.001}\n", "")
+    result = CliRunner().invoke(main, ["compile", str(write_sweep(one)), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.stderr
+    assert f"{tmp_path / 'build' / 'demo'}: 1 run in 1 root: us-east-1 (1)" in result.stderr.splitlines()
+
+
+def test_compile_summary_of_many_roots_is_one_short_line(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    grid = "name_template: r-{i}\nmax_runs_per_root: 5\ngrid:\n  i: [" + ", ".join(map(str, range(200))) + "]\n"
+    text = SWEEP.split("params:", maxsplit=1)[0].replace("results:", "regions: [us-east-1, eu-west-1]\nresults:") + grid
+    result = CliRunner().invoke(main, ["compile", str(write_sweep(text)), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.stderr
+    [summary] = [line for line in result.stderr.splitlines() if " runs in " in line]
+    roots = sorted(path.name for path in (tmp_path / "build" / "demo").iterdir() if path.is_dir())
+    sizes = [len(json.loads((tmp_path / "build" / "demo" / root / "manifest.json").read_bytes())["runs"]) for root in roots]
+    assert summary == (
+        f"{tmp_path / 'build' / 'demo'}: 200 runs in {len(roots)} roots in 2 regions, "
+        f"{min(sizes)} to {max(sizes)} runs each ({roots[0]} … {roots[-1]})"
+    )
+    assert len(summary) < 200 and max(sizes) <= 5
+
+
+def test_param_file_is_spawns_spelling_of_the_sweep_file(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    path = str(write_sweep(SWEEP))
+    other = str(write_sweep(SWEEP.replace("sweep: demo", "sweep: other"), "other.yaml"))
+    runner = CliRunner()
+    compiled = runner.invoke(main, ["compile", "--param-file", path, "--param-file", other, "-o", str(tmp_path / "build")])
+    assert compiled.exit_code == 0, compiled.stderr
+    assert (tmp_path / "build" / "demo" / "sweep.json").exists() and (tmp_path / "build" / "other" / "sweep.json").exists()
+    validated = runner.invoke(main, ["validate", "--param-file", path])
+    assert validated.exit_code == 0 and validated.stderr == f"{path}: 3 runs\n"
+    expanded = runner.invoke(main, ["expand", "--param-file", path, "--format", "csv"])
+    assert expanded.exit_code == 0 and expanded.stdout == runner.invoke(main, ["expand", path, "--format", "csv"]).stdout
+    assert runner.invoke(main, ["expand", path, "--param-file", other]).exit_code == 2  # expand shows one sweep
+    nothing = runner.invoke(main, ["compile", "-o", str(tmp_path / "build")])
+    assert nothing.exit_code == 2 and "no sweep file: give FILE (or --param-file FILE)" in nothing.stderr
+
+
+def test_compile_says_where_each_sweep_reports_and_names_scattered_default_buckets(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    """The how-to's per-region files: each gets the default bucket of its own home region unless they share `results:`."""
+    own = write_sweep(SWEEP, "demo.yaml")
+    result = CliRunner().invoke(main, ["compile", str(own), "-o", str(tmp_path / "build")])
+    assert f"{tmp_path / 'build' / 'demo'}: reports to s3://demo-bucket/sweeps/demo/" in result.stderr.splitlines()
+    assert "warning" not in result.stderr
+    default = SWEEP.replace("results: s3://demo-bucket/sweeps\n", "")
+    us = write_sweep(default.replace("sweep: demo", "sweep: us").replace("defaults:\n", "defaults:\n  region: us-east-1\n"), "us.yaml")
+    eu = write_sweep(default.replace("sweep: demo", "sweep: eu").replace("defaults:\n", "defaults:\n  region: eu-west-1\n"), "eu.yaml")
+    result = CliRunner().invoke(main, ["compile", str(us), str(eu), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.stderr
+    assert f"{tmp_path / 'build' / 'eu'}: reports to s3://spawn-tf-<account-id>-eu-west-1/sweeps/eu/" in result.stderr.splitlines()
+    assert "spawn-tf: warning: these sweeps report to 2 different default buckets" in result.stderr
+    together = CliRunner().invoke(main, ["compile", str(us), "-o", str(tmp_path / "build")])
+    assert "different default buckets" not in together.stderr

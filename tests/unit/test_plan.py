@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
 from spawn_tf import contract
@@ -21,19 +24,31 @@ def test_plan_one_root_per_region(check: CheckSweep) -> None:
         assert [run.index for run in root.runs] == sorted(run.index for run in root.runs)
 
 
-def test_plan_shards_large_regions_stably(check: CheckSweep) -> None:
-    def shards(count: int) -> dict[str, str]:
-        grid = "name_template: r-{i}\nmax_runs_per_root: 10\ngrid:\n  i: [" + ", ".join(map(str, range(count))) + "]\n"
-        plan = check(QUIET_DEFAULTS + grid).plan
-        assert plan is not None
-        return {run.name: root.name for root in plan.roots for run in root.runs}
+def _placement(check: CheckSweep, count: int, limit: int) -> dict[str, str]:
+    """Run name -> root, for a grid of `count` runs in one region with max_runs_per_root `limit`."""
+    grid = f"name_template: r-{{i}}\nmax_runs_per_root: {limit}\ngrid:\n  i: [" + ", ".join(map(str, range(count))) + "]\n"
+    plan = check(QUIET_DEFAULTS + grid).plan
+    assert plan is not None
+    return {run.name: root.name for root in plan.roots for run in root.runs}
 
-    small, grown = shards(30), shards(45)
-    assert sorted(set(small.values())) == ["us-east-1-01", "us-east-1-02", "us-east-1-03"]
-    assert sorted(set(grown.values())) == ["us-east-1-01", "us-east-1-02", "us-east-1-03", "us-east-1-04", "us-east-1-05"]
+
+def test_plan_shards_large_regions_stably(check: CheckSweep) -> None:
+    small, grown = _placement(check, 300, 50), _placement(check, 450, 50)
+    small_roots, grown_roots = sorted(set(small.values())), sorted(set(grown.values()))
+    assert len(small_roots) >= 6 and len(grown_roots) > len(small_roots)
     moved = [name for name in small if small[name] != grown[name]]
-    assert all(grown[name] in ("us-east-1-04", "us-east-1-05") for name in moved)  # runs only move into new shards
-    assert len(moved) < len(small)
+    assert moved and all(grown[name] not in small_roots for name in moved)  # runs only move into new shards
+    assert len(moved) < len(small) / 2
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 10, 50, 500])
+def test_plan_no_shard_exceeds_max_runs_per_root(check: CheckSweep, limit: int) -> None:
+    """max_runs_per_root is a bound, not a target (576 runs were once placed in a shard of 500)."""
+    for count in sorted({limit + 1, 2 * limit, 3 * limit + 7, 576, 1001}):
+        placement = _placement(check, count, limit)
+        sizes = Counter(placement.values())
+        assert len(placement) == count and max(sizes.values()) <= limit, (count, limit, sizes.most_common(1))
+        assert len(sizes) <= 2 * -(-count // limit)  # at most twice the fewest shards
 
 
 def test_plan_role_names_fit_iam_and_differ_per_root(check: CheckSweep) -> None:
