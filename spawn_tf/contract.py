@@ -277,6 +277,10 @@ EC2_PAGE_SIZE: Final = 1000  # DescribeInstances' largest page: one call per 1,0
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+# What a run's fingerprint covers (DESIGN §3), recorded in sweep.json. 1: also ttl, idle_timeout and
+# volume_size; 2: only what determines a run's result (parameters, name, instance type, arch, image,
+# script, output_dir, explicit region). A new definition gives runs new fingerprints.
+FINGERPRINT_VERSION: Final = 2
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
 IAM_NAME_PREFIX: Final = "spawn-tf"

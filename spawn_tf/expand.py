@@ -492,11 +492,13 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         retry_failed=raw.get("retry_failed", contract.DEFAULT_RETRY_FAILED),
         tags=tuple(tags.items()),
     )
-    # What decides a run's outcome (DESIGN §3); network, IAM, tags and retry policy do not.
+    # What determines a run's result (DESIGN §3, definition contract.FINGERPRINT_VERSION): the machine
+    # (type, architecture, image), the script and the folder its outputs are read from. Not its limits
+    # and policies — ttl, idle_timeout, volume size, spot market and price, attempts, on_complete,
+    # network, IAM, tags: raising a ttl must not run finished runs again.
     identity = {
         "instance_type": settings.instance_type, "arch": settings.arch, "ami": settings.ami, "script": settings.script,
-        "output_dir": settings.output_dir, "ttl": settings.ttl_seconds, "idle_timeout": settings.idle_timeout_seconds,
-        "volume_size": settings.volume_size_gib,
+        "output_dir": settings.output_dir,
     }  # fmt: skip
     return settings, json.dumps(identity, sort_keys=True, ensure_ascii=False), tuple(problems)
 

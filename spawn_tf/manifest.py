@@ -77,6 +77,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]]) -> dict[st
     """build/<sweep>/sweep.json: everything the collector needs to know about the sweep."""
     return {
         "format_version": contract.FORMAT_VERSION,
+        "fingerprint_version": contract.FINGERPRINT_VERSION,
         "sweep": plan.sweep.id,
         "compiler": {"name": "spawn-tf", "version": __version__},
         "source": {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256},

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from sweep_helpers import WriteSweep
 
+from spawn_tf import contract
 from spawn_tf.cli import main
 from spawn_tf.emit.files import write_tree
 from spawn_tf.pipeline import compile_file
@@ -50,6 +51,7 @@ def test_compile_seed_files(seed: Path) -> None:
     assert roots == {"us-east-1"}
     manifest = json.loads(files[PurePosixPath("sweep.json")])
     assert manifest["sweep"] == seed.stem
+    assert manifest["fingerprint_version"] == contract.FINGERPRINT_VERSION  # which definition made its fingerprints
 
 
 def test_compile_layout(write_sweep: WriteSweep) -> None:

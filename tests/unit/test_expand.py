@@ -96,16 +96,30 @@ def test_expand_explicit_region_wins_and_is_part_of_the_fingerprint(check: Check
     assert runs[0].fingerprint != pinned[0].fingerprint
 
 
-def test_expand_fingerprint_follows_outcome_settings_only(check: CheckSweep) -> None:
-    def fingerprint(extra: str) -> str:
-        return _runs(check, QUIET_DEFAULTS + extra + "params:\n  - {name: a, lr: 0.1}\n")[0].fingerprint
+def test_expand_fingerprint_follows_what_determines_the_result_only(check: CheckSweep) -> None:
+    def fingerprint(extra: str = "", region: str = "", run: str = "name: a, lr: 0.1") -> str:
+        return _runs(check, QUIET_DEFAULTS + region + f"params:\n  - {{{run}, {extra}}}\n")[0].fingerprint
 
-    base = fingerprint("")
+    base = fingerprint()
     assert len(base) == 12 and int(base, 16) >= 0
-    assert fingerprint("  tags: {team: ml}\n") == base
-    assert fingerprint("  max_attempts: 5\n") == base
-    for change in ("  volume_size: 100\n", "  ami: ami-0123456789abcdef0\n", "  idle_timeout: 1h\n", "  output_dir: /out\n"):
+    # Limits and policies (DESIGN §3): raising a ttl must not run finished runs again.
+    kept = (
+        "ttl: 400h", "idle_timeout: 1h", "volume_size: 100", "max_attempts: 5", "max_interruptions: 2", "retry_failed: true",
+        "spot: false, on_complete: stop", "spot_max_price: 0.5", "tags: {team: ml}", "iam_policy: s3:ReadOnly",
+        "iam_managed_policies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess']", "iam_instance_profile: mine",
+        "subnet_id: subnet-0123456789abcdef0", "security_group_ids: [sg-0123456a]", "key_name: mine",
+    )  # fmt: skip
+    for change in kept:
+        assert fingerprint(change) == base, change
+    assert fingerprint(region="regions: [eu-west-1]\n") == base  # a placed region is not identity
+    changed = (
+        "instance_type: m7i.xlarge", "arch: arm64", "ami: ami-0123456789abcdef0", "ami: dlami-gpu", "user_data: ./train2.sh",
+        "output_dir: /out", "region: eu-west-1", "region: us-east-1", "lr2: 1",
+    )  # fmt: skip
+    for change in changed:
         assert fingerprint(change) != base, change
+    assert fingerprint(run="name: a, lr: 0.2") != base
+    assert fingerprint(run="name: b, lr: 0.1") != base
 
 
 def test_expand_regional_values_resolve_per_region(check: CheckSweep) -> None:
