@@ -423,11 +423,11 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         add(Severity.WARNING, "no-instance-type", f"no instance_type: runs use {instance_type}", None,
             "set instance_type in defaults")  # fmt: skip
     elif instance_type not in awsdata.ec2_enum("InstanceType"):
-        close = did_you_mean(instance_type, awsdata.ec2_enum("InstanceType"), cutoff=0.8)
-        add(Severity.WARNING, "unknown-instance-type", f"instance type '{instance_type}' is not known to this botocore", "instance_type",
-            close or "it may be newer than the installed botocore; check the spelling")  # fmt: skip
+        severity, message, hint = _unknown_instance_type(instance_type)
+        add(severity, "unknown-instance-type", message, "instance_type", hint)
     ami = raw.get("ami", contract.DEFAULT_AMI)
-    if ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
+    known_type = instance_type in awsdata.ec2_enum("InstanceType")  # an unknown type's GPUs are a guess: no warning
+    if known_type and ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
         add(Severity.WARNING, "gpu-without-driver", f"{instance_type} has NVIDIA GPUs, but the default image {ami} has no GPU driver",
             "instance_type", "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own")  # fmt: skip
     spot = raw.get("spot", contract.DEFAULT_SPOT)
@@ -501,6 +501,31 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         "output_dir": settings.output_dir,
     }  # fmt: skip
     return settings, json.dumps(identity, sort_keys=True, ensure_ascii=False), tuple(problems)
+
+
+def _unknown_instance_type(instance_type: str) -> tuple[Severity, str, str]:
+    """A type botocore does not list: an error when its family is known (a misspelt size), else a
+    warning (DESIGN §2: a family newer than the installed botocore must still compile)."""
+    known = awsdata.ec2_enum("InstanceType")
+    family = instance_type.split(".", 1)[0]
+    sizes = sorted((t for t in known if t.split(".", 1)[0] == family), key=_size_order)
+    if sizes:
+        close = did_you_mean(instance_type, sizes, cutoff=0.6)
+        hint = f"{close + ' ' if close else ''}{family} comes in {', '.join(s.split('.', 1)[1] for s in sizes)}"
+        return Severity.ERROR, f"unknown instance type '{instance_type}': {family} has no such size", hint
+    close = did_you_mean(instance_type, known, cutoff=0.8)
+    return (Severity.WARNING, f"instance type '{instance_type}' is not known to this botocore",
+            close or "its family may be newer than the installed botocore; check the spelling")  # fmt: skip
+
+
+def _size_order(instance_type: str) -> tuple[int, int, str]:
+    """nano < micro < … < xlarge < 2xlarge < … < metal: the order AWS lists sizes in."""
+    size = instance_type.split(".", 1)[1]
+    named = ("nano", "micro", "small", "medium", "large", "xlarge")
+    if size in named:
+        return (0, named.index(size), size)
+    count = size.removesuffix("xlarge")
+    return (1, int(count), size) if count.isdigit() else (2, 0, size)
 
 
 def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Problem]) -> int | None:

@@ -177,3 +177,17 @@ def test_parse_duration_units() -> None:
 
 def test_env_name_mapping() -> None:
     assert [env_name(key) for key in ("learning_rate", "model-name", "x")] == ["LEARNING_RATE", "MODEL_NAME", "X"]
+
+
+def test_expand_misspelt_size_of_a_known_family_is_an_error_without_gpu_warning(check: CheckSweep) -> None:
+    checked = check("defaults:\n  instance_type: g5.xlarg\n  ttl: 2h\n  user_data: ./train.sh\nparams:\n  - {name: a}\n")
+    assert codes(checked) == [("unknown-instance-type", 2, 18)]
+    assert checked.runs is None
+    [diagnostic] = checked.diagnostics
+    assert diagnostic.is_error and diagnostic.hint is not None and "'g5.xlarge'" in diagnostic.hint
+
+
+def test_expand_unknown_family_is_only_a_warning(check: CheckSweep) -> None:
+    checked = check("defaults:\n  instance_type: x9z.large\n  ttl: 2h\n  user_data: ./train.sh\nparams:\n  - {name: a}\n")
+    assert codes(checked) == [("unknown-instance-type", 2, 18)]
+    assert checked.runs is not None and not checked.diagnostics[0].is_error
