@@ -184,6 +184,7 @@ SPAWN_TAG_COUNT: Final = 8  # the tags above that spawn-tf sets on every instanc
 
 # The default results bucket, one per account and home region (`spawn-tf bootstrap` creates it).
 DEFAULT_RESULTS_BUCKET: Final = "spawn-tf-{account_id}-{region}"
+ACCOUNT_ID_PATTERN: Final = re.compile(r"[0-9]{12}")  # an AWS account id: exactly 12 digits
 CONTROL_MANIFEST: Final = "_manifest"  # S/_manifest/<root>.json: a root's part of sweep.json
 
 
@@ -295,6 +296,7 @@ MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit on user-data, before base6
 MAX_MANAGED_POLICIES: Final = 10  # managed policies per IAM role (default quota)
 MAX_IAM_NAME_CHARS: Final = 64
 MANY_RUNS_PER_REGION: Final = 500  # above this without max_concurrent: a warning
+LONG_TTL_SECONDS: Final = 7 * 24 * 3600  # a ttl above a week is likely a typo ('400d' for '40h'): a warning
 
 
 class ExitCode(IntEnum):

@@ -435,6 +435,9 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
     if price is not None and not spot:
         add(Severity.WARNING, "price-without-spot", "spot_max_price has no effect with spot: false", "spot_max_price")
     ttl = _duration_setting(raw, "ttl", problems)
+    if ttl is not None and ttl > contract.LONG_TTL_SECONDS:
+        add(Severity.WARNING, "long-ttl", f"ttl '{raw['ttl']}' is more than a week ({contract.LONG_TTL_SECONDS // 86400}d)", "ttl",
+            "a run that hangs keeps its instance until the ttl; check the unit ('40h', not '40d')")  # fmt: skip
     if ttl is None and "ttl" not in raw and ttl_required:
         add(Severity.ERROR, "budget-needs-ttl", "the sweep has a budget, but runs without a ttl have no worst-case cost", None,
             "set ttl in defaults, e.g. ttl: 6h")  # fmt: skip

@@ -191,3 +191,9 @@ def test_expand_unknown_family_is_only_a_warning(check: CheckSweep) -> None:
     checked = check("defaults:\n  instance_type: x9z.large\n  ttl: 2h\n  user_data: ./train.sh\nparams:\n  - {name: a}\n")
     assert codes(checked) == [("unknown-instance-type", 2, 18)]
     assert checked.runs is not None and not checked.diagnostics[0].is_error
+
+
+def test_expand_ttl_above_a_week_warns(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "params:\n  - {name: a, ttl: 400d}\n  - {name: b, ttl: 7d}\n")
+    assert codes(checked) == [("long-ttl", 6, 20)]
+    assert checked.runs is not None
