@@ -244,6 +244,8 @@ FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
 INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)
 # Final statuses that mean the work was not done: what `retry` re-opens by default.
 UNSUCCESSFUL_STATUSES: Final = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
+# What a workload may say with `spored complete --status` (DESIGN §6); anything else is an error.
+VERDICT_STATUSES: Final = (Status.SUCCESS, Status.STOPPED, Status.FAILED)
 # What `wait` exits 0 for: the workload succeeded, or said it was done (`spored complete --status stopped`).
 SUCCESSFUL_STATUSES: Final = (Status.SUCCESS, Status.STOPPED)
 
