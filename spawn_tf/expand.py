@@ -457,6 +457,9 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
             add(Severity.WARNING, "full-access-policy", f"'{shorthand}' grants every action of the service on every resource",
                 "iam_policy", "prefer a scoped shorthand such as s3:ReadOnly or s3:WriteOnly")  # fmt: skip
     managed = tuple(raw.get("iam_managed_policies", ()))
+    for arn in (arn for arn in managed if iam.is_admin_policy(arn)):
+        add(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
+            "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET")  # fmt: skip
     profile = raw.get("iam_instance_profile")
     if profile is not None and (iam_policy or managed):
         add(Severity.ERROR, "profile-with-policies", "iam_instance_profile uses an existing profile; spawn-tf cannot add policies to it",

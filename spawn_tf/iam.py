@@ -26,6 +26,16 @@ SHORTHANDS: Final[dict[str, tuple[str, ...]]] = {
 }  # fmt: skip
 
 
+# AWS managed policies that hand the instance the account: administrator, or the power to make itself one.
+ADMIN_MANAGED_POLICIES: Final = frozenset({"AdministratorAccess", "PowerUserAccess", "IAMFullAccess"})
+
+
+def is_admin_policy(arn: str) -> bool:
+    """True for the ARN of an AWS managed policy in ADMIN_MANAGED_POLICIES, in any partition."""
+    head, _, name = arn.rpartition("/")
+    return head.endswith(":iam::aws:policy") and name in ADMIN_MANAGED_POLICIES
+
+
 def is_full_access(shorthand: str) -> bool:
     """True for the shorthands that grant a whole service (`s3:*`)."""
     return any(action.endswith(":*") for action in SHORTHANDS[shorthand])

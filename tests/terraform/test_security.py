@@ -104,6 +104,7 @@ def test_security_groups_have_no_inbound_and_explicit_egress(tmp_path: Path) -> 
         rules = resources["aws_vpc_security_group_egress_rule"]
         assert {rule.get("cidr_ipv4") or rule.get("cidr_ipv6") for rule in rules.values()} == {"0.0.0.0/0", "::/0"}
         assert all(rule["for_each"] == "${aws_security_group.run}" and rule["ip_protocol"] == "-1" for rule in rules.values())
+        assert all(rule["description"] for rule in rules.values()), name  # checkov CKV_AWS_23
 
 
 def test_policies_parse_lint_and_grant_no_wildcard_unless_asked(tmp_path: Path) -> None:

@@ -197,3 +197,13 @@ def test_expand_ttl_above_a_week_warns(check: CheckSweep) -> None:
     checked = check(QUIET_DEFAULTS + "params:\n  - {name: a, ttl: 400d}\n  - {name: b, ttl: 7d}\n")
     assert codes(checked) == [("long-ttl", 6, 20)]
     assert checked.runs is not None
+
+
+def test_expand_admin_managed_policies_warn(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + (
+        "  iam_managed_policies: ['arn:aws:iam::aws:policy/AdministratorAccess', 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess',\n"
+        "    'arn:aws:iam::aws:policy/PowerUserAccess', 'arn:aws:iam::aws:policy/IAMFullAccess',\n"
+        "    'arn:aws:iam::123456789012:policy/AdministratorAccess']\nparams:\n  - {name: a}\n"
+    ))  # fmt: skip
+    assert [d.code for d in checked.diagnostics] == ["admin-managed-policy"] * 3
+    assert checked.runs is not None
