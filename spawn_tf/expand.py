@@ -411,7 +411,7 @@ def _regional(raw: Mapping[str, Any], setting: str, region: str, problems: list[
     return value
 
 
-def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901, PLR0912
+def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901
     problems: list[_Problem] = []
 
     def add(severity: Severity, code: str, message: str, key: str | None, hint: str | None = None) -> None:
@@ -449,17 +449,8 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         add(Severity.ERROR, "stop-needs-on-demand", "on_complete 'stop' needs spot: false", "on_complete",
             "a one-time spot instance cannot be stopped; use 'terminate', or set spot: false")  # fmt: skip
     iam_policy = iam.split_shorthands(raw.get("iam_policy", ()))
-    for shorthand in iam_policy:
-        if shorthand not in iam.SHORTHANDS:
-            add(Severity.ERROR, "unknown-iam-policy", f"unknown IAM policy shorthand '{shorthand}'", "iam_policy",
-                did_you_mean(shorthand, iam.SHORTHANDS) or f"known shorthands: {', '.join(iam.SHORTHANDS)}")  # fmt: skip
-        elif iam.is_full_access(shorthand):
-            add(Severity.WARNING, "full-access-policy", f"'{shorthand}' grants every action of the service on every resource",
-                "iam_policy", "prefer a scoped shorthand such as s3:ReadOnly or s3:WriteOnly")  # fmt: skip
     managed = tuple(raw.get("iam_managed_policies", ()))
-    for arn in (arn for arn in managed if iam.is_admin_policy(arn)):
-        add(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
-            "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET")  # fmt: skip
+    problems.extend(_iam_problems(iam_policy, managed))
     profile = raw.get("iam_instance_profile")
     if profile is not None and (iam_policy or managed):
         add(Severity.ERROR, "profile-with-policies", "iam_instance_profile uses an existing profile; spawn-tf cannot add policies to it",
@@ -532,6 +523,27 @@ def _size_order(instance_type: str) -> tuple[int, int, str]:
         return (0, named.index(size), size)
     count = size.removesuffix("xlarge")
     return (1, int(count), size) if count.isdigit() else (2, 0, size)
+
+
+def _iam_problems(shorthands: tuple[str, ...], managed: tuple[str, ...]) -> Iterator[_Problem]:
+    """Unknown or badly scoped shorthands; grants wider than a run should have (warnings)."""
+    for shorthand in shorthands:
+        parsed = iam.parse_shorthand(shorthand)
+        problem = iam.shorthand_problem(shorthand)
+        if problem is not None:
+            code, message, hint = problem
+            yield _Problem(Severity.ERROR, code, message, "iam_policy",
+                           hint or did_you_mean(parsed.name, iam.SHORTHANDS) or f"known shorthands: {', '.join(iam.SHORTHANDS)}")  # fmt: skip
+        elif iam.is_full_access(shorthand):
+            yield _Problem(Severity.WARNING, "full-access-policy", f"'{shorthand}' grants every action of the service on every resource",
+                           "iam_policy", f"scope it to what the runs use, e.g. {parsed.name}:BUCKET/PREFIX"
+                           if parsed.service == "s3" else "prefer a ReadOnly or WriteOnly shorthand")  # fmt: skip
+        elif parsed.name == "s3:WriteOnly" and parsed.scope is None:
+            yield _Problem(Severity.WARNING, "unscoped-write-policy", "'s3:WriteOnly' lets every run overwrite and delete objects in every bucket",
+                           "iam_policy", "scope it to the bucket (and prefix) the runs write to: s3:WriteOnly:BUCKET/PREFIX")  # fmt: skip
+    for arn in (arn for arn in managed if iam.is_admin_policy(arn)):
+        yield _Problem(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
+                       "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET")  # fmt: skip
 
 
 def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Problem]) -> int | None:

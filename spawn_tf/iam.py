@@ -1,8 +1,13 @@
-"""IAM policy shorthands (`s3:ReadOnly`, …): the 13 of spawn's `--iam-policy`, as named there. Pure."""
+"""IAM policy shorthands (`s3:ReadOnly`, …): the 13 of spawn's `--iam-policy`, as named there, with an
+optional resource scope for S3 and CloudWatch Logs (`s3:ReadOnly:my-bucket/data`). Pure."""
 
 from __future__ import annotations
 
-from typing import Final
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
 
 # Shorthand -> actions. The action lists are spawn's (pkg/aws/iam.go `PolicyTemplates`).
 SHORTHANDS: Final[dict[str, tuple[str, ...]]] = {
@@ -36,9 +41,71 @@ def is_admin_policy(arn: str) -> bool:
     return head.endswith(":iam::aws:policy") and name in ADMIN_MANAGED_POLICIES
 
 
+# Services whose shorthands take a resource scope, `NAME:SCOPE`: what the scope names. The others grant
+# their actions on every resource, as spawn's do (their resources are named per region and account;
+# attach a managed policy for finer grants).
+SCOPES: Final = {
+    "s3": "BUCKET or BUCKET/PREFIX",  # s3:ReadOnly:my-bucket/data: objects under data/, and listing that prefix only
+    "logs": "LOG_GROUP",  # logs:WriteOnly:/sweeps/lr: that log group (any region) and its streams
+}
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html (IP-address forms excluded below)
+BUCKET_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_IP_ADDRESS = re.compile(r"\d+\.\d+\.\d+\.\d+")
+_S3_PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/=+-]+")  # safe key characters, no '$' or spaces
+_LOG_GROUP = re.compile(r"[A-Za-z0-9_./#-]{1,512}")  # https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html
+
+
+@dataclass(frozen=True, slots=True)
+class Shorthand:
+    """`s3:ReadOnly` or `s3:ReadOnly:my-bucket/data`: a name of SHORTHANDS and an optional scope."""
+
+    name: str
+    scope: str | None = None
+
+    @property
+    def service(self) -> str:
+        return self.name.split(":")[0]
+
+
+def parse_shorthand(text: str) -> Shorthand:
+    """'s3:ReadOnly:bucket/prefix' -> Shorthand('s3:ReadOnly', 'bucket/prefix'); the scope is None without a second ':'."""
+    service, colon, rest = text.partition(":")
+    level, scoped, scope = rest.partition(":")
+    return Shorthand(f"{service}:{level}", scope) if colon and scoped else Shorthand(text)
+
+
+def shorthand_problem(text: str) -> tuple[str, str, str | None] | None:
+    """(code, message, hint) when `text` is not a valid shorthand, else None."""
+    shorthand = parse_shorthand(text)
+    if shorthand.name not in SHORTHANDS:
+        return "unknown-iam-policy", f"unknown IAM policy shorthand '{shorthand.name}'", None
+    return None if shorthand.scope is None else _scope_problem(text, shorthand)
+
+
+def _scope_problem(text: str, shorthand: Shorthand) -> tuple[str, str, str | None] | None:
+    assert shorthand.scope is not None
+    if shorthand.service not in SCOPES:
+        scoped = ", ".join(f"{service} ({what})" for service, what in SCOPES.items())
+        return ("bad-iam-scope", f"'{shorthand.name}' takes no resource scope",
+                f"scopes are for {scoped}; for a narrower {shorthand.service} grant attach a managed policy")  # fmt: skip
+    if shorthand.service == "s3":
+        bucket, _, prefix = shorthand.scope.partition("/")
+        if not BUCKET_PATTERN.fullmatch(bucket) or ".." in bucket or _IP_ADDRESS.fullmatch(bucket):
+            return ("bad-iam-scope", f"'{bucket}' in '{text}' is not a valid S3 bucket name",
+                    "bucket names have 3 to 63 lower-case letters, digits, '.' and '-'; write s3:ReadOnly:BUCKET or s3:ReadOnly:BUCKET/PREFIX")  # fmt: skip
+        if prefix and not _S3_PREFIX.fullmatch(prefix):
+            return ("bad-iam-scope", f"the prefix '{prefix}' in '{text}' has characters a scope cannot hold",
+                    "use letters, digits and ! _ . * ' ( ) / = + -")  # fmt: skip
+    elif not _LOG_GROUP.fullmatch(shorthand.scope):
+        return ("bad-iam-scope", f"'{shorthand.scope}' in '{text}' is not a valid log group name",
+                "log group names use letters, digits and _ . / # -")  # fmt: skip
+    return None
+
+
 def is_full_access(shorthand: str) -> bool:
-    """True for the shorthands that grant a whole service (`s3:*`)."""
-    return any(action.endswith(":*") for action in SHORTHANDS[shorthand])
+    """True for the unscoped shorthands that grant a whole service on every resource (`s3:*`)."""
+    parsed = parse_shorthand(shorthand)
+    return parsed.scope is None and any(action.endswith(":*") for action in SHORTHANDS[parsed.name])
 
 
 def split_shorthands(value: str | list[str]) -> tuple[str, ...]:
@@ -47,7 +114,75 @@ def split_shorthands(value: str | list[str]) -> tuple[str, ...]:
     return tuple(item.strip() for item in items if item.strip())
 
 
-def shorthand_statement(shorthand: str) -> dict[str, object]:
-    """The IAM statement a shorthand grants (actions sorted; on every resource, as in spawn)."""
-    service, level = shorthand.split(":")
-    return {"Sid": f"{service.capitalize()}{level}", "Effect": "Allow", "Action": sorted(SHORTHANDS[shorthand]), "Resource": "*"}
+def s3_scope(scope: str) -> tuple[str, str]:
+    """'bucket/data/*' -> ('bucket', 'data'): the bucket and the key prefix, without slashes or a final '*'."""
+    bucket, _, prefix = scope.partition("/")
+    return bucket, prefix.removesuffix("*").strip("/")
+
+
+def shorthand_statements(text: str, arn: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """The IAM statements a shorthand grants (actions sorted). Unscoped: on every resource, as in spawn.
+
+    Args:
+        text: a valid shorthand.
+        arn: makes an ARN from what follows `arn:PARTITION:` (`s3:::bucket`), so the emitter can put
+            the partition Terraform knows in front.
+    """
+    shorthand = parse_shorthand(text)
+    service, level = shorthand.name.split(":")
+    sid = f"{service.capitalize()}{level}"
+    actions = sorted(SHORTHANDS[shorthand.name])
+    if shorthand.scope is None:
+        return [{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": "*"}]
+    sid += hashlib.sha256(shorthand.scope.encode()).hexdigest()[:8].upper()  # Sids are unique per policy, alphanumeric
+    if service == "logs":
+        group = f"logs:*:*:log-group:{shorthand.scope}"
+        return [{"Sid": sid, "Effect": "Allow", "Action": actions, "Resource": [arn(group), arn(f"{group}:log-stream:*")]}]
+    bucket, prefix = s3_scope(shorthand.scope)
+    objects = f"s3:::{bucket}/{prefix}/*" if prefix else f"s3:::{bucket}/*"
+    statements = [{"Sid": sid + "Objects", "Effect": "Allow", "Action": [a for a in actions if a not in _BUCKET_ACTIONS],
+                   "Resource": arn(objects)}]  # fmt: skip
+    on_bucket = [a for a in actions if a in _BUCKET_ACTIONS or a == "s3:*"]
+    if "s3:ListBucket" in on_bucket and prefix:  # listing only under the prefix (the condition applies to ListBucket alone)
+        condition = {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}}
+        statements.append({"Sid": sid + "List", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": arn(f"s3:::{bucket}"),
+                           "Condition": condition})  # fmt: skip
+        on_bucket.remove("s3:ListBucket")
+    if on_bucket:
+        statements.append({"Sid": sid + "Bucket", "Effect": "Allow", "Action": on_bucket, "Resource": arn(f"s3:::{bucket}")})
+    return statements
+
+
+# S3 actions on the bucket itself rather than its objects.
+_BUCKET_ACTIONS: Final = frozenset({"s3:ListBucket", "s3:GetBucketLocation"})
+
+
+def can_write(shorthands: tuple[str, ...], bucket: str, key: str) -> bool | None:
+    """Whether these shorthands let a role put `key` in `bucket`: True, False, or None when it cannot be told
+    (the key starts with a variable before the scope's prefix is decided)."""
+    answer: bool | None = False
+    for text in shorthands:
+        shorthand = parse_shorthand(text)
+        if shorthand.name not in ("s3:WriteOnly", "s3:FullAccess"):
+            continue
+        if shorthand.scope is None:
+            return True
+        scoped_bucket, prefix = s3_scope(shorthand.scope)
+        if scoped_bucket != bucket:
+            continue
+        verdict = key_under(key, prefix)
+        if verdict:
+            return True
+        if verdict is None:
+            answer = None
+    return answer
+
+
+def key_under(key: str, prefix: str) -> bool | None:
+    """Whether `key` lies under `prefix` ('' = the whole bucket); None when a variable in `key` decides it."""
+    if not prefix:
+        return True
+    head = re.split(r"[$`]", key, maxsplit=1)[0]  # the key's literal start
+    if head.startswith(prefix + "/"):
+        return True
+    return None if head != key and (prefix + "/").startswith(head) else False

@@ -436,5 +436,6 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
                 "Condition": only_this_sweep,
             }
         )
-    statements += [iam.shorthand_statement(shorthand) for shorthand in spec.shorthands]
+    for shorthand in spec.shorthands:
+        statements += iam.shorthand_statements(shorthand, lambda resource: Template((*arn.parts, resource)))
     return {"Version": "2012-10-17", "Statement": statements}

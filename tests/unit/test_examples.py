@@ -113,7 +113,7 @@ def test_grid_240_is_the_full_product() -> None:
         assert run.settings.instance_type == "g5.xlarge"
         assert run.settings.ttl_seconds == 6 * 3600
         assert run.settings.spot is True
-        assert run.settings.iam_policy == ("s3:ReadOnly", "logs:WriteOnly")
+        assert run.settings.iam_policy == ("s3:ReadOnly:my-datasets-bucket/training-data", "logs:WriteOnly:/spawn-tf/grid-240")
 
 
 def test_random_search_100_draws_within_bounds() -> None:

@@ -207,3 +207,12 @@ def test_expand_admin_managed_policies_warn(check: CheckSweep) -> None:
     ))  # fmt: skip
     assert [d.code for d in checked.diagnostics] == ["admin-managed-policy"] * 3
     assert checked.runs is not None
+
+
+def test_expand_scoped_shorthands_are_checked(check: CheckSweep) -> None:
+    good = check(QUIET_DEFAULTS + "  iam_policy: 's3:ReadOnly, s3:ReadOnly:my-bucket/data, s3:WriteOnly:my-bucket/out/*, logs:WriteOnly:/x'\n"
+                 "params:\n  - {name: a}\n")  # fmt: skip
+    assert good.diagnostics == ()  # unscoped s3:ReadOnly stays valid without a warning (spawn's files use it)
+    bad = check(QUIET_DEFAULTS + "  iam_policy: 's3:ReadOnly:Bad_Bucket, sqs:ReadOnly:q, s3:WriteOnly, s3:ReadOnly:1.2.3.4'\n"
+                "params:\n  - {name: a}\n")  # fmt: skip
+    assert sorted(d.code for d in bad.diagnostics) == ["bad-iam-scope", "bad-iam-scope", "bad-iam-scope", "unscoped-write-policy"]
