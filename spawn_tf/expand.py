@@ -67,6 +67,7 @@ class _Expander:
         self.names: dict[str, int] = {}
         self.regional_uses: dict[DataPath, set[str]] = {}
         self.run_regions: list[str] = []
+        self.results = _results_location(sweep)
 
     # --- the runs ---
 
@@ -181,7 +182,7 @@ class _Expander:
         # without serializing them; the sweep keeps every value alive while this cache exists.
         key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
         if key not in self.settings_cache:
-            self.settings_cache[key] = _parse_settings(raw, region, ttl_required=self.sweep.budget is not None)
+            self.settings_cache[key] = _parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results)
         return self.settings_cache[key]
 
     def _note_regional_uses(self, origin: _Origin, raw: Mapping[str, Any], region: str) -> None:
@@ -411,7 +412,9 @@ def _regional(raw: Mapping[str, Any], setting: str, region: str, problems: list[
     return value
 
 
-def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901
+def _parse_settings(  # noqa: C901
+    raw: Mapping[str, Any], region: str, *, ttl_required: bool, results: tuple[str | None, str]
+) -> tuple[RunSettings, str, tuple[_Problem, ...]]:
     problems: list[_Problem] = []
 
     def add(severity: Severity, code: str, message: str, key: str | None, hint: str | None = None) -> None:
@@ -455,14 +458,9 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
     if profile is not None and (iam_policy or managed):
         add(Severity.ERROR, "profile-with-policies", "iam_instance_profile uses an existing profile; spawn-tf cannot add policies to it",
             "iam_instance_profile", "drop iam_policy and iam_managed_policies, or drop iam_instance_profile")  # fmt: skip
-    if "user_data" in raw and "command" in raw:
-        add(Severity.ERROR, "two-workloads", "a run has both user_data and command", "command", "keep one of them")
     script = raw.get("user_data") if "user_data" in raw else raw.get("command")
-    if script is None:
-        add(Severity.WARNING, "no-workload", "no user_data or command: runs boot and finish at once", None,
-            "set user_data (a bash script) or command in defaults")  # fmt: skip
-    else:
-        problems.extend(_secret_problems_in_script(script, "user_data" if "user_data" in raw else "command"))
+    # With a profile or managed policies of its own, the role's rights are unknown: no write check.
+    problems.extend(_workload_problems(raw, script, iam_policy if profile is None and not managed else None, results))
     tags = {str(k): env_text(v) for k, v in raw.get("tags", {}).items()}
     problems.extend(_tag_problems(tags))
     security_groups = _regional(raw, "security_group_ids", region, problems)
@@ -523,6 +521,49 @@ def _size_order(instance_type: str) -> tuple[int, int, str]:
         return (0, named.index(size), size)
     count = size.removesuffix("xlarge")
     return (1, int(count), size) if count.isdigit() else (2, 0, size)
+
+
+def _workload_problems(
+    raw: Mapping[str, Any], script: str | None, shorthands: tuple[str, ...] | None, results: tuple[str | None, str]
+) -> Iterator[_Problem]:
+    if "user_data" in raw and "command" in raw:
+        yield _Problem(Severity.ERROR, "two-workloads", "a run has both user_data and command", "command", "keep one of them")
+    if script is None:
+        yield _Problem(Severity.WARNING, "no-workload", "no user_data or command: runs boot and finish at once", None,
+                       "set user_data (a bash script) or command in defaults")  # fmt: skip
+        return
+    workload = "user_data" if "user_data" in raw else "command"
+    yield from _secret_problems_in_script(script, workload)
+    if shorthands is not None:
+        yield from _denied_writes(script, workload, shorthands, results)
+
+
+def _results_location(sweep: Sweep) -> tuple[str | None, str]:
+    """(bucket, S): where the agent's role may write; the bucket is None for the account's default one."""
+    if sweep.results is None:
+        return None, contract.sweep_prefix(contract.DEFAULT_RESULTS_PREFIX, sweep.id)
+    match = contract.RESULTS_URI_PATTERN.fullmatch(sweep.results)
+    if match is None:  # reported by the schema; this sweep is only expanded for its other problems
+        return None, sweep.id
+    return match.group(1), contract.sweep_prefix((match.group(2) or "").strip("/"), sweep.id)
+
+
+_DEFAULT_BUCKET = re.compile(contract.DEFAULT_RESULTS_BUCKET.format(account_id=r"\d{12}", region=r"[a-z0-9-]+"))
+
+
+def _denied_writes(script: str, workload: str, shorthands: tuple[str, ...], results: tuple[str | None, str]) -> Iterator[_Problem]:
+    """`aws s3 cp … s3://BUCKET/KEY` in a script whose role may not write there: it fails at run time (11.10)."""
+    bucket, folder = results
+    for write in iam.s3_writes(script):
+        ours = write.bucket == bucket if bucket is not None else bool(_DEFAULT_BUCKET.fullmatch(write.bucket))
+        if ours and iam.key_under(write.key, folder) is not False:
+            continue  # the agent's own statements cover the sweep's folder
+        if iam.can_write(shorthands, write.bucket, write.key) is False:
+            target = f"s3://{write.bucket}/{write.key}"
+            yield _Problem(Severity.WARNING, "script-write-denied",
+                           f"line {write.line} of the {workload} script writes to {target}, which the run's role cannot write", workload,
+                           f"grant it with iam_policy: s3:WriteOnly:{write.bucket}, or write into $SPAWN_OUTPUT_DIR "
+                           "(the agent uploads it to the run's folder)")  # fmt: skip
 
 
 def _iam_problems(shorthands: tuple[str, ...], managed: tuple[str, ...]) -> Iterator[_Problem]:

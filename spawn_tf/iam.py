@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -186,3 +187,91 @@ def key_under(key: str, prefix: str) -> bool | None:
     if head.startswith(prefix + "/"):
         return True
     return None if head != key and (prefix + "/").startswith(head) else False
+
+
+# --- what a script writes to S3 (11.10: a write the role cannot make fails the run under `set -e`) ---
+
+
+@dataclass(frozen=True, slots=True)
+class S3Write:
+    """An `aws s3 cp|mv|sync|rm` in a script that writes (or deletes) under s3://bucket/key."""
+
+    line: int  # 1-based, in the script
+    bucket: str
+    key: str  # as written: may hold variables ($NAME)
+
+
+_S3_WRITERS: Final = frozenset({"cp", "mv", "sync", "rm"})
+# Options of `aws s3 cp|mv|sync|rm` that take a value (the others are flags): the rest are the paths.
+_VALUED_OPTIONS: Final = frozenset({
+    "--exclude", "--include", "--acl", "--grants", "--sse", "--sse-c", "--sse-c-key", "--sse-kms-key-id",
+    "--sse-c-copy-source", "--sse-c-copy-source-key", "--storage-class", "--website-redirect", "--content-type",
+    "--cache-control", "--content-disposition", "--content-encoding", "--content-language", "--expires", "--source-region",
+    "--metadata", "--metadata-directive", "--expected-size", "--request-payer", "--checksum-mode", "--checksum-algorithm",
+    "--region", "--profile", "--endpoint-url", "--output", "--query", "--cli-read-timeout", "--cli-connect-timeout",
+    "--ca-bundle", "--color", "--copy-props", "--page-size",
+})  # fmt: skip
+_SHELL_SEPARATORS: Final = frozenset({";", "&&", "||", "|", "&", "(", ")", ";;"})
+_S3_URI = re.compile(r"s3://([^/\s]+)/?(.*)")
+
+
+def s3_writes(script: str) -> list[S3Write]:
+    """The S3 locations a bash script writes with the AWS CLI's `aws s3` commands, as far as they can be read
+    without running it: a bucket given by a variable is left out (nothing can be said about it)."""
+    found: list[S3Write] = []
+    for line, text in _logical_lines(script):
+        if "aws" not in text or "s3" not in text:
+            continue
+        try:
+            lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            tokens = list(lexer)
+        except ValueError:  # unbalanced quotes and the like: not a line we can read
+            continue
+        for i in range(len(tokens) - 2):
+            if tokens[i] == "aws" and tokens[i + 1] == "s3" and tokens[i + 2] in _S3_WRITERS:
+                found.extend(S3Write(line, bucket, key) for bucket, key in _written(tokens[i + 2], tokens[i + 3 :]))
+    return found
+
+
+def _logical_lines(script: str) -> list[tuple[int, str]]:
+    """Lines with their backslash continuations joined, each with the number of its first line."""
+    lines: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for number, text in enumerate(script.splitlines(), start=1):
+        if not pending:
+            start = number
+        if text.endswith("\\"):
+            pending += text[:-1] + " "
+            continue
+        lines.append((start, pending + text))
+        pending = ""
+    if pending:
+        lines.append((start, pending))
+    return lines
+
+
+def _written(command: str, args: list[str]) -> list[tuple[str, str]]:
+    paths: list[str] = []
+    skip = False
+    for arg in args:
+        if arg in _SHELL_SEPARATORS:
+            break
+        if skip:
+            skip = False
+        elif arg in _VALUED_OPTIONS:
+            skip = True
+        elif arg == "-" or not arg.startswith("-"):
+            paths.append(arg)
+    if command == "rm":
+        targets = paths[:1]
+    elif command == "mv":
+        targets = paths[:2]  # a move deletes its source
+    else:
+        targets = paths[1:2]
+    written = []
+    for target in targets:
+        match = _S3_URI.fullmatch(target)
+        if match and "$" not in match.group(1) and "`" not in match.group(1):
+            written.append((match.group(1), match.group(2)))
+    return written

@@ -216,3 +216,20 @@ def test_expand_scoped_shorthands_are_checked(check: CheckSweep) -> None:
     bad = check(QUIET_DEFAULTS + "  iam_policy: 's3:ReadOnly:Bad_Bucket, sqs:ReadOnly:q, s3:WriteOnly, s3:ReadOnly:1.2.3.4'\n"
                 "params:\n  - {name: a}\n")  # fmt: skip
     assert sorted(d.code for d in bad.diagnostics) == ["bad-iam-scope", "bad-iam-scope", "bad-iam-scope", "unscoped-write-policy"]
+
+
+def test_expand_script_writing_where_the_role_cannot_warns(check: CheckSweep) -> None:
+    def write_codes(settings: str) -> list[str]:
+        text = (
+            "results: s3://team/sweeps\ndefaults:\n  instance_type: m7i.large\n  ttl: 2h\n"
+            "  user_data: |\n    set -e\n    aws s3 cp /tmp/eval.json s3://results/$NAME/early-stopped.json\n"
+            "    aws s3 cp m.pth s3://team/sweeps/sweep/$NAME/m.pth\n" + settings + "params:\n  - {name: a}\n"
+        )
+        return [d.code for d in check(text).diagnostics]
+
+    assert write_codes("") == ["script-write-denied"]  # the how-to's early stopping: no iam_policy, fails at `aws s3 cp`
+    assert write_codes("  iam_policy: s3:WriteOnly:results\n") == []
+    assert write_codes("  iam_policy: s3:WriteOnly:other-bucket\n") == ["script-write-denied"]
+    assert write_codes("  iam_policy: s3:WriteOnly:results/other\n") == []  # $NAME/… might lie under other/: cannot tell
+    assert write_codes("  iam_policy: s3:FullAccess\n") == ["full-access-policy"]
+    assert write_codes("  iam_managed_policies: ['arn:aws:iam::aws:policy/AmazonS3FullAccess']\n") == []  # cannot know: no warning

@@ -34,3 +34,21 @@ def test_iam_can_write_follows_scopes_and_variables() -> None:
     assert iam.can_write(("s3:WriteOnly:b/out",), "b", "$PREFIX/x") is None  # a variable decides
     assert iam.can_write(("s3:FullAccess:b/out/*",), "b", "out/$NAME/m.pth") is True
     assert iam.can_write(("s3:WriteOnly:b/out",), "b", "outside/$NAME") is False
+
+
+def test_iam_s3_writes_reads_the_aws_cli_lines_of_a_script() -> None:
+    script = (
+        "#!/bin/bash\nset -e\naws s3 cp /tmp/eval.json s3://results/$NAME/early-stopped.json\n"
+        "aws s3 cp /results/model.pth \\\n  s3://my-bucket/sweep-results/$NAME/model.pth  # upload\n"
+        "aws s3 sync --exclude '*.tmp' out/ s3://b2/x && echo done\n"
+        "aws s3 cp s3://data/in.csv /tmp/in.csv\n"
+        'aws s3 cp "${SPAWN_RESULTS_URI}model.pth" x\n'
+        "aws s3 mv s3://src-b/a s3://dst-b/b\naws s3 rm --recursive s3://$BUCKET/x\necho 'unbalanced\n"
+    )
+    assert [(w.line, w.bucket, w.key) for w in iam.s3_writes(script)] == [
+        (3, "results", "$NAME/early-stopped.json"),
+        (4, "my-bucket", "sweep-results/$NAME/model.pth"),
+        (6, "b2", "x"),
+        (9, "src-b", "a"),  # a move deletes its source
+        (9, "dst-b", "b"),
+    ]
