@@ -41,6 +41,7 @@ class _Problem:
     message: str
     key: str | None = None
     hint: str | None = None
+    item: int | None = None  # the item of the setting's list it is about, when the setting is a list
 
 
 def expand_runs(sweep: Sweep, document: Document) -> tuple[tuple[Run, ...] | None, tuple[Diagnostic, ...]]:
@@ -208,6 +209,8 @@ class _Expander:
         path = self._path(origin, problem.key) if problem.key is not None else unwritten
         if problem.code in _KEY_CODES and path[:1] == ("grid",):
             path = path[:2]  # about the key, not each of its values
+        elif problem.item is not None and path and path[-1] == problem.key:
+            path = (*path, problem.item)
         self._report_at(path, problem)
 
     def _report_at(self, path: DataPath, problem: _Problem) -> None:
@@ -582,9 +585,10 @@ def _iam_problems(shorthands: tuple[str, ...], managed: tuple[str, ...]) -> Iter
         elif parsed.name == "s3:WriteOnly" and parsed.scope is None:
             yield _Problem(Severity.WARNING, "unscoped-write-policy", "'s3:WriteOnly' lets every run overwrite and delete objects in every bucket",
                            "iam_policy", "scope it to the bucket (and prefix) the runs write to: s3:WriteOnly:BUCKET/PREFIX")  # fmt: skip
-    for arn in (arn for arn in managed if iam.is_admin_policy(arn)):
-        yield _Problem(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
-                       "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET")  # fmt: skip
+    for i, arn in enumerate(managed):
+        if iam.is_admin_policy(arn):
+            yield _Problem(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
+                           "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET", item=i)  # fmt: skip
 
 
 def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Problem]) -> int | None:
