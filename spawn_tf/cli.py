@@ -430,10 +430,16 @@ def diff(*, files: tuple[Path, ...], base: str | None, prices: Path | None, live
         click.echo(render_diff(result, markdown=fmt == "markdown", limit=limit), nl=False)
 
 
+def _account_id(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is not None and not contract.ACCOUNT_ID_PATTERN.fullmatch(value):
+        raise click.BadParameter(f"'{value}' is not an AWS account id: those are 12 digits, e.g. 123456789012")
+    return value
+
+
 @main.command()
 @click.argument("file", type=_SWEEP_FILE)
 @click.option("--run", "run_name", required=True, help="The run whose user-data to print.")
-@click.option("--account-id", help="AWS account id, for the default results bucket (12 zeros without it).")
+@click.option("--account-id", callback=_account_id, help="AWS account id (12 digits), for the default results bucket (12 zeros without it).")
 def userdata(file: Path, run_name: str, account_id: str | None) -> None:
     """Print the exact user-data a run's instance receives (uncompressed)."""
     from spawn_tf.userdata import user_data

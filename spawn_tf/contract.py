@@ -184,6 +184,7 @@ SPAWN_TAG_COUNT: Final = 8  # the tags above that spawn-tf sets on every instanc
 
 # The default results bucket, one per account and home region (`spawn-tf bootstrap` creates it).
 DEFAULT_RESULTS_BUCKET: Final = "spawn-tf-{account_id}-{region}"
+ACCOUNT_ID_PATTERN: Final = re.compile(r"[0-9]{12}")  # an AWS account id: exactly 12 digits
 CONTROL_MANIFEST: Final = "_manifest"  # S/_manifest/<root>.json: a root's part of sweep.json
 
 
@@ -244,6 +245,8 @@ FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
 INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)
 # Final statuses that mean the work was not done: what `retry` re-opens by default.
 UNSUCCESSFUL_STATUSES: Final = (Status.FAILED, Status.TIMEOUT, Status.EXHAUSTED)
+# What a workload may say with `spored complete --status` (DESIGN §6); anything else is an error.
+VERDICT_STATUSES: Final = (Status.SUCCESS, Status.STOPPED, Status.FAILED)
 # What `wait` exits 0 for: the workload succeeded, or said it was done (`spored complete --status stopped`).
 SUCCESSFUL_STATUSES: Final = (Status.SUCCESS, Status.STOPPED)
 
@@ -290,6 +293,10 @@ MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collec
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
 STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-XXXX/: a compile's new files before they move in
 TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
+# What a run's fingerprint covers (DESIGN §3), recorded in sweep.json. 1: also ttl, idle_timeout and
+# volume_size; 2: only what determines a run's result (parameters, name, instance type, arch, image,
+# script, output_dir, explicit region). A new definition gives runs new fingerprints.
+FINGERPRINT_VERSION: Final = 2
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
 IAM_NAME_PREFIX: Final = "spawn-tf"
@@ -304,6 +311,7 @@ MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit on user-data, before base6
 MAX_MANAGED_POLICIES: Final = 10  # managed policies per IAM role (default quota)
 MAX_IAM_NAME_CHARS: Final = 64
 MANY_RUNS_PER_REGION: Final = 500  # above this without max_concurrent: a warning
+LONG_TTL_SECONDS: Final = 7 * 24 * 3600  # a ttl above a week is likely a typo ('400d' for '40h'): a warning
 
 
 class ExitCode(IntEnum):

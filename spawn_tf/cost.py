@@ -48,6 +48,15 @@ class CostLine:
     def priced(self) -> bool:
         return self.worst_case_usd is not None
 
+    @property
+    def bounded_runs(self) -> int:
+        return self.runs - self.unbounded_runs
+
+    @property
+    def unbounded(self) -> bool:
+        """No run of the line has a ttl: it has no amount at all, not $0.00."""
+        return self.bounded_runs == 0
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostEstimate:
@@ -76,14 +85,29 @@ class CostEstimate:
         return sum(line.unbounded_runs for line in self.lines)
 
     @property
+    def unpriced_runs(self) -> int:
+        """Runs with a ttl but no price (runs without a ttl count as unbounded, priced or not)."""
+        return sum(line.bounded_runs for line in self.lines if not line.priced)
+
+    @property
+    def amount_runs(self) -> int:
+        """The runs `worst_case_usd` covers: with a ttl and a price."""
+        return sum(line.bounded_runs for line in self.lines if line.priced)
+
+    @property
     def complete(self) -> bool:
         """Every run is priced and bounded: the worst case is the whole sweep's."""
-        return not self.unpriced and not self.unbounded_runs
+        return not self.unpriced_runs and not self.unbounded_runs
+
+    @property
+    def bound(self) -> str:
+        """'bounded' (complete), 'unbounded' (a run has no ttl), or 'unpriced' (a run with a ttl has no price)."""
+        return "unbounded" if self.unbounded_runs else "unpriced" if self.unpriced_runs else "bounded"
 
     @property
     def spot_saving_usd(self) -> tuple[Decimal, Decimal] | None:
         """(on-demand cost, expected spot cost) over the spot lines where both are known, or None."""
-        known = [line for line in self.lines if line.spot and line.expected_usd is not None and line.on_demand_usd is not None]
+        known = [line for line in self.lines if line.spot and not line.unbounded and line.expected_usd is not None and line.on_demand_usd is not None]
         if not known:
             return None
         on_demand = sum((line.on_demand_usd for line in known if line.on_demand_usd is not None), Decimal(0))
@@ -200,12 +224,20 @@ def estimate_as_json(estimate: CostEstimate, budget_usd: Decimal | None) -> dict
     def text(amount: Decimal | None) -> str | None:
         return None if amount is None else str(amount.quantize(_CENT, rounding=ROUND_HALF_UP))
 
+    def amount(line: CostLine, value: Decimal | None) -> str | None:
+        return None if line.unbounded else text(value)  # a line without any ttl has no amount, not 0.00
+
     saving = estimate.spot_saving_usd
     return {
         "source": estimate.source,
         "notes": list(estimate.notes),
-        "worst_case_usd": text(estimate.worst_case_usd),
-        "expected_usd": text(estimate.expected_usd),
+        # The whole sweep's worst case, or null when it has none: `worst_case` says why, `priced_usd` what is known.
+        "worst_case_usd": text(estimate.worst_case_usd) if estimate.complete else None,
+        "worst_case": estimate.bound,
+        "priced_usd": text(estimate.worst_case_usd) if estimate.amount_runs else None,
+        "priced_runs": estimate.amount_runs,
+        "unpriced_runs": estimate.unpriced_runs,
+        "expected_usd": text(estimate.expected_usd) if estimate.complete else None,
         "complete": estimate.complete,
         "budget_usd": text(budget_usd),
         "within_budget": None if budget_usd is None else estimate.complete and estimate.worst_case_usd <= budget_usd,
@@ -220,11 +252,12 @@ def estimate_as_json(estimate: CostEstimate, budget_usd: Decimal | None) -> dict
                 "market": _market(line.spot),
                 "runs": line.runs,
                 "unbounded_runs": line.unbounded_runs,
-                "hours": str(line.hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
+                "priced": line.priced,
+                "hours": None if line.unbounded else str(line.hours.quantize(_CENT, rounding=ROUND_HALF_UP)),
                 "hourly_usd": None if line.hourly_usd is None else str(line.hourly_usd),
-                "worst_case_usd": text(line.worst_case_usd),
-                "expected_usd": text(line.expected_usd),
-                "on_demand_usd": text(line.on_demand_usd),
+                "worst_case_usd": amount(line, line.worst_case_usd),  # of the runs with a ttl
+                "expected_usd": amount(line, line.expected_usd),
+                "on_demand_usd": amount(line, line.on_demand_usd),
             }
             for line in estimate.lines
         ],
@@ -244,11 +277,11 @@ def render_estimate(estimate: CostEstimate, budget_usd: Decimal | None, *, markd
             line.instance_type,
             _market(line.spot),
             str(line.runs) + (f" ({line.unbounded_runs} without ttl)" if line.unbounded_runs else ""),
-            f"{line.hours.quantize(_CENT, rounding=ROUND_HALF_UP):,}",
+            "unbounded" if line.unbounded else _plus_unbounded(line, f"{line.hours.quantize(_CENT, rounding=ROUND_HALF_UP):,}"),
             "unpriced" if line.hourly_usd is None else str(line.hourly_usd),
-            "unpriced" if line.worst_case_usd is None else usd(line.worst_case_usd),
-            "-" if line.expected_usd is None else usd(line.expected_usd),
-            "-" if line.on_demand_usd is None else usd(line.on_demand_usd),
+            _line_amount(line, line.worst_case_usd, "unpriced"),
+            _line_amount(line, line.expected_usd, "-"),
+            _line_amount(line, line.on_demand_usd, "-"),
         ]
         for line in estimate.lines
     ]
@@ -257,22 +290,47 @@ def render_estimate(estimate: CostEstimate, budget_usd: Decimal | None, *, markd
     return table + "\n" + "\n".join(f"- {line}" if markdown else line for line in summary) + "\n"
 
 
+def _line_amount(line: CostLine, amount: Decimal | None, unknown: str) -> str:
+    """A line's amount: 'unbounded' when no run has a ttl (never $0.00), '+ unbounded' when some have none."""
+    if line.unbounded:
+        return "unbounded"
+    return unknown if amount is None else _plus_unbounded(line, usd(amount))
+
+
+def _plus_unbounded(line: CostLine, shown: str) -> str:
+    return f"{shown} + unbounded" if line.unbounded_runs else shown
+
+
+def _runs(count: int) -> str:
+    return f"{count} run{'' if count == 1 else 's'}"
+
+
+def _total(estimate: CostEstimate) -> str:
+    """'worst case: $12.34', or why there is none ('unbounded: …', 'unknown: …') and what the known part costs."""
+    if estimate.complete:
+        return f"worst case: {usd(estimate.worst_case_usd)}"
+    reasons = []
+    if estimate.unbounded_runs:
+        reasons.append(f"{_runs(estimate.unbounded_runs)} without a ttl")
+    if estimate.unpriced_runs:
+        listed = ", ".join(f"{line.instance_type} {_market(line.spot)} in {line.region}" for line in estimate.unpriced if not line.unbounded)
+        reasons.append(f"{_runs(estimate.unpriced_runs)} unpriced ({listed})")
+    known = f"; {usd(estimate.worst_case_usd)} for the rest ({_runs(estimate.amount_runs)})" if estimate.amount_runs else ""
+    return f"worst case: {'unbounded' if estimate.unbounded_runs else 'unknown'}: {', '.join(reasons)}{known}"
+
+
 def summary_lines(estimate: CostEstimate, budget_usd: Decimal | None) -> list[str]:
     """The total (first), the expected spot saving, the budget's verdict, the price source and its notes."""
-    total = f"worst case: {usd(estimate.worst_case_usd)}"
-    if estimate.unpriced:
-        listed = ", ".join(f"{line.instance_type} {_market(line.spot)} in {line.region}" for line in estimate.unpriced)
-        total += f", plus unpriced runs ({listed})"
-    if estimate.unbounded_runs:
-        total += f", plus {estimate.unbounded_runs} runs without a ttl (unbounded)"
-    lines = [total]
-    if estimate.expected_usd is not None and any(line.spot for line in estimate.lines):
-        lines.append(f"expected at current spot prices: {usd(estimate.expected_usd)}")
+    lines = [_total(estimate)]
+    # Without a ttl a run has no expected cost either: the amounts below cover the runs with one.
+    partial = " (runs with a ttl only)" if estimate.unbounded_runs else ""
+    if estimate.expected_usd is not None and estimate.amount_runs and any(line.spot for line in estimate.lines):
+        lines.append(f"expected at current spot prices: {usd(estimate.expected_usd)}{partial}")
     saving = estimate.spot_saving_usd
     if saving is not None and saving[0] > 0:
         on_demand, spot = saving
         share = ((on_demand - spot) / on_demand * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)
-        lines.append(f"expected spot saving: {usd(on_demand - spot)} ({share} %) against {usd(on_demand)} on demand")
+        lines.append(f"expected spot saving: {usd(on_demand - spot)} ({share} %) against {usd(on_demand)} on demand{partial}")
     if budget_usd is not None:
         verdict = "cannot be checked" if not estimate.complete else "within" if estimate.worst_case_usd <= budget_usd else "EXCEEDED"
         lines.append(f"budget: {usd(budget_usd)}, {verdict}")

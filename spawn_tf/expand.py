@@ -41,6 +41,7 @@ class _Problem:
     message: str
     key: str | None = None
     hint: str | None = None
+    item: int | None = None  # the item of the setting's list it is about, when the setting is a list
 
 
 def expand_runs(sweep: Sweep, document: Document) -> tuple[tuple[Run, ...] | None, tuple[Diagnostic, ...]]:
@@ -67,6 +68,7 @@ class _Expander:
         self.names: dict[str, int] = {}
         self.regional_uses: dict[DataPath, set[str]] = {}
         self.run_regions: list[str] = []
+        self.results = _results_location(sweep)
 
     # --- the runs ---
 
@@ -181,7 +183,7 @@ class _Expander:
         # without serializing them; the sweep keeps every value alive while this cache exists.
         key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
         if key not in self.settings_cache:
-            self.settings_cache[key] = _parse_settings(raw, region, ttl_required=self.sweep.budget is not None)
+            self.settings_cache[key] = _parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results)
         return self.settings_cache[key]
 
     def _note_regional_uses(self, origin: _Origin, raw: Mapping[str, Any], region: str) -> None:
@@ -207,6 +209,8 @@ class _Expander:
         path = self._path(origin, problem.key) if problem.key is not None else unwritten
         if problem.code in _KEY_CODES and path[:1] == ("grid",):
             path = path[:2]  # about the key, not each of its values
+        elif problem.item is not None and path and path[-1] == problem.key:
+            path = (*path, problem.item)
         self._report_at(path, problem)
 
     def _report_at(self, path: DataPath, problem: _Problem) -> None:
@@ -411,7 +415,9 @@ def _regional(raw: Mapping[str, Any], setting: str, region: str, problems: list[
     return value
 
 
-def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) -> tuple[RunSettings, str, tuple[_Problem, ...]]:  # noqa: C901, PLR0912
+def _parse_settings(  # noqa: C901
+    raw: Mapping[str, Any], region: str, *, ttl_required: bool, results: tuple[str | None, str]
+) -> tuple[RunSettings, str, tuple[_Problem, ...]]:
     problems: list[_Problem] = []
 
     def add(severity: Severity, code: str, message: str, key: str | None, hint: str | None = None) -> None:
@@ -423,11 +429,11 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         add(Severity.WARNING, "no-instance-type", f"no instance_type: runs use {instance_type}", None,
             "set instance_type in defaults")  # fmt: skip
     elif instance_type not in awsdata.ec2_enum("InstanceType"):
-        close = did_you_mean(instance_type, awsdata.ec2_enum("InstanceType"), cutoff=0.8)
-        add(Severity.WARNING, "unknown-instance-type", f"instance type '{instance_type}' is not known to this botocore", "instance_type",
-            close or "it may be newer than the installed botocore; check the spelling")  # fmt: skip
+        severity, message, hint = _unknown_instance_type(instance_type)
+        add(severity, "unknown-instance-type", message, "instance_type", hint)
     ami = raw.get("ami", contract.DEFAULT_AMI)
-    if ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
+    known_type = instance_type in awsdata.ec2_enum("InstanceType")  # an unknown type's GPUs are a guess: no warning
+    if known_type and ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
         add(Severity.WARNING, "gpu-without-driver", f"{instance_type} has NVIDIA GPUs, but the default image {ami} has no GPU driver",
             "instance_type", "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own")  # fmt: skip
     spot = raw.get("spot", contract.DEFAULT_SPOT)
@@ -435,6 +441,9 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
     if price is not None and not spot:
         add(Severity.WARNING, "price-without-spot", "spot_max_price has no effect with spot: false", "spot_max_price")
     ttl = _duration_setting(raw, "ttl", problems)
+    if ttl is not None and ttl > contract.LONG_TTL_SECONDS:
+        add(Severity.WARNING, "long-ttl", f"ttl '{raw['ttl']}' is more than a week ({contract.LONG_TTL_SECONDS // 86400}d)", "ttl",
+            "a run that hangs keeps its instance until the ttl; check the unit ('40h', not '40d')")  # fmt: skip
     if ttl is None and "ttl" not in raw and ttl_required:
         add(Severity.ERROR, "budget-needs-ttl", "the sweep has a budget, but runs without a ttl have no worst-case cost", None,
             "set ttl in defaults, e.g. ttl: 6h")  # fmt: skip
@@ -446,26 +455,15 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         add(Severity.ERROR, "stop-needs-on-demand", "on_complete 'stop' needs spot: false", "on_complete",
             "a one-time spot instance cannot be stopped; use 'terminate', or set spot: false")  # fmt: skip
     iam_policy = iam.split_shorthands(raw.get("iam_policy", ()))
-    for shorthand in iam_policy:
-        if shorthand not in iam.SHORTHANDS:
-            add(Severity.ERROR, "unknown-iam-policy", f"unknown IAM policy shorthand '{shorthand}'", "iam_policy",
-                did_you_mean(shorthand, iam.SHORTHANDS) or f"known shorthands: {', '.join(iam.SHORTHANDS)}")  # fmt: skip
-        elif iam.is_full_access(shorthand):
-            add(Severity.WARNING, "full-access-policy", f"'{shorthand}' grants every action of the service on every resource",
-                "iam_policy", "prefer a scoped shorthand such as s3:ReadOnly or s3:WriteOnly")  # fmt: skip
     managed = tuple(raw.get("iam_managed_policies", ()))
+    problems.extend(_iam_problems(iam_policy, managed))
     profile = raw.get("iam_instance_profile")
     if profile is not None and (iam_policy or managed):
         add(Severity.ERROR, "profile-with-policies", "iam_instance_profile uses an existing profile; spawn-tf cannot add policies to it",
             "iam_instance_profile", "drop iam_policy and iam_managed_policies, or drop iam_instance_profile")  # fmt: skip
-    if "user_data" in raw and "command" in raw:
-        add(Severity.ERROR, "two-workloads", "a run has both user_data and command", "command", "keep one of them")
     script = raw.get("user_data") if "user_data" in raw else raw.get("command")
-    if script is None:
-        add(Severity.WARNING, "no-workload", "no user_data or command: runs boot and finish at once", None,
-            "set user_data (a bash script) or command in defaults")  # fmt: skip
-    else:
-        problems.extend(_secret_problems_in_script(script, "user_data" if "user_data" in raw else "command"))
+    # With a profile or managed policies of its own, the role's rights are unknown: no write check.
+    problems.extend(_workload_problems(raw, script, iam_policy if profile is None and not managed else None, results))
     tags = {str(k): env_text(v) for k, v in raw.get("tags", {}).items()}
     problems.extend(_tag_problems(tags))
     security_groups = _regional(raw, "security_group_ids", region, problems)
@@ -492,13 +490,105 @@ def _parse_settings(raw: Mapping[str, Any], region: str, *, ttl_required: bool) 
         retry_failed=raw.get("retry_failed", contract.DEFAULT_RETRY_FAILED),
         tags=tuple(tags.items()),
     )
-    # What decides a run's outcome (DESIGN §3); network, IAM, tags and retry policy do not.
+    # What determines a run's result (DESIGN §3, definition contract.FINGERPRINT_VERSION): the machine
+    # (type, architecture, image), the script and the folder its outputs are read from. Not its limits
+    # and policies — ttl, idle_timeout, volume size, spot market and price, attempts, on_complete,
+    # network, IAM, tags: raising a ttl must not run finished runs again.
     identity = {
         "instance_type": settings.instance_type, "arch": settings.arch, "ami": settings.ami, "script": settings.script,
-        "output_dir": settings.output_dir, "ttl": settings.ttl_seconds, "idle_timeout": settings.idle_timeout_seconds,
-        "volume_size": settings.volume_size_gib,
+        "output_dir": settings.output_dir,
     }  # fmt: skip
     return settings, json.dumps(identity, sort_keys=True, ensure_ascii=False), tuple(problems)
+
+
+def _unknown_instance_type(instance_type: str) -> tuple[Severity, str, str]:
+    """A type botocore does not list: an error when its family is known (a misspelt size), else a
+    warning (DESIGN §2: a family newer than the installed botocore must still compile)."""
+    known = awsdata.ec2_enum("InstanceType")
+    family = instance_type.split(".", 1)[0]
+    sizes = sorted((t for t in known if t.split(".", 1)[0] == family), key=_size_order)
+    if sizes:
+        close = did_you_mean(instance_type, sizes, cutoff=0.6)
+        hint = f"{close + ' ' if close else ''}{family} comes in {', '.join(s.split('.', 1)[1] for s in sizes)}"
+        return Severity.ERROR, f"unknown instance type '{instance_type}': {family} has no such size", hint
+    close = did_you_mean(instance_type, known, cutoff=0.8)
+    return (Severity.WARNING, f"instance type '{instance_type}' is not known to this botocore",
+            close or "its family may be newer than the installed botocore; check the spelling")  # fmt: skip
+
+
+def _size_order(instance_type: str) -> tuple[int, int, str]:
+    """nano < micro < … < xlarge < 2xlarge < … < metal: the order AWS lists sizes in."""
+    size = instance_type.split(".", 1)[1]
+    named = ("nano", "micro", "small", "medium", "large", "xlarge")
+    if size in named:
+        return (0, named.index(size), size)
+    count = size.removesuffix("xlarge")
+    return (1, int(count), size) if count.isdigit() else (2, 0, size)
+
+
+def _workload_problems(
+    raw: Mapping[str, Any], script: str | None, shorthands: tuple[str, ...] | None, results: tuple[str | None, str]
+) -> Iterator[_Problem]:
+    if "user_data" in raw and "command" in raw:
+        yield _Problem(Severity.ERROR, "two-workloads", "a run has both user_data and command", "command", "keep one of them")
+    if script is None:
+        yield _Problem(Severity.WARNING, "no-workload", "no user_data or command: runs boot and finish at once", None,
+                       "set user_data (a bash script) or command in defaults")  # fmt: skip
+        return
+    workload = "user_data" if "user_data" in raw else "command"
+    yield from _secret_problems_in_script(script, workload)
+    if shorthands is not None:
+        yield from _denied_writes(script, workload, shorthands, results)
+
+
+def _results_location(sweep: Sweep) -> tuple[str | None, str]:
+    """(bucket, S): where the agent's role may write; the bucket is None for the account's default one."""
+    if sweep.results is None:
+        return None, contract.sweep_prefix(contract.DEFAULT_RESULTS_PREFIX, sweep.id)
+    match = contract.RESULTS_URI_PATTERN.fullmatch(sweep.results)
+    if match is None:  # reported by the schema; this sweep is only expanded for its other problems
+        return None, sweep.id
+    return match.group(1), contract.sweep_prefix((match.group(2) or "").strip("/"), sweep.id)
+
+
+_DEFAULT_BUCKET = re.compile(contract.DEFAULT_RESULTS_BUCKET.format(account_id=r"\d{12}", region=r"[a-z0-9-]+"))
+
+
+def _denied_writes(script: str, workload: str, shorthands: tuple[str, ...], results: tuple[str | None, str]) -> Iterator[_Problem]:
+    """`aws s3 cp … s3://BUCKET/KEY` in a script whose role may not write there: it fails at run time (11.10)."""
+    bucket, folder = results
+    for write in iam.s3_writes(script):
+        ours = write.bucket == bucket if bucket is not None else bool(_DEFAULT_BUCKET.fullmatch(write.bucket))
+        if ours and iam.key_under(write.key, folder) is not False:
+            continue  # the agent's own statements cover the sweep's folder
+        if iam.can_write(shorthands, write.bucket, write.key) is False:
+            target = f"s3://{write.bucket}/{write.key}"
+            yield _Problem(Severity.WARNING, "script-write-denied",
+                           f"line {write.line} of the {workload} script writes to {target}, which the run's role cannot write", workload,
+                           f"grant it with iam_policy: s3:WriteOnly:{write.bucket}, or write into $SPAWN_OUTPUT_DIR "
+                           "(the agent uploads it to the run's folder)")  # fmt: skip
+
+
+def _iam_problems(shorthands: tuple[str, ...], managed: tuple[str, ...]) -> Iterator[_Problem]:
+    """Unknown or badly scoped shorthands; grants wider than a run should have (warnings)."""
+    for shorthand in shorthands:
+        parsed = iam.parse_shorthand(shorthand)
+        problem = iam.shorthand_problem(shorthand)
+        if problem is not None:
+            code, message, hint = problem
+            yield _Problem(Severity.ERROR, code, message, "iam_policy",
+                           hint or did_you_mean(parsed.name, iam.SHORTHANDS) or f"known shorthands: {', '.join(iam.SHORTHANDS)}")  # fmt: skip
+        elif iam.is_full_access(shorthand):
+            yield _Problem(Severity.WARNING, "full-access-policy", f"'{shorthand}' grants every action of the service on every resource",
+                           "iam_policy", f"scope it to what the runs use, e.g. {parsed.name}:BUCKET/PREFIX"
+                           if parsed.service == "s3" else "prefer a ReadOnly or WriteOnly shorthand")  # fmt: skip
+        elif parsed.name == "s3:WriteOnly" and parsed.scope is None:
+            yield _Problem(Severity.WARNING, "unscoped-write-policy", "'s3:WriteOnly' lets every run overwrite and delete objects in every bucket",
+                           "iam_policy", "scope it to the bucket (and prefix) the runs write to: s3:WriteOnly:BUCKET/PREFIX")  # fmt: skip
+    for i, arn in enumerate(managed):
+        if iam.is_admin_policy(arn):
+            yield _Problem(Severity.WARNING, "admin-managed-policy", f"'{arn.rpartition('/')[2]}' gives every run administrator-level access to the account",
+                           "iam_managed_policies", "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET", item=i)  # fmt: skip
 
 
 def _duration_setting(raw: Mapping[str, Any], setting: str, problems: list[_Problem]) -> int | None:

@@ -82,6 +82,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_tex
     source = {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256}
     return {
         "format_version": contract.FORMAT_VERSION,
+        "fingerprint_version": contract.FINGERPRINT_VERSION,
         "sweep": plan.sweep.id,
         "compiler": {"name": "spawn-tf", "version": __version__},
         "source": source if source_text is None else {**source, "text": source_text},

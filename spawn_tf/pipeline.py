@@ -14,7 +14,7 @@ from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.userdata import Size, heads, sizes
-from spawn_tf.validate import validate_document
+from spawn_tf.validate import check_document
 
 if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
     from spawn_tf.cost import CostEstimate
@@ -48,9 +48,14 @@ def check_source(raw: bytes, name: str, display: str) -> Checked:
 def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, require_backend: bool) -> Checked:
     if document is None:
         return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
-    sweep, diagnostics = validate_document(document)
-    if sweep is None:
-        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics, document=document)
+    validation = check_document(document)
+    if validation.sweep is None:
+        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=validation.diagnostics, document=document)
+    if not validation.valid:  # expand the valid parts all the same: every independent problem in one pass
+        _, expansion = expand_runs(validation.sweep, validation.document)
+        found = ordered([*validation.diagnostics, *validation.later(expansion)])
+        return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=found, document=document)
+    sweep, diagnostics = validation.sweep, validation.diagnostics
     runs, expansion = expand_runs(sweep, document)
     found = [*diagnostics, *expansion]
     if require_backend and sweep.backend is None:

@@ -186,6 +186,24 @@ def schema_diagnostics(document: Document) -> tuple[Diagnostic, ...]:
     return tuple(found)
 
 
+def invalid_paths(data: Any) -> tuple[DataPath, ...]:
+    """Where the document breaks the schema, as the values to take out so that the rest can still be
+    checked: an unknown key, the object missing a required key, a wrong value. A wrong item of a
+    list takes the whole list out (taking the item out would move the items after it)."""
+    if is_valid(data):
+        return ()
+    paths: dict[DataPath, None] = {}
+    for err in _validator().iter_errors(data):
+        path = tuple(err.absolute_path)
+        if err.validator == "additionalProperties":
+            paths.update(dict.fromkeys((*path, key) for key in err.instance if key not in err.schema.get("properties", {})))
+            continue
+        while path and isinstance(path[-1], int):
+            path = path[:-1]
+        paths[path] = None
+    return tuple(paths)
+
+
 def where(path: DataPath) -> str:
     """A data path as users write it: `params[3].ttl`, `grid.lr`."""
     text = ""

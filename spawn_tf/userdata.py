@@ -78,6 +78,7 @@ def bootstrap() -> str:
         control=control,
         status={status.name.lower(): str(status) for status in contract.Status},
         failure_statuses=[str(status) for status in contract.FAILURE_STATUSES],
+        verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
         interruption_statuses=[str(status) for status in contract.INTERRUPTION_STATUSES],
         overrides=contract.TEST_OVERRIDES,
         tag_status=contract.TAG_STATUS,

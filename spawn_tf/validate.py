@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
@@ -15,7 +16,7 @@ from spawn_tf import awsdata, contract
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error, has_errors, ordered, warning
 from spawn_tf.load import DataPath, Document
 from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch, Sweep
-from spawn_tf.schema import schema_diagnostics, setting_check, where
+from spawn_tf.schema import invalid_paths, schema_diagnostics, setting_check, where
 
 # Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
 # silent parameter). Keyed by the normalized spelling (lower case, '-' -> '_').
@@ -43,15 +44,120 @@ _CLOSE_MATCH = 0.88  # `tag` (a plausible parameter) must not be taken for `tags
 
 
 def validate_document(document: Document) -> tuple[Sweep | None, tuple[Diagnostic, ...]]:
-    """Check everything that can be checked before expansion and build the Sweep."""
-    found = [*schema_diagnostics(document), *_key_diagnostics(document)]
-    if has_errors(found):
-        return None, ordered(found)
+    """Check everything that can be checked before expansion and build the Sweep (None with errors)."""
+    validation = check_document(document)
+    return (validation.sweep if validation.valid else None), validation.diagnostics
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Validation:
+    """A checked document. With errors, `sweep` is built from what is valid (the wrong values taken
+    out of `document`), so that expansion can still report every independent problem in one pass."""
+
+    sweep: Sweep | None  # None: nothing sound is left to expand (or too many runs to try)
+    document: Document  # the document `sweep` was built from
+    diagnostics: tuple[Diagnostic, ...]
+    valid: bool
+    dropped: frozenset[str]  # the settings and keys taken out
+
+    def later(self, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
+        """Diagnostics of later stages, without those that only report a value taken out as missing."""
+        return [d for d in diagnostics if not (self.dropped & _SAID_BY_ABSENCE.get(d.code, frozenset()))]
+
+
+# Diagnostics that a value taken out would cause by its absence alone: (code -> keys whose removal causes it).
+_SAID_BY_ABSENCE: dict[str, frozenset[str]] = {
+    "no-ttl": frozenset({"ttl", "defaults"}),
+    "budget-needs-ttl": frozenset({"ttl", "defaults"}),
+    "no-instance-type": frozenset({"instance_type", "defaults"}),
+    "no-workload": frozenset({"user_data", "command", "defaults"}),
+    "unnamed-runs": frozenset({"name", "name_template", "params"}),
+    "bad-sweep-id": frozenset({"sweep"}),
+    "single-run": frozenset({"params", "grid", "random", "(top level)"}),  # an unknown top-level key may be a misspelt params
+    "missing-region-value": frozenset({*contract.REGIONAL_SETTINGS, "region", "(unknown region)"}),
+    "regional-id": frozenset({"region"}),
+    "stop-needs-on-demand": frozenset({"spot", "defaults"}),
+    "gpu-without-driver": frozenset({"ami", "defaults"}),
+    "many-runs": frozenset({"max_concurrent"}),
+}
+_REPAIR_ROUNDS = 8  # taking a value out can leave its object without a required key: check again
+
+
+def check_document(document: Document) -> Validation:
+    """Every problem the document shows before expansion, and a Sweep of its valid parts."""
+    schema = schema_diagnostics(document)
+    found = [*schema, *_key_diagnostics(document)]
+    removed: list[DataPath] = []
+    checked = document
+    for _ in range(_REPAIR_ROUNDS):
+        paths = invalid_paths(checked.data) if schema else ()  # no schema errors: the document is valid as it is
+        if not paths:
+            break
+        if () in paths:
+            return Validation(sweep=None, document=document, diagnostics=ordered(found), valid=False, dropped=frozenset())
+        removed.extend(paths)
+        checked = replace(checked, data=_without(checked.data, paths))
+    else:
+        return Validation(sweep=None, document=document, diagnostics=ordered(found), valid=False, dropped=frozenset())
+    # Also what a misspelt key meant ('ttl_hours' -> ttl): a run lacks that setting because of the error already shown.
+    meant = {name for d in found if d.code == "unknown-setting" for name in re.findall(r"'([a-z_]+)'", d.hint or "")}
+    dropped = _dropped_names(removed) | (meant & set(contract.RUN_SETTINGS))
     for check in CHECKS:
-        found.extend(check(document))
-    if has_errors(found):
-        return None, ordered(found)
-    return _build_sweep(document), ordered(found)
+        found.extend(d for d in check(checked) if not (dropped & _SAID_BY_ABSENCE.get(d.code, frozenset())))
+    if any(d.code == "unknown-region" for d in found):  # a run in an unknown region has no value in per-region maps: already said
+        dropped |= {"(unknown region)"}
+    valid = not has_errors(found)
+    if any(d.code == "too-many-runs" for d in found):  # expanding would take the time and memory the limit is for
+        return Validation(sweep=None, document=checked, diagnostics=ordered(found), valid=False, dropped=dropped)
+    unusable = _unusable_paths(checked)
+    if unusable:
+        removed.extend(unusable)
+        dropped |= _dropped_names(removed)
+        checked = replace(checked, data=_without(checked.data, unusable))
+    return Validation(sweep=_build_sweep(checked), document=checked, diagnostics=ordered(found), valid=valid, dropped=dropped)
+
+
+def _without(data: Any, paths: Iterable[DataPath]) -> Any:
+    """A copy of `data` without the values at `paths` (copied only along those paths)."""
+    result = dict(data) if isinstance(data, dict) else list(data)
+    heads: dict[Any, list[DataPath]] = {}
+    for path in paths:
+        heads.setdefault(path[0], []).append(path[1:])
+    for head, rests in heads.items():
+        if any(not rest for rest in rests):
+            if isinstance(result, dict):
+                result.pop(head, None)
+            continue
+        child = result[head] if isinstance(result, dict) and head in result else None
+        if isinstance(result, list) and isinstance(head, int) and head < len(result):
+            child = result[head]
+        if isinstance(child, dict | list):
+            result[head] = _without(child, rests)
+    return result
+
+
+def _dropped_names(paths: Iterable[DataPath]) -> frozenset[str]:
+    """The names of what was taken out: each path's last key, and a regional setting anywhere in it."""
+    names: set[str] = set()
+    for path in paths:
+        names.update(item for item in path[-1:] if isinstance(item, str))
+        names.update(("(top level)",) if len(path) == 1 else ())
+        names.update(item for item in path if item in contract.REGIONAL_SETTINGS)
+    return frozenset(names)
+
+
+def _unusable_paths(document: Document) -> tuple[DataPath, ...]:
+    """Values that passed the schema but cannot be expanded (their errors are reported already)."""
+    data = document.data
+    paths: list[DataPath] = [("grid", key) for key, values in data.get("grid", {}).items() if has_errors(_grid_key_problems(document, key, values))]
+    parameters = data.get("random", {}).get("parameters", {})
+    paths.extend(("random", "parameters", key) for key, spec in parameters.items()
+                 if has_errors(_random_parameter_problems(document, ("random", "parameters", key), spec)))  # fmt: skip
+    if has_errors(_check_name_template(document)):
+        paths.append(("name_template",))
+    if "name" in data.get("defaults", {}):
+        paths.append(("defaults", "name"))
+    return tuple(paths)
 
 
 # --- keys ------------------------------------------------------------------------------------
@@ -210,15 +316,19 @@ def _grid_size(data: Mapping[str, Any]) -> int:
 
 def _check_grid(document: Document) -> Iterator[Diagnostic]:
     for key, values in document.data.get("grid", {}).items():
-        if key == "name":
-            yield error("name-in-grid", "'name' in grid would give many runs the same name", document.span(("grid", key), key=True),
-                        "use name_template to name grid runs")  # fmt: skip
-        for setting in (key,) if key in contract.RUN_SETTINGS else ():
-            check = setting_check(setting)
-            for j, value in enumerate(values):
-                if not check(value):
-                    yield error("bad-grid-value", f"grid value {value!r} is not valid for the setting '{setting}'",
-                                document.span(("grid", key, j)), f"the values of '{setting}' must be valid as '{setting}:' itself")  # fmt: skip
+        yield from _grid_key_problems(document, key, values)
+
+
+def _grid_key_problems(document: Document, key: str, values: list[Any]) -> Iterator[Diagnostic]:
+    if key == "name":
+        yield error("name-in-grid", "'name' in grid would give many runs the same name", document.span(("grid", key), key=True),
+                    "use name_template to name grid runs")  # fmt: skip
+    for setting in (key,) if key in contract.RUN_SETTINGS else ():
+        check = setting_check(setting)
+        for j, value in enumerate(values):
+            if not check(value):
+                yield error("bad-grid-value", f"grid value {value!r} is not valid for the setting '{setting}'",
+                            document.span(("grid", key, j)), f"the values of '{setting}' must be valid as '{setting}:' itself")  # fmt: skip
 
 
 def _check_random(document: Document) -> Iterator[Diagnostic]:

@@ -312,9 +312,10 @@ def _network(plan: Plan, root: Root) -> dict[str, Any]:
                 }
             },
             # An aws_security_group made by Terraform has no egress rule: without these, nothing reaches S3.
+            # Each rule says why it exists (checkov CKV_AWS_23: every security group rule has a description).
             "aws_vpc_security_group_egress_rule": {
-                "ipv4": {**rule, "cidr_ipv4": "0.0.0.0/0"},
-                "ipv6": {**rule, "cidr_ipv6": "::/0"},
+                "ipv4": {**rule, "cidr_ipv4": "0.0.0.0/0", "description": "all outbound IPv4: the agent reaches S3, EC2 and the workload's sources"},
+                "ipv6": {**rule, "cidr_ipv6": "::/0", "description": "all outbound IPv6: the agent reaches S3, EC2 and the workload's sources"},
             },
         },
     }
@@ -442,5 +443,6 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
                 "Condition": only_this_sweep,
             }
         )
-    statements += [iam.shorthand_statement(shorthand) for shorthand in spec.shorthands]
+    for shorthand in spec.shorthands:
+        statements += iam.shorthand_statements(shorthand, lambda resource: Template((*arn.parts, resource)))
     return {"Version": "2012-10-17", "Statement": statements}

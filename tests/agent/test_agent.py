@@ -135,6 +135,25 @@ def test_spored_complete_stopped_is_the_workloads_verdict(launch) -> None:
     assert outcome.tags[contract.TAG_STATUS] == "stopped"
 
 
+def test_spored_mistakes_are_errors_not_ignored(launch) -> None:
+    script = (
+        "spored complete --status sucess; echo \"typo: $?\"\n"
+        "timeout 10 spored complete --status; echo \"no value: $?\"\n"
+        "spored complete --statsu stopped; echo \"unknown argument: $?\"\n"
+        "exit 0\n"
+    )
+    outcome = launch(sweep(script))
+    log = outcome.keys[f"{FOLDER}/r1/{contract.LOGS_FOLDER}/1-{outcome.instance}.log"].decode()
+    usage = "usage: spored complete --status success|stopped|failed [--message MESSAGE]\n"
+    assert log == (
+        "spored: unknown status 'sucess'; expected one of: success, stopped, failed\n" + usage + "typo: 2\n"
+        "spored: --status needs a value\n" + usage + "no value: 2\n"
+        "spored: unknown argument '--statsu'\n" + usage + "unknown argument: 2\n"
+    )
+    assert "spored: unknown status 'sucess'" in outcome.agent_log  # on the instance's own log too
+    assert outcome.control(contract.CONTROL_DONE) == ["success.0"]  # no verdict was recorded: the exit code decides
+
+
 def test_ttl_ends_the_workload_as_timeout(launch) -> None:
     outcome = launch(sweep("echo started\nsleep 120\necho never\n", params="    ttl: 3s\n"))
     assert outcome.control(contract.CONTROL_DONE) == ["timeout.none"]

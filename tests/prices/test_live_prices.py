@@ -99,7 +99,8 @@ def test_cli_diff_live_prices_both_sides_with_one_table(aws_env: str, tmp_path: 
     line = {(item["region"], item["instance_type"]): item for item in cost["new"]["lines"]}[("us-east-1", "m7i.large")]
     old_line = {(item["region"], item["instance_type"]): item for item in cost["old"]["lines"]}[("us-east-1", "m7i.large")]
     assert (old_line["runs"], old_line["hours"], line["runs"], line["hours"]) == (1, "2.00", 2, "4.00")
-    assert Decimal(cost["delta_usd"]) == Decimal(cost["new"]["worst_case_usd"]) - Decimal(cost["old"]["worst_case_usd"])
+    known = {side: Decimal(cost[side]["priced_usd"] or 0) for side in ("old", "new")}  # null: no run both priced and bounded
+    assert Decimal(cost["delta_usd"]) == known["new"] - known["old"]
 
 
 def test_cli_cost_live_without_credentials_or_network_is_an_error(aws_env: str, tmp_path: Path, monkeypatch) -> None:

@@ -92,3 +92,12 @@ def test_cli_missing_file_is_a_diagnostic(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
     assert "error: no such file" in result.stderr
+
+
+def test_cli_userdata_account_id_must_be_12_digits(write_sweep: WriteSweep) -> None:
+    path = str(write_sweep(GOOD))
+    result = CliRunner().invoke(main, ["userdata", path, "--run", "a", "--account-id", "12"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "Invalid value for '--account-id': '12' is not an AWS account id: those are 12 digits, e.g. 123456789012" in result.stderr
+    good = CliRunner().invoke(main, ["userdata", path, "--run", "a", "--account-id", "123456789012"])
+    assert good.exit_code == 0 and "spawn-tf-123456789012-us-east-1" in good.stdout

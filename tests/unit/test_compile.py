@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from sweep_helpers import WriteSweep
 
+from spawn_tf import contract
 from spawn_tf.cli import main
 from spawn_tf.emit.files import WriteError, write_tree
 from spawn_tf.pipeline import compile_file
@@ -52,6 +53,7 @@ def test_compile_seed_files(seed: Path) -> None:
     assert roots == {"us-east-1"}
     manifest = json.loads(files[PurePosixPath("sweep.json")])
     assert manifest["sweep"] == seed.stem
+    assert manifest["fingerprint_version"] == contract.FINGERPRINT_VERSION  # which definition made its fingerprints
 
 
 def test_compile_layout(write_sweep: WriteSweep) -> None:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf.cli import main
-from spawn_tf.cost import CostEstimate, estimate_cost, render_estimate, usd
+from spawn_tf.cost import CostEstimate, estimate_as_json, estimate_cost, render_estimate, usd
 from spawn_tf.pipeline import check_file, compile_file, estimate_file
 from spawn_tf.prices import parse_price_file
 
@@ -83,9 +83,42 @@ def test_estimate_cost_spot_saving_and_unbounded(write_sweep: WriteSweep) -> Non
     assert estimate.unbounded_runs == 1 and not estimate.complete
     assert estimate.spot_saving_usd == (Decimal("1.008"), Decimal("0.401"))
     rendered = render_estimate(estimate, None, markdown=False)
-    assert "worst case: $1.01, plus 1 runs without a ttl (unbounded)" in rendered
-    assert "expected at current spot prices: $0.40" in rendered
-    assert "expected spot saving: $0.61 (60 %) against $1.01 on demand" in rendered
+    assert "worst case: unbounded: 1 run without a ttl; $1.01 for the rest (1 run)\n" in rendered
+    assert "expected at current spot prices: $0.40 (runs with a ttl only)" in rendered
+    assert "expected spot saving: $0.61 (60 %) against $1.01 on demand (runs with a ttl only)" in rendered
+    assert "$1.01 + unbounded" in rendered
+
+
+UNBOUNDED = """\
+defaults:
+  instance_type: m7i.large
+  user_data: ./x.sh
+  region: us-east-1
+params:
+  - {name: a}
+  - {name: b}
+  - {name: c, instance_type: c7i.large, ttl: 1h}
+"""
+
+
+def test_runs_without_ttl_or_price_are_never_zero_dollars(write_sweep: WriteSweep) -> None:
+    estimate = _estimate(write_sweep, UNBOUNDED)
+    assert (estimate.unbounded_runs, estimate.unpriced_runs, estimate.amount_runs, estimate.bound) == (2, 1, 0, "unbounded")
+    for markdown in (False, True):
+        rendered = render_estimate(estimate, None, markdown=markdown)
+        assert "$0.00" not in rendered
+        assert "worst case: unbounded: 2 runs without a ttl, 1 run unpriced (c7i.large spot in us-east-1)" in rendered
+    rows = render_estimate(estimate, None, markdown=True).splitlines()
+    assert "| us-east-1 | m7i.large | spot | 2 (2 without ttl) | unbounded | 0.1008 | unbounded | unbounded | unbounded |" in rows
+    assert "| us-east-1 | c7i.large | spot | 1 | 1.00 | unpriced | unpriced | - | - |" in rows
+    report = estimate_as_json(estimate, None)
+    assert (report["worst_case_usd"], report["worst_case"], report["priced_usd"], report["expected_usd"]) == (None, "unbounded", None, None)
+    assert (report["unbounded_runs"], report["unpriced_runs"], report["spot_saving"]) == (2, 1, None)
+    line = next(line for line in report["lines"] if line["instance_type"] == "m7i.large")
+    assert (line["hours"], line["worst_case_usd"], line["expected_usd"], line["on_demand_usd"]) == (None, None, None, None)
+    priced_only = _estimate(write_sweep, UNBOUNDED.replace("  - {name: a}\n  - {name: b}\n", ""))
+    assert estimate_as_json(priced_only, None)["worst_case"] == "unpriced"
+    assert "worst case: unknown: 1 run unpriced (c7i.large spot in us-east-1)\n" in render_estimate(priced_only, None, markdown=False)
 
 
 def test_usd_rounds_half_up_to_cents() -> None:

@@ -65,7 +65,8 @@ def test_diff_added_removed_changed_with_fields(tmp_path: Path) -> None:
     assert [(f.field, f.old, f.new) for f in changes["d"].fields] == [
         ("tags", None, "team=ml"), ("region", "us-east-1", "eu-west-1"), ("root", "us-east-1", "eu-west-1"),
     ]  # fmt: skip
-    assert changes["a"].reruns and changes["c"].reruns and changes["d"].reruns  # an explicit region is in the fingerprint
+    assert changes["a"].reruns and changes["d"].reruns  # an explicit region is in the fingerprint
+    assert not changes["c"].reruns  # a ttl is a limit, not part of the result (DESIGN §3)
     assert result.unchanged == 0
     assert result.roots == ("eu-west-1", "us-east-1")
     assert result.cost is None and result.cost_note is not None and "no prices" in result.cost_note

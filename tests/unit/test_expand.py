@@ -96,16 +96,30 @@ def test_expand_explicit_region_wins_and_is_part_of_the_fingerprint(check: Check
     assert runs[0].fingerprint != pinned[0].fingerprint
 
 
-def test_expand_fingerprint_follows_outcome_settings_only(check: CheckSweep) -> None:
-    def fingerprint(extra: str) -> str:
-        return _runs(check, QUIET_DEFAULTS + extra + "params:\n  - {name: a, lr: 0.1}\n")[0].fingerprint
+def test_expand_fingerprint_follows_what_determines_the_result_only(check: CheckSweep) -> None:
+    def fingerprint(extra: str = "", region: str = "", run: str = "name: a, lr: 0.1") -> str:
+        return _runs(check, QUIET_DEFAULTS + region + f"params:\n  - {{{run}, {extra}}}\n")[0].fingerprint
 
-    base = fingerprint("")
+    base = fingerprint()
     assert len(base) == 12 and int(base, 16) >= 0
-    assert fingerprint("  tags: {team: ml}\n") == base
-    assert fingerprint("  max_attempts: 5\n") == base
-    for change in ("  volume_size: 100\n", "  ami: ami-0123456789abcdef0\n", "  idle_timeout: 1h\n", "  output_dir: /out\n"):
+    # Limits and policies (DESIGN §3): raising a ttl must not run finished runs again.
+    kept = (
+        "ttl: 400h", "idle_timeout: 1h", "volume_size: 100", "max_attempts: 5", "max_interruptions: 2", "retry_failed: true",
+        "spot: false, on_complete: stop", "spot_max_price: 0.5", "tags: {team: ml}", "iam_policy: s3:ReadOnly",
+        "iam_managed_policies: ['arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess']", "iam_instance_profile: mine",
+        "subnet_id: subnet-0123456789abcdef0", "security_group_ids: [sg-0123456a]", "key_name: mine",
+    )  # fmt: skip
+    for change in kept:
+        assert fingerprint(change) == base, change
+    assert fingerprint(region="regions: [eu-west-1]\n") == base  # a placed region is not identity
+    changed = (
+        "instance_type: m7i.xlarge", "arch: arm64", "ami: ami-0123456789abcdef0", "ami: dlami-gpu", "user_data: ./train2.sh",
+        "output_dir: /out", "region: eu-west-1", "region: us-east-1", "lr2: 1",
+    )  # fmt: skip
+    for change in changed:
         assert fingerprint(change) != base, change
+    assert fingerprint(run="name: a, lr: 0.2") != base
+    assert fingerprint(run="name: b, lr: 0.1") != base
 
 
 def test_expand_regional_values_resolve_per_region(check: CheckSweep) -> None:
@@ -163,3 +177,59 @@ def test_parse_duration_units() -> None:
 
 def test_env_name_mapping() -> None:
     assert [env_name(key) for key in ("learning_rate", "model-name", "x")] == ["LEARNING_RATE", "MODEL_NAME", "X"]
+
+
+def test_expand_misspelt_size_of_a_known_family_is_an_error_without_gpu_warning(check: CheckSweep) -> None:
+    checked = check("defaults:\n  instance_type: g5.xlarg\n  ttl: 2h\n  user_data: ./train.sh\nparams:\n  - {name: a}\n")
+    assert codes(checked) == [("unknown-instance-type", 2, 18)]
+    assert checked.runs is None
+    [diagnostic] = checked.diagnostics
+    assert diagnostic.is_error and diagnostic.hint is not None and "'g5.xlarge'" in diagnostic.hint
+
+
+def test_expand_unknown_family_is_only_a_warning(check: CheckSweep) -> None:
+    checked = check("defaults:\n  instance_type: x9z.large\n  ttl: 2h\n  user_data: ./train.sh\nparams:\n  - {name: a}\n")
+    assert codes(checked) == [("unknown-instance-type", 2, 18)]
+    assert checked.runs is not None and not checked.diagnostics[0].is_error
+
+
+def test_expand_ttl_above_a_week_warns(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "params:\n  - {name: a, ttl: 400d}\n  - {name: b, ttl: 7d}\n")
+    assert codes(checked) == [("long-ttl", 6, 20)]
+    assert checked.runs is not None
+
+
+def test_expand_admin_managed_policies_warn(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + (
+        "  iam_managed_policies: ['arn:aws:iam::aws:policy/AdministratorAccess', 'arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess',\n"
+        "    'arn:aws:iam::aws:policy/PowerUserAccess', 'arn:aws:iam::aws:policy/IAMFullAccess',\n"
+        "    'arn:aws:iam::123456789012:policy/AdministratorAccess']\nparams:\n  - {name: a}\n"
+    ))  # fmt: skip
+    assert [d.code for d in checked.diagnostics] == ["admin-managed-policy"] * 3
+    assert checked.runs is not None
+
+
+def test_expand_scoped_shorthands_are_checked(check: CheckSweep) -> None:
+    good = check(QUIET_DEFAULTS + "  iam_policy: 's3:ReadOnly, s3:ReadOnly:my-bucket/data, s3:WriteOnly:my-bucket/out/*, logs:WriteOnly:/x'\n"
+                 "params:\n  - {name: a}\n")  # fmt: skip
+    assert good.diagnostics == ()  # unscoped s3:ReadOnly stays valid without a warning (spawn's files use it)
+    bad = check(QUIET_DEFAULTS + "  iam_policy: 's3:ReadOnly:Bad_Bucket, sqs:ReadOnly:q, s3:WriteOnly, s3:ReadOnly:1.2.3.4'\n"
+                "params:\n  - {name: a}\n")  # fmt: skip
+    assert sorted(d.code for d in bad.diagnostics) == ["bad-iam-scope", "bad-iam-scope", "bad-iam-scope", "unscoped-write-policy"]
+
+
+def test_expand_script_writing_where_the_role_cannot_warns(check: CheckSweep) -> None:
+    def write_codes(settings: str) -> list[str]:
+        text = (
+            "results: s3://team/sweeps\ndefaults:\n  instance_type: m7i.large\n  ttl: 2h\n"
+            "  user_data: |\n    set -e\n    aws s3 cp /tmp/eval.json s3://results/$NAME/early-stopped.json\n"
+            "    aws s3 cp m.pth s3://team/sweeps/sweep/$NAME/m.pth\n" + settings + "params:\n  - {name: a}\n"
+        )
+        return [d.code for d in check(text).diagnostics]
+
+    assert write_codes("") == ["script-write-denied"]  # the how-to's early stopping: no iam_policy, fails at `aws s3 cp`
+    assert write_codes("  iam_policy: s3:WriteOnly:results\n") == []
+    assert write_codes("  iam_policy: s3:WriteOnly:other-bucket\n") == ["script-write-denied"]
+    assert write_codes("  iam_policy: s3:WriteOnly:results/other\n") == []  # $NAME/… might lie under other/: cannot tell
+    assert write_codes("  iam_policy: s3:FullAccess\n") == ["full-access-policy"]
+    assert write_codes("  iam_managed_policies: ['arn:aws:iam::aws:policy/AmazonS3FullAccess']\n") == []  # cannot know: no warning

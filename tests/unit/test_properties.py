@@ -280,7 +280,7 @@ def test_fingerprints_ignore_the_region_placement_chose(scratch: Scratch, data: 
         assert after[name].fingerprint == run.fingerprint, (name, run.region, after[name].region)
 
 
-_CHANGES = ("parameter", "instance_type", "ami", "script", "ttl")
+_CHANGES = ("parameter", "instance_type", "ami", "script", "output_dir")
 
 
 @given(data=st.data(), change=st.sampled_from(_CHANGES))
@@ -301,8 +301,7 @@ def test_fingerprint_changes_with_the_run_configuration_and_only_for_that_run(sc
         workload = "command" if "command" in defaults else "user_data"
         row[workload] = (run.settings.script or "true") + "\necho changed"
     else:
-        seconds = {"45s": 45, "30m": 1800, "90m": 5400, "2h": 7200, "6h": 21600, "1h30m": 5400, "1d": 86400, "1d2h3m4s": 93784}
-        row["ttl"] = data.draw(st.sampled_from([d for d in gen.DURATIONS if seconds[d] != run.settings.ttl_seconds]))
+        row["output_dir"] = run.settings.output_dir.rstrip("/") + "/changed"
     changed = _runs(_check(scratch, doc, "yaml"))
     assert [r.name for r in changed] == [r.name for r in runs]
     assert changed[i].fingerprint != run.fingerprint

@@ -75,3 +75,29 @@ def test_validate_single_run_sweep_is_one_run(check: CheckSweep) -> None:
     assert checked.diagnostics[0].severity is Severity.WARNING
     assert checked.runs is not None and len(checked.runs) == 1
     assert checked.runs[0].env["LEARNING_RATE"] == "0.1"
+
+
+def test_validate_reports_independent_problems_of_every_stage_in_one_pass(check: CheckSweep) -> None:
+    checked = check(
+        "sweep: mixed\nregions: [us-east-1, eu-west-1]\n"
+        "defaults:\n  instance_type: g5.xlarg\n  ttl: 6 hours\n  spot: 'yes'\n  idle_timeout: 0h\n  user_data: ./t.sh\n"
+        "  iam_policy: s3:ReadWrite\n  key_name: mine\n"
+        "params:\n  - {name: a, region: us-est-1}\n  - {name: a}\n  - {name: b, max_attempts: many, tags: {Name: x}}\n"
+        "grid:\n  instance_type: [m7i.large, 42]\n"
+    )  # fmt: skip
+    assert codes(checked) == [
+        ("unknown-instance-type", 4, 18),  # expansion
+        ("bad-format", 5, 8),  # schema
+        ("wrong-type", 6, 9),  # schema
+        ("zero-duration", 7, 17),  # expansion
+        ("unknown-iam-policy", 9, 15),  # expansion
+        ("regional-id", 10, 13),  # expansion, over all runs
+        ("unknown-region", 12, 23),  # sweep rules
+        ("duplicate-run-name", 13, 12),  # expansion
+        ("wrong-type", 14, 29),  # schema
+        ("reserved-tag", 14, 41),  # expansion
+        ("bad-grid-value", 16, 30),  # sweep rules
+    ]
+    assert checked.runs is None and checked.sweep is None
+    # A value taken out for its error is not reported again as missing (no 'no-ttl' for the bad ttl).
+    assert "no-ttl" not in {d.code for d in checked.diagnostics}

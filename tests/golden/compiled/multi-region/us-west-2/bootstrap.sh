@@ -130,17 +130,29 @@ tag running
 write_status running none ""
 
 # `spored complete --status S [--message M]`: the workload's own verdict, as spawn's scripts give it.
+# A mistake is an error (logged here and in the workload's log, exit 2), never silently ignored.
 cat >"$spawn_root/usr/local/bin/spored" <<SPORED
 #!/bin/bash
-[ "\${1:-}" = complete ] || { echo "usage: spored complete --status STATUS [--message MESSAGE]" >&2; exit 2; }
+usage="usage: spored complete --status success|stopped|failed [--message MESSAGE]"
+fail() { echo "spored: \$1" >&2; echo "\$usage" >&2; echo "\$(date -u +%FT%TZ) spored: \$1" >>"$agent_log"; exit 2; }
+[ "\${1:-}" = complete ] || fail "unknown command '\${1:-}'"
 shift; status="" message=""
 while [ \$# -gt 0 ]; do
   case "\$1" in
-    --status|-s) status="\$2"; shift 2 ;;
-    --message|-m) message="\$2"; shift 2 ;;
-    *) shift ;;
+    --status|-s|--message|-m)
+      [ \$# -ge 2 ] || fail "\$1 needs a value"
+      case "\$1" in --status|-s) status="\$2" ;; *) message="\$2" ;; esac
+      shift 2 ;;
+    --status=*) status="\${1#*=}"; shift ;;
+    --message=*) message="\${1#*=}"; shift ;;
+    *) fail "unknown argument '\$1'" ;;
   esac
 done
+case "\$status" in
+  success|stopped|failed) ;;
+  "") fail "--status is required" ;;
+  *) fail "unknown status '\$status'; expected one of: success, stopped, failed" ;;
+esac
 printf '%s\n%s\n' "\$status" "\$message" >"$verdict"
 SPORED
 chmod 755 "$spawn_root/usr/local/bin/spored"
