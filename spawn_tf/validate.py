@@ -5,6 +5,7 @@ Run-level rules that need the expanded runs (names, regions, env variables) live
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -44,6 +45,9 @@ _CLOSE_MATCH = 0.88  # `tag` (a plausible parameter) must not be taken for `tags
 
 def validate_document(document: Document) -> tuple[Sweep | None, tuple[Diagnostic, ...]]:
     """Check everything that can be checked before expansion and build the Sweep."""
+    limits = list(_limit_diagnostics(document))
+    if limits:  # before any check whose work grows with the runs
+        return None, ordered(limits)
     found = [*schema_diagnostics(document), *_key_diagnostics(document)]
     if has_errors(found):
         return None, ordered(found)
@@ -111,10 +115,29 @@ def _key_problem(key: str) -> tuple[str, str, str] | None:
 # --- sweep-level rules -----------------------------------------------------------------------
 
 
-def _check_sweep_id(document: Document) -> Iterator[Diagnostic]:
-    if "sweep" not in document.data and not contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
-        yield error("bad-sweep-id", f"the file name '{document.stem}' cannot be the sweep id", document.span(()),
-                    "add 'sweep: ID' (lowercase letters, digits and '-', at most 40 characters)")  # fmt: skip
+_NOT_IN_ID = re.compile(r"[^a-z0-9]+")
+_ID_HASH_CHARS = 6
+
+
+def sweep_id_from_file_name(stem: str) -> str:
+    """The sweep id of a file without `sweep:`: its name made into an id (DESIGN §2).
+
+    Lower case; every run of other characters (`_`, spaces, dots) becomes one '-'; a name over
+    the limit keeps its start and ends with a hash of the whole name, so two long names that
+    differ only at the end still get different ids.
+    """
+    words = _NOT_IN_ID.sub("-", stem.lower()).strip("-") or "sweep"
+    if len(words) <= contract.MAX_SWEEP_ID_CHARS:
+        return words
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:_ID_HASH_CHARS]
+    return f"{words[: contract.MAX_SWEEP_ID_CHARS - _ID_HASH_CHARS - 1].rstrip('-')}-{digest}"
+
+
+def derived_sweep_id(document: Document) -> str | None:
+    """The id made from the file name when the file has no `sweep:` and its name is not an id as it stands, else None."""
+    if "sweep" in document.data or contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
+        return None
+    return sweep_id_from_file_name(document.stem)
 
 
 def _check_regions(document: Document) -> Iterator[Diagnostic]:
@@ -171,13 +194,41 @@ def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
                   "remove region from defaults to spread runs over regions")  # fmt: skip
 
 
-def _check_run_count(document: Document) -> Iterator[Diagnostic]:
+def _limit_diagnostics(document: Document) -> Iterator[Diagnostic]:
+    """The run count and a run's number of keys, from the sizes of what is written; before the schema (any types)."""
     data = document.data
-    total = len(data.get("params", ())) + _grid_size(data) + data.get("random", {}).get("count", 0)
+    params = data.get("params") if isinstance(data.get("params"), list) else []
+    grid = data.get("grid") if isinstance(data.get("grid"), dict) else {}
+    random = data.get("random") if isinstance(data.get("random"), dict) else {}
+    count = random.get("count")
+    drawn = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+    total = len(params) + _grid_size(data) + drawn
     if total > contract.MAX_RUNS:
-        where_generated = ("grid",) if "grid" in data else ("random",) if "random" in data else ("params",)
+        where_generated = ("grid",) if grid else ("random",) if drawn else ("params",)
         yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
                     document.span(where_generated, key=True), "split it into several sweeps")  # fmt: skip
+    yield from _run_key_counts(document, params, grid, random)
+
+
+def _run_key_counts(document: Document, params: list[Any], grid: Mapping[str, Any], random: Mapping[str, Any]) -> Iterator[Diagnostic]:
+    """A run's keys: its row's, the defaults', the grid's and random's. Counted exactly only when the sum of the largest could pass the limit."""
+    data = document.data
+    shared = {key for key in data if key in contract.RUN_SETTINGS}
+    for source in (data.get("defaults"), grid, random.get("parameters")):
+        shared.update(source if isinstance(source, dict) else ())
+    rows = [(i, row) for i, row in enumerate(params) if isinstance(row, dict)]
+    if len(shared) + max((len(row) for _, row in rows), default=0) <= contract.MAX_RUN_KEYS:
+        return
+    for i, row in [(None, {}), *rows]:
+        keys = len(shared.union(row))
+        if keys > contract.MAX_RUN_KEYS:
+            yield error("too-many-keys", f"{'a run' if i is None else f'run {i}'} has {keys} settings and parameters, more than the limit of {contract.MAX_RUN_KEYS}",
+                        document.span(("params", i) if i is not None else ()), "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file")  # fmt: skip
+            return
+
+
+def _check_single_run(document: Document) -> Iterator[Diagnostic]:
+    data = document.data
     if "params" not in data and "grid" not in data and "random" not in data:
         yield warning("single-run", "no params, grid or random: the sweep is a single run", document.span(()),
                       "add 'params:' with one entry per run")  # fmt: skip
@@ -202,9 +253,11 @@ def _region_paths(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, str, bool
 
 
 def _grid_size(data: Mapping[str, Any]) -> int:
-    size = 1 if data.get("grid") else 0
-    for values in data.get("grid", {}).values():
-        size *= len(values)
+    """The grid's combinations (before the schema: a value that is not a list counts as one choice)."""
+    grid = data.get("grid")
+    size = 1 if grid and isinstance(grid, dict) else 0
+    for values in grid.values() if size else ():
+        size *= len(values) if isinstance(values, list) else 1
     return size
 
 
@@ -259,19 +312,49 @@ def _check_name_template(document: Document) -> Iterator[Diagnostic]:
         return
     span = document.span(("name_template",))
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        fields = [(field, spec or "") for _, field, spec, _ in string.Formatter().parse(template) if field is not None]
     except ValueError as exc:
         yield error("bad-name-template", f"name_template is not a valid template: {exc}", span, "fields look like {learning_rate}")
         return
-    for field in fields:
+    for field, spec in fields:
         if not field.isidentifier() and not field.replace("-", "_").isidentifier():
             yield error("bad-name-template", f"name_template field '{{{field}}}' is not a parameter name", span,
                         "fields name a parameter, like {learning_rate}, or {index}")  # fmt: skip
+        problem = _format_spec_problem(spec)
+        if problem is not None:
+            yield error("bad-name-template", f"name_template field '{{{field}:{_shortened(spec)}}}' {problem[0]}", span, problem[1])
+
+
+# Python's format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>[0-9]*)[,_]?(?:\.(?P<precision>[0-9]*))?[a-zA-Z%]?", re.DOTALL)
+
+
+def _format_spec_problem(spec: str) -> tuple[str, str] | None:
+    """Why a field's format spec cannot make a run name, and what to write instead; or None.
+
+    Formatting pads to the width and writes the precision's digits before any check could see
+    the name: '{lr:>2000000000}' would build two gigabytes, so both are bounded by the name's length.
+    """
+    if "{" in spec:
+        return "takes its format from another field", "write the width as a number, like {learning_rate:>8}"
+    match = _FORMAT_SPEC.fullmatch(spec)
+    if match is None:
+        return None  # not a bounded-size problem: expansion reports the spec Python refuses
+    for part in ("width", "precision"):
+        digits = match.group(part)
+        # No int() of a long digit string: Python refuses those of over 4300 digits.
+        if digits and (len(digits.lstrip("0")) > 9 or int(digits) > contract.MAX_RUN_NAME_CHARS):
+            return (f"has a {part} of {_shortened(digits.lstrip('0'))}, more than the limit of {contract.MAX_RUN_NAME_CHARS}",
+                    f"a run name has at most {contract.MAX_RUN_NAME_CHARS} characters; a precision like {{learning_rate:.3g}} shortens numbers")  # fmt: skip
+    return None
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # Sweep-level rules, in the order they are reported.
 CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
-    _check_sweep_id,
     _check_regions,
     _check_top_level_settings,
     _check_name_in_defaults,
@@ -281,7 +364,7 @@ CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
     _check_name_template,
     _check_provider_version,
     _check_regions_used,
-    _check_run_count,
+    _check_single_run,
 )
 
 
@@ -296,7 +379,7 @@ def _build_sweep(document: Document) -> Sweep:
     terraform = data.get("terraform", {})
     backend = next(iter(terraform.get("backend", {}).items()), None)
     return Sweep(
-        id=data.get("sweep", document.stem),
+        id=data["sweep"] if "sweep" in data else sweep_id_from_file_name(document.stem),
         source=document.file,
         source_name=document.name,
         source_sha256=document.sha256,

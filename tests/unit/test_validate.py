@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import hashlib
+
+import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
+from spawn_tf import contract
 from spawn_tf.diagnostics import Severity
+from spawn_tf.validate import sweep_id_from_file_name
 
 
 def test_validate_misspelled_settings_are_errors_with_hints(check: CheckSweep) -> None:
@@ -38,9 +43,38 @@ def test_validate_unknown_regions_everywhere(check: CheckSweep) -> None:
     ]
 
 
-def test_validate_sweep_id_from_file_name(check: CheckSweep) -> None:
-    assert codes(check(QUIET_DEFAULTS, "My_Sweep.yaml")) == [("bad-sweep-id", 1, 1), ("single-run", 1, 1)]
-    assert [d.code for d in check("sweep: ok-id\n" + QUIET_DEFAULTS, "My_Sweep.yaml").diagnostics] == ["single-run"]
+def test_validate_sweep_id_from_file_name_is_made_valid(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS, "Stage1_Coarse.yaml")
+    assert codes(checked) == [("single-run", 1, 1)]
+    assert checked.sweep is not None and checked.sweep.id == "stage1-coarse"
+    assert checked.derived_id == "stage1-coarse"
+    explicit = check("sweep: ok-id\n" + QUIET_DEFAULTS, "My_Sweep.yaml")
+    assert explicit.sweep is not None and explicit.sweep.id == "ok-id" and explicit.derived_id is None
+    assert check(QUIET_DEFAULTS, "plain-id.yaml").derived_id is None  # already an id: nothing to say
+
+
+def test_validate_explicit_sweep_id_must_be_valid_as_written(check: CheckSweep) -> None:
+    assert [d.code for d in check("sweep: Stage1_Coarse\n" + QUIET_DEFAULTS).diagnostics] == ["bad-format"]
+
+
+@pytest.mark.parametrize(
+    ("stem", "expected"),
+    [
+        ("Stage1_Coarse", "stage1-coarse"),
+        ("my sweep.v2", "my-sweep-v2"),
+        ("--A__b--", "a-b"),
+        ("日本", "sweep"),
+        ("a" * 41, "a" * 33 + "-" + hashlib.sha256(b"a" * 41).hexdigest()[:6]),
+    ],
+)
+def test_sweep_id_from_file_name_is_always_an_id(stem: str, expected: str) -> None:
+    assert sweep_id_from_file_name(stem) == expected
+    assert contract.SWEEP_ID_PATTERN.fullmatch(expected)
+
+
+def test_sweep_id_from_long_file_names_differs_by_hash() -> None:
+    first, second = (sweep_id_from_file_name("experiment-" + "x" * 40 + end) for end in ("-one", "-two"))
+    assert first != second and len(first) == len(second) == contract.MAX_SWEEP_ID_CHARS
 
 
 def test_validate_top_level_settings_apply_with_a_warning(check: CheckSweep) -> None:
@@ -75,3 +109,18 @@ def test_validate_single_run_sweep_is_one_run(check: CheckSweep) -> None:
     assert checked.diagnostics[0].severity is Severity.WARNING
     assert checked.runs is not None and len(checked.runs) == 1
     assert checked.runs[0].env["LEARNING_RATE"] == "0.1"
+
+
+@pytest.mark.parametrize(
+    "field",
+    ["{lr:>2000000000}", "{lr:.2000000000f}", "{index:0>101}", "{lr:>{index}}", "{lr:" + "9" * 5000 + "}"],
+)
+def test_validate_name_template_widths_are_bounded_before_formatting(check: CheckSweep, field: str) -> None:
+    checked = check(QUIET_DEFAULTS + f"name_template: 'r-{field}'\ngrid:\n  lr: [0.1, 0.2]\n")
+    assert codes(checked) == [("bad-name-template", 5, 16)]
+    assert checked.runs is None
+
+
+def test_validate_name_template_width_within_a_run_name_is_fine(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "name_template: 'r-{lr:0>8}-{index:03d}'\ngrid:\n  lr: [0.1]\n")
+    assert checked.runs is not None and checked.runs[0].name == "r-000000.1-000"
