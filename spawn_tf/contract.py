@@ -16,7 +16,7 @@ FORMAT_VERSION: Final = 1
 # Keys allowed only at the top level of a sweep file.
 SWEEP_KEYS: Final = (
     "version",  # format version, 1
-    "sweep",  # sweep id; default: the file stem
+    "sweep",  # sweep id; default: made from the file stem (validate.sweep_id_from_file_name)
     "results",  # s3://BUCKET/PREFIX
     "results_region",  # the bucket's region when it is not the home region
     "defaults",  # run settings and parameters shared by every run

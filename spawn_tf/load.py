@@ -147,7 +147,7 @@ class Document:
     """A loaded sweep file: its data (plain dicts, lists and scalars) and where each value came from."""
 
     file: str  # the path as the user gave it, for messages
-    stem: str  # the file name without its suffix: the default sweep id
+    stem: str  # the file name without its suffix: the default sweep id is made from it
     name: str  # the file name, without folders (compiled output names no absolute paths)
     sha256: str  # of the file's bytes, recorded in the compiled manifest
     data: dict[str, Any]
