@@ -291,6 +291,7 @@ MAX_DOCUMENT_VALUES: Final = 500_000  # keys, values, lists and mappings (CSV: c
 MAX_RUN_KEYS: Final = 1_000  # settings and parameters of a run, hence keys of any mapping; each is an env line in 16 KB of user-data
 MAX_VALUE_CHARS: Final = 128 * 1024  # one CSV cell (the csv module's own limit); a run's whole user-data is 16 KB
 MAX_RUNS: Final = 100_000  # after expansion; a grid larger than this is a mistake
+MAX_EXPANDED_KEYS: Final = 2_000_000  # settings and parameters summed over all runs (what expansion builds: ~7 s at the limit)
 MAX_YAML_ALIAS_EXPANSION: Final = 100_000  # values copied through aliases (alias bombs)
 MAX_NESTING: Final = 64
 MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit on user-data, before base64

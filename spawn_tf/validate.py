@@ -195,36 +195,54 @@ def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
 
 
 def _limit_diagnostics(document: Document) -> Iterator[Diagnostic]:
-    """The run count and a run's number of keys, from the sizes of what is written; before the schema (any types)."""
+    """The run count and the runs' sizes, from the sizes of what is written; before the schema (any types), before any work per run."""
     data = document.data
     params = data.get("params") if isinstance(data.get("params"), list) else []
     grid = data.get("grid") if isinstance(data.get("grid"), dict) else {}
     random = data.get("random") if isinstance(data.get("random"), dict) else {}
     count = random.get("count")
     drawn = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
-    total = len(params) + _grid_size(data) + drawn
+    grid_runs = _grid_size(data)
+    total = len(params) + grid_runs + drawn
     if total > contract.MAX_RUNS:
         where_generated = ("grid",) if grid else ("random",) if drawn else ("params",)
         yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
                     document.span(where_generated, key=True), "split it into several sweeps")  # fmt: skip
-    yield from _run_key_counts(document, params, grid, random)
-
-
-def _run_key_counts(document: Document, params: list[Any], grid: Mapping[str, Any], random: Mapping[str, Any]) -> Iterator[Diagnostic]:
-    """A run's keys: its row's, the defaults', the grid's and random's. Counted exactly only when the sum of the largest could pass the limit."""
-    data = document.data
-    shared = {key for key in data if key in contract.RUN_SETTINGS}
-    for source in (data.get("defaults"), grid, random.get("parameters")):
-        shared.update(source if isinstance(source, dict) else ())
-    rows = [(i, row) for i, row in enumerate(params) if isinstance(row, dict)]
-    if len(shared) + max((len(row) for _, row in rows), default=0) <= contract.MAX_RUN_KEYS:
         return
-    for i, row in [(None, {}), *rows]:
-        keys = len(shared.union(row))
+    drawn_keys = random.get("parameters") if isinstance(random.get("parameters"), dict) else {}
+    yield from _run_sizes(document, params, ((("grid",), grid, grid_runs), (("random",), drawn_keys, drawn)))
+
+
+def _run_sizes(document: Document, params: list[Any], generated: Iterable[tuple[DataPath, Mapping[str, Any], int]]) -> Iterator[Diagnostic]:
+    """Settings and parameters of each run (the defaults' and its own), and of all runs together: what expansion builds.
+
+    A bound from the sizes alone settles the common file; only a file near a limit is counted key by key.
+    """
+    data = document.data
+    base = {key for key in data if key in contract.RUN_SETTINGS}
+    base.update(data["defaults"] if isinstance(data.get("defaults"), dict) else ())
+    rows = [row for row in params if type(row) is dict]
+    kinds = [(path, own, runs) for path, own, runs in generated if runs]
+    widest = max((len(own) for _, own, _ in kinds), default=0)
+    bound_total = len(base) * (len(rows) + sum(runs for _, _, runs in kinds)) + sum(map(len, rows)) + sum(len(own) * runs for _, own, runs in kinds)
+    if len(base) + max(widest, max(map(len, rows), default=0)) <= contract.MAX_RUN_KEYS and bound_total <= contract.MAX_EXPANDED_KEYS:
+        return
+    every = [*((("params", i), row, 1) for i, row in enumerate(params) if type(row) is dict), *kinds]
+    in_all = 0
+    for path, own, runs in every:
+        keys = len(base.union(own))
         if keys > contract.MAX_RUN_KEYS:
-            yield error("too-many-keys", f"{'a run' if i is None else f'run {i}'} has {keys} settings and parameters, more than the limit of {contract.MAX_RUN_KEYS}",
-                        document.span(("params", i) if i is not None else ()), "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file")  # fmt: skip
+            yield error("too-many-keys", f"a run has {keys} settings and parameters, more than the limit of {contract.MAX_RUN_KEYS}",
+                        document.span(path), _MANY_KEYS_HINT)  # fmt: skip
             return
+        in_all += keys * runs
+    if in_all > contract.MAX_EXPANDED_KEYS:
+        yield error("too-many-values", f"the runs hold {in_all} settings and parameters in all, more than the limit of {contract.MAX_EXPANDED_KEYS}",
+                    document.span(("defaults",) if "defaults" in data else (), key=True),
+                    "fewer runs, or fewer settings and parameters per run; split it into several sweeps")  # fmt: skip
+
+
+_MANY_KEYS_HINT = "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file"
 
 
 def _check_single_run(document: Document) -> Iterator[Diagnostic]:

@@ -78,6 +78,10 @@ GENERATED: dict[str, Callable[[Path], None]] = {
         "defaults:\n" + "".join(f"  d{i}: 1\n" for i in range(contract.MAX_RUN_KEYS // 2))
         + "params:\n  - name: a\n" + "".join(f"    p{i}: 1\n" for i in range(contract.MAX_RUN_KEYS // 2 + 1))
     ),
+    "too-many-keys-in-all.yaml": _text(
+        "defaults:\n" + "".join(f"  d{i}: 1\n" for i in range(contract.MAX_RUN_KEYS - 10))
+        + "params:\n" + "  - {}\n" * (contract.MAX_EXPANDED_KEYS // (contract.MAX_RUN_KEYS - 10) + 1)
+    ),
     "too-many-runs-params.yaml": _text(_RUN + "params:\n" + "  - {}\n" * (contract.MAX_RUNS + 1)),
     "too-many-runs.csv": _text("x\n" + "1\n" * (contract.MAX_RUNS + 1)),
     "too-many-columns.csv": _text(",".join(f"p{i}" for i in range(contract.MAX_RUN_KEYS + 1)) + "\n"),

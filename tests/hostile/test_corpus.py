@@ -75,6 +75,10 @@ CORPUS: dict[str, Callable[[Path], None]] = {
     "150000-runs.json": _text('{"params": [' + ", ".join(f'{{"name": "r{i}", "lr": 0.1}}' for i in range(150_000)) + "]}\n"),
     "150000-rows.csv": _text("name,lr\n" + "".join(f"r{i},0.1\n" for i in range(150_000))),
     "empty-runs.yaml": _text(_RUN + "params:\n" + "  - {}\n" * (contract.MAX_RUNS + 1)),
+    "wide-runs.yaml": _text(
+        "defaults:\n  instance_type: m7i.large\n  ttl: 2h\n  user_data: ./train.sh\n" + "".join(f"  p{i}: {i}\n" for i in range(990))
+        + "name_template: r{index}\nparams:\n" + "  - {}\n" * 50_000
+    ),  # within the run and key limits one by one, 50 million settings and parameters in all
     "grid-product.yaml": _text(_RUN + "grid:\n" + "".join(f"  p{i}: [{', '.join(map(str, range(100)))}]\n" for i in range(20))),
     "random-count.yaml": _text(_RUN + "random:\n  count: 1000000000000\n  parameters:\n    lr: {values: [0.1]}\n"),
     "newlines.yaml": _text("\n" * (contract.MAX_SWEEP_FILE_BYTES - 8) + "a: [\n"),

@@ -124,3 +124,25 @@ def test_validate_name_template_widths_are_bounded_before_formatting(check: Chec
 def test_validate_name_template_width_within_a_run_name_is_fine(check: CheckSweep) -> None:
     checked = check(QUIET_DEFAULTS + "name_template: 'r-{lr:0>8}-{index:03d}'\ngrid:\n  lr: [0.1]\n")
     assert checked.runs is not None and checked.runs[0].name == "r-000000.1-000"
+
+
+def test_validate_run_keys_count_each_kind_of_run_apart(check: CheckSweep) -> None:
+    """Grid keys are not a params row's: 400 defaults + 400 grid keys and 400 defaults + 300 row keys both fit."""
+    defaults = "".join(f"  d{i}: 1\n" for i in range(400))
+    grid = "".join(f"  g{i}: [1]\n" for i in range(400))
+    row = ", ".join(f"p{i}: 1" for i in range(300))
+    checked = check(QUIET_DEFAULTS + defaults + f"grid:\n{grid}params:\n  - {{name: a, {row}}}\nname_template: r{{index}}\n")
+    assert "too-many-keys" not in [d.code for d in checked.diagnostics]
+
+
+def test_validate_run_keys_over_the_limit_are_refused_before_the_schema(check: CheckSweep) -> None:
+    defaults = "".join(f"  d{i}: 1\n" for i in range(600))
+    row = ", ".join(f"p{i}: 1" for i in range(500))
+    checked = check(QUIET_DEFAULTS + defaults + f"params:\n  - {{name: a}}\n  - {{name: b, {row}}}\n  - {{spot: 'not a bool'}}\n")
+    assert codes(checked) == [("too-many-keys", 607, 5)]  # the second row; the schema error in the third is not reached
+
+
+def test_validate_settings_and_parameters_in_all_runs_are_bounded(check: CheckSweep) -> None:
+    defaults = "".join(f"  d{i}: 1\n" for i in range(900))
+    checked = check(QUIET_DEFAULTS + defaults + "name_template: r{index}\nparams:\n" + "  - {}\n" * (contract.MAX_EXPANDED_KEYS // 900))
+    assert codes(checked) == [("too-many-values", 1, 1)]
