@@ -271,6 +271,8 @@ class _Builder:
         return result
 
 
+_LONG_VALUE_HINT = "values travel in the run's user-data (16 KB); keep large data in S3 or the workdir"
+
 # Explicit tags (`!!int 7`) and the plain texts each accepts.
 _TYPED = {_INT: (_INT,), _FLOAT: (_FLOAT, _INT), _BOOL: (_BOOL,), _NULL: (_NULL,)}
 MAX_NUMBER_CHARS = 100  # Python refuses to parse integers of over 4300 digits; no setting needs 100
@@ -280,6 +282,9 @@ _LONG_NUMBER_HINT = f"numbers have at most {MAX_NUMBER_CHARS} characters; quote 
 def _scalar(node: ScalarNode) -> Any:
     tag, text = node.tag, node.value
     if tag == _STR:
+        if len(text) > contract.MAX_VALUE_CHARS:
+            raise _mark_error("value-too-long", f"a value of {len(text)} characters, more than the limit of {contract.MAX_VALUE_CHARS}", node,
+                              hint=_LONG_VALUE_HINT)  # fmt: skip
         return text
     if tag in _TYPED and _plain_tag(text) not in _TYPED[tag]:  # an explicit tag on text of another type
         raise _mark_error("bad-tagged-value", f"'{text}' is not a valid {tag.rsplit(':', 1)[-1]}", node, hint="remove the tag")
@@ -539,6 +544,12 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     if _json_value_bound(text) > _COUNT_FIRST_ABOVE:
         _check_json_count(text, _Lines(text))
     data = _parse_json(text)
+    if _LONG_RUN.search(text.replace('\\"', "_")):  # only then can a text value be that long (an escaped quote is one character): find it
+        long = _long_text(data)
+        if long is not None:
+            span = Positions("", lambda: _JsonTree(text).build()).span(long[0])
+            raise _LoadError("value-too-long", f"a value of {long[1]} characters, more than the limit of {contract.MAX_VALUE_CHARS}",
+                             span.line, span.col, _LONG_VALUE_HINT)  # fmt: skip
     lone = _lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
     if lone is not None:
         span = Positions("", lambda: _JsonTree(text).build()).span(lone)
@@ -582,6 +593,21 @@ def _parse_json(text: str) -> Any:
         raise
     except RecursionError:
         raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
+
+
+_LONG_RUN = re.compile(f'[^"]{{{contract.MAX_VALUE_CHARS + 1}}}')  # as many characters as a text over the limit, with no quote
+
+
+def _long_text(value: Any, path: DataPath = ()) -> tuple[DataPath, int] | None:
+    """The path and length of the first text value over the limit."""
+    if isinstance(value, str):
+        return (path, len(value)) if len(value) > contract.MAX_VALUE_CHARS else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _long_text(item, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _too_deep(data: Any) -> DataPath | None:
@@ -691,7 +717,6 @@ _CSV_NEVER_TYPED = frozenset({"name"})  # a run name like 007 stays text
 _CSV_QUOTED = re.compile(r'"((?:[^"]*"")*[^"]*)"')  # runs of [^"] matched whole: fast on long cells
 _CSV_PLAIN = re.compile(r"[^,\r\n]*")
 _CSV_BREAK = re.compile(r"\r\n|\r|\n")
-_CSV_CELL_HINT = "values travel in the run's user-data (16 KB); keep large data in S3 or the workdir"
 
 
 def _csv_typed(text: str) -> Any:
@@ -758,7 +783,7 @@ def _csv_cells(text: str, i: int, lines: _Lines, offsets: list[int]) -> tuple[li
             end = _CSV_PLAIN.match(text, i).end()
             cell = text[i:end].strip() or None
         if end - i > contract.MAX_VALUE_CHARS:
-            raise _csv_error(f"a cell of {end - i} characters, more than the limit of {contract.MAX_VALUE_CHARS}", lines, i, _CSV_CELL_HINT)
+            raise _csv_error(f"a cell of {end - i} characters, more than the limit of {contract.MAX_VALUE_CHARS}", lines, i, _LONG_VALUE_HINT)
         cells.append(cell)
         # An unquoted cell is placed at its text, after the spaces trimmed off.
         offsets.append(i if quoted or cell is None or not text[i].isspace() else text.index(cell[0], i))

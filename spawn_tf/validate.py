@@ -211,6 +211,29 @@ def _limit_diagnostics(document: Document) -> Iterator[Diagnostic]:
         return
     drawn_keys = random.get("parameters") if isinstance(random.get("parameters"), dict) else {}
     yield from _run_sizes(document, params, ((("grid",), grid, grid_runs), (("random",), drawn_keys, drawn)))
+    yield from _copied_text(document, total, grid, grid_runs)
+
+
+def _copied_text(document: Document, runs: int, grid: Mapping[str, Any], grid_runs: int) -> Iterator[Diagnostic]:
+    """Text that expansion copies into runs: each default parameter into every run, each grid value into its share of the grid.
+
+    Every run holds its parameters as environment text (a gzip-friendly value may pass the 16 KB
+    user-data check): 5,000 copies of a 1 MB default are 5 GB before any check could see them.
+    """
+    defaults = document.data.get("defaults")
+    per_run = sum(_text_size(value) for key, value in defaults.items() if key not in contract.RUN_SETTINGS) if isinstance(defaults, dict) else 0
+    copied = per_run * runs
+    for values in grid.values():
+        if isinstance(values, list) and values:
+            copied += max(map(_text_size, values)) * (grid_runs // len(values))
+    if copied > contract.MAX_EXPANDED_CHARS:
+        yield error("too-much-text", f"the runs' parameters hold {copied} characters in all, more than the limit of {contract.MAX_EXPANDED_CHARS}",
+                    document.span(("defaults",) if per_run * runs > contract.MAX_EXPANDED_CHARS else ("grid",), key=True),
+                    "a value in defaults is copied into every run; pass large data as a file (S3 or the workdir)")  # fmt: skip
+
+
+def _text_size(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
 
 
 def _run_sizes(document: Document, params: list[Any], generated: Iterable[tuple[DataPath, Mapping[str, Any], int]]) -> Iterator[Diagnostic]:
@@ -330,10 +353,16 @@ def _check_name_template(document: Document) -> Iterator[Diagnostic]:
         return
     span = document.span(("name_template",))
     try:
-        fields = [(field, spec or "") for _, field, spec, _ in string.Formatter().parse(template) if field is not None]
+        parts = list(string.Formatter().parse(template))
     except ValueError as exc:
         yield error("bad-name-template", f"name_template is not a valid template: {exc}", span, "fields look like {learning_rate}")
         return
+    text = sum(len(literal) for literal, _, _, _ in parts)
+    if text > contract.MAX_RUN_NAME_CHARS:  # before any run is named: each name would be at least this long
+        yield error("bad-name-template", f"name_template's text alone is {text} characters, more than the limit of {contract.MAX_RUN_NAME_CHARS} of a run name",
+                    span, "shorten the text around the fields")  # fmt: skip
+        return
+    fields = [(field, spec or "") for _, field, spec, _ in parts if field is not None]
     for field, spec in fields:
         if not field.isidentifier() and not field.replace("-", "_").isidentifier():
             yield error("bad-name-template", f"name_template field '{{{field}}}' is not a parameter name", span,

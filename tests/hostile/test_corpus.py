@@ -65,6 +65,20 @@ CORPUS: dict[str, Callable[[Path], None]] = {
     "template-width.yaml": _text(_RUN + "name_template: 'lr-{lr:>2000000000}'\ngrid:\n  lr: [0.1, 0.2]\n"),
     "template-precision.yaml": _text(_RUN + "name_template: 'lr-{lr:.2000000000f}'\ngrid:\n  lr: [0.1, 0.2]\n"),
     "template-nested-width.yaml": _text(_RUN + "name_template: 'lr-{lr:>{w}}'\ngrid:\n  lr: [0.1]\n  w: [2000000000]\n"),
+    "template-long-text.yaml": _text(_RUN + "name_template: 'r-" + "x" * 3_000_000 + "-{index}'\ngrid:\n  lr: [" + ", ".join(map(str, range(2000))) + "]\n"),
+    "template-long-value.yaml": _text(
+        "defaults: {instance_type: m7i.large, ttl: 2h, user_data: ./t.sh, tag: " + "x" * 3_000_000 + "}\n"
+        + "name_template: 'r-{tag}-{index}'\ngrid:\n  lr: [" + ", ".join(map(str, range(2000))) + "]\n"
+    ),
+    "long-value-many-runs.yaml": _text(
+        "defaults: {instance_type: m7i.large, ttl: 2h, user_data: ./t.sh, data: " + "y" * 1_000_000 + "}\n"
+        + "name_template: r{index}\ngrid:\n  lr: [" + ", ".join(map(str, range(5000))) + "]\n"
+    ),  # compresses into 16 KB of user-data, but 5,000 copies of it did not fit in memory
+    "long-values-many-runs.yaml": _text(
+        "defaults: {instance_type: m7i.large, ttl: 2h, user_data: ./t.sh, data: " + "y" * 120_000 + "}\n"
+        + "name_template: r{index}\ngrid:\n  lr: [" + ", ".join(map(str, range(5000))) + "]\n"
+    ),  # each value under the limit, 600 MB when copied into every run
+    "long-iam-policy.yaml": _text("defaults: {instance_type: m7i.large, ttl: 2h, user_data: ./t.sh, iam_policy: " + "x" * 3_000_000 + "}\n"),
     # 8: a CSV cell over the csv module's 128 KiB
     "big-cell.csv": _text("name,instance_type,ttl,user_data,note\na,m7i.large,2h,./t.sh," + "x" * 200_000 + "\n"),
     # 9: limits checked while reading

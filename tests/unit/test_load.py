@@ -201,3 +201,14 @@ def test_load_csv_bad_cells_are_located(check: CheckSweep, text: str, code: str,
     assert [c for c, _, _ in found] == [code]
     if place is not None:
         assert found[0][1:] == place
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "place"),
+    [
+        ("defaults:\n  note: " + "x" * (contract.MAX_VALUE_CHARS + 1) + "\n", "s.yaml", (2, 9)),
+        ('{"defaults": {"note": "' + '\\"' * (contract.MAX_VALUE_CHARS + 1) + '"}}', "s.json", (1, 23)),  # escaped quotes count once
+    ],
+)
+def test_load_text_values_over_the_limit_are_refused(check: CheckSweep, text: str, name: str, place: tuple[int, int]) -> None:
+    assert codes(check(text, name)) == [("value-too-long", *place)]

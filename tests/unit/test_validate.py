@@ -6,7 +6,7 @@ import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf import contract
-from spawn_tf.diagnostics import Severity
+from spawn_tf.diagnostics import Severity, did_you_mean
 from spawn_tf.validate import sweep_id_from_file_name
 
 
@@ -146,3 +146,26 @@ def test_validate_settings_and_parameters_in_all_runs_are_bounded(check: CheckSw
     defaults = "".join(f"  d{i}: 1\n" for i in range(900))
     checked = check(QUIET_DEFAULTS + defaults + "name_template: r{index}\nparams:\n" + "  - {}\n" * (contract.MAX_EXPANDED_KEYS // 900))
     assert codes(checked) == [("too-many-values", 1, 1)]
+
+
+def test_validate_name_template_text_alone_over_a_run_name_is_refused(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "name_template: 'r-" + "x" * 100 + "-{lr}'\ngrid:\n  lr: [0.1]\n")
+    assert codes(checked) == [("bad-name-template", 5, 16)]
+
+
+def test_expand_long_names_from_a_template_are_not_quoted_whole(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "  note: " + "n" * 5000 + "\nname_template: 'r-{note}-{index}'\ngrid:\n  lr: [0.1, 0.2]\n")
+    assert codes(checked) == [("bad-run-name", 6, 16)]
+    assert "a name of 5004 characters" in checked.diagnostics[0].message and len(checked.diagnostics[0].message) < 200
+
+
+def test_did_you_mean_skips_candidates_a_long_word_cannot_match() -> None:
+    assert did_you_mean("x" * 3_000_000, ["terminate", "stop"]) is None
+    assert did_you_mean("termiante", ["terminate", "stop"]) == "did you mean 'terminate'?"
+
+
+def test_validate_default_text_copied_into_every_run_is_bounded(check: CheckSweep) -> None:
+    big = "y" * 100_000  # under the value limit, and gzip would fit it in user-data
+    runs = contract.MAX_EXPANDED_CHARS // len(big) + 1
+    checked = check(QUIET_DEFAULTS + f"  data: {big}\nname_template: r{{index}}\ngrid:\n  lr: [{', '.join(map(str, range(runs)))}]\n")
+    assert codes(checked) == [("too-much-text", 1, 1)]
