@@ -287,7 +287,8 @@ IAM_NAME_PREFIX: Final = "spawn-tf"
 
 # Checked while reading, so that a file over one fails in well under a second (DESIGN §9).
 MAX_SWEEP_FILE_BYTES: Final = 16 * 1024 * 1024  # 100,000 runs of CSV fit in 10 MB; larger files are read only to be refused
-MAX_DOCUMENT_VALUES: Final = 500_000  # keys, values, lists and mappings (CSV: cells); ~45,000 explicit runs of five parameters
+MAX_DOCUMENT_VALUES: Final = 250_000  # YAML/JSON keys, values, lists and mappings: ~22,000 explicit runs of five parameters
+MAX_CSV_CELLS: Final = 1_000_000  # a CSV's cells (read far more cheaply than YAML values): 100,000 runs of ten columns
 MAX_RUN_KEYS: Final = 1_000  # settings and parameters of a run, hence keys of any mapping; each is an env line in 16 KB of user-data
 MAX_VALUE_CHARS: Final = 128 * 1024  # one text value or CSV cell (the csv module's own limit); a run's whole user-data is 16 KB
 MAX_RUNS: Final = 100_000  # after expansion; a grid larger than this is a mistake

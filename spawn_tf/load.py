@@ -816,8 +816,9 @@ def _load_csv(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         if len(kept) == contract.MAX_RUNS:
             raise _LoadError("too-many-runs", f"more than {contract.MAX_RUNS} rows, the limit of runs in a sweep", *lines.of(row.start),
                              hint="split it into several sweeps")  # fmt: skip
-        if (len(kept) + 1) * len(header) > contract.MAX_DOCUMENT_VALUES:
-            raise _too_many_values(*lines.of(row.start))
+        if (len(kept) + 1) * len(header) > contract.MAX_CSV_CELLS:
+            raise _LoadError("too-many-values", f"the file holds more than {contract.MAX_CSV_CELLS} cells", *lines.of(row.start),
+                             hint=_MANY_VALUES_HINT)  # fmt: skip
         kept.append(row)
     for row in kept:
         if len(row.cells) != len(header):

@@ -85,7 +85,7 @@ GENERATED: dict[str, Callable[[Path], None]] = {
     "too-many-runs-params.yaml": _text(_RUN + "params:\n" + "  - {}\n" * (contract.MAX_RUNS + 1)),
     "too-many-runs.csv": _text("x\n" + "1\n" * (contract.MAX_RUNS + 1)),
     "too-many-columns.csv": _text(",".join(f"p{i}" for i in range(contract.MAX_RUN_KEYS + 1)) + "\n"),
-    "too-many-cells.csv": _text(",".join(f"p{i}" for i in range(100)) + "\n" + ("1," * 99 + "1\n") * (contract.MAX_DOCUMENT_VALUES // 100 + 1)),
+    "too-many-cells.csv": _text(",".join(f"p{i}" for i in range(100)) + "\n" + ("1," * 99 + "1\n") * (contract.MAX_CSV_CELLS // 100 + 1)),
     "value-too-long.yaml": _text(_RUN + "params:\n  - name: a\n    note: |\n" + "      line\n" * (contract.MAX_VALUE_CHARS // 5 + 1)),
     "value-too-long-json.json": _text('{"params": [{"name": "a", "note": "' + "\\\"" * (contract.MAX_VALUE_CHARS + 1) + '"}]}\n'),
     "too-much-text.yaml": _text(
