@@ -19,7 +19,7 @@ import click
 from spawn_tf import __version__, contract
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
-from spawn_tf.pipeline import check_file, compile_file
+from spawn_tf.pipeline import Checked, check_file, compile_file
 
 
 class _Group(click.Group):
@@ -58,6 +58,11 @@ def _one_shot() -> None:
 def _report(diagnostics: Sequence[Diagnostic]) -> None:
     for diagnostic in diagnostics:
         click.echo(diagnostic.render(), err=True)
+
+
+def _derived_id_note(checked: Checked) -> str:
+    """Names the sweep id made from the file name (not a warning: --strict must not fail a file for its name)."""
+    return f", sweep id '{checked.derived_id}' from the file name" if checked.derived_id and checked.sweep is not None else ""
 
 
 def _failed(diagnostics: Sequence[Diagnostic], strict: bool) -> bool:
@@ -103,7 +108,7 @@ def validate(files: tuple[Path, ...], param_files: tuple[Path, ...], strict: boo
             _report(checked.diagnostics)
             counted = summary(checked.diagnostics)
             verdict = f"{runs} run{'' if runs == 1 else 's'}" if runs is not None and not bad else "invalid"
-            click.echo(f"{path}: {verdict}" + (f" ({counted})" if counted else ""), err=True)
+            click.echo(f"{path}: {verdict}{_derived_id_note(checked)}" + (f" ({counted})" if counted else ""), err=True)
     if as_json:
         click.echo(json.dumps({"files": results}, indent=2, ensure_ascii=False))
     sys.exit(ExitCode.FAILED if failed else ExitCode.OK)
@@ -249,6 +254,8 @@ def _write_build(destination: Path, file: Path, checked: Any, files: dict[Any, b
     update = write_tree(destination, files)
     plan = checked.plan
     _remember(plan, destination)
+    if checked.derived_id:
+        click.echo(f"{file}: sweep id '{checked.derived_id}' from the file name (set 'sweep:' to choose another)", err=True)
     runs = len(checked.runs or ())
     click.echo(f"{destination}: {_count(runs, 'run')} in {_roots_summary(plan.roots)}", err=True)
     _notices(destination, update, written=True)
@@ -401,7 +408,7 @@ def diff(*, files: tuple[Path, ...], base: str | None, prices: Path | None, live
     """Runs added, removed and changed between OLD and NEW (or NEW and its version at --base), roots touched, cost delta."""
     from spawn_tf.diff import diff_as_json, render_diff
     from spawn_tf.gitref import GitError, read_at_ref
-    from spawn_tf.pipeline import Checked, check_source, diff_checked
+    from spawn_tf.pipeline import check_source, diff_checked
 
     if len(files) != (1 if base else 2):
         raise click.UsageError("give OLD NEW, or NEW --base GIT_REF")

@@ -16,7 +16,7 @@ FORMAT_VERSION: Final = 1
 # Keys allowed only at the top level of a sweep file.
 SWEEP_KEYS: Final = (
     "version",  # format version, 1
-    "sweep",  # sweep id; default: the file stem
+    "sweep",  # sweep id; default: made from the file stem (validate.sweep_id_from_file_name)
     "results",  # s3://BUCKET/PREFIX
     "results_region",  # the bucket's region when it is not the home region
     "defaults",  # run settings and parameters shared by every run
@@ -68,8 +68,10 @@ RUN_ONLY_SETTINGS: Final = ("name",)
 # A key written `param:KEY` is always the workload parameter KEY (no misspelling check).
 PARAM_ESCAPE_PREFIX: Final = "param:"
 
-SWEEP_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9-]{0,39}")
-RUN_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_SWEEP_ID_CHARS: Final = 40
+SWEEP_ID_PATTERN: Final = re.compile(rf"[a-z0-9][a-z0-9-]{{0,{MAX_SWEEP_ID_CHARS - 1}}}")
+MAX_RUN_NAME_CHARS: Final = 100
+RUN_NAME_PATTERN: Final = re.compile(rf"[A-Za-z0-9][A-Za-z0-9._-]{{0,{MAX_RUN_NAME_CHARS - 1}}}")
 RESULTS_URI_PATTERN: Final = re.compile(r"s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:/((?:[A-Za-z0-9._-]+/?)*))?")
 DEFAULT_RESULTS_PREFIX: Final = "sweeps"
 DEFAULT_HOME_REGION: Final = "us-east-1"
@@ -303,8 +305,15 @@ IAM_NAME_PREFIX: Final = "spawn-tf"
 
 # --- limits -----------------------------------------------------------------------------------
 
-MAX_SWEEP_FILE_BYTES: Final = 64 * 1024 * 1024
+# Checked while reading, so that a file over one fails in well under a second (DESIGN §9).
+MAX_SWEEP_FILE_BYTES: Final = 16 * 1024 * 1024  # 100,000 runs of CSV fit in 10 MB; larger files are read only to be refused
+MAX_DOCUMENT_VALUES: Final = 250_000  # YAML/JSON keys, values, lists and mappings: ~22,000 explicit runs of five parameters
+MAX_CSV_CELLS: Final = 1_000_000  # a CSV's cells (read far more cheaply than YAML values): 100,000 runs of ten columns
+MAX_RUN_KEYS: Final = 1_000  # settings and parameters of a run, hence keys of any mapping; each is an env line in 16 KB of user-data
+MAX_VALUE_CHARS: Final = 128 * 1024  # one text value or CSV cell (the csv module's own limit); a run's whole user-data is 16 KB
 MAX_RUNS: Final = 100_000  # after expansion; a grid larger than this is a mistake
+MAX_EXPANDED_KEYS: Final = 2_000_000  # settings and parameters summed over all runs (what expansion builds: ~7 s at the limit)
+MAX_EXPANDED_CHARS: Final = 32 * 1024 * 1024  # parameter text copied into runs from defaults and grid columns (~3x that in memory)
 MAX_YAML_ALIAS_EXPANSION: Final = 100_000  # values copied through aliases (alias bombs)
 MAX_NESTING: Final = 64
 MAX_USER_DATA_BYTES: Final = 16 * 1024  # EC2's limit on user-data, before base64

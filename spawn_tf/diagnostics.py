@@ -85,8 +85,10 @@ def summary(diagnostics: Sequence[Diagnostic]) -> str:
 
 def did_you_mean(word: str, candidates: Iterable[str], cutoff: float = 0.7) -> str | None:
     """A hint naming the closest candidates (those equally close), or None."""
+    matchers = ((difflib.SequenceMatcher(None, word, candidate), candidate) for candidate in set(candidates))
+    # real_quick_ratio() bounds ratio() from the lengths alone: a long value is not compared character by character.
     scored = sorted(
-        ((difflib.SequenceMatcher(None, word, candidate).ratio(), candidate) for candidate in set(candidates)),
+        ((matcher.ratio(), candidate) for matcher, candidate in matchers if matcher.real_quick_ratio() >= cutoff),
         key=lambda pair: (-pair[0], pair[1]),
     )
     best = [candidate for ratio, candidate in scored if ratio >= cutoff and ratio == scored[0][0]][:3]

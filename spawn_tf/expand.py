@@ -152,6 +152,11 @@ class _Expander:
             except (ValueError, TypeError) as exc:
                 self._report_at(path, _Problem(Severity.ERROR, "bad-name-template", f"name_template cannot be filled in: {exc}"))
                 return f"{self.sweep.id}-{index:04d}"
+            if len(name) > contract.MAX_RUN_NAME_CHARS:  # not kept nor quoted whole: a parameter may make it long
+                self._report_at(path, _Problem(Severity.ERROR, "bad-run-name",
+                                               f"name_template makes a name of {len(name)} characters ('{name[:40]}...'), more than the limit of {contract.MAX_RUN_NAME_CHARS}",
+                                               hint=_RUN_NAME_HINT))  # fmt: skip
+                return f"{self.sweep.id}-{index:04d}"
             if not contract.RUN_NAME_PATTERN.fullmatch(name) or ".." in name:
                 self._report_at(path, _Problem(Severity.ERROR, "bad-run-name", f"name_template makes '{name}', which is not a valid run name",
                                                hint=_RUN_NAME_HINT))  # fmt: skip

@@ -8,17 +8,18 @@ so a parameter is exported exactly as written (DESIGN §2).
 from __future__ import annotations
 
 import bisect
-import csv
 import hashlib
-import io
+import itertools
 import json
 import math
+import os
 import re
-from collections.abc import Callable
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -107,12 +108,21 @@ class _Lines:
     from what a user sees when a value holds one of those.
     """
 
+    _COUNTED = 8  # lookups answered by counting before the line starts are listed (most files need none or one)
+
     def __init__(self, text: str) -> None:
-        self.starts = [0] + [match.end() for match in re.finditer("\n", text)]
+        self._text = text
+        self._starts: list[int] | None = None  # listed on demand: a file of newlines would make it huge for nothing
+        self._counted = 0
 
     def of(self, index: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self.starts, index) - 1
-        return line + 1, index - self.starts[line] + 1
+        if self._starts is None and self._counted < self._COUNTED:
+            self._counted += 1
+            return _line_col(self._text, index)
+        if self._starts is None:
+            self._starts = [0] + [match.end() for match in re.finditer("\n", self._text)]
+        line = bisect.bisect_right(self._starts, index) - 1
+        return line + 1, index - self._starts[line] + 1
 
 
 def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
@@ -137,7 +147,7 @@ class Document:
     """A loaded sweep file: its data (plain dicts, lists and scalars) and where each value came from."""
 
     file: str  # the path as the user gave it, for messages
-    stem: str  # the file name without its suffix: the default sweep id
+    stem: str  # the file name without its suffix: the default sweep id is made from it
     name: str  # the file name, without folders (compiled output names no absolute paths)
     sha256: str  # of the file's bytes, recorded in the compiled manifest
     data: dict[str, Any]
@@ -188,9 +198,15 @@ _BOOLS = {"true": True, "false": False}
 _YAML_HINTS = (
     ("mapping values are not allowed", "check the indentation of this line against the lines above it; quote values that contain ': '"),
     ("could not find expected ':'", "a key needs ': ' after it; check the line above too"),
-    ("found character '\\t'", "YAML indents with spaces, not tabs"),
     ("found undefined alias", "define the anchor (&name) before using it (*name)"),
 )
+
+
+def _tab_problem(text: str, index: int) -> str:
+    line_start = text.rfind("\n", 0, index) + 1
+    if not text[line_start:index].strip(" \t"):
+        return "a tab in indentation; YAML indents with spaces"
+    return "a tab where YAML expects a value or a key; YAML separates with spaces"
 
 
 class _Builder:
@@ -231,6 +247,9 @@ class _Builder:
             )
 
     def _mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
+        if len(node.value) > contract.MAX_RUN_KEYS:  # a file too small to be counted first (see _COUNT_FIRST_ABOVE)
+            raise _mark_error("too-many-keys", f"a mapping with more than {contract.MAX_RUN_KEYS} keys", node.value[contract.MAX_RUN_KEYS][0],
+                              hint=_MANY_KEYS_HINT)  # fmt: skip
         result: dict[str, Any] = {}
         merges: list[Node] = []
         for key_node, value_node in node.value:
@@ -252,6 +271,8 @@ class _Builder:
         return result
 
 
+_LONG_VALUE_HINT = "values travel in the run's user-data (16 KB); keep large data in S3 or the workdir"
+
 # Explicit tags (`!!int 7`) and the plain texts each accepts.
 _TYPED = {_INT: (_INT,), _FLOAT: (_FLOAT, _INT), _BOOL: (_BOOL,), _NULL: (_NULL,)}
 MAX_NUMBER_CHARS = 100  # Python refuses to parse integers of over 4300 digits; no setting needs 100
@@ -261,6 +282,9 @@ _LONG_NUMBER_HINT = f"numbers have at most {MAX_NUMBER_CHARS} characters; quote 
 def _scalar(node: ScalarNode) -> Any:
     tag, text = node.tag, node.value
     if tag == _STR:
+        if len(text) > contract.MAX_VALUE_CHARS:
+            raise _mark_error("value-too-long", f"a value of {len(text)} characters, more than the limit of {contract.MAX_VALUE_CHARS}", node,
+                              hint=_LONG_VALUE_HINT)  # fmt: skip
         return text
     if tag in _TYPED and _plain_tag(text) not in _TYPED[tag]:  # an explicit tag on text of another type
         raise _mark_error("bad-tagged-value", f"'{text}' is not a valid {tag.rsplit(':', 1)[-1]}", node, hint="remove the tag")
@@ -302,6 +326,8 @@ def _mark_error(code: str, message: str, node: Node, hint: str | None = None) ->
 
 def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     lines = _Lines(text)
+    if _yaml_value_bound(text) > _COUNT_FIRST_ABOVE:
+        _check_yaml_counts(text, lines)
     loader = _Yaml12Loader(text)
     try:
         root = loader.get_single_node()
@@ -316,6 +342,9 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
                 col,
                 hint="split the documents into separate files",
             ) from None
+        index = (exc.problem_mark or exc.context_mark).index
+        if text[index : index + 1] == "\t":  # libyaml's words for a tab do not say "tab" ("found character that cannot start any token")
+            raise _LoadError("yaml-syntax", _tab_problem(text, index), line, col, hint="replace the tab with spaces") from None
         hint = next((h for problem, h in _YAML_HINTS if problem in message), None)
         raise _LoadError("yaml-syntax", message, line, col, hint) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry a position too
@@ -332,6 +361,121 @@ def _load_yaml(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
         exc.line, exc.col = lines.of(exc.index)
         raise
     return data, lambda: root, lines
+
+
+# --- limits while reading --------------------------------------------------------------------
+#
+# Building a value costs far more than reading past it, and a file over a limit must fail at once
+# (DESIGN §9 budgets; issue: 380,000 runs took 29 s to be refused). A file that may hold more
+# values than this is counted first, without building anything; below it, building is cheap
+# enough and the limits are checked on what was built.
+_COUNT_FIRST_ABOVE = 200_000  # about 15,000 runs of five parameters
+_MANY_KEYS_HINT = "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file"
+_MANY_VALUES_HINT = "generate runs with grid: or random:, or split the sweep into several files"
+
+
+def _too_many_values(line: int, col: int) -> _LoadError:
+    return _LoadError("too-many-values", f"the file holds more than {contract.MAX_DOCUMENT_VALUES} values", line, col, _MANY_VALUES_HINT)
+
+
+def _too_many_keys(line: int, col: int) -> _LoadError:
+    return _LoadError("too-many-keys", f"a mapping with more than {contract.MAX_RUN_KEYS} keys", line, col, _MANY_KEYS_HINT)
+
+
+def _too_many_runs(line: int, col: int) -> _LoadError:
+    return _LoadError("too-many-runs", f"params lists more than {contract.MAX_RUNS} runs, the limit of a sweep", line, col,
+                      "split it into several sweeps")  # fmt: skip
+
+
+class _Counter:
+    """Counts values as a reader meets them: in all, per mapping (keys), and the runs of the top-level `params`."""
+
+    def __init__(self, lines: _Lines) -> None:
+        self.lines = lines
+        self.values = 0
+        self.open: list[list[Any]] = []  # per open collection: [children, is a mapping, last key, is params]
+
+    def value(self, index: int, container: bool | None, text: str | None) -> None:
+        """One value at `index`; `container` None for a scalar, else whether it is a mapping; `text` a scalar's."""
+        self.values += 1
+        if self.values > contract.MAX_DOCUMENT_VALUES:
+            raise _too_many_values(*self.lines.of(index))
+        is_params = False
+        if self.open:
+            top = self.open[-1]
+            top[0] += 1
+            if top[1]:
+                if top[0] > 2 * contract.MAX_RUN_KEYS:
+                    raise _too_many_keys(*self.lines.of(index))
+                if top[0] % 2:
+                    top[2] = text
+                is_params = len(self.open) == 1 and top[2] == "params" and container is False
+            elif top[3] and top[0] > contract.MAX_RUNS:
+                raise _too_many_runs(*self.lines.of(index))
+        if container is not None:
+            self.open.append([0, container, None, is_params])
+
+    def close(self) -> None:
+        self.open.pop()
+
+
+def _yaml_value_bound(text: str) -> int:
+    """At least the number of nodes in a YAML text: each but the first needs one of these characters (`- `, `: `, `,`, ...)."""
+    pairs = text.count(":") + text.count("?") + text.count(",") + text.count("{")
+    return 2 * pairs + text.count("-") + text.count("[") + 1
+
+
+def _check_yaml_counts(text: str, lines: _Lines) -> None:
+    """Reads the YAML events (no nodes are built) and stops at the first limit passed."""
+    counter = _Counter(lines)
+    loader = _Yaml12Loader(text)
+    try:
+        while True:
+            event = loader.get_event()
+            kind = type(event)
+            if kind is yaml.ScalarEvent:
+                counter.value(event.start_mark.index, None, event.value)
+            elif kind is yaml.MappingStartEvent or kind is yaml.SequenceStartEvent:
+                counter.value(event.start_mark.index, kind is yaml.MappingStartEvent, None)
+            elif kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                counter.close()
+            elif kind is yaml.AliasEvent:
+                counter.value(event.start_mark.index, None, None)
+            elif kind is yaml.StreamEndEvent:
+                return
+    except yaml.YAMLError:
+        return  # the parse proper reports it, with its place
+    finally:
+        loader.dispose()
+
+
+_JSON_VALUE = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[{]|[^\s,:\[\]{}"]+')  # a string (key or value), a container, a number or word
+_JSON_TOKEN_SCAN = re.compile(_JSON_VALUE.pattern + r"|[\]}]")
+
+
+def _json_value_bound(text: str) -> int:
+    """At least the number of values in a JSON text: two per ':' (key and value), one per ',' and '['."""
+    return 2 * text.count(":") + text.count(",") + text.count("[") + 1
+
+
+def _check_json_count(text: str, lines: _Lines) -> None:
+    """Counts the values of a JSON text in C, without building them; json.loads and its hooks check the rest."""
+    if _JSON_VALUE.subn("", text)[1] > contract.MAX_DOCUMENT_VALUES:
+        first_extra = next(itertools.islice(_JSON_VALUE.finditer(text), contract.MAX_DOCUMENT_VALUES, None))
+        raise _too_many_values(*lines.of(first_extra.start()))
+
+
+def _check_json_counts(text: str, lines: _Lines) -> None:
+    """Scans the JSON tokens (no values are built) and stops at the first limit passed; syntax is json.loads's to report."""
+    counter = _Counter(lines)
+    for match in _JSON_TOKEN_SCAN.finditer(text):
+        first = match.group()[0]
+        if first in "]}":
+            if counter.open:
+                counter.close()
+            continue
+        container = None if first not in "[{" else first == "{"
+        counter.value(match.start(), container, match.group()[1:-1] if first == '"' else None)
 
 
 # --- JSON ------------------------------------------------------------------------------------
@@ -380,6 +524,8 @@ def _lone_surrogate(value: Any, path: DataPath = ()) -> DataPath | None:
 
 
 def _json_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    if len(pairs) > contract.MAX_RUN_KEYS:
+        raise _TooManyJsonKeys
     result = dict(pairs)
     if len(result) != len(pairs):
         raise _DuplicateJsonKey
@@ -390,9 +536,35 @@ class _DuplicateJsonKey(Exception):
     pass
 
 
+class _TooManyJsonKeys(Exception):
+    pass
+
+
 def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
+    if _json_value_bound(text) > _COUNT_FIRST_ABOVE:
+        _check_json_count(text, _Lines(text))
+    data = _parse_json(text)
+    if _LONG_RUN.search(text.replace('\\"', "_")):  # only then can a text value be that long (an escaped quote is one character): find it
+        long = _long_text(data)
+        if long is not None:
+            span = Positions("", lambda: _JsonTree(text).build()).span(long[0])
+            raise _LoadError("value-too-long", f"a value of {long[1]} characters, more than the limit of {contract.MAX_VALUE_CHARS}",
+                             span.line, span.col, _LONG_VALUE_HINT)  # fmt: skip
+    lone = _lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
+    if lone is not None:
+        span = Positions("", lambda: _JsonTree(text).build()).span(lone)
+        raise _LoadError("not-text", "a \\u escape here is half of a UTF-16 pair, not a character", span.line, span.col)
+    deep = _too_deep(data)
+    if deep is not None:
+        span = Positions("", lambda: _JsonTree(text).build()).span(deep)
+        raise _LoadError("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", span.line, span.col)
+    return data, lambda: _JsonTree(text).build(), None
+
+
+def _parse_json(text: str) -> Any:
+    """json.loads with numbers as written, and its exceptions turned into located errors."""
     try:
-        data = json.loads(
+        return json.loads(
             text,
             object_pairs_hook=_json_pairs,
             parse_float=_json_number(SourceFloat, float),
@@ -416,17 +588,26 @@ def _load_json(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
     except _DuplicateJsonKey:
         _JsonTree(text).build()  # raises the located duplicate-key error
         raise
+    except _TooManyJsonKeys:
+        _check_json_counts(text, _Lines(text))  # raises the located error
+        raise
     except RecursionError:
         raise _LoadError("too-deep", "values nested too deeply to read", 1, 1) from None
-    lone = _lone_surrogate(data) if _SURROGATE_ESCAPE.search(text) else None
-    if lone is not None:
-        span = Positions("", lambda: _JsonTree(text).build()).span(lone)
-        raise _LoadError("not-text", "a \\u escape here is half of a UTF-16 pair, not a character", span.line, span.col)
-    deep = _too_deep(data)
-    if deep is not None:
-        span = Positions("", lambda: _JsonTree(text).build()).span(deep)
-        raise _LoadError("too-deep", f"values nested deeper than {contract.MAX_NESTING} levels", span.line, span.col)
-    return data, lambda: _JsonTree(text).build(), None
+
+
+_LONG_RUN = re.compile(f'[^"]{{{contract.MAX_VALUE_CHARS + 1}}}')  # as many characters as a text over the limit, with no quote
+
+
+def _long_text(value: Any, path: DataPath = ()) -> tuple[DataPath, int] | None:
+    """The path and length of the first text value over the limit."""
+    if isinstance(value, str):
+        return (path, len(value)) if len(value) > contract.MAX_VALUE_CHARS else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _long_text(item, (*path, key))
+        if found is not None:
+            return found
+    return None
 
 
 def _too_deep(data: Any) -> DataPath | None:
@@ -526,77 +707,166 @@ class _JsonTree:
 
 
 # --- CSV -------------------------------------------------------------------------------------
+#
+# RFC 4180 with the csv module's leniency (a '"' inside an unquoted cell is a character; rows end
+# at '\n', '\r\n' or '\r'), read here rather than by the csv module so that every cell keeps its
+# place (errors point at the cell) and whether it was quoted: an unquoted cell is trimmed and,
+# when empty, means the run has no such parameter; a quoted cell is kept exactly (README, "Sweep files").
 
 _CSV_NEVER_TYPED = frozenset({"name"})  # a run name like 007 stays text
+_CSV_QUOTED = re.compile(r'"((?:[^"]*"")*[^"]*)"')  # runs of [^"] matched whole: fast on long cells
+_CSV_PLAIN = re.compile(r"[^,\r\n]*")
+_CSV_BREAK = re.compile(r"\r\n|\r|\n")
 
 
-def _csv_value(column: str, text: str) -> Any:
-    """A CSV cell, typed like a YAML plain value (so `true` and `0.1` mean what they mean there)."""
-    if column in _CSV_NEVER_TYPED or len(text) > MAX_NUMBER_CHARS:
+def _csv_typed(text: str) -> Any:
+    """A CSV cell's text typed like a YAML plain value (so `true` and `0.1` mean what they mean there)."""
+    return text if len(text) > MAX_NUMBER_CHARS else _csv_typed_short(text)
+
+
+@lru_cache(maxsize=65536)  # CSV columns repeat their values (equal values may be one object); short texts only
+def _csv_typed_short(text: str) -> Any:
+    tag = _plain_tag(text)
+    if tag in (_STR, _NULL):  # `null` in a cell is the text null
         return text
     mark = yaml.Mark("csv", 0, 0, 0, None, None)
-    node = ScalarNode(_plain_tag(text), text, mark, mark)
     try:
-        value = _scalar(node)
-    except _LoadError:
+        return _scalar(ScalarNode(tag, text, mark, mark))
+    except _LoadError:  # `.nan`, `1e999`: text
         return text
-    return text if value is None else value
+
+
+class _CsvRow(NamedTuple):
+    start: int  # offset of its first character
+    end: int  # offset just past its last cell
+    cells: list[str | None]  # unquoted cells trimmed, None when empty; quoted cells as written
+
+
+def _csv_rows(text: str, lines: _Lines) -> Iterator[_CsvRow]:
+    """The rows of a CSV text that hold something (blank rows are skipped; a quoted "" is not blank).
+
+    A line without quotes is split in one go; a line with quotes is read cell by cell.
+    """
+    i, size, search, find = 0, len(text), _CSV_BREAK.search, text.find
+    while i < size:
+        line_break = search(text, i)
+        end = line_break.start() if line_break else size
+        if find('"', i, end) < 0:
+            line = text[i:end]
+            if end - i > contract.MAX_VALUE_CHARS:  # a row this long may hold a cell that long: find it
+                _csv_cells(text, i, lines, [])
+            if line.replace(",", "").strip():
+                yield _CsvRow(i, end, [cell.strip() or None for cell in line.split(",")])
+        else:
+            cells, end = _csv_cells(text, i, lines, [])
+            line_break = _CSV_BREAK.match(text, end)
+            if any(cell is not None for cell in cells):
+                yield _CsvRow(i, end, cells)
+        i = line_break.end() if line_break else size
+
+
+def _csv_cells(text: str, i: int, lines: _Lines, offsets: list[int]) -> tuple[list[str | None], int]:
+    """The cells of the row at `i`, one by one (quotes, cells spanning lines), their offsets in `offsets`; and where the row ends."""
+    size, cells = len(text), []
+    while True:
+        quoted = text.startswith('"', i)
+        if quoted:
+            match = _CSV_QUOTED.match(text, i)
+            if match is None:
+                raise _csv_error("a quoted cell has no closing '\"'", lines, i, 'double a quote inside a quoted cell: ""')
+            end = match.end()
+            if end < size and text[end] not in ",\r\n":
+                raise _csv_error("text after a quoted cell's closing '\"'", lines, end,
+                                 'quote the whole cell, and double quotes inside it: "say ""hi"""')  # fmt: skip
+            cell: str | None = match.group(1).replace('""', '"')
+        else:
+            end = _CSV_PLAIN.match(text, i).end()
+            cell = text[i:end].strip() or None
+        if end - i > contract.MAX_VALUE_CHARS:
+            raise _csv_error(f"a cell of {end - i} characters, more than the limit of {contract.MAX_VALUE_CHARS}", lines, i, _LONG_VALUE_HINT)
+        cells.append(cell)
+        # An unquoted cell is placed at its text, after the spaces trimmed off.
+        offsets.append(i if quoted or cell is None or not text[i].isspace() else text.index(cell[0], i))
+        i = end
+        if i < size and text[i] == ",":
+            i += 1
+            continue
+        return cells, i
+
+
+def _csv_error(message: str, lines: _Lines, index: int, hint: str | None = None) -> _LoadError:
+    return _LoadError("csv-syntax", message, *lines.of(index), hint)
+
+
+def _csv_offsets(text: str, row: _CsvRow, lines: _Lines) -> list[int]:
+    offsets: list[int] = []
+    _csv_cells(text, row.start, lines, offsets)
+    return offsets
 
 
 def _load_csv(text: str) -> tuple[Any, Callable[[], Node], _Lines | None]:
-    rows = list(csv.reader(io.StringIO(text, newline="")))
-    try:
-        header_at = next(i for i, row in enumerate(rows) if any(cell.strip() for cell in row))
-    except StopIteration:
-        raise _LoadError("empty-document", "the CSV file is empty", 1, 1, hint="the first row names the columns") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    line_of_row: list[int] = []
-    for _ in reader:
-        line_of_row.append(reader.line_num)
-    header = _csv_header(rows[header_at], _row_line(line_of_row, header_at))
-    params: list[dict[str, Any]] = []
-    row_indices: list[int] = []
-    for number, row in enumerate(rows[header_at + 1 :], start=header_at + 1):
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            raise _LoadError(
-                "csv-syntax", f"this row has {len(row)} columns but the header has {len(header)}", _row_line(line_of_row, number), 1
-            )
-        params.append({name: _csv_value(name, cell.strip()) for name, cell in zip(header, row, strict=True) if cell.strip()})
-        row_indices.append(number)
+    lines = _Lines(text)
+    rows = _csv_rows(text, lines)
+    header_row = next(rows, None)
+    if header_row is None:
+        raise _LoadError("empty-document", "the CSV file is empty", 1, 1, hint="the first row names the columns")
+    header = _csv_header(text, header_row, lines)
+    kept: list[_CsvRow] = []
+    for row in rows:  # the limits first: no value is built for a file over one
+        if len(kept) == contract.MAX_RUNS:
+            raise _LoadError("too-many-runs", f"more than {contract.MAX_RUNS} rows, the limit of runs in a sweep", *lines.of(row.start),
+                             hint="split it into several sweeps")  # fmt: skip
+        if (len(kept) + 1) * len(header) > contract.MAX_CSV_CELLS:
+            raise _LoadError("too-many-values", f"the file holds more than {contract.MAX_CSV_CELLS} cells", *lines.of(row.start),
+                             hint=_MANY_VALUES_HINT)  # fmt: skip
+        kept.append(row)
+    for row in kept:
+        if len(row.cells) != len(header):
+            raise _row_length_error(text, row, len(header), lines)
+    never_typed = [name in _CSV_NEVER_TYPED for name in header]
+    params = [{name: cell if as_text else _csv_typed(cell)
+               for name, cell, as_text in zip(header, row.cells, never_typed, strict=True) if cell is not None}
+              for row in kept]  # fmt: skip
 
     def tree() -> Node:
-        def scalar(line: int, text: str) -> Node:
-            mark = yaml.Mark("csv", 0, line - 1, 0, None, None)
+        def scalar(index: int, text: str) -> Node:
+            mark = yaml.Mark("csv", index, 0, 0, None, None)
             return ScalarNode(_STR, text, mark, mark)
 
-        header_line = _row_line(line_of_row, header_at)
         runs: list[Node] = []
-        for number, row in zip(row_indices, params, strict=True):
-            line = _row_line(line_of_row, number)
-            pairs = [(scalar(line, key), scalar(line, key)) for key in row]
-            mark = yaml.Mark("csv", 0, line - 1, 0, None, None)
+        for row in kept:
+            cells = zip(header, row.cells, _csv_offsets(text, row, lines), strict=True)
+            pairs = [(scalar(at, name), scalar(at, name)) for name, cell, at in cells if cell is not None]
+            mark = yaml.Mark("csv", row.start, 0, 0, None, None)
             runs.append(MappingNode(_MAP, pairs, mark, mark))
-        top = scalar(header_line, "params")
+        top = scalar(header_row.start, "params")
         return MappingNode(_MAP, [(top, SequenceNode(_SEQ, runs, top.start_mark, top.start_mark))], top.start_mark, top.start_mark)
 
-    return {"params": params}, tree, None
+    return {"params": params}, tree, lines
 
 
-def _csv_header(row: list[str], line: int) -> list[str]:
-    header = [cell.strip() for cell in row]
-    for col, name in enumerate(header):
+def _csv_header(text: str, row: _CsvRow, lines: _Lines) -> list[str]:
+    header: list[str] = []
+    for col, name in enumerate(row.cells):
+        if col == contract.MAX_RUN_KEYS:
+            raise _LoadError("too-many-keys", f"more than {contract.MAX_RUN_KEYS} columns, the limit of a run's settings and parameters",
+                             *lines.of(_csv_offsets(text, row, lines)[col]), hint=_MANY_KEYS_HINT)  # fmt: skip
         if not name:
-            raise _LoadError("csv-syntax", f"column {col + 1} of the header row has no name", line, 1)
-        if name in header[:col]:
-            raise _LoadError("duplicate-key", f"duplicate column '{name}'", line, 1)
+            raise _LoadError("csv-syntax", f"column {col + 1} of the header row has no name", *lines.of(_csv_offsets(text, row, lines)[col]))
+        if name in header:
+            raise _LoadError("duplicate-key", f"duplicate column '{name}'", *lines.of(_csv_offsets(text, row, lines)[col]))
+        header.append(name)
     return header
 
 
-def _row_line(line_of_row: list[int], row: int) -> int:
-    """The 1-based line a CSV row starts on (csv reports where it ends; quoted cells may span lines)."""
-    return line_of_row[row - 1] + 1 if row else 1
+def _row_length_error(text: str, row: _CsvRow, columns: int, lines: _Lines) -> _LoadError:
+    """Too few cells: placed where the row ends; too many: at the first extra cell."""
+    found = len(row.cells)
+    if found < columns:
+        return _LoadError("csv-syntax", f"this row has {found} cell{'' if found == 1 else 's'} but the header has {columns} columns",
+                          *lines.of(row.end), hint="add the missing cells; an empty cell (',,') means the run has no such parameter")  # fmt: skip
+    return _LoadError("csv-syntax", f"this row has {found} cells but the header has {columns} column{'' if columns == 1 else 's'}",
+                      *lines.of(_csv_offsets(text, row, lines)[columns]), hint='quote a cell that holds a comma: "a,b"')  # fmt: skip
 
 
 # --- entry point -----------------------------------------------------------------------------
@@ -623,15 +893,57 @@ def load_document(path: Path, display: str | None = None) -> tuple[Document | No
     if path.suffix.lower() not in _READERS:
         return _failed(file, "unknown-format", f"cannot tell the format of '{path.name}'", line=None, hint=_FORMAT_HINT)
     try:
-        size = path.stat().st_size
-        if size > contract.MAX_SWEEP_FILE_BYTES:
-            return _too_large(file, size)
-        raw = path.read_bytes()
+        raw = read_regular_file(path, contract.MAX_SWEEP_FILE_BYTES)
     except FileNotFoundError:
         return _failed(file, "file-not-found", f"no such file '{file}'", line=None)
+    except NotRegularFile as exc:
+        return _failed(file, "not-a-file", f"'{file}' is {exc.kind}, not a regular file", line=None,
+                       hint="give the path of a sweep file; a pipe or device is not read")  # fmt: skip
+    except FileTooLarge as exc:
+        return _too_large(file, exc.size)
     except OSError as exc:
         return _failed(file, "unreadable-file", f"cannot read '{file}': {exc.strerror or exc}", line=None)
     return parse_document(raw, path.name, file)
+
+
+class NotRegularFile(OSError):
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"{kind}, not a regular file")
+        self.kind = kind  # "a FIFO", "a character device", ...
+
+
+class FileTooLarge(OSError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes, more than the limit of {limit}")
+        self.size = size  # bytes: the file's size, or more than the limit when it kept growing
+
+
+_FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))  # fmt: skip
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """The bytes of a regular file (symlinks followed) of at most `limit` bytes.
+
+    Opened without blocking (a FIFO with no writer would block open() itself) and checked on the
+    open descriptor, so a file swapped after a check is not read; a device like /dev/zero is
+    never read, and nothing reads past `limit` + 1 bytes.
+
+    Raises:
+        NotRegularFile, FileTooLarge, or the OSError of open/read.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFile(next((kind for test, kind in _FILE_KINDS if test(mode)), "not a regular file"))
+        size = os.fstat(fd).st_size
+        if size > limit:
+            raise FileTooLarge(size, limit)
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:  # it grew after fstat
+        raise FileTooLarge(len(raw), limit)
+    return raw
 
 
 def parse_document(raw: bytes, name: str, display: str) -> tuple[Document | None, tuple[Diagnostic, ...]]:

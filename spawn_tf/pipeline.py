@@ -14,7 +14,7 @@ from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.userdata import Size, heads, sizes
-from spawn_tf.validate import check_document
+from spawn_tf.validate import check_document, derived_sweep_id
 
 if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
     from spawn_tf.cost import CostEstimate
@@ -33,6 +33,7 @@ class Checked:
     sizes: tuple[Size, ...]  # user-data size of every run
     diagnostics: tuple[Diagnostic, ...]
     document: Document | None = None  # the loaded file, to place later diagnostics (the budget's)
+    derived_id: str | None = None  # the sweep id, when it was made from a file name that is not an id as it stands
 
 
 def check_file(path: Path, display: str | None = None, *, require_backend: bool = False) -> Checked:
@@ -66,8 +67,10 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
     if has_errors(found):
-        return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document)
-    return Checked(sweep=sweep, runs=runs, plan=plan, heads=run_heads, sizes=run_sizes, diagnostics=ordered(found), document=document)
+        return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document,
+                       derived_id=derived_sweep_id(document))  # fmt: skip
+    return Checked(sweep=sweep, runs=runs, plan=plan, heads=run_heads, sizes=run_sizes, diagnostics=ordered(found), document=document,
+                   derived_id=derived_sweep_id(document))  # fmt: skip
 
 
 def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size, ...]) -> Iterator[Diagnostic]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from spawn_tf import awsdata, contract
 from spawn_tf.diagnostics import Diagnostic, Span, did_you_mean, error, ordered
+from spawn_tf.load import read_regular_file
 
 _INSTANCE_TYPE = re.compile(r"[a-z0-9-]+\.[a-z0-9-]+")
 _COMMENT = "#"
@@ -104,7 +105,7 @@ def parse_price_file(text: str, display: str) -> tuple[PriceTable | None, tuple[
 def read_price_file(path: Path, display: str | None = None) -> tuple[PriceTable | None, tuple[Diagnostic, ...]]:
     name = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        text = read_regular_file(path, contract.MAX_SWEEP_FILE_BYTES).decode("utf-8-sig")  # never a FIFO or /dev/zero
     except FileNotFoundError:
         return None, (error("price-file-not-found", f"no such price file '{name}'", None,
                             "write one with: spawn-tf cost SWEEP --live --save-prices FILE"),)  # fmt: skip

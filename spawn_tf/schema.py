@@ -245,6 +245,14 @@ def _key_errors(document: Document, err: ValidationError) -> Iterator[Diagnostic
             )
 
 
+def _quoted(text: str) -> str:
+    """User text in a message, shortened when long (a value may be up to the file's size)."""
+    return f"'{text}'" if len(text) <= _QUOTED_CHARS else f"'{text[:_QUOTED_CHARS]}...' ({len(text)} characters)"
+
+
+_QUOTED_CHARS = 120
+
+
 def _what(value: Any) -> str:
     if value is None:
         return "nothing"
@@ -289,11 +297,11 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
         options = rule if err.validator == "enum" else [rule]
         listed = ", ".join(str(option) for option in options)
         hint = (_VALUE_HINTS.get((setting, value)) or did_you_mean(value, [str(o) for o in options])) if isinstance(value, str) else None
-        shown = f"'{value}'" if isinstance(value, str) else _what(value)
+        shown = _quoted(value) if isinstance(value, str) else _what(value)
         return error("not-allowed", f"{shown} is not allowed for {name}; expected one of: {listed}", span, hint)
     if err.validator == "pattern":
         title = err.schema.get("title", "value")
-        return error("bad-format", f"'{value}' is not a valid {title} for {name}", span, hint)
+        return error("bad-format", f"{_quoted(value)} is not a valid {title} for {name}", span, hint)
     if err.validator in ("minimum", "maximum", "exclusiveMinimum"):
         relation = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than"}[err.validator]
         return error("out-of-range", f"{name} must be {relation} {rule}, found {value}", span)

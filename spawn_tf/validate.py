@@ -5,6 +5,7 @@ Run-level rules that need the expanded runs (names, regions, env variables) live
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -85,6 +86,9 @@ _REPAIR_ROUNDS = 8  # taking a value out can leave its object without a required
 
 def check_document(document: Document) -> Validation:
     """Every problem the document shows before expansion, and a Sweep of its valid parts."""
+    limits = list(_limit_diagnostics(document))
+    if limits:  # before any check whose work grows with the runs
+        return Validation(sweep=None, document=document, diagnostics=ordered(limits), valid=False, dropped=frozenset())
     schema = schema_diagnostics(document)
     found = [*schema, *_key_diagnostics(document)]
     removed: list[DataPath] = []
@@ -217,10 +221,29 @@ def _key_problem(key: str) -> tuple[str, str, str] | None:
 # --- sweep-level rules -----------------------------------------------------------------------
 
 
-def _check_sweep_id(document: Document) -> Iterator[Diagnostic]:
-    if "sweep" not in document.data and not contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
-        yield error("bad-sweep-id", f"the file name '{document.stem}' cannot be the sweep id", document.span(()),
-                    "add 'sweep: ID' (lowercase letters, digits and '-', at most 40 characters)")  # fmt: skip
+_NOT_IN_ID = re.compile(r"[^a-z0-9]+")
+_ID_HASH_CHARS = 6
+
+
+def sweep_id_from_file_name(stem: str) -> str:
+    """The sweep id of a file without `sweep:`: its name made into an id (DESIGN §2).
+
+    Lower case; every run of other characters (`_`, spaces, dots) becomes one '-'; a name over
+    the limit keeps its start and ends with a hash of the whole name, so two long names that
+    differ only at the end still get different ids.
+    """
+    words = _NOT_IN_ID.sub("-", stem.lower()).strip("-") or "sweep"
+    if len(words) <= contract.MAX_SWEEP_ID_CHARS:
+        return words
+    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:_ID_HASH_CHARS]
+    return f"{words[: contract.MAX_SWEEP_ID_CHARS - _ID_HASH_CHARS - 1].rstrip('-')}-{digest}"
+
+
+def derived_sweep_id(document: Document) -> str | None:
+    """The id made from the file name when the file has no `sweep:` and its name is not an id as it stands, else None."""
+    if "sweep" in document.data or contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
+        return None
+    return sweep_id_from_file_name(document.stem)
 
 
 def _check_regions(document: Document) -> Iterator[Diagnostic]:
@@ -277,13 +300,82 @@ def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
                   "remove region from defaults to spread runs over regions")  # fmt: skip
 
 
-def _check_run_count(document: Document) -> Iterator[Diagnostic]:
+def _limit_diagnostics(document: Document) -> Iterator[Diagnostic]:
+    """The run count and the runs' sizes, from the sizes of what is written; before the schema (any types), before any work per run."""
     data = document.data
-    total = len(data.get("params", ())) + _grid_size(data) + data.get("random", {}).get("count", 0)
+    params = data.get("params") if isinstance(data.get("params"), list) else []
+    grid = data.get("grid") if isinstance(data.get("grid"), dict) else {}
+    random = data.get("random") if isinstance(data.get("random"), dict) else {}
+    count = random.get("count")
+    drawn = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
+    grid_runs = _grid_size(data)
+    total = len(params) + grid_runs + drawn
     if total > contract.MAX_RUNS:
-        where_generated = ("grid",) if "grid" in data else ("random",) if "random" in data else ("params",)
+        where_generated = ("grid",) if grid else ("random",) if drawn else ("params",)
         yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
                     document.span(where_generated, key=True), "split it into several sweeps")  # fmt: skip
+        return
+    drawn_keys = random.get("parameters") if isinstance(random.get("parameters"), dict) else {}
+    yield from _run_sizes(document, params, ((("grid",), grid, grid_runs), (("random",), drawn_keys, drawn)))
+    yield from _copied_text(document, total, grid, grid_runs)
+
+
+def _copied_text(document: Document, runs: int, grid: Mapping[str, Any], grid_runs: int) -> Iterator[Diagnostic]:
+    """Text that expansion copies into runs: each default parameter into every run, each grid value into its share of the grid.
+
+    Every run holds its parameters as environment text (a gzip-friendly value may pass the 16 KB
+    user-data check): 5,000 copies of a 1 MB default are 5 GB before any check could see them.
+    """
+    defaults = document.data.get("defaults")
+    per_run = sum(_text_size(value) for key, value in defaults.items() if key not in contract.RUN_SETTINGS) if isinstance(defaults, dict) else 0
+    copied = per_run * runs
+    for values in grid.values():
+        if isinstance(values, list) and values:
+            copied += max(map(_text_size, values)) * (grid_runs // len(values))
+    if copied > contract.MAX_EXPANDED_CHARS:
+        yield error("too-much-text", f"the runs' parameters hold {copied} characters in all, more than the limit of {contract.MAX_EXPANDED_CHARS}",
+                    document.span(("defaults",) if per_run * runs > contract.MAX_EXPANDED_CHARS else ("grid",), key=True),
+                    "a value in defaults is copied into every run; pass large data as a file (S3 or the workdir)")  # fmt: skip
+
+
+def _text_size(value: Any) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def _run_sizes(document: Document, params: list[Any], generated: Iterable[tuple[DataPath, Mapping[str, Any], int]]) -> Iterator[Diagnostic]:
+    """Settings and parameters of each run (the defaults' and its own), and of all runs together: what expansion builds.
+
+    A bound from the sizes alone settles the common file; only a file near a limit is counted key by key.
+    """
+    data = document.data
+    base = {key for key in data if key in contract.RUN_SETTINGS}
+    base.update(data["defaults"] if isinstance(data.get("defaults"), dict) else ())
+    rows = [row for row in params if type(row) is dict]
+    kinds = [(path, own, runs) for path, own, runs in generated if runs]
+    widest = max((len(own) for _, own, _ in kinds), default=0)
+    bound_total = len(base) * (len(rows) + sum(runs for _, _, runs in kinds)) + sum(map(len, rows)) + sum(len(own) * runs for _, own, runs in kinds)
+    if len(base) + max(widest, max(map(len, rows), default=0)) <= contract.MAX_RUN_KEYS and bound_total <= contract.MAX_EXPANDED_KEYS:
+        return
+    every = [*((("params", i), row, 1) for i, row in enumerate(params) if type(row) is dict), *kinds]
+    in_all = 0
+    for path, own, runs in every:
+        keys = len(base.union(own))
+        if keys > contract.MAX_RUN_KEYS:
+            yield error("too-many-keys", f"a run has {keys} settings and parameters, more than the limit of {contract.MAX_RUN_KEYS}",
+                        document.span(path), _MANY_KEYS_HINT)  # fmt: skip
+            return
+        in_all += keys * runs
+    if in_all > contract.MAX_EXPANDED_KEYS:
+        yield error("too-many-values", f"the runs hold {in_all} settings and parameters in all, more than the limit of {contract.MAX_EXPANDED_KEYS}",
+                    document.span(("defaults",) if "defaults" in data else (), key=True),
+                    "fewer runs, or fewer settings and parameters per run; split it into several sweeps")  # fmt: skip
+
+
+_MANY_KEYS_HINT = "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file"
+
+
+def _check_single_run(document: Document) -> Iterator[Diagnostic]:
+    data = document.data
     if "params" not in data and "grid" not in data and "random" not in data:
         yield warning("single-run", "no params, grid or random: the sweep is a single run", document.span(()),
                       "add 'params:' with one entry per run")  # fmt: skip
@@ -308,9 +400,11 @@ def _region_paths(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, str, bool
 
 
 def _grid_size(data: Mapping[str, Any]) -> int:
-    size = 1 if data.get("grid") else 0
-    for values in data.get("grid", {}).values():
-        size *= len(values)
+    """The grid's combinations (before the schema: a value that is not a list counts as one choice)."""
+    grid = data.get("grid")
+    size = 1 if grid and isinstance(grid, dict) else 0
+    for values in grid.values() if size else ():
+        size *= len(values) if isinstance(values, list) else 1
     return size
 
 
@@ -369,19 +463,55 @@ def _check_name_template(document: Document) -> Iterator[Diagnostic]:
         return
     span = document.span(("name_template",))
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(template) if field is not None]
+        parts = list(string.Formatter().parse(template))
     except ValueError as exc:
         yield error("bad-name-template", f"name_template is not a valid template: {exc}", span, "fields look like {learning_rate}")
         return
-    for field in fields:
+    text = sum(len(literal) for literal, _, _, _ in parts)
+    if text > contract.MAX_RUN_NAME_CHARS:  # before any run is named: each name would be at least this long
+        yield error("bad-name-template", f"name_template's text alone is {text} characters, more than the limit of {contract.MAX_RUN_NAME_CHARS} of a run name",
+                    span, "shorten the text around the fields")  # fmt: skip
+        return
+    fields = [(field, spec or "") for _, field, spec, _ in parts if field is not None]
+    for field, spec in fields:
         if not field.isidentifier() and not field.replace("-", "_").isidentifier():
             yield error("bad-name-template", f"name_template field '{{{field}}}' is not a parameter name", span,
                         "fields name a parameter, like {learning_rate}, or {index}")  # fmt: skip
+        problem = _format_spec_problem(spec)
+        if problem is not None:
+            yield error("bad-name-template", f"name_template field '{{{field}:{_shortened(spec)}}}' {problem[0]}", span, problem[1])
+
+
+# Python's format spec: [[fill]align][sign][z][#][0][width][grouping][.precision][type].
+_FORMAT_SPEC = re.compile(r"(?:.?[<>=^])?[-+ ]?z?#?0?(?P<width>[0-9]*)[,_]?(?:\.(?P<precision>[0-9]*))?[a-zA-Z%]?", re.DOTALL)
+
+
+def _format_spec_problem(spec: str) -> tuple[str, str] | None:
+    """Why a field's format spec cannot make a run name, and what to write instead; or None.
+
+    Formatting pads to the width and writes the precision's digits before any check could see
+    the name: '{lr:>2000000000}' would build two gigabytes, so both are bounded by the name's length.
+    """
+    if "{" in spec:
+        return "takes its format from another field", "write the width as a number, like {learning_rate:>8}"
+    match = _FORMAT_SPEC.fullmatch(spec)
+    if match is None:
+        return None  # not a bounded-size problem: expansion reports the spec Python refuses
+    for part in ("width", "precision"):
+        digits = match.group(part)
+        # No int() of a long digit string: Python refuses those of over 4300 digits.
+        if digits and (len(digits.lstrip("0")) > 9 or int(digits) > contract.MAX_RUN_NAME_CHARS):
+            return (f"has a {part} of {_shortened(digits.lstrip('0'))}, more than the limit of {contract.MAX_RUN_NAME_CHARS}",
+                    f"a run name has at most {contract.MAX_RUN_NAME_CHARS} characters; a precision like {{learning_rate:.3g}} shortens numbers")  # fmt: skip
+    return None
+
+
+def _shortened(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # Sweep-level rules, in the order they are reported.
 CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
-    _check_sweep_id,
     _check_regions,
     _check_top_level_settings,
     _check_name_in_defaults,
@@ -391,7 +521,7 @@ CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
     _check_name_template,
     _check_provider_version,
     _check_regions_used,
-    _check_run_count,
+    _check_single_run,
 )
 
 
@@ -406,7 +536,7 @@ def _build_sweep(document: Document) -> Sweep:
     terraform = data.get("terraform", {})
     backend = next(iter(terraform.get("backend", {}).items()), None)
     return Sweep(
-        id=data.get("sweep", document.stem),
+        id=data["sweep"] if "sweep" in data else sweep_id_from_file_name(document.stem),
         source=document.file,
         source_name=document.name,
         source_sha256=document.sha256,

@@ -101,3 +101,17 @@ def test_cli_userdata_account_id_must_be_12_digits(write_sweep: WriteSweep) -> N
     assert "Invalid value for '--account-id': '12' is not an AWS account id: those are 12 digits, e.g. 123456789012" in result.stderr
     good = CliRunner().invoke(main, ["userdata", path, "--run", "a", "--account-id", "123456789012"])
     assert good.exit_code == 0 and "spawn-tf-123456789012-us-east-1" in good.stdout
+
+
+def test_cli_names_a_sweep_id_made_from_the_file_name(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    path = write_sweep(GOOD, "Stage1_Coarse.yaml")
+    runner = CliRunner()
+    strict = runner.invoke(main, ["validate", "--strict", str(path)])  # a note, not a warning: --strict passes
+    assert strict.exit_code == 0, strict.stderr
+    assert f"{path}: 2 runs, sweep id 'stage1-coarse' from the file name\n" in strict.stderr
+    compiled = runner.invoke(main, ["compile", "--strict", "-o", str(tmp_path / "build"), str(path)])
+    assert compiled.exit_code == 0, compiled.stderr
+    assert f"{path}: sweep id 'stage1-coarse' from the file name (set 'sweep:' to choose another)" in compiled.stderr
+    assert (tmp_path / "build" / "stage1-coarse" / "sweep.json").is_file()
+    plain = runner.invoke(main, ["validate", str(write_sweep(GOOD, "stage1-coarse.yaml"))])
+    assert "sweep id" not in plain.stderr  # the name is an id as it stands: nothing to say

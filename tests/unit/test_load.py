@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from sweep_helpers import CheckSweep, WriteSweep, codes
 
 from spawn_tf import contract
@@ -76,7 +77,7 @@ def test_load_rejects_each_class_of_bad_input(check: CheckSweep, write_sweep: Wr
         "complex-key": ("? [a, b]\n: 1\n", "x.yaml", (1, 3)),
         "too-deep": ("a: " + "[" * 80 + "]" * 80 + "\n", "x.yaml", None),
         "json-syntax": ('{"a": 1,}\n', "x.json", (1, 8)),
-        "csv-syntax": ("a,b\n1,2,3\n", "x.csv", (2, 1)),
+        "csv-syntax": ("a,b\n1,2,3\n", "x.csv", (2, 5)),  # the first extra cell
         "unknown-format": ("a: 1\n", "x.toml", None),
     }
     for code, (text, name, place) in cases.items():
@@ -113,3 +114,101 @@ def test_load_missing_file(tmp_path: Path) -> None:
 def test_load_json_bad_number_is_located_outside_strings(check: CheckSweep) -> None:
     text = '{"sweep": "x",\n "defaults": {"note": "1e400"},\n "params": [{"name": "a", "v": 1e400}]}\n'
     assert codes(check(text, "x.json")) == [("non-finite-number", 3, 32)]
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [("a:\n\tb: 1\n", (2, 1)), ("params:\n  - a: 1\n\t  b: 2\n", (3, 1)), ("a:\n  b: 1\n  \tc: 2\n", (3, 3))],
+)
+def test_load_yaml_tab_in_indentation_is_named(check: CheckSweep, text: str, place: tuple[int, int]) -> None:
+    checked = check(text)
+    assert codes(checked) == [("yaml-syntax", *place)]
+    assert checked.diagnostics[0].message == "a tab in indentation; YAML indents with spaces"
+    assert checked.diagnostics[0].hint == "replace the tab with spaces"
+
+
+@pytest.mark.parametrize("target", ["fifo", "/dev/zero", "/dev/urandom"])
+def test_load_reads_regular_files_only(tmp_path: Path, target: str) -> None:
+    path = tmp_path / "sweep.yaml"
+    if target == "fifo":
+        os.mkfifo(path)  # no writer: opening it for reading would block
+    else:
+        path.symlink_to(target)
+    document, diagnostics = load_document(path)
+    assert document is None
+    assert [d.code for d in diagnostics] == ["not-a-file"]
+    assert "not a regular file" in diagnostics[0].message
+
+
+def test_load_symlink_to_a_regular_file_is_read(tmp_path: Path) -> None:
+    (tmp_path / "real.yaml").write_text("a: 1\n")
+    (tmp_path / "link.yaml").symlink_to(tmp_path / "real.yaml")
+    document, diagnostics = load_document(tmp_path / "link.yaml")
+    assert diagnostics == () and document is not None and document.data == {"a": 1}
+
+
+def test_load_price_file_reads_regular_files_only(tmp_path: Path) -> None:
+    from spawn_tf.prices import read_price_file
+
+    table, diagnostics = read_price_file(Path("/dev/zero"))
+    assert table is None and [d.code for d in diagnostics] == ["unreadable-price-file"]
+
+
+def test_load_csv_quoted_cells_are_kept_exactly(write_sweep: WriteSweep) -> None:
+    path = write_sweep('name,note,pad,empty,blank\na," lead","a\n","","  "\nb, trimmed ,7,,\n', "s.csv")
+    document, diagnostics = load_document(path)
+    assert diagnostics == ()
+    assert document is not None
+    first, second = document.data["params"]
+    assert first == {"name": "a", "note": " lead", "pad": "a\n", "empty": "", "blank": "  "}  # a quoted cell is a value
+    assert second == {"name": "b", "note": "trimmed", "pad": 7}  # unquoted: trimmed; empty means no such parameter
+    assert (document.span(("params", 1, "note")).line, document.span(("params", 1, "note")).col) == (4, 4)  # the cell's text
+
+
+def test_load_csv_quoted_cells_reach_the_environment_byte_for_byte(check: CheckSweep) -> None:
+    checked = check('name,instance_type,ttl,user_data,note,blank\na,m7i.large,2h,./t.sh," x\ty ",""\n', "s.csv")
+    assert checked.runs is not None, [d.render() for d in checked.diagnostics]
+    assert checked.runs[0].env["NOTE"] == " x\ty " and checked.runs[0].env["BLANK"] == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("a,b,c\n1,2\n", (2, 4)),  # too few: where the row ends
+        ("a,b,c\n1,2\r\n", (2, 4)),
+        ('a,b,c\n1,"x\ny"\n', (3, 3)),  # a row over two lines ends on the second
+        ("a,b\n1,2,3,4\n", (2, 5)),  # too many: at the first extra cell
+        ("a,b\n1,2,\n", (2, 5)),  # a trailing comma makes an empty extra cell
+    ],
+)
+def test_load_csv_row_length_is_located(check: CheckSweep, text: str, place: tuple[int, int]) -> None:
+    assert codes(check(text, "s.csv")) == [("csv-syntax", *place)]
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "place"),
+    [
+        ('a,b\n1,"open\n', "csv-syntax", (2, 3)),
+        ('a,b\n1,"x"y\n', "csv-syntax", (2, 6)),
+        ("a,b\n1," + "x" * (contract.MAX_VALUE_CHARS + 1) + "\n", "csv-syntax", (2, 3)),
+        (",".join(f"p{i}" for i in range(contract.MAX_RUN_KEYS + 1)) + "\n", "too-many-keys", None),
+        ("a,,b\n", "csv-syntax", (1, 3)),
+        ("a,b,a\n", "duplicate-key", (1, 5)),
+    ],
+)
+def test_load_csv_bad_cells_are_located(check: CheckSweep, text: str, code: str, place: tuple[int, int] | None) -> None:
+    found = codes(check(text, "s.csv"))
+    assert [c for c, _, _ in found] == [code]
+    if place is not None:
+        assert found[0][1:] == place
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "place"),
+    [
+        ("defaults:\n  note: " + "x" * (contract.MAX_VALUE_CHARS + 1) + "\n", "s.yaml", (2, 9)),
+        ('{"defaults": {"note": "' + '\\"' * (contract.MAX_VALUE_CHARS + 1) + '"}}', "s.json", (1, 23)),  # escaped quotes count once
+    ],
+)
+def test_load_text_values_over_the_limit_are_refused(check: CheckSweep, text: str, name: str, place: tuple[int, int]) -> None:
+    assert codes(check(text, name)) == [("value-too-long", *place)]
