@@ -242,6 +242,10 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # the collector's word: what S3 or EC2 would say could not be read (never written by an agent)
 
 
+# What a done marker S/_done/R/<status>.<exit_code> may say (the final statuses), and what an attempt's
+# outcome S/_attempts/R/<instance-id>.<status> may say: other names are not markers (spawn_tf/lifecycle.py).
+DONE_STATUSES: Final = (Status.SUCCESS, Status.FAILED, Status.STOPPED, Status.TIMEOUT, Status.EXHAUSTED, Status.CANCELLED)
+OUTCOME_STATUSES: Final = (Status.SUCCESS, Status.FAILED, Status.STOPPED, Status.TIMEOUT, Status.INTERRUPTED)
 # Attempt outcomes that count against max_attempts, and those that count against max_interruptions.
 FAILURE_STATUSES: Final = (Status.FAILED, Status.TIMEOUT)
 INTERRUPTION_STATUSES: Final = (Status.INTERRUPTED,)

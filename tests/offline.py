@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -55,11 +56,23 @@ COMPUTED = {
 }
 
 
-def plan_root(root: Path, dest: Path, state: dict[str, Any] | None = None, data: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Plan an offline copy of a compiled root; returns Terraform's plan JSON."""
+def plan_root(
+    root: Path,
+    dest: Path,
+    state: dict[str, Any] | None = None,
+    data: dict[str, dict[str, Any]] | None = None,
+    outputs: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Plan an offline copy of a compiled root; returns Terraform's plan JSON.
+
+    outputs: name -> expression (e.g. "${local.active}"), added to the copy as outputs, so that the
+    plan's `planned_values.outputs` shows values the root keeps in locals.
+    """
     text = "".join(path.read_text() for path in root.glob("*.tf.json"))
     computed = {key: value for key, value in COMPUTED.items() if f'"{key.split(".")[0]}"' in text}
     tfh.offline_copy(root, dest, data_values(root, data), computed, field="input")
+    if outputs:
+        (dest / "test_outputs.tf.json").write_text(json.dumps({"output": {name: {"value": value} for name, value in outputs.items()}}))
     return tfh.plan(dest, state)
 
 

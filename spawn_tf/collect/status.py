@@ -1,24 +1,21 @@
 """The status of each run and of the sweep, from one observation (DESIGN §7). Pure.
 
-A run's status is its done marker if there is one; else its live instance; else what its attempts
-say (out of attempts: exhausted; stopped: cancelled; an attempt with an outcome: that outcome, to be
-relaunched; an attempt without an outcome or an instance: interrupted, lost); else pending.
+The rules are spawn_tf/lifecycle.py's, the same Terraform and the agent decide by: a run's done
+marker; else its live instance; else what its attempts say; else pending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from spawn_tf import contract
-from spawn_tf.collect.observe import Instance, Key, Observation
+from spawn_tf import contract, lifecycle
+from spawn_tf.collect.observe import Instance, Observation
 from spawn_tf.collect.sweep import SweepRecord
 from spawn_tf.contract import Status, SweepStatus
 from spawn_tf.manifest import RunRecord
-
-_STATUSES = {str(status): status for status in Status}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,125 +32,42 @@ class RunStatus:
     reason: str  # why, when the status alone does not say
 
 
-@dataclass(frozen=True, slots=True)
-class _Done:
-    status: Status
-    exit_code: int | None
-    written: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _Attempts:
-    begun: dict[str, datetime]  # instance id -> when the attempt began
-    outcomes: dict[str, Status]  # instance id -> how it ended
-
-
 def run_statuses(sweep: SweepRecord, observation: Observation) -> tuple[RunStatus, ...]:
     """Every run's status, in the sweep's order."""
-    done = _done_marks(observation.done, sweep.results.folder)
-    attempts = _attempts(observation.attempts, sweep.results.folder)
-    stop_prefix = contract.control_prefix(sweep.results.folder, contract.CONTROL_STOP)
-    stopped = {key.name.removeprefix(stop_prefix) for key in observation.stops}
+    control = lifecycle.parse(sweep.results.folder, (*observation.done, *observation.attempts, *observation.stops))
     instances: dict[tuple[str, str], list[Instance]] = {}
     for instance in observation.instances:
         instances.setdefault((instance.run, instance.fingerprint), []).append(instance)
-    stop_all = contract.STOP_ALL in stopped
-    found = (
-        _run_status(run, done.get(run.key), attempts.get(run.key), instances.get((run.name, run.fingerprint), []), stop_all or run.name in stopped)
+    return tuple(
+        _run_status(run, control.facts(run.name, run.fingerprint), instances.get((run.name, run.fingerprint), []), _unread(run, observation))
         for run in sweep.runs
     )
-    return tuple(_unless_unread(status, observation) for status in found)
 
 
-def _unless_unread(status: RunStatus, observation: Observation) -> RunStatus:
-    """`unknown` where what was not read could change the answer (DESIGN §7: never `pending` for an unread state).
-
-    A done marker settles a run, whatever else is unread (but an unread done listing never reads as
-    "no marker"); a live instance shows it running; otherwise every listing and the run's region
-    must have been read.
-    """
-    if status.final and contract.CONTROL_DONE not in observation.unread_listings:
-        return status
-    if status.instance_state in contract.LIVE_INSTANCE_STATES:
-        return status
-    if not observation.unread_listings and status.run.region not in observation.unread_regions:
-        return status
-    unread = [*sorted(observation.unread_listings), *(["EC2 in " + status.run.region] if status.run.region in observation.unread_regions else [])]
-    return replace(status, status=Status.UNKNOWN, final=False, reason=f"could not read {', '.join(unread)}")
+def _unread(run: RunRecord, observation: Observation) -> tuple[str, ...]:
+    """What could not be read of the run's state: control prefixes, and EC2 in its region."""
+    region = (f"EC2 in {run.region}",) if run.region in observation.unread_regions else ()
+    return (*sorted(observation.unread_listings), *region)
 
 
-def _run_status(run: RunRecord, done: _Done | None, attempts: _Attempts | None, instances: list[Instance], stopped: bool) -> RunStatus:
-    begun = attempts.begun if attempts else {}
-    outcomes = attempts.outcomes if attempts else {}
-    latest = max(begun, key=lambda instance_id: (begun[instance_id], instance_id)) if begun else None
+def _run_status(run: RunRecord, facts: lifecycle.RunFacts, instances: list[Instance], unread: tuple[str, ...]) -> RunStatus:
+    latest = facts.attempts[-1] if facts.attempts else None
     live = max((instance for instance in instances if instance.state in contract.LIVE_INSTANCE_STATES),
                key=lambda instance: (instance.launched, instance.instance_id), default=None)  # fmt: skip
-    shown = live or next((instance for instance in instances if instance.instance_id == latest), None)
-    failures = sum(1 for status in outcomes.values() if status in contract.FAILURE_STATUSES)
-    interruptions = sum(1 for status in outcomes.values() if status in contract.INTERRUPTION_STATUSES)
-
-    # As Terraform decides (emit/schedule.py): an attempt that began without an outcome keeps the run
-    # launched whatever blocks it; only then do stop markers and used-up attempts make it final.
-    lost = sorted(instance_id for instance_id in begun if instance_id not in outcomes)
-    status, final, reason = Status.PENDING, False, ""
-    if done is not None:
-        status, final = done.status, True
-    elif live:
-        tagged = _STATUSES.get(live.status_tag or "")
-        status = tagged if tagged not in (None, Status.PENDING) else Status.RUNNING
-    elif lost:
-        status, reason = Status.INTERRUPTED, f"attempt on {', '.join(lost)} ended without an outcome; relaunched by the next apply"
-    elif failures >= run.max_attempts or interruptions >= run.max_interruptions:
-        status, final = Status.EXHAUSTED, True
-        reason = f"{failures} failed attempts, {interruptions} interruptions"
-    elif stopped:
-        status, final, reason = Status.CANCELLED, True, "stop marker"
-    elif latest is not None:
-        status, reason = outcomes[latest], "relaunched by the next apply"
+    shown = live or next((instance for instance in instances if latest and instance.instance_id == latest.instance_id), None)
+    view = lifecycle.collector_view(facts, lifecycle.Limits(run.max_attempts, run.max_interruptions), shown, unread)
     return RunStatus(
         run=run,
-        status=status,
-        final=final,
-        exit_code=done.exit_code if done else None,
-        attempts=len(begun),
-        instance_id=shown.instance_id if shown else latest,
+        status=view.status,
+        final=view.final,
+        exit_code=facts.done.exit_code if facts.done else None,
+        attempts=len(facts.attempts),
+        instance_id=shown.instance_id if shown else latest.instance_id if latest else None,
         instance_state=shown.state if shown else None,
-        started_at=begun[latest] if latest is not None else (live.launched if live else None),
-        finished_at=done.written if done else None,
-        reason=reason,
+        started_at=latest.first_seen if latest else (live.launched if live else None),
+        finished_at=facts.done.written if facts.done else None,
+        reason=view.reason,
     )
-
-
-def _under(keys: Iterable[Key], folder: str, control: str) -> Iterator[tuple[str, str, str, Key]]:
-    """(R, name, suffix, key) of each key S/<control>/R/<name>[.<suffix>]; keys of another shape are not ours."""
-    prefix = contract.control_prefix(folder, control)
-    for key in keys:
-        run_key, slash, leaf = key.name.removeprefix(prefix).partition("/")
-        if slash and leaf and "/" not in leaf:
-            name, _, suffix = leaf.partition(".")
-            yield run_key, name, suffix, key
-
-
-def _done_marks(keys: Iterable[Key], folder: str) -> dict[str, _Done]:
-    """R -> its done marker (the newest, should an agent have written two): <status>.<exit code>."""
-    marks: dict[str, _Done] = {}
-    for run_key, status_text, code, key in _under(keys, folder, contract.CONTROL_DONE):
-        status = _STATUSES.get(status_text)
-        if status is not None and (run_key not in marks or marks[run_key].written < key.written):
-            marks[run_key] = _Done(status, int(code) if code.lstrip("-").isdigit() else None, key.written)
-    return marks
-
-
-def _attempts(keys: Iterable[Key], folder: str) -> dict[str, _Attempts]:
-    """R -> its attempts: <instance-id> when one began, <instance-id>.<status> when it ended."""
-    found: dict[str, _Attempts] = {}
-    for run_key, instance_id, outcome, key in _under(keys, folder, contract.CONTROL_ATTEMPTS):
-        entry = found.setdefault(run_key, _Attempts({}, {}))
-        if not outcome:
-            entry.begun[instance_id] = key.written
-        elif outcome in _STATUSES:
-            entry.outcomes[instance_id] = _STATUSES[outcome]
-    return found
 
 
 def sweep_status(statuses: Iterable[RunStatus]) -> SweepStatus:

@@ -13,6 +13,7 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.emit.hcl import Expr
+from spawn_tf.lifecycle import ATTEMPT_PATTERN, DONE_PATTERN
 from spawn_tf.plan import Plan, Root
 
 LISTINGS = {
@@ -45,8 +46,8 @@ def _state(name: str, run: str) -> str:
         f"{{started = lookup(local.started_runs, {key}, null) != null, "
         f"open = lookup(local.done_runs, {key}, null) == null, "
         f"blocked = local.stop_all || lookup(local.stopped, {name}, false) "
-        f"|| length(lookup(local.failures, {key}, [])) >= {run}.max_attempts "
-        f"|| length(lookup(local.interruptions, {key}, [])) >= {run}.max_interruptions}}"
+        f"|| lookup(local.failures, {key}, 0) >= {run}.max_attempts "
+        f"|| lookup(local.interruptions, {key}, 0) >= {run}.max_interruptions}}"
     )
 
 
@@ -56,20 +57,27 @@ def schedule(plan: Plan, root: Root) -> dict[str, Any]:
     interruption = ", ".join(f'"{status}"' for status in contract.INTERRUPTION_STATUSES)
     locals_: dict[str, Any] = {
         "control": {name: contract.control_prefix(plan.sweep_folder, prefix) for name, prefix in LISTINGS.items()},
+        # Key names as spawn_tf/lifecycle.py reads them: a key of another shape is no marker.
+        "patterns": {"done": f"^{DONE_PATTERN}$", "attempt": f"^{ATTEMPT_PATTERN}$"},
         # <R>/<status>.<exit code> -> the run R = <run>.<fingerprint> is finished
-        "done_runs": Expr('{for key in data.aws_s3_objects.done.keys : split("/", trimprefix(key, local.control.done))[0] => true...}'),
-        # <R>/<instance-id> (begun) and <R>/<instance-id>.<status> (ended)
+        "done_runs": Expr(
+            "{for m in [for key in data.aws_s3_objects.done.keys : regexall(local.patterns.done, trimprefix(key, local.control.done))] : "
+            "m[0][0] => true... if length(m) > 0}"
+        ),
+        # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended)
         "attempts": Expr(
-            '[for parts in [for key in data.aws_s3_objects.attempts.keys : split("/", trimprefix(key, local.control.attempts))] : '
-            '{run = parts[0], attempt = split(".", parts[1])[0], status = length(split(".", parts[1])) > 1 ? split(".", parts[1])[1] : ""} '
-            "if length(parts) == 2]"
+            "[for m in [for key in data.aws_s3_objects.attempts.keys : regexall(local.patterns.attempt, trimprefix(key, local.control.attempts))] : "
+            '{run = m[0][0], attempt = m[0][1], status = trimprefix(m[0][2], ".")} if length(m) > 0]'
         ),
         "ended_attempts": Expr('{for a in local.attempts : "${a.run}/${a.attempt}" => true... if a.status != ""}'),
         "started_runs": Expr(
             '{for a in local.attempts : a.run => true... if a.status == "" && lookup(local.ended_attempts, "${a.run}/${a.attempt}", null) == null}'
         ),
-        "failures": Expr(f"{{for a in local.attempts : a.run => a.attempt... if contains([{failure}], a.status)}}"),
-        "interruptions": Expr(f"{{for a in local.attempts : a.run => a.attempt... if contains([{interruption}], a.status)}}"),
+        # R -> how many of its attempts failed (were interrupted): each attempt once, whatever outcomes it has
+        "failures": Expr(f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{failure}], a.status)}} : run => length(distinct(ids))}}"),
+        "interruptions": Expr(
+            f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{interruption}], a.status)}} : run => length(distinct(ids))}}"
+        ),
         "stopped": Expr("{for key in data.aws_s3_objects.stop.keys : trimprefix(key, local.control.stop) => true}"),
         "stop_all": Expr(f'lookup(local.stopped, "{contract.STOP_ALL}", false)'),
     }

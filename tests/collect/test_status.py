@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import astuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto_layout import BUCKET
 
-from spawn_tf import contract
+from spawn_tf import contract, lifecycle
 from spawn_tf.cli import main
 from spawn_tf.collect.observe import Instance, Key, Observation, observe
 from spawn_tf.collect.status import run_statuses, status_document, sweep_status
@@ -44,12 +45,12 @@ def lay_out_every_status(layout):
     items += sweep.attempt("r-interrupted", sweep.instance_id(), "interrupted")
     items += sweep.attempt("r-lost", sweep.launch("r-lost", state="terminated"))
     items += sweep.attempt("r-running", sweep.launch("r-running", status_tag="running"))
-    sweep.launch("r-booting")
+    booting = sweep.launch("r-booting")  # EC2 lists it; its agent has written nothing yet
     for _ in range(3):  # retry_failed: three failed attempts, no done marker (Terraform launches no fourth)
         items += sweep.attempt("r-out-of-attempts", sweep.instance_id(), "failed")
     items += sweep.attempt("r-retrying", sweep.instance_id(), "failed")
     sweep.put_many(items)
-    return sweep
+    return sweep, booting
 
 
 EXPECTED = {  # run: (status, final, exit code)
@@ -70,7 +71,7 @@ EXPECTED = {  # run: (status, final, exit code)
 
 
 def test_status_json_gives_every_status(layout) -> None:
-    sweep = lay_out_every_status(layout)
+    sweep, booting = lay_out_every_status(layout)
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.stdout)  # stdout holds nothing but the JSON
@@ -92,10 +93,13 @@ def test_status_json_gives_every_status(layout) -> None:
     assert by_run["r-pending"]["instance_id"] is None
     assert by_run["r-success"]["params"] == {"seed": 0}
     assert [item["index"] for item in document["instances"]] == list(range(len(RUNS)))
+    assert (by_run["r-booting"]["instance_id"], by_run["r-booting"]["instance_state"]) == (booting, "running")
+    assert {item["run"]: item["fingerprint"] for item in document["instances"]} == {run.name: run.fingerprint for run in sweep.record.runs}
+    assert len({item["fingerprint"] for item in document["instances"]}) == len(RUNS)
 
 
 def test_status_table_on_a_pipe_is_plain_columns(layout) -> None:
-    sweep = lay_out_every_status(layout)
+    sweep, booting = lay_out_every_status(layout)
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file)])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -104,6 +108,7 @@ def test_status_table_on_a_pipe_is_plain_columns(layout) -> None:
     rows = {line.split()[0]: line.split() for line in lines[2:]}
     assert rows["r-failed"][1:3] == ["failed", "3"]
     assert rows["r-pending"][1:] == ["pending", "-", "us-east-1", "-", "0", "-", "-"]
+    assert rows["r-booting"][1:6] == ["running", "-", "us-east-1", booting, "0"]
     assert "\x1b" not in result.stdout  # no terminal colours when piped
 
 
@@ -236,28 +241,20 @@ def _observe(facts: list[dict]) -> tuple[SweepRecord, Observation]:
 
 
 @given(st.lists(run_facts, min_size=1, max_size=6))
-def test_a_run_is_final_exactly_when_terraform_would_launch_it_no_more(facts) -> None:
-    """Final ⇔ done, or (no live instance and) not started and blocked — emit/schedule.py's rule — and the status says why."""
+def test_each_run_is_decided_by_the_lifecycle_rules_on_its_own_keys(facts) -> None:
+    """Every run of a sweep gets what spawn_tf.lifecycle decides on its own keys and instance (the table in
+    tests/data/lifecycle.yaml checks those rules against Terraform and the agent), and is final exactly
+    when Terraform would launch it no more."""
     sweep, observation = _observe(facts)
     statuses = run_statuses(sweep, observation)
     for status, fact in zip(statuses, facts, strict=True):
-        failures = sum(1 for outcome in fact["outcomes"] if outcome in ("failed", "timeout"))
-        interruptions = sum(1 for outcome in fact["outcomes"] if outcome == "interrupted")
-        started = None in fact["outcomes"]  # an attempt that began and has no outcome
-        blocked = fact["stopped"] or failures >= 3 or interruptions >= 2
-        assert status.final == (fact["done"] is not None or (not fact["live"] and not started and blocked))
-        if fact["done"]:
-            assert status.status == fact["done"]
-        elif fact["live"]:
-            assert status.status == "running"
-        elif started:
-            assert status.status == "interrupted" and "without an outcome" in status.reason
-        elif blocked:
-            assert status.status == ("exhausted" if failures >= 3 or interruptions >= 2 else "cancelled")
-        elif fact["outcomes"]:
-            assert status.status == fact["outcomes"][-1]
-        else:
-            assert status.status == "pending"
+        run = status.run
+        own = [key for key in (*observation.done, *observation.attempts, *observation.stops) if f"/{run.key}/" in key.name or key.name.endswith(f"/{run.name}")]
+        run_facts_ = lifecycle.parse(FOLDER, own).facts(run.name, run.fingerprint)
+        instance = next((i for i in observation.instances if i.run == run.name), None)
+        limits = lifecycle.Limits(run.max_attempts, run.max_interruptions)
+        assert (status.status, status.final, status.reason) == astuple(lifecycle.collector_view(run_facts_, limits, instance))
+        assert status.final == (fact["done"] is not None or (not fact["live"] and not lifecycle.is_open(run_facts_, limits)))
         assert status.attempts == len(fact["outcomes"])
     expected = "completed" if all(s.final for s in statuses) else "pending" if all(s.status == "pending" for s in statuses) else "running"
     assert sweep_status(statuses) == expected
