@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from spawn_tf import __version__, contract
+from spawn_tf import contract
+from spawn_tf._version import __version__
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.pipeline import Checked, check_file, compile_file
@@ -508,7 +509,7 @@ def _unreachable(endpoint: str) -> None:
 
 def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
     from spawn_tf.collect.aws import Aws
-    from spawn_tf.collect.sweep import resolve
+    from spawn_tf.collect.resolve import resolve
 
     aws = Aws(region=region)
     return aws, _collector(lambda: resolve(sweep, aws, results=results))
@@ -785,8 +786,8 @@ def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: 
     from spawn_tf.collect import show
     from spawn_tf.collect.aws import Aws
     from spawn_tf.collect.list_sweeps import list_sweeps
+    from spawn_tf.collect.resolve import bucket_region, results_location
     from spawn_tf.collect.status import iso
-    from spawn_tf.collect.sweep import bucket_region, results_location
 
     aws = Aws(region=region)
 

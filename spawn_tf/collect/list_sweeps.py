@@ -9,8 +9,8 @@ from datetime import datetime
 
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
 from spawn_tf.collect.observe import observe
+from spawn_tf.collect.resolve import applied_sweep, manifest_keys
 from spawn_tf.collect.status import run_statuses, sweep_status
-from spawn_tf.collect.sweep import applied_sweep, manifest_keys
 from spawn_tf.contract import SweepStatus
 
 
