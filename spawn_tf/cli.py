@@ -825,7 +825,7 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
     from spawn_tf.collect import show
     from spawn_tf.collect.status import sweep_status
     from spawn_tf.contract import SweepStatus
-    from spawn_tf.expand import parse_duration
+    from spawn_tf.values import parse_duration
 
     try:
         limit = parse_duration(timeout) if timeout is not None else None

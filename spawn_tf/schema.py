@@ -14,9 +14,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error
-from spawn_tf.expand import duration_text
 from spawn_tf.load import DataPath, Document
 from spawn_tf.resources import sweep_schema
+from spawn_tf.values import duration_text
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError

@@ -4,7 +4,7 @@ import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf.contract import Arch
-from spawn_tf.expand import arch_of, env_name, env_text, parse_duration
+from spawn_tf.values import arch_of, env_name, env_text, parse_duration
 from spawn_tf.model import Run
 
 
