@@ -99,23 +99,19 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     Only current outputs are ranked: a run's status.json must name its current fingerprint.
     """
     from spawn_tf.collect import show
-    from spawn_tf.collect.results import Mode, left_out, metric_names, rank, ranked_document, read_current
+    from spawn_tf.collect.results import Mode, left_out, metric_missing, rank, ranked_document, read_current
 
     statuses = frozenset(str(status) for status in _statuses(wanted))
     aws, record = _resolve(sweep, results, region)
     standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
     board = rank(found, metric, Mode(mode))
     skipped = show.left_out_line(left_out(standings, statuses))
-    if found and not board.ranked:  # a metric no run has (a typo): an error, and an earlier best-results.json stays
+    missing = metric_missing(board, found, metric, metrics_file)
+    if missing is not None:
         for metrics, why in board.unranked:
             click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
-        names = metric_names(found)
-        hint = did_you_mean(metric, names, cutoff=0.6)
-        click.echo(f"spawn-tf: error: none of the {len(found)} runs ranked has a numeric '{metric}' in {metrics_file}", err=True)
-        if names:
-            click.echo(f"  hint: {hint + ' ' if hint else ''}the runs' metrics are: {', '.join(names)}", err=True)
         warn(problems)
-        sys.exit(ExitCode.FAILED)
+        raise missing
     documents = [ranked_document(entry) for entry in board.ranked[:top]]
     best = [document for document, _ in documents]
     if fmt == "json":
