@@ -3,7 +3,7 @@
 Importing this package loads no AWS SDK: the compile path stays light.
 """
 
+from spawn_tf._version import __version__
 from spawn_tf.pipeline import Checked, check_file
 
-__version__ = "0.1.0"
 __all__ = ["Checked", "__version__", "check_file"]

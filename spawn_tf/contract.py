@@ -332,5 +332,7 @@ class ExitCode(IntEnum):
 
     OK = 0
     FAILED = 1  # invalid input, or some runs failed
-    USAGE = 2  # bad command line (click's own code); `wait` also uses 2 for a timeout
+    USAGE = 2  # bad command line (click's own code)
+    TIMEOUT = 2  # `wait --timeout` gave up before every run was final (DESIGN §7: the same number as USAGE)
     PARTIAL = 3  # a region or S3 could not be read
+    INTERRUPTED = 130  # Ctrl-C (SIGINT) during a long command: the shell's 128 + 2

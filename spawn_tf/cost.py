@@ -125,6 +125,12 @@ def estimate_cost(runs: Iterable[Run], prices: PriceTable) -> CostEstimate:
     return CostEstimate(source=prices.source, notes=prices.notes, lines=tuple(lines))
 
 
+def unpriced_estimate(runs: Iterable[Run]) -> CostEstimate:
+    """Every run listed without a price, for a sweep with no price source and no budget: nothing guessed."""
+    hint = "pass --prices FILE or --live, or name budget.prices in the sweep"
+    return estimate_cost(runs, PriceTable(source="no price source", prices={}, notes=(f"no prices: {hint}",)))
+
+
 def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -> CostLine:
     region, instance_type, spot = key
     price = prices.get(region, instance_type)

@@ -16,10 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from spawn_tf.cost import CostEstimate, estimate_as_json, usd
-from spawn_tf.expand import duration_text, env_text
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan
 from spawn_tf.render import markdown_table, text_table
+from spawn_tf.values import duration_text, env_text
 
 # RunSettings fields under the names users write them in a sweep file.
 _SETTING_NAMES = {"spot_max_price_usd": "spot_max_price", "ttl_seconds": "ttl", "idle_timeout_seconds": "idle_timeout",

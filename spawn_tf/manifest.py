@@ -11,7 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from spawn_tf import __version__, contract
+from spawn_tf import contract
+from spawn_tf._version import __version__
 from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
 

@@ -302,3 +302,30 @@ def _spot_prices(ec2: Any, instance_types: list[str], now: dt.datetime) -> dict[
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def live_prices(fetched: list[PriceTable]) -> Callable[[set[tuple[str, str]]], PriceTable]:
+    """The price source of --live: AWS's current prices for the (region, instance type) pairs asked, each table kept in `fetched`.
+
+    An answer that read no price at all is an error, not an estimate of nothing.
+    """
+    from spawn_tf.errors import SpawnError
+
+    def fetch(pairs: set[tuple[str, str]]) -> PriceTable:
+        from botocore.exceptions import BotoCoreError, NoCredentialsError
+
+        try:
+            clients = aws_clients()
+        except NoCredentialsError:
+            raise SpawnError("--live needs AWS credentials, and there are none",
+                             "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or give a price file with --prices") from None  # fmt: skip
+        except BotoCoreError as exc:  # a profile that does not exist, a broken config file
+            raise SpawnError(f"AWS: {exc}") from None
+        table = fetch_prices(pairs, clients, dt.datetime.now(dt.UTC))
+        if pairs and not table.prices and table.notes:
+            notes = "".join(f"\n  {note}" for note in table.notes)
+            raise SpawnError(f"--live read no price from AWS:{notes}", "check the credentials and the network, or give a price file with --prices")
+        fetched.append(table)
+        return table
+
+    return fetch

@@ -11,9 +11,9 @@ from typing import Any
 
 import yaml
 
-from spawn_tf.expand import env_name
 from spawn_tf.load import SourceFloat, SourceInt
 from spawn_tf.model import Run
+from spawn_tf.values import env_name
 
 _FIXED_COLUMNS = ("index", "name", "region", "instance_type", "spot", "ttl", "fingerprint")
 

@@ -14,9 +14,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error
-from spawn_tf.expand import duration_text
 from spawn_tf.load import DataPath, Document
 from spawn_tf.resources import sweep_schema
+from spawn_tf.values import duration_text
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -52,6 +52,50 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+
+def _type_check(value: str | list[str]) -> Check:
+    tests = [_TYPES[name] for name in ([value] if isinstance(value, str) else value)]
+    return lambda v: any(test(v) for test in tests)
+
+
+def _enum_check(value: list[Any]) -> Check:
+    if not all(isinstance(option, str) for option in value):
+        raise NotImplementedError("enum of non-strings")
+    options = frozenset(value)
+    return lambda v: isinstance(v, str) and v in options
+
+
+def _const_check(value: Any) -> Check:
+    if not _is_number(value):
+        raise NotImplementedError("const of a non-number")
+    return lambda v: _is_number(v) and v == value
+
+
+def _pattern_check(value: str) -> Check:
+    search = ecma_search(value)
+    return lambda v: not isinstance(v, str) or search(v) is not None
+
+
+# The keywords whose check depends on their value alone (no sub-schema to compile).
+_VALUE_KEYWORDS: dict[str, Callable[[Any], Check]] = {
+    "type": _type_check,
+    "required": lambda value: lambda v: not isinstance(v, dict) or all(name in v for name in value),
+    "minProperties": lambda value: lambda v: not isinstance(v, dict) or len(v) >= value,
+    "maxProperties": lambda value: lambda v: not isinstance(v, dict) or len(v) <= value,
+    "minItems": lambda value: lambda v: not isinstance(v, list) or len(v) >= value,
+    "maxItems": lambda value: lambda v: not isinstance(v, list) or len(v) <= value,
+    # Decided here for strings only; other lists go to jsonschema (its equality rules differ from Python's).
+    "uniqueItems": lambda value: lambda v: not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v)),
+    "pattern": _pattern_check,
+    "minLength": lambda value: lambda v: not isinstance(v, str) or len(v) >= value,
+    "maxLength": lambda value: lambda v: not isinstance(v, str) or len(v) <= value,
+    "enum": _enum_check,
+    "const": _const_check,
+    "minimum": lambda value: lambda v: not _is_number(v) or v >= value,
+    "maximum": lambda value: lambda v: not _is_number(v) or v <= value,
+    "exclusiveMinimum": lambda value: lambda v: not _is_number(v) or v > value,
+}
+
 class _Compiler:
     """Turns the subset of draft 2020-12 that our schema uses into nested closures."""
 
@@ -77,12 +121,11 @@ class _Compiler:
             return checks[0]
         return lambda v: all(check(v) for check in checks)
 
-    def _keyword(self, key: str, value: Any, schema: Mapping[str, Any]) -> Check | None:  # noqa: C901, PLR0911, PLR0912 - one branch per keyword
+    def _keyword(self, key: str, value: Any, schema: Mapping[str, Any]) -> Check | None:  # noqa: PLR0911 - one branch per keyword
+        if key in _VALUE_KEYWORDS:
+            return _VALUE_KEYWORDS[key](value)
         if key == "$ref":
             return self.ref(value)
-        if key == "type":
-            tests = [_TYPES[name] for name in ([value] if isinstance(value, str) else value)]
-            return lambda v: any(test(v) for test in tests)
         if key == "properties":
             properties = {name: self.compile(sub) for name, sub in value.items()}
             extra = schema.get("additionalProperties", True)
@@ -93,47 +136,12 @@ class _Compiler:
                 return None  # handled with properties
             other = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(other(item) for item in v.values())
-        if key == "required":
-            return lambda v: not isinstance(v, dict) or all(name in v for name in value)
         if key == "propertyNames":
             names = self.compile(value)
             return lambda v: not isinstance(v, dict) or all(names(k) for k in v)
-        if key == "minProperties":
-            return lambda v: not isinstance(v, dict) or len(v) >= value
-        if key == "maxProperties":
-            return lambda v: not isinstance(v, dict) or len(v) <= value
         if key == "items":
             item_check = self.compile(value)
             return lambda v: not isinstance(v, list) or all(item_check(item) for item in v)
-        if key == "minItems":
-            return lambda v: not isinstance(v, list) or len(v) >= value
-        if key == "maxItems":
-            return lambda v: not isinstance(v, list) or len(v) <= value
-        if key == "uniqueItems":
-            # Decided here for strings only; other lists go to jsonschema (its equality rules differ from Python's).
-            return lambda v: not isinstance(v, list) or (all(isinstance(i, str) for i in v) and len(set(v)) == len(v))
-        if key == "pattern":
-            search = ecma_search(value)
-            return lambda v: not isinstance(v, str) or search(v) is not None
-        if key == "minLength":
-            return lambda v: not isinstance(v, str) or len(v) >= value
-        if key == "maxLength":
-            return lambda v: not isinstance(v, str) or len(v) <= value
-        if key == "enum":
-            if not all(isinstance(option, str) for option in value):
-                raise NotImplementedError("enum of non-strings")
-            options = frozenset(value)
-            return lambda v: isinstance(v, str) and v in options
-        if key == "const":
-            if not _is_number(value):
-                raise NotImplementedError("const of a non-number")
-            return lambda v: _is_number(v) and v == value
-        if key == "minimum":
-            return lambda v: not _is_number(v) or v >= value
-        if key == "maximum":
-            return lambda v: not _is_number(v) or v <= value
-        if key == "exclusiveMinimum":
-            return lambda v: not _is_number(v) or v > value
         if key == "anyOf":
             branches = [self.compile(sub) for sub in value]
             return lambda v: any(branch(v) for branch in branches)

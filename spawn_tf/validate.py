@@ -1,23 +1,26 @@
 """Validate a loaded document into a Sweep: schema, then the rules a schema cannot say. Pure.
 
-Run-level rules that need the expanded runs (names, regions, env variables) live in expand.py.
+Run-level rules that need the expanded runs (names, regions, env variables) live in expand.py and
+run_settings.py; the size limits checked first in size_limits.py; taking out what is invalid in
+repair.py; building the Sweep in build_sweep.py.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import string
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from types import MappingProxyType
 from typing import Any
 
 from spawn_tf import awsdata, contract
+from spawn_tf.build_sweep import build_sweep, sweep_id_from_file_name
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, error, has_errors, ordered, warning
 from spawn_tf.load import DataPath, Document
-from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch, Sweep
+from spawn_tf.model import Sweep
+from spawn_tf.repair import REPAIR_ROUNDS, SAID_BY_ABSENCE, dropped_names, without
 from spawn_tf.schema import invalid_paths, schema_diagnostics, setting_check, where
+from spawn_tf.size_limits import limit_diagnostics
 
 # Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
 # silent parameter). Keyed by the normalized spelling (lower case, '-' -> '_').
@@ -63,51 +66,33 @@ class Validation:
 
     def later(self, diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
         """Diagnostics of later stages, without those that only report a value taken out as missing."""
-        return [d for d in diagnostics if not (self.dropped & _SAID_BY_ABSENCE.get(d.code, frozenset()))]
-
-
-# Diagnostics that a value taken out would cause by its absence alone: (code -> keys whose removal causes it).
-_SAID_BY_ABSENCE: dict[str, frozenset[str]] = {
-    "no-ttl": frozenset({"ttl", "defaults"}),
-    "budget-needs-ttl": frozenset({"ttl", "defaults"}),
-    "no-instance-type": frozenset({"instance_type", "defaults"}),
-    "no-workload": frozenset({"user_data", "command", "defaults"}),
-    "unnamed-runs": frozenset({"name", "name_template", "params"}),
-    "bad-sweep-id": frozenset({"sweep"}),
-    "single-run": frozenset({"params", "grid", "random", "(top level)"}),  # an unknown top-level key may be a misspelt params
-    "missing-region-value": frozenset({*contract.REGIONAL_SETTINGS, "region", "(unknown region)"}),
-    "regional-id": frozenset({"region"}),
-    "stop-needs-on-demand": frozenset({"spot", "defaults"}),
-    "gpu-without-driver": frozenset({"ami", "defaults"}),
-    "many-runs": frozenset({"max_concurrent"}),
-}
-_REPAIR_ROUNDS = 8  # taking a value out can leave its object without a required key: check again
+        return [d for d in diagnostics if not (self.dropped & SAID_BY_ABSENCE.get(d.code, frozenset()))]
 
 
 def check_document(document: Document) -> Validation:
     """Every problem the document shows before expansion, and a Sweep of its valid parts."""
-    limits = list(_limit_diagnostics(document))
+    limits = list(limit_diagnostics(document))
     if limits:  # before any check whose work grows with the runs
         return Validation(sweep=None, document=document, diagnostics=ordered(limits), valid=False, dropped=frozenset())
     schema = schema_diagnostics(document)
     found = [*schema, *_key_diagnostics(document)]
     removed: list[DataPath] = []
     checked = document
-    for _ in range(_REPAIR_ROUNDS):
+    for _ in range(REPAIR_ROUNDS):
         paths = invalid_paths(checked.data) if schema else ()  # no schema errors: the document is valid as it is
         if not paths:
             break
         if () in paths:
             return Validation(sweep=None, document=document, diagnostics=ordered(found), valid=False, dropped=frozenset())
         removed.extend(paths)
-        checked = replace(checked, data=_without(checked.data, paths))
+        checked = replace(checked, data=without(checked.data, paths))
     else:
         return Validation(sweep=None, document=document, diagnostics=ordered(found), valid=False, dropped=frozenset())
     # Also what a misspelt key meant ('ttl_hours' -> ttl): a run lacks that setting because of the error already shown.
     meant = {name for d in found if d.code == "unknown-setting" for name in re.findall(r"'([a-z_]+)'", d.hint or "")}
-    dropped = _dropped_names(removed) | (meant & set(contract.RUN_SETTINGS))
+    dropped = dropped_names(removed) | (meant & set(contract.RUN_SETTINGS))
     for check in CHECKS:
-        found.extend(d for d in check(checked) if not (dropped & _SAID_BY_ABSENCE.get(d.code, frozenset())))
+        found.extend(d for d in check(checked) if not (dropped & SAID_BY_ABSENCE.get(d.code, frozenset())))
     if any(d.code == "unknown-region" for d in found):  # a run in an unknown region has no value in per-region maps: already said
         dropped |= {"(unknown region)"}
     valid = not has_errors(found)
@@ -116,38 +101,9 @@ def check_document(document: Document) -> Validation:
     unusable = _unusable_paths(checked)
     if unusable:
         removed.extend(unusable)
-        dropped |= _dropped_names(removed)
-        checked = replace(checked, data=_without(checked.data, unusable))
-    return Validation(sweep=_build_sweep(checked), document=checked, diagnostics=ordered(found), valid=valid, dropped=dropped)
-
-
-def _without(data: Any, paths: Iterable[DataPath]) -> Any:
-    """A copy of `data` without the values at `paths` (copied only along those paths)."""
-    result = dict(data) if isinstance(data, dict) else list(data)
-    heads: dict[Any, list[DataPath]] = {}
-    for path in paths:
-        heads.setdefault(path[0], []).append(path[1:])
-    for head, rests in heads.items():
-        if any(not rest for rest in rests):
-            if isinstance(result, dict):
-                result.pop(head, None)
-            continue
-        child = result[head] if isinstance(result, dict) and head in result else None
-        if isinstance(result, list) and isinstance(head, int) and head < len(result):
-            child = result[head]
-        if isinstance(child, dict | list):
-            result[head] = _without(child, rests)
-    return result
-
-
-def _dropped_names(paths: Iterable[DataPath]) -> frozenset[str]:
-    """The names of what was taken out: each path's last key, and a regional setting anywhere in it."""
-    names: set[str] = set()
-    for path in paths:
-        names.update(item for item in path[-1:] if isinstance(item, str))
-        names.update(("(top level)",) if len(path) == 1 else ())
-        names.update(item for item in path if item in contract.REGIONAL_SETTINGS)
-    return frozenset(names)
+        dropped |= dropped_names(removed)
+        checked = replace(checked, data=without(checked.data, unusable))
+    return Validation(sweep=build_sweep(checked), document=checked, diagnostics=ordered(found), valid=valid, dropped=dropped)
 
 
 def _unusable_paths(document: Document) -> tuple[DataPath, ...]:
@@ -221,24 +177,6 @@ def _key_problem(key: str) -> tuple[str, str, str] | None:
 # --- sweep-level rules -----------------------------------------------------------------------
 
 
-_NOT_IN_ID = re.compile(r"[^a-z0-9]+")
-_ID_HASH_CHARS = 6
-
-
-def sweep_id_from_file_name(stem: str) -> str:
-    """The sweep id of a file without `sweep:`: its name made into an id (DESIGN §2).
-
-    Lower case; every run of other characters (`_`, spaces, dots) becomes one '-'; a name over
-    the limit keeps its start and ends with a hash of the whole name, so two long names that
-    differ only at the end still get different ids.
-    """
-    words = _NOT_IN_ID.sub("-", stem.lower()).strip("-") or "sweep"
-    if len(words) <= contract.MAX_SWEEP_ID_CHARS:
-        return words
-    digest = hashlib.sha256(stem.encode("utf-8", "surrogatepass")).hexdigest()[:_ID_HASH_CHARS]
-    return f"{words[: contract.MAX_SWEEP_ID_CHARS - _ID_HASH_CHARS - 1].rstrip('-')}-{digest}"
-
-
 def derived_sweep_id(document: Document) -> str | None:
     """The id made from the file name when the file has no `sweep:` and its name is not an id as it stands, else None."""
     if "sweep" in document.data or contract.SWEEP_ID_PATTERN.fullmatch(document.stem):
@@ -300,80 +238,6 @@ def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
                   "remove region from defaults to spread runs over regions")  # fmt: skip
 
 
-def _limit_diagnostics(document: Document) -> Iterator[Diagnostic]:
-    """The run count and the runs' sizes, from the sizes of what is written; before the schema (any types), before any work per run."""
-    data = document.data
-    params = data.get("params") if isinstance(data.get("params"), list) else []
-    grid = data.get("grid") if isinstance(data.get("grid"), dict) else {}
-    random = data.get("random") if isinstance(data.get("random"), dict) else {}
-    count = random.get("count")
-    drawn = count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
-    grid_runs = _grid_size(data)
-    total = len(params) + grid_runs + drawn
-    if total > contract.MAX_RUNS:
-        where_generated = ("grid",) if grid else ("random",) if drawn else ("params",)
-        yield error("too-many-runs", f"the sweep expands to {total} runs, more than the limit of {contract.MAX_RUNS}",
-                    document.span(where_generated, key=True), "split it into several sweeps")  # fmt: skip
-        return
-    drawn_keys = random.get("parameters") if isinstance(random.get("parameters"), dict) else {}
-    yield from _run_sizes(document, params, ((("grid",), grid, grid_runs), (("random",), drawn_keys, drawn)))
-    yield from _copied_text(document, total, grid, grid_runs)
-
-
-def _copied_text(document: Document, runs: int, grid: Mapping[str, Any], grid_runs: int) -> Iterator[Diagnostic]:
-    """Text that expansion copies into runs: each default parameter into every run, each grid value into its share of the grid.
-
-    Every run holds its parameters as environment text (a gzip-friendly value may pass the 16 KB
-    user-data check): 5,000 copies of a 1 MB default are 5 GB before any check could see them.
-    """
-    defaults = document.data.get("defaults")
-    per_run = sum(_text_size(value) for key, value in defaults.items() if key not in contract.RUN_SETTINGS) if isinstance(defaults, dict) else 0
-    copied = per_run * runs
-    for values in grid.values():
-        if isinstance(values, list) and values:
-            copied += max(map(_text_size, values)) * (grid_runs // len(values))
-    if copied > contract.MAX_EXPANDED_CHARS:
-        yield error("too-much-text", f"the runs' parameters hold {copied} characters in all, more than the limit of {contract.MAX_EXPANDED_CHARS}",
-                    document.span(("defaults",) if per_run * runs > contract.MAX_EXPANDED_CHARS else ("grid",), key=True),
-                    "a value in defaults is copied into every run; pass large data as a file (S3 or the workdir)")  # fmt: skip
-
-
-def _text_size(value: Any) -> int:
-    return len(value) if isinstance(value, str) else len(str(value))
-
-
-def _run_sizes(document: Document, params: list[Any], generated: Iterable[tuple[DataPath, Mapping[str, Any], int]]) -> Iterator[Diagnostic]:
-    """Settings and parameters of each run (the defaults' and its own), and of all runs together: what expansion builds.
-
-    A bound from the sizes alone settles the common file; only a file near a limit is counted key by key.
-    """
-    data = document.data
-    base = {key for key in data if key in contract.RUN_SETTINGS}
-    base.update(data["defaults"] if isinstance(data.get("defaults"), dict) else ())
-    rows = [row for row in params if type(row) is dict]
-    kinds = [(path, own, runs) for path, own, runs in generated if runs]
-    widest = max((len(own) for _, own, _ in kinds), default=0)
-    bound_total = len(base) * (len(rows) + sum(runs for _, _, runs in kinds)) + sum(map(len, rows)) + sum(len(own) * runs for _, own, runs in kinds)
-    if len(base) + max(widest, max(map(len, rows), default=0)) <= contract.MAX_RUN_KEYS and bound_total <= contract.MAX_EXPANDED_KEYS:
-        return
-    every = [*((("params", i), row, 1) for i, row in enumerate(params) if type(row) is dict), *kinds]
-    in_all = 0
-    for path, own, runs in every:
-        keys = len(base.union(own))
-        if keys > contract.MAX_RUN_KEYS:
-            yield error("too-many-keys", f"a run has {keys} settings and parameters, more than the limit of {contract.MAX_RUN_KEYS}",
-                        document.span(path), _MANY_KEYS_HINT)  # fmt: skip
-            return
-        in_all += keys * runs
-    if in_all > contract.MAX_EXPANDED_KEYS:
-        yield error("too-many-values", f"the runs hold {in_all} settings and parameters in all, more than the limit of {contract.MAX_EXPANDED_KEYS}",
-                    document.span(("defaults",) if "defaults" in data else (), key=True),
-                    "fewer runs, or fewer settings and parameters per run; split it into several sweeps")  # fmt: skip
-
-
-_MANY_KEYS_HINT = "a run's settings and parameters become its environment in 16 KB of user-data; pass large data as a file"
-
-
 def _check_single_run(document: Document) -> Iterator[Diagnostic]:
     data = document.data
     if "params" not in data and "grid" not in data and "random" not in data:
@@ -397,15 +261,6 @@ def _region_paths(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, str, bool
         for setting in contract.REGIONAL_SETTINGS:
             if isinstance(mapping.get(setting), dict):
                 yield from (((*path, setting, region), region, True) for region in mapping[setting])
-
-
-def _grid_size(data: Mapping[str, Any]) -> int:
-    """The grid's combinations (before the schema: a value that is not a list counts as one choice)."""
-    grid = data.get("grid")
-    size = 1 if grid and isinstance(grid, dict) else 0
-    for values in grid.values() if size else ():
-        size *= len(values) if isinstance(values, list) else 1
-    return size
 
 
 def _check_grid(document: Document) -> Iterator[Diagnostic]:
@@ -523,58 +378,3 @@ CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
     _check_regions_used,
     _check_single_run,
 )
-
-
-# --- building --------------------------------------------------------------------------------
-
-
-def _build_sweep(document: Document) -> Sweep:
-    data = document.data
-    defaults = {key: data[key] for key in data if key in contract.RUN_SETTINGS}
-    defaults.update(data.get("defaults", {}))
-    random = data.get("random")
-    terraform = data.get("terraform", {})
-    backend = next(iter(terraform.get("backend", {}).items()), None)
-    return Sweep(
-        id=data["sweep"] if "sweep" in data else sweep_id_from_file_name(document.stem),
-        source=document.file,
-        source_name=document.name,
-        source_sha256=document.sha256,
-        results=data.get("results"),
-        results_region=data.get("results_region"),
-        defaults=MappingProxyType(defaults),
-        params=tuple(MappingProxyType(row) for row in data.get("params", ())),
-        grid=tuple((key, tuple(values)) for key, values in sorted(data.get("grid", {}).items())),
-        random=None
-        if random is None
-        else RandomSearch(
-            count=int(random["count"]),
-            seed=int(random.get("seed", 0)),
-            parameters=tuple(
-                RandomParameter(
-                    name=key,
-                    values=tuple(spec.get("values", ())),
-                    distribution=spec.get("distribution"),
-                    low=float(spec.get("min", 0)),
-                    high=float(spec.get("max", 0)),
-                )
-                for key, spec in random["parameters"].items()
-            ),
-        ),
-        name_template=data.get("name_template"),
-        regions=tuple(data.get("regions", ())),
-        max_concurrent=data.get("max_concurrent"),
-        max_runs_per_root=int(data.get("max_runs_per_root", contract.DEFAULT_MAX_RUNS_PER_ROOT)),
-        backend=None if backend is None else Backend(kind=backend[0], config=MappingProxyType(dict(backend[1]))),
-        aws_provider_version=terraform.get("aws_provider_version", contract.DEFAULT_AWS_PROVIDER_VERSION),
-        budget=_budget(data.get("budget")),
-    )
-
-
-def _budget(budget: Mapping[str, Any] | None) -> Budget | None:
-    if budget is None:
-        return None
-    from decimal import Decimal  # only sweeps with a budget need it
-
-    # str() of a number gives its text as written, so `max_usd: 0.1` is exactly 0.1 dollars.
-    return Budget(max_usd=Decimal(str(budget[contract.BUDGET_MAX_USD])), prices=budget.get(contract.BUDGET_PRICES))

@@ -18,6 +18,8 @@ import botocore.parsers
 from botocore.config import Config
 
 from spawn_tf import contract
+from spawn_tf.contract import ExitCode
+from spawn_tf.errors import SpawnError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -29,12 +31,8 @@ _NO_CONNECTION = (botocore.exceptions.EndpointConnectionError, botocore.exceptio
 WORKERS = 16  # concurrent requests: enough to hide latency, few enough to stay under S3's and EC2's rates
 
 
-class CollectError(Exception):
+class CollectError(SpawnError):
     """Something the user can fix (a sweep that does not exist, a file that is not a manifest): one line and a hint."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
 
 
 class Aws:
@@ -132,3 +130,20 @@ def is_missing(error: BaseException) -> bool:
 
 # What a call to AWS can raise: errors AWS answered, failures on the way, and answers that are not AWS's.
 AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError, botocore.parsers.ResponseParserError)
+
+
+def collecting(work: Callable[[], T]) -> T:
+    """`work()`, its AWS failures as SpawnErrors: no credentials or no connection exit 1, an AWS error that stops everything 3."""
+    try:
+        return work()
+    except botocore.exceptions.NoCredentialsError:
+        raise SpawnError("no AWS credentials",
+                         "set AWS_PROFILE (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY), or run `aws configure`") from None  # fmt: skip
+    except AWS_ERRORS as exc:
+        if endpoint := no_connection(exc):
+            raise unreachable(endpoint) from None
+        raise SpawnError(error_text(exc), exit_code=ExitCode.PARTIAL) from None
+
+
+def unreachable(endpoint: str) -> SpawnError:
+    return SpawnError(f"cannot connect to AWS at {endpoint}", "check the network (a proxy, a VPN), and AWS_ENDPOINT_URL if it is set")

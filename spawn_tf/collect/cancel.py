@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from spawn_tf import contract
 from spawn_tf.collect.aws import Aws, in_parallel
+from spawn_tf.collect.status import RunStatus
 from spawn_tf.collect.sweep import SweepRecord
 
 
@@ -18,3 +21,8 @@ def cancel(sweep: SweepRecord, aws: Aws, runs: tuple[str, ...] = ()) -> list[str
     s3 = aws.s3(sweep.results.region)
     in_parallel(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)
     return keys
+
+
+def would_stop(statuses: Iterable[RunStatus], runs: tuple[str, ...] = ()) -> list[RunStatus]:
+    """The runs a cancel of `runs` (every run when none is named) would stop: those not final."""
+    return [status for status in statuses if (status.run.name in runs if runs else True) and not status.final]

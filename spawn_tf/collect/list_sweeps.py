@@ -6,12 +6,14 @@ import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
 from spawn_tf.collect.observe import observe
-from spawn_tf.collect.status import run_statuses, sweep_status
-from spawn_tf.collect.sweep import applied_sweep, manifest_keys
+from spawn_tf.collect.resolve import applied_sweep, manifest_keys
+from spawn_tf.collect.status import iso, run_statuses, sweep_status
 from spawn_tf.contract import SweepStatus
+from spawn_tf.errors import SpawnError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -22,6 +24,12 @@ class SweepSummary:
     final: int  # runs that nothing will launch again
     regions: tuple[str, ...]
     updated: datetime | None  # the newest manifest: the last apply that changed the sweep
+
+
+def summaries_document(summaries: Sequence[SweepSummary]) -> list[dict[str, Any]]:
+    """`list-sweeps --json`: one object per sweep."""
+    return [{"sweep": s.id, "status": str(s.status), "runs": s.runs, "final": s.final, "regions": list(s.regions), "updated_at": iso(s.updated)}
+            for s in summaries]  # fmt: skip
 
 
 def matches(sweep_id: str, patterns: Sequence[str]) -> bool:
@@ -57,3 +65,10 @@ def list_sweeps(aws: Aws, bucket: str, region: str, prefix: str, patterns: Seque
 
     answers = in_parallel(summary, ids)
     return [a for a in answers if isinstance(a, SweepSummary)], [a for a in answers if isinstance(a, str)]
+
+
+def check_matched(where: str, patterns: Sequence[str], summaries: Sequence[SweepSummary], problems: Sequence[str]) -> None:
+    """Patterns that match no sweep of a location read in full are an error (a typo), not an empty list."""
+    if patterns and not summaries and not problems:
+        raise SpawnError(f"no sweep in {where} matches {' or '.join(repr(p) for p in patterns)}",
+                         "a pattern is an exact id or a glob such as 'stage1-*'; `spawn-tf list-sweeps` lists them all")  # fmt: skip

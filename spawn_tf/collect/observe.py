@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
 
-if TYPE_CHECKING:  # sweep.py lists manifests with this module's list_keys
+if TYPE_CHECKING:
     from spawn_tf.collect.sweep import SweepRecord
 
 

@@ -20,6 +20,8 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
 from spawn_tf.collect.sweep import SweepRecord
+from spawn_tf.diagnostics import did_you_mean
+from spawn_tf.errors import SpawnError
 from spawn_tf.manifest import RunRecord
 
 _STATUSES = frozenset(str(status) for status in contract.Status)
@@ -137,6 +139,16 @@ def left_out(standings: Iterable[Standing], wanted: frozenset[str]) -> dict[str,
         if entry.status not in wanted:
             tally[entry.status] = tally.get(entry.status, 0) + 1
     return dict(sorted(tally.items(), key=lambda item: (-item[1], item[0])))
+
+
+def metric_missing(board: Leaderboard, found: list[Metrics], metric: str, metrics_file: str) -> SpawnError | None:
+    """A metric no run has (a typo) is an error, and an earlier best-results.json stays; None when some run was ranked."""
+    if not found or board.ranked:
+        return None
+    names = metric_names(found)
+    hint = did_you_mean(metric, names, cutoff=0.6)
+    return SpawnError(f"none of the {len(found)} runs ranked has a numeric '{metric}' in {metrics_file}",
+                      f"{hint + ' ' if hint else ''}the runs' metrics are: {', '.join(names)}" if names else None)  # fmt: skip
 
 
 def metric_names(all_metrics: Iterable[Metrics]) -> list[str]:

@@ -18,7 +18,8 @@ from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_p
 from spawn_tf.collect.observe import Key, Observation, list_keys
 from spawn_tf.collect.status import RunStatus
 from spawn_tf.collect.sweep import SweepRecord
-from spawn_tf.contract import Status
+from spawn_tf.contract import ExitCode, Status
+from spawn_tf.errors import SpawnError
 from spawn_tf.model import Run, Sweep
 
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1,000 keys
@@ -128,17 +129,61 @@ def retry_sweep_id(original: str) -> str:
 
 def retry_file_text(sweep_file: Path, names: Iterable[str], sweep_id: str) -> str:
     """The YAML of a sweep file holding just the runs `names` of `sweep_file`, in their original order."""
-    from spawn_tf.expand import expand_runs, own_rows
-    from spawn_tf.load import load_document
+    from spawn_tf.expand import own_rows
+    from spawn_tf.pipeline import check_file
     from spawn_tf.render import sweep_yaml
-    from spawn_tf.validate import validate_document
 
-    document, _ = load_document(sweep_file)
-    sweep = validate_document(document)[0] if document is not None else None
-    runs = expand_runs(sweep, document)[0] if sweep is not None and document is not None else None
+    checked = check_file(sweep_file)
+    sweep, runs, document = checked.sweep, checked.runs, checked.document
     if sweep is None or runs is None or document is None:
         raise CollectError(f"{sweep_file} has errors", f"`spawn-tf validate {sweep_file}` lists them")
     wanted = set(names)
     chosen = [run for run in runs if run.name in wanted]
     header = f"# The runs of {sweep_file.name} to run again ({len(chosen)} of {len(runs)}), written by spawn-tf retry.\n"
     return header + sweep_yaml(retry_document(sweep, document.data, chosen, list(own_rows(sweep)), sweep_id))
+
+
+def checked_retry_file(record: SweepRecord, names: Iterable[str], sweep_id: str, output: Path) -> str:
+    """The text of a retry file for `output`, only if it checks clean: a retry file that does not compile helps nobody."""
+    import tempfile
+
+    from spawn_tf.pipeline import check_file
+
+    with tempfile.TemporaryDirectory(prefix="retry-source-") as scratch:
+        text = retry_file_text(sweep_file_of(record, Path(scratch)), names, sweep_id)
+    with tempfile.TemporaryDirectory(prefix="retry-check-") as scratch:
+        draft = Path(scratch) / (output.name if output.suffix else f"{output.name}.yaml")
+        draft.write_text(text, encoding="utf-8")
+        checked = check_file(draft, str(output))
+    if checked.plan is None:
+        rendered = "\n".join(diagnostic.render() for diagnostic in checked.diagnostics)
+        raise SpawnError(f"the retry file for {output} does not check; nothing written:\n{rendered}", "a retry file that does not check is a bug of spawn-tf's")
+    return text
+
+
+def sweep_file_of(record: SweepRecord, scratch: Path) -> Path:
+    """The sweep file a record came from: as given, or its text from sweep.json written into `scratch` under its name."""
+    if record.sweep_file is not None:
+        return record.sweep_file
+    if record.source is None:
+        raise SpawnError("-o writes runs with their settings, as the sweep file has them, and this sweep's sweep.json does not carry "
+                         "the file (compiled by an earlier spawn-tf, or elsewhere): give the sweep file, or its build/<sweep>/sweep.json",
+                         exit_code=ExitCode.USAGE)  # fmt: skip
+    name, text = record.source
+    path = scratch / Path(name).name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def check_whole_view(observation: Observation) -> None:
+    """Retry only on a full view of the sweep: a run that could not be read may be running."""
+    if observation.problems:
+        raise SpawnError("not retrying on a partial view of the sweep", exit_code=ExitCode.PARTIAL)
+
+
+def check_not_cancelled(record: SweepRecord, observation: Observation) -> None:
+    """Runs re-opened in a sweep cancelled as a whole would not be launched: say so instead."""
+    stop_all = contract.stop_key(record.results.folder)
+    if any(key.name == stop_all for key in observation.stops):
+        raise SpawnError(f"sweep {record.id} is cancelled as a whole: re-opened runs would not be launched",
+                         f"delete s3://{record.results.bucket}/{stop_all} to lift it, then retry")  # fmt: skip

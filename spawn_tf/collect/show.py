@@ -13,8 +13,8 @@ from typing import Any, TextIO
 from spawn_tf.collect.results import Leaderboard, Mode
 from spawn_tf.collect.status import RunStatus, counts, iso, sweep_status
 from spawn_tf.collect.sweep import SweepRecord
-from spawn_tf.expand import env_text
 from spawn_tf.render import text_table
+from spawn_tf.values import env_text
 
 STATUS_COLUMNS = ("run", "status", "exit", "region", "instance", "attempts", "started", "finished")
 

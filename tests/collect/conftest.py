@@ -24,7 +24,7 @@ from moto_layout import REGION, Layout
 from sandbox import Aws
 
 from spawn_tf.collect.aws import Aws as CollectorAws
-from spawn_tf.collect.sweep import resolve
+from spawn_tf.collect.resolve import resolve
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import venv
 from pathlib import Path
@@ -27,3 +28,10 @@ def test_wheel_install_in_a_clean_venv_validates_the_examples(tmp_path: Path) ->
     assert result.returncode == 0, result.stderr
     schema = subprocess.run([env_dir / "bin" / "spawn-tf", "schema"], cwd=tmp_path, capture_output=True, text=True, check=True)
     assert '"$id": "urn:spawn-tf:sweep:1"' in schema.stdout
+    # The version is written once (spawn_tf/_version.py): the wheel's metadata and `--version` both carry it.
+    written = re.search(r'__version__ = "(.+)"', (ROOT / "spawn_tf" / "_version.py").read_text(encoding="utf-8")).group(1)
+    metadata = subprocess.run([python, "-c", "import importlib.metadata as m; print(m.version('spawn-tf'))"], cwd=tmp_path,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    assert metadata.stdout.strip() == written
+    shown = subprocess.run([env_dir / "bin" / "spawn-tf", "--version"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert shown.stdout.strip() == f"spawn-tf, version {written}"

@@ -9,10 +9,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from click.testing import CliRunner
-from sweep_helpers import QUIET_DEFAULTS, WriteSweep
+from sweep_helpers import QUIET_DEFAULTS, CheckSweep, WriteSweep
 
 from spawn_tf.cli import main
-from spawn_tf.cost import CostEstimate, estimate_as_json, estimate_cost, render_estimate, usd
+from spawn_tf.cost import CostEstimate, estimate_as_json, estimate_cost, render_estimate, unpriced_estimate, usd
 from spawn_tf.pipeline import check_file, compile_file, estimate_file
 from spawn_tf.prices import parse_price_file
 
@@ -220,3 +220,11 @@ def test_over_budget_by_less_than_a_cent_shows_whole_amounts(write_sweep: WriteS
     text = "budget: {max_usd: 0.4}\n" + QUIET_DEFAULTS + "  spot_max_price: '0.10025'\nparams:\n  - {name: a}\n  - {name: b}\n"
     checked, _ = compile_file(write_sweep(text))
     assert [d.message for d in checked.diagnostics] == ["the worst-case cost $0.401 exceeds the budget of $0.4"]
+
+
+def test_without_a_price_source_every_run_is_listed_unpriced(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "grid:\n  lr: [1, 2, 3]\n")
+    estimate = unpriced_estimate(checked.runs)
+    assert estimate.source == "no price source"
+    assert estimate.notes == ("no prices: pass --prices FILE or --live, or name budget.prices in the sweep",)
+    assert sum(line.runs for line in estimate.lines) == 3 and not any(line.priced for line in estimate.lines)

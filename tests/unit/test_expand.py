@@ -4,8 +4,8 @@ import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep, codes
 
 from spawn_tf.contract import Arch
-from spawn_tf.expand import arch_of, env_name, env_text, parse_duration
 from spawn_tf.model import Run
+from spawn_tf.values import arch_of, env_name, env_text, parse_duration
 
 
 def _runs(check: CheckSweep, text: str) -> tuple[Run, ...]:
