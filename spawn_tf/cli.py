@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -178,11 +177,11 @@ def compile_command(
     OUTPUT/<sweep>/.spawn-tf-files.json): state, .terraform/ and files of your own stay.
     """
     _one_shot()
-    from spawn_tf.emit.files import WriteError
+    from spawn_tf.emit.files import WriteError, forking_pays
 
     sweep_files = _sweep_files(files, param_files)
-    two_cores = len(os.sched_getaffinity(0)) > 1
-    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, two_cores=two_cores) for file in sweep_files]
+    fork_manifest = forking_pays()
+    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, fork_manifest=fork_manifest) for file in sweep_files]
     builds = _builds(output, sweep_files, compiled)
     if builds is None:
         sys.exit(ExitCode.FAILED)
@@ -204,8 +203,8 @@ Compiled = tuple[Any, dict[Any, bytes]]  # (Checked, the compiled files)
 Build = tuple[Path, Path, Any, dict[Any, bytes]]  # (destination, sweep file, Checked, files)
 
 
-def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, two_cores: bool) -> Compiled | None:
-    checked, files = compile_file(file, require_backend=require_backend, two_cores=two_cores, prices=prices)
+def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, fork_manifest: bool) -> Compiled | None:
+    checked, files = compile_file(file, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
     _report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)
@@ -384,11 +383,10 @@ def cost(*, file: Path, prices: Path | None, live: bool, save_prices: Path | Non
     if estimate is None and (checked.runs is None or has_errors(checked.diagnostics)):
         sys.exit(ExitCode.FAILED)
     if estimate is None:  # no price source and no budget: every run is listed unpriced, nothing guessed
-        from spawn_tf.cost import estimate_cost
+        from spawn_tf.cost import NO_PRICES_NOTE, estimate_cost
         from spawn_tf.prices import PriceTable
 
-        hint = "pass --prices FILE or --live, or name budget.prices in the sweep"
-        estimate = estimate_cost(checked.runs, PriceTable(source="no price source", prices={}, notes=(f"no prices: {hint}",)))
+        estimate = estimate_cost(checked.runs, PriceTable(source="no price source", prices={}, notes=(NO_PRICES_NOTE,)))
     budget = checked.sweep.budget.max_usd if checked.sweep and checked.sweep.budget else None
     if as_json or fmt == "json":
         click.echo(json.dumps(estimate_as_json(estimate, budget), indent=2, ensure_ascii=False))

@@ -77,6 +77,17 @@ DEFAULT_RESULTS_PREFIX: Final = "sweeps"
 DEFAULT_HOME_REGION: Final = "us-east-1"
 
 
+def results_uri_parts(uri: str) -> tuple[str, str] | None:
+    """(bucket, prefix without its slashes) of s3://BUCKET/PREFIX, or None when `uri` is not one."""
+    match = RESULTS_URI_PATTERN.fullmatch(uri)
+    return None if match is None else (match.group(1), (match.group(2) or "").strip("/"))
+
+
+def default_run_name(sweep_id: str, index: int) -> str:
+    """The name of a run that has none: `<sweep>-<index>` (index from 0, four digits or more)."""
+    return f"{sweep_id}-{index:04d}"
+
+
 # --- cost (README "Cost and budget") ---------------------------------------------------------
 
 BUDGET_MAX_USD: Final = "max_usd"  # budget.max_usd: the worst-case estimate may not exceed it

@@ -24,6 +24,9 @@ from spawn_tf.model import Run, Sweep
 from spawn_tf.prices import PriceTable
 from spawn_tf.render import markdown_table, text_table
 
+# Said wherever a cost is shown without a price source (cost, diff).
+NO_PRICES_NOTE = f"no prices: pass --prices FILE or --live, or name budget.{contract.BUDGET_PRICES} in the sweep"
+
 _SECONDS_PER_HOUR = Decimal(3600)
 _CENT = Decimal("0.01")
 

@@ -411,7 +411,17 @@ def tree_differences(destination: Path, files: Tree) -> list[str]:
     ]
 
 
-def in_parallel(make: Callable[[], bytes]) -> Callable[[], bytes]:
+def forking_pays() -> bool:
+    """Whether `in_forked_process` can run beside this process: os.fork exists and more than one CPU is ours.
+
+    os.sched_getaffinity (the CPUs this process may use, e.g. in a container) is Linux's; elsewhere
+    every CPU counts.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return hasattr(os, "fork") and cpus > 1
+
+
+def in_forked_process(make: Callable[[], bytes]) -> Callable[[], bytes]:
     """Start `make` in a forked process; the returned function waits for its bytes.
 
     The child shares this process's memory as it was at the fork, so nothing is pickled; an
