@@ -303,6 +303,9 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
+SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
+TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
 STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-XXXX/: a compile's new files before they move in
 TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
@@ -313,6 +316,7 @@ FINGERPRINT_VERSION: Final = 2
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
 IAM_NAME_PREFIX: Final = "spawn-tf"
+RUN_POLICY_NAME: Final = f"{IAM_NAME_PREFIX}-run"  # the inline policy of every run role
 
 # --- limits -----------------------------------------------------------------------------------
 

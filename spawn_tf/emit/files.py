@@ -24,16 +24,13 @@ Tree = Mapping[PurePosixPath, bytes]
 T = TypeVar("T")
 
 
-def dump_json(document: Any, *, compact: bool = False) -> bytes:
+def dump_json(document: Any) -> bytes:
     """The one JSON serializer of compiled output: sorted keys, 2-space indent, UTF-8, final newline.
 
     Byte for byte `json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)`
     (a test holds it to that), written out by hand: with `indent`, the standard library falls back
-    from its C encoder to a generator-based one that took half of compiling 10,000 runs. `compact`
-    writes one line instead (for machine-read files whose content a readable file already shows).
+    from its C encoder to a generator-based one that took half of compiling 10,000 runs.
     """
-    if compact:
-        return (json.dumps(document, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
     parts: list[str] = []
     _encode(document, "\n", parts)
     parts.append("\n")

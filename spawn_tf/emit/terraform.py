@@ -24,8 +24,6 @@ from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script
 
 IGNORED_CHANGES = ("ami", "user_data", "user_data_base64", "subnet_id", "key_name", "instance_market_options", "root_block_device")
 BOOTSTRAP_FILE = "bootstrap.sh"
-SCRIPTS_DIR = "scripts"
-ROOT_MANIFEST_FILE = "manifest.json"
 
 
 def _header(plan: Plan) -> str:
@@ -68,9 +66,9 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     files = {PurePosixPath(name): dump_json({"//": _header(plan), **tf(doc)}) for name, doc in documents.items() if doc}
     files[PurePosixPath(BOOTSTRAP_FILE)] = bootstrap().encode()
     for text, name in scripts.items():
-        files[PurePosixPath(SCRIPTS_DIR) / name] = text.encode()
+        files[PurePosixPath(contract.SCRIPTS_DIR) / name] = text.encode()
     # Uploaded to S3 for the collector; sweep.json shows the same records readably.
-    files[PurePosixPath(ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records), compact=True)
+    files[PurePosixPath(contract.ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records))
     return files
 
 
@@ -97,7 +95,7 @@ def _script_files(root: Root) -> dict[str, str]:
 
 def _terraform(plan: Plan, root: Root) -> dict[str, Any]:
     settings: dict[str, Any] = {
-        "required_version": ">= 1.10.0",  # check blocks, terraform_data, S3 backend use_lockfile
+        "required_version": contract.TERRAFORM_REQUIRED_VERSION,
         "required_providers": {"aws": {"source": "hashicorp/aws", "version": plan.sweep.aws_provider_version}},
     }
     backend = plan.sweep.backend
@@ -121,6 +119,11 @@ def _run_tags(run: Run) -> dict[str, str]:
     if run.settings.ttl_seconds is not None:
         tags[contract.TAG_TTL] = f"{run.settings.ttl_seconds}s"
     return tags
+
+
+def _sweep_tags(plan: Plan) -> dict[str, str]:
+    """The tags of everything a sweep makes: which sweep, and that spawn-tf manages it."""
+    return {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE}
 
 
 def _instance_tags(plan: Plan) -> Expr:
@@ -203,7 +206,7 @@ def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[s
     return {
         "locals": {
             "runs": Lowered({run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs}),
-            "sweep_tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
+            "sweep_tags": _sweep_tags(plan),
             "amis": amis,
             "security_groups": security_groups,
             "profiles": profiles_value,
@@ -219,7 +222,7 @@ def _hcl_object(mapping: Mapping[str, Any]) -> str:
 def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     parts = (
         f'each.value.head, local.root_env, file("${{path.module}}/{BOOTSTRAP_FILE}"), '
-        f'join("", [for script in each.value.scripts : file("${{path.module}}/{SCRIPTS_DIR}/${{script}}")])'
+        f'join("", [for script in each.value.scripts : file("${{path.module}}/{contract.SCRIPTS_DIR}/${{script}}")])'
     )
     user_data = f'join("", [{parts}])'
     spot_options = {
@@ -308,7 +311,7 @@ def _network(plan: Plan, root: Root) -> dict[str, Any]:
                     "name_prefix": f"{contract.IAM_NAME_PREFIX}-{plan.sweep.id[:32]}-",
                     "description": f"spawn-tf sweep {plan.sweep.id}: no inbound rules, all outbound",
                     "vpc_id": Expr("each.value"),
-                    "tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
+                    "tags": _sweep_tags(plan),
                 }
             },
             # An aws_security_group made by Terraform has no egress rule: without these, nothing reaches S3.
@@ -354,7 +357,7 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
                     "region": plan.bucket_region,
                     "bucket": Expr("local.results_bucket"),
                     "key": contract.manifest_key(plan.sweep_folder, root.name),
-                    "content": Expr(f'file("${{path.module}}/{ROOT_MANIFEST_FILE}")'),
+                    "content": Expr(f'file("${{path.module}}/{contract.ROOT_MANIFEST_FILE}")'),
                     "content_type": "application/json",
                 }
             }
@@ -375,13 +378,13 @@ def _iam(plan: Plan, root: Root) -> dict[str, Any]:
                 "for_each": Expr("local.roles"),
                 "name": Expr("each.value"),
                 "assume_role_policy": Expr("jsonencode(local.trust_policy)"),
-                "tags": {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE},
+                "tags": _sweep_tags(plan),
             }
         },
         "aws_iam_role_policy": {
             "run": {
                 "for_each": Expr("local.roles"),
-                "name": "spawn-tf-run",
+                "name": contract.RUN_POLICY_NAME,
                 "role": Expr("aws_iam_role.run[each.key].name"),
                 "policy": Expr("jsonencode(local.policies[each.key])"),
             }
