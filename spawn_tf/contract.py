@@ -307,6 +307,7 @@ ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.jso
 SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
 TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
+DOWNLOAD_PARTIAL_FOLDER: Final = ".spawn-tf-partial"  # DIR/.spawn-tf-partial/: objects `download` has not finished
 STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-XXXX/: a compile's new files before they move in
 TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
 # What a run's fingerprint covers (DESIGN §3), recorded in sweep.json. 1: also ttl, idle_timeout and

@@ -32,7 +32,6 @@ from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_t
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import SweepRecord
 
-PARTIAL_FOLDER = ".spawn-tf-partial"
 _CHUNK = 1024 * 1024
 
 
@@ -100,7 +99,7 @@ def collect_results(
     failed: list[str] = []
     placed, stale, unread = _place(sweep, s3, downloads, failed)
     todo = [download for download in placed if not is_present(output / download.path, download.key)]
-    partial = output / PARTIAL_FOLDER
+    partial = output / contract.DOWNLOAD_PARTIAL_FOLDER
     try:
         output.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
