@@ -7,7 +7,6 @@ Results go to stdout (only JSON with --json); diagnostics and summaries go to st
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -144,11 +143,11 @@ def compile_command(
     """
     one_shot()
     from spawn_tf.builds import place_builds
-    from spawn_tf.emit.files import WriteError
+    from spawn_tf.emit.files import WriteError, forking_pays
 
     sweep_files = _sweep_files(files, param_files)
-    two_cores = len(os.sched_getaffinity(0)) > 1
-    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, two_cores=two_cores) for file in sweep_files]
+    fork_manifest = forking_pays()
+    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, fork_manifest=fork_manifest) for file in sweep_files]
     placement = place_builds(output, sweep_files, compiled)
     for clash in placement.clashes:
         click.echo(f"{clash.file}: error: sweep id '{clash.sweep_id}' is also the id of {clash.first}", err=True)
@@ -173,8 +172,8 @@ def compile_command(
 Compiled = tuple[Any, dict[Any, bytes]]  # (Checked, the compiled files)
 
 
-def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, two_cores: bool) -> Compiled | None:
-    checked, files = compile_file(file, require_backend=require_backend, two_cores=two_cores, prices=prices)
+def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, fork_manifest: bool) -> Compiled | None:
+    checked, files = compile_file(file, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
     report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)

@@ -77,6 +77,17 @@ DEFAULT_RESULTS_PREFIX: Final = "sweeps"
 DEFAULT_HOME_REGION: Final = "us-east-1"
 
 
+def results_uri_parts(uri: str) -> tuple[str, str] | None:
+    """(bucket, prefix without its slashes) of s3://BUCKET/PREFIX, or None when `uri` is not one."""
+    match = RESULTS_URI_PATTERN.fullmatch(uri)
+    return None if match is None else (match.group(1), (match.group(2) or "").strip("/"))
+
+
+def default_run_name(sweep_id: str, index: int) -> str:
+    """The name of a run that has none: `<sweep>-<index>` (index from 0, four digits or more)."""
+    return f"{sweep_id}-{index:04d}"
+
+
 # --- cost (README "Cost and budget") ---------------------------------------------------------
 
 BUDGET_MAX_USD: Final = "max_usd"  # budget.max_usd: the worst-case estimate may not exceed it
@@ -296,7 +307,11 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
+SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
+TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
+DOWNLOAD_PARTIAL_FOLDER: Final = ".spawn-tf-partial"  # DIR/.spawn-tf-partial/: objects `download` has not finished
 STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-XXXX/: a compile's new files before they move in
 TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
 # What a run's fingerprint covers (DESIGN §3), recorded in sweep.json. 1: also ttl, idle_timeout and
@@ -306,6 +321,7 @@ FINGERPRINT_VERSION: Final = 2
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload
 IAM_NAME_PREFIX: Final = "spawn-tf"
+RUN_POLICY_NAME: Final = f"{IAM_NAME_PREFIX}-run"  # the inline policy of every run role
 
 # --- limits -----------------------------------------------------------------------------------
 

@@ -24,6 +24,9 @@ from spawn_tf.model import Run, Sweep
 from spawn_tf.prices import PriceTable
 from spawn_tf.render import markdown_table, text_table
 
+# Said wherever a cost is shown without a price source (cost, diff).
+NO_PRICES_NOTE = f"no prices: pass --prices FILE or --live, or name budget.{contract.BUDGET_PRICES} in the sweep"
+
 _SECONDS_PER_HOUR = Decimal(3600)
 _CENT = Decimal("0.01")
 
@@ -127,8 +130,7 @@ def estimate_cost(runs: Iterable[Run], prices: PriceTable) -> CostEstimate:
 
 def unpriced_estimate(runs: Iterable[Run]) -> CostEstimate:
     """Every run listed without a price, for a sweep with no price source and no budget: nothing guessed."""
-    hint = "pass --prices FILE or --live, or name budget.prices in the sweep"
-    return estimate_cost(runs, PriceTable(source="no price source", prices={}, notes=(f"no prices: {hint}",)))
+    return estimate_cost(runs, PriceTable(source="no price source", prices={}, notes=(NO_PRICES_NOTE,)))
 
 
 def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -> CostLine:

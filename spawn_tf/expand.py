@@ -135,20 +135,20 @@ class _Expander:
             except _MissingField as missing:
                 self._report_at(path, Problem(Severity.ERROR, "bad-name-template",
                                                f"name_template uses '{{{missing.field}}}', which is not a parameter of every run"))  # fmt: skip
-                return f"{self.sweep.id}-{index:04d}"
+                return contract.default_run_name(self.sweep.id, index)
             except (ValueError, TypeError) as exc:
                 self._report_at(path, Problem(Severity.ERROR, "bad-name-template", f"name_template cannot be filled in: {exc}"))
-                return f"{self.sweep.id}-{index:04d}"
+                return contract.default_run_name(self.sweep.id, index)
             if len(name) > contract.MAX_RUN_NAME_CHARS:  # not kept nor quoted whole: a parameter may make it long
                 self._report_at(path, Problem(Severity.ERROR, "bad-run-name",
                                                f"name_template makes a name of {len(name)} characters ('{name[:40]}...'), more than the limit of {contract.MAX_RUN_NAME_CHARS}",
                                                hint=_RUN_NAME_HINT))  # fmt: skip
-                return f"{self.sweep.id}-{index:04d}"
+                return contract.default_run_name(self.sweep.id, index)
             if not contract.RUN_NAME_PATTERN.fullmatch(name) or ".." in name:
                 self._report_at(path, Problem(Severity.ERROR, "bad-run-name", f"name_template makes '{name}', which is not a valid run name",
                                                hint=_RUN_NAME_HINT))  # fmt: skip
         else:
-            name, path = f"{self.sweep.id}-{index:04d}", self._origin_path(origin)
+            name, path = contract.default_run_name(self.sweep.id, index), self._origin_path(origin)
         if written is None and self.sweep.name_template is None and origin.kind != "defaults":
             self._report_at((), Problem(Severity.WARNING, "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
                                          hint="inserting a run renames the later ones; name runs, or set name_template"))  # fmt: skip
@@ -355,7 +355,7 @@ def _results_location(sweep: Sweep) -> tuple[str | None, str]:
     """(bucket, S): where the agent's role may write; the bucket is None for the account's default one."""
     if sweep.results is None:
         return None, contract.sweep_prefix(contract.DEFAULT_RESULTS_PREFIX, sweep.id)
-    match = contract.RESULTS_URI_PATTERN.fullmatch(sweep.results)
-    if match is None:  # reported by the schema; this sweep is only expanded for its other problems
+    parts = contract.results_uri_parts(sweep.results)
+    if parts is None:  # reported by the schema; this sweep is only expanded for its other problems
         return None, sweep.id
-    return match.group(1), contract.sweep_prefix((match.group(2) or "").strip("/"), sweep.id)
+    return parts[0], contract.sweep_prefix(parts[1], sweep.id)

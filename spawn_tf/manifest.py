@@ -55,19 +55,7 @@ def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def _run_record(run: Run, root: str) -> dict[str, Any]:
-    return {
-        "name": run.name,
-        "index": run.index,
-        "fingerprint": run.fingerprint,
-        "max_attempts": run.settings.max_attempts,
-        "max_interruptions": run.settings.max_interruptions,
-        "root": root,
-        "region": run.region,
-        "region_assigned": run.region_assigned,
-        "instance_type": run.settings.instance_type,
-        "params": dict(run.params),  # numbers that keep their text serialize as plain numbers
-        "env": dict(run.env),
-    }
+    return run.record(max_attempts=run.settings.max_attempts, max_interruptions=run.settings.max_interruptions, root=root)
 
 
 def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

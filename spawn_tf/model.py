@@ -122,3 +122,17 @@ class Run:
     env: Mapping[str, str]  # NAME and the parameters' variables, as exported
     settings: RunSettings
     fingerprint: str  # 12 hex digits over the effective configuration (DESIGN §3)
+
+    def record(self, **extra: Any) -> dict[str, Any]:
+        """The fields every listing of a run carries (`expand`'s records, the manifests); `extra` after the instance type."""
+        return {
+            "index": self.index,
+            "name": self.name,
+            "region": self.region,
+            "region_assigned": self.region_assigned,
+            "instance_type": self.settings.instance_type,
+            **extra,
+            "fingerprint": self.fingerprint,
+            "params": dict(self.params),  # numbers that keep their text serialize as plain numbers
+            "env": dict(self.env),
+        }

@@ -90,7 +90,7 @@ def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size
 
 
 def compile_file(
-    path: Path, display: str | None = None, *, require_backend: bool = False, two_cores: bool = False, prices: Path | None = None
+    path: Path, display: str | None = None, *, require_backend: bool = False, fork_manifest: bool = False, prices: Path | None = None
 ) -> tuple[Checked, dict[PurePosixPath, bytes] | None]:
     """Check a sweep file and, when it has no errors, its compiled files (relative to build/<sweep>/).
 
@@ -106,7 +106,7 @@ def compile_file(
         return checked, None
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
-    return checked, emit_plan(checked.plan, checked.heads, two_cores=two_cores, source_text=_source_text(path, checked.plan.sweep.source_sha256))
+    return checked, emit_plan(checked.plan, checked.heads, fork_manifest=fork_manifest, source_text=_source_text(path, checked.plan.sweep.source_sha256))
 
 
 def _source_text(path: Path, sha256: str) -> str | None:
@@ -184,7 +184,7 @@ def diff_checked(
     Both sides are priced from one table (`fetch`, else `prices`, else the new sweep's budget.prices),
     so the delta shows what the change costs, not how prices moved.
     """
-    from spawn_tf.cost import estimate_cost
+    from spawn_tf.cost import NO_PRICES_NOTE, estimate_cost
     from spawn_tf.diff import diff_sweeps
 
     if new.plan is None or new.runs is None or (old is not None and (old.plan is None or old.runs is None)):
@@ -194,5 +194,5 @@ def diff_checked(
     if has_errors(found):
         return None, tuple(found)
     cost = None if table is None else (estimate_cost(old_runs, table), estimate_cost(new.runs, table))
-    note = None if table is not None else "no prices: pass --prices FILE or --live, or name budget.prices in the sweep"
+    note = None if table is not None else NO_PRICES_NOTE
     return diff_sweeps(old.plan if old is not None else None, new.plan, cost, note, old_source=old_source), tuple(found)

@@ -80,9 +80,9 @@ def home_region(sweep: Sweep) -> str:
 def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
     """Place every run in its root and name the roots' IAM roles."""
     if sweep.results is not None:
-        match = contract.RESULTS_URI_PATTERN.fullmatch(sweep.results)
-        assert match is not None, "validated"
-        bucket, prefix = match.group(1), (match.group(2) or "").strip("/")
+        parts = contract.results_uri_parts(sweep.results)
+        assert parts is not None, "validated"
+        bucket, prefix = parts
     else:
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)

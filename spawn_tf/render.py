@@ -33,19 +33,9 @@ def plain(value: Any) -> Any:
 
 def run_record(run: Run) -> dict[str, Any]:
     settings = run.settings
-    return {
-        "index": run.index,
-        "name": run.name,
-        "region": run.region,
-        "region_assigned": run.region_assigned,
-        "instance_type": settings.instance_type,
-        "arch": str(settings.arch),
-        "spot": settings.spot,
-        "ttl_seconds": settings.ttl_seconds,
-        "fingerprint": run.fingerprint,
-        "params": plain(run.params),
-        "env": dict(run.env),
-    }
+    record = run.record(arch=str(settings.arch), spot=settings.spot, ttl_seconds=settings.ttl_seconds)
+    record["params"] = plain(run.params)  # for json.dumps and yaml, which write only built-in types
+    return record
 
 
 def _rows(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+
+# The helpers in tests/support/ (harnesses, fixtures' machinery, strategies) are imported by module name
+# (`import sandbox`), from tests in any folder and from bench/.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "support"))
 
 # moto server, the IMDS stand-in and the agent's sandbox, shared by the agent and collector tests.
 pytest_plugins = ("sandbox",)

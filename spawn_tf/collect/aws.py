@@ -100,7 +100,7 @@ def _region_from_env() -> str | None:
     return next((os.environ[name] for name in contract.REGION_ENV_NAMES if os.environ.get(name)), None)
 
 
-def in_parallel(work: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> list[R]:
+def map_on_threads(work: Callable[[T], R], items: Iterable[T], workers: int = WORKERS) -> list[R]:
     """`work` over `items` on threads, results in the items' order."""
     items = list(items)
     if len(items) <= 1:

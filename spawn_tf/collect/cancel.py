@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import Aws, in_parallel
+from spawn_tf.collect.aws import Aws, map_on_threads
 from spawn_tf.collect.status import RunStatus
 from spawn_tf.collect.sweep import SweepRecord
 
@@ -19,7 +19,7 @@ def cancel(sweep: SweepRecord, aws: Aws, runs: tuple[str, ...] = ()) -> list[str
     """Write a stop marker for each of `runs`, or the sweep's own (`_all`) when none is named; the keys written."""
     keys = stop_keys(sweep, runs)
     s3 = aws.s3(sweep.results.region)
-    in_parallel(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)
+    map_on_threads(lambda key: s3.put_object(Bucket=sweep.results.bucket, Key=key, Body=b""), keys)
     return keys
 
 

@@ -28,11 +28,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.aws import AWS_ERRORS, WORKERS, Aws, CollectError, error_text, map_on_threads
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import SweepRecord
 
-PARTIAL_FOLDER = ".spawn-tf-partial"
 _CHUNK = 1024 * 1024
 
 
@@ -100,7 +99,7 @@ def collect_results(
     failed: list[str] = []
     placed, stale, unread = _place(sweep, s3, downloads, failed)
     todo = [download for download in placed if not is_present(output / download.path, download.key)]
-    partial = output / PARTIAL_FOLDER
+    partial = output / contract.DOWNLOAD_PARTIAL_FOLDER
     try:
         output.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
@@ -164,7 +163,7 @@ def _place(sweep: SweepRecord, s3: Any, downloads: list[Download], failed: list[
             failed.append(f"{download.key.name}: {error_text(exc)} (the run's files are left for the next run)")
             return download.path.parts[0], exc
 
-    records = dict(in_parallel(status_record, [d for d in downloads if d.path.parts[1:] == (contract.STATUS_FILE,)]))
+    records = dict(map_on_threads(status_record, [d for d in downloads if d.path.parts[1:] == (contract.STATUS_FILE,)]))
     unread = {run for run, record in records.items() if isinstance(record, BaseException)}
     current = current_runs({run.name: run.fingerprint for run in sweep.runs}, records)
     placed = set_aside([d for d in downloads if d.path.parts[0] not in unread], current)

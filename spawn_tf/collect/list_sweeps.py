@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, map_on_threads
 from spawn_tf.collect.observe import observe
 from spawn_tf.collect.resolve import applied_sweep, manifest_keys
 from spawn_tf.collect.status import iso, run_statuses, sweep_status
@@ -63,7 +63,7 @@ def list_sweeps(aws: Aws, bucket: str, region: str, prefix: str, patterns: Seque
             regions=record.regions, updated=max(key.written for key in manifests),
         )  # fmt: skip
 
-    answers = in_parallel(summary, ids)
+    answers = map_on_threads(summary, ids)
     return [a for a in answers if isinstance(a, SweepSummary)], [a for a in answers if isinstance(a, str)]
 
 

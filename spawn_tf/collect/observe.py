@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, is_missing, map_on_threads
 
 if TYPE_CHECKING:
     from spawn_tf.collect.sweep import SweepRecord
@@ -74,7 +74,7 @@ def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True) -> Observat
         except AWS_ERRORS as exc:
             return (), exc
 
-    answers = dict(zip(tasks, in_parallel(read, tasks), strict=True))
+    answers = dict(zip(tasks, map_on_threads(read, tasks), strict=True))
     errors = [(task, error) for task, (_, error) in answers.items() if error is not None]
     if errors and len(errors) == len(tasks):
         raise errors[0][1]

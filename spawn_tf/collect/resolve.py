@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from spawn_tf import contract, manifest, sweep_index
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel, no_connection
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, map_on_threads, no_connection
 from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import Results, SweepRecord
 
@@ -92,9 +92,9 @@ def results_location(aws: Aws, results: str | None) -> tuple[str, str]:
 
 def parse_results_uri(uri: str, where: str) -> tuple[str, str]:
     """(bucket, prefix) of s3://BUCKET/PREFIX; what is wrong with it, when it is not one (`where` names its source)."""
-    match = contract.RESULTS_URI_PATTERN.fullmatch(uri)
-    if match is not None:
-        return match.group(1), (match.group(2) or "").strip("/")
+    parts = contract.results_uri_parts(uri)
+    if parts is not None:
+        return parts
     raise CollectError(f"{where} '{uri}' is not s3://BUCKET/PREFIX: {results_uri_problem(uri)}")
 
 
@@ -207,7 +207,7 @@ def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise CollectError(f"s3://{bucket}/{key}: not JSON ({exc})") from None
 
-    roots = in_parallel(read, [key.name for key in keys])
+    roots = map_on_threads(read, [key.name for key in keys])
     source = f"s3://{bucket}/{folder}/{contract.CONTROL_MANIFEST}/"
     try:
         runs = manifest.root_runs(roots)

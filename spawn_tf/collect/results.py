@@ -18,7 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, in_parallel, is_missing
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, is_missing, map_on_threads
 from spawn_tf.collect.sweep import SweepRecord
 from spawn_tf.diagnostics import did_you_mean
 from spawn_tf.errors import SpawnError
@@ -109,7 +109,7 @@ def read_current(sweep: SweepRecord, aws: Aws, file_name: str, wanted: frozenset
             return Standing(run=run, status=status), None
         return Standing(run=run, status=status), _metrics(run, status, file_name, *get(sweep.results.run_folder(run.name) + file_name))
 
-    found = in_parallel(read, sweep.runs)
+    found = map_on_threads(read, sweep.runs)
     if errors and len(errors) >= len(found):
         raise errors[0]
     standings = tuple(standing_ for standing_, _ in found)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from spawn_tf import contract
-from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, in_parallel
+from spawn_tf.collect.aws import AWS_ERRORS, Aws, CollectError, error_text, map_on_threads
 from spawn_tf.collect.observe import Key, Observation, list_keys
 from spawn_tf.collect.status import RunStatus
 from spawn_tf.collect.sweep import SweepRecord
@@ -75,7 +75,7 @@ def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple
             return f"{key}: {error_text(exc)}"
         return None
 
-    problems = dict(zip(keys, in_parallel(copy, keys), strict=True))
+    problems = dict(zip(keys, map_on_threads(copy, keys), strict=True))
     failed = [problem for problem in problems.values() if problem]
     whole = [run for run, run_keys in by_run.items() if not any(problems[key] for key in run_keys)]
     deletable = [key for run in whole for key in by_run[run]]

@@ -24,16 +24,13 @@ Tree = Mapping[PurePosixPath, bytes]
 T = TypeVar("T")
 
 
-def dump_json(document: Any, *, compact: bool = False) -> bytes:
+def dump_json(document: Any) -> bytes:
     """The one JSON serializer of compiled output: sorted keys, 2-space indent, UTF-8, final newline.
 
     Byte for byte `json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)`
     (a test holds it to that), written out by hand: with `indent`, the standard library falls back
-    from its C encoder to a generator-based one that took half of compiling 10,000 runs. `compact`
-    writes one line instead (for machine-read files whose content a readable file already shows).
+    from its C encoder to a generator-based one that took half of compiling 10,000 runs.
     """
-    if compact:
-        return (json.dumps(document, sort_keys=True, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode()
     parts: list[str] = []
     _encode(document, "\n", parts)
     parts.append("\n")
@@ -411,7 +408,17 @@ def tree_differences(destination: Path, files: Tree) -> list[str]:
     ]
 
 
-def in_parallel(make: Callable[[], bytes]) -> Callable[[], bytes]:
+def forking_pays() -> bool:
+    """Whether `in_forked_process` can run beside this process: os.fork exists and more than one CPU is ours.
+
+    os.sched_getaffinity (the CPUs this process may use, e.g. in a container) is Linux's; elsewhere
+    every CPU counts.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return hasattr(os, "fork") and cpus > 1
+
+
+def in_forked_process(make: Callable[[], bytes]) -> Callable[[], bytes]:
     """Start `make` in a forked process; the returned function waits for its bytes.
 
     The child shares this process's memory as it was at the fork, so nothing is pickled; an

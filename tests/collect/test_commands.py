@@ -18,7 +18,6 @@ from moto_layout import DEFAULT_BUCKET, REGION
 
 from spawn_tf import contract
 from spawn_tf.cli import main
-from spawn_tf.emit.terraform import ROOT_MANIFEST_FILE
 from spawn_tf.pipeline import compile_file
 
 STAGE = """\
@@ -46,7 +45,7 @@ def applied(layout, sweep_id: str):
     _, files = compile_file(sweep.sweep_file)
     assert files is not None
     for path, content in files.items():
-        if path.name == ROOT_MANIFEST_FILE:
+        if path.name == contract.ROOT_MANIFEST_FILE:
             sweep.put(contract.manifest_key(sweep.folder, path.parts[0]), content)
     return sweep
 
@@ -198,7 +197,7 @@ def test_a_sweep_id_in_a_named_results_location(layout) -> None:
     text = STAGE.format(sweep="elsewhere").replace("defaults:", "results: s3://spawn-test-bucket/team/sweeps\ndefaults:")
     sweep = layout(text)
     _, files = compile_file(sweep.sweep_file)
-    sweep.put_many([(contract.manifest_key(sweep.folder, path.parts[0]), content) for path, content in files.items() if path.name == ROOT_MANIFEST_FILE])
+    sweep.put_many([(contract.manifest_key(sweep.folder, path.parts[0]), content) for path, content in files.items() if path.name == contract.ROOT_MANIFEST_FILE])
     sweep.put_many(sweep.finished("run-045", "success", 0))
     where = ["--results", "s3://spawn-test-bucket/team/sweeps"]
     listed = CliRunner().invoke(main, ["list-sweeps", *where])
@@ -217,7 +216,7 @@ def test_a_bare_id_finds_a_sweep_with_its_own_results_location(layout, tmp_path,
     build = tmp_path / "build"
     compiled = CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)])
     assert compiled.exit_code == 0, compiled.output
-    for manifest in sorted((build / "custom").glob(f"*/{ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
+    for manifest in sorted((build / "custom").glob(f"*/{contract.ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
         sweep.put(contract.manifest_key(sweep.folder, manifest.parent.name), manifest.read_bytes())
     sweep.put_many(sweep.finished("run-045", "success", 0))
 

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 from moto_layout import BUCKET
 
+from spawn_tf import contract
 from spawn_tf.cli import main
-from spawn_tf.collect.download import PARTIAL_FOLDER, collect_results, wanted
+from spawn_tf.collect.download import collect_results, wanted
 from spawn_tf.collect.observe import Key
 
 RUNS = 16
@@ -54,7 +55,7 @@ def _collect(env: dict[str, str], sweep, output: Path) -> subprocess.Popen[bytes
 def _wait_for_files(folder: Path, count: int, process: subprocess.Popen[bytes]) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
-        if folder.exists() and sum(1 for path in folder.rglob("*.pt") if PARTIAL_FOLDER not in path.parts) >= count:
+        if folder.exists() and sum(1 for path in folder.rglob("*.pt") if contract.DOWNLOAD_PARTIAL_FOLDER not in path.parts) >= count:
             return
         time.sleep(0.005)
     pytest.fail(f"collect-results finished or stalled before {count} files were written")
@@ -70,11 +71,11 @@ def test_an_interrupted_collect_leaves_only_whole_files_and_resumes(layout, coll
     process.send_signal(sig)
     process.wait(timeout=30)
 
-    partial = output / PARTIAL_FOLDER
+    partial = output / contract.DOWNLOAD_PARTIAL_FOLDER
     if sig == signal.SIGTERM:
         assert process.returncode == 130, process.stderr.read() if process.stderr else ""
         assert not partial.exists()  # ended cleanly: nothing half-written anywhere
-    have = {path: body for path, body in local_tree(output).items() if not path.startswith(PARTIAL_FOLDER)}
+    have = {path: body for path, body in local_tree(output).items() if not path.startswith(contract.DOWNLOAD_PARTIAL_FOLDER)}
     assert 1 <= len(have) < len(expected)
     assert all(expected[path] == body for path, body in have.items())  # every file under its own name is whole
 

@@ -3,7 +3,7 @@
 `terraform apply` is played by real Terraform planning the compiled roots offline, with the S3
 listings read from moto server: the instances it would create are made in moto with the tags and
 user-data Terraform computed, and each instance's user-data runs with bash as cloud-init would run
-it (the agent sandbox of tests/sandbox.py). The collector then reads S3 and EC2 as it reads AWS.
+it (the agent sandbox of tests/support/sandbox.py). The collector then reads S3 and EC2 as it reads AWS.
 """
 
 from __future__ import annotations

@@ -113,8 +113,6 @@ def test_retry_output_writes_a_sweep_of_those_runs_with_their_settings(layout, t
 
 def test_retry_output_from_a_sweep_json_or_an_id(layout, tmp_path) -> None:
     """sweep.json carries the sweep file as written, so `retry -o` needs neither the file nor its folder."""
-    from spawn_tf.emit.terraform import ROOT_MANIFEST_FILE
-
     sweep = finished_sweep(layout)
     expected = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "-o", str(tmp_path / "expected.yaml")])
     assert expected.exit_code == 0, expected.output
@@ -122,7 +120,7 @@ def test_retry_output_from_a_sweep_json_or_an_id(layout, tmp_path) -> None:
     assert CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)]).exit_code == 0
     compiled = build / "tune" / "sweep.json"
     assert json.loads(compiled.read_text())["source"]["text"] == sweep.sweep_file.read_text()
-    for manifest in sorted((build / "tune").glob(f"*/{ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
+    for manifest in sorted((build / "tune").glob(f"*/{contract.ROOT_MANIFEST_FILE}")):  # what `terraform apply` uploads
         sweep.put(contract.manifest_key(sweep.folder, manifest.parent.name), manifest.read_bytes())
     sweep.sweep_file.unlink()
 

@@ -1,5 +1,7 @@
 """Compiled-output goldens: every example compiles to exactly the files committed under compiled/<stem>/.
 
+The agent script every root carries is committed once, under agent/: each root's copy must equal it.
+
 Regenerate with `pytest --update-golden`; the golden change lands with the code change and is
 reviewed like code (it is what reviewers of sweep pull requests read).
 """
@@ -12,11 +14,18 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from spawn_tf.emit.terraform import BOOTSTRAP_FILE
 from spawn_tf.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GOLDEN = Path(__file__).parent / "compiled"
+GOLDEN_AGENT = Path(__file__).parent / "agent" / BOOTSTRAP_FILE
+
+
+def _is_agent(relative: PurePosixPath) -> bool:
+    """A root's copy of the agent script: <root>/<agent file>."""
+    return len(relative.parts) == 2 and relative.name == BOOTSTRAP_FILE
 
 
 def _on_disk(folder: Path) -> dict[PurePosixPath, bytes]:
@@ -29,12 +38,19 @@ def test_example_compiles_to_its_golden(example: Path, request: pytest.FixtureRe
     checked, files = compile_file(Path(example.name))
     assert files is not None, [d.render() for d in checked.diagnostics]
     golden = GOLDEN / example.stem
+    agents = {relative: content for relative, content in files.items() if _is_agent(relative)}
+    files = {relative: content for relative, content in files.items() if relative not in agents}
+    assert agents, f"no root carries {BOOTSTRAP_FILE}"
     if request.config.getoption("--update-golden"):
         shutil.rmtree(golden, ignore_errors=True)
         for relative, content in files.items():
             target = golden.joinpath(*relative.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(content)
+        GOLDEN_AGENT.parent.mkdir(exist_ok=True)
+        GOLDEN_AGENT.write_bytes(next(iter(agents.values())))
+    differing = sorted(str(relative) for relative, content in agents.items() if content != GOLDEN_AGENT.read_bytes())
+    assert not differing, f"differs from {GOLDEN_AGENT.relative_to(ROOT)}: {differing} (run pytest --update-golden and review)"
     expected = _on_disk(golden)
     assert sorted(files) == sorted(expected), "file set differs: run pytest --update-golden and review"
     for relative in sorted(files):

@@ -1,4 +1,4 @@
-"""The live price sources against moto server (the session's, from tests/sandbox.py)."""
+"""The live price sources against moto server (the session's, from tests/support/sandbox.py)."""
 
 from __future__ import annotations
 

@@ -33,3 +33,20 @@ def test_compile_path_imports_no_aws_sdk() -> None:
     example = ROOT / "examples" / "grid-240.yaml"
     result = subprocess.run([sys.executable, "-c", code, str(example)], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_results_uri_parts_splits_bucket_and_prefix() -> None:
+    from spawn_tf import contract
+
+    assert contract.results_uri_parts("s3://my-bucket/a/b/") == ("my-bucket", "a/b")
+    assert contract.results_uri_parts("s3://my-bucket") == ("my-bucket", "")
+    assert contract.results_uri_parts("s3://My_Bucket/x") is None
+    assert contract.results_uri_parts("https://my-bucket/x") is None
+
+
+def test_default_run_name_pads_the_index_to_four_digits() -> None:
+    from spawn_tf import contract
+
+    assert contract.default_run_name("sw", 7) == "sw-0007"
+    assert contract.default_run_name("sw", 12345) == "sw-12345"
+    assert re.fullmatch(contract.RUN_NAME_PATTERN, contract.default_run_name("a" * contract.MAX_SWEEP_ID_CHARS, 9999))

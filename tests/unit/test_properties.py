@@ -1,6 +1,6 @@
 """Property tests of the sweep language: load -> validate -> expand (DESIGN §2-3; STYLE, Tests, "Properties").
 
-Documents come from tests/strategies.py and are written to real files, as users write them.
+Documents come from tests/support/strategies.py and are written to real files, as users write them.
 """
 
 from __future__ import annotations

