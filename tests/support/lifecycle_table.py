@@ -11,7 +11,7 @@ import yaml
 from spawn_tf import contract
 from spawn_tf.lifecycle import Limits
 
-TABLE = Path(__file__).parent / "data" / "lifecycle.yaml"
+TABLE = Path(__file__).parents[1] / "data" / "lifecycle.yaml"
 OLD_FINGERPRINT = "000000000000"  # the fingerprint of an earlier configuration (placeholder OLD)
 
 
