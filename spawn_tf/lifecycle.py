@@ -236,6 +236,9 @@ def collector_view(facts: RunFacts, limits: Limits, instance: Seen | None = None
     return View(Status.UNKNOWN, False, f"could not read {', '.join(unread)}")
 
 
+_STATUS_NAMES = frozenset(str(status) for status in Status)
+
+
 def _live(instance: Seen | None) -> bool:
     return instance is not None and instance.state in contract.LIVE_INSTANCE_STATES
 
@@ -247,7 +250,7 @@ def _read_view(facts: RunFacts, limits: Limits, instance: Seen | None) -> View:
     if facts.done is not None:
         return View(facts.done.status, True)
     if instance is not None and _live(instance):
-        tagged = Status(instance.status_tag) if instance.status_tag in set(Status) else None
+        tagged = Status(instance.status_tag) if instance.status_tag in _STATUS_NAMES else None
         return View(tagged if tagged not in (None, Status.PENDING) else Status.RUNNING, False)
     if lost:
         return View(Status.INTERRUPTED, False, f"attempt on {', '.join(sorted(lost))} ended without an outcome; relaunched by the next apply")
