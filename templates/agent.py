@@ -70,6 +70,15 @@ def lease_step(top, me, ended, limit):
     return "lose", number
 
 
+def holder_finished(top, outcomes, settings, cfg):
+    """The newest lease's holder recorded an outcome that makes the run final (its `_done` may follow)."""
+    if not top or top[1] not in outcomes:
+        return False
+    outcome = outcomes[top[1]]
+    failures_before = counts(outcomes, cfg)[0] - (outcome in cfg["failure_statuses"])
+    return is_final(outcome, failures_before, settings, cfg)
+
+
 def decide(exit_code, ending, verdict, cfg):
     """(status, exit code or None, reason) from the workload's exit, why the agent ended it, its own verdict."""
     status = cfg["status"]
@@ -167,6 +176,7 @@ class Agent:
         self.log_file = self.s["agent_root"] + "/opt/spawn/agent.log"
         self.prefix = "{}/{}/".format(self.s["folder"], self.s["run"])
         self.key = "{}.{}".format(self.s["run"], self.s["fingerprint"])
+        self.instance, self.deadline = None, None  # this instance, once known; the budget calls are made in
 
     def note(self, text):
         with open(self.log_file, "a") as out:
@@ -177,6 +187,8 @@ class Agent:
 
     def aws(self, *args, timeout=60):
         """One `aws` CLI call, bounded; True when it succeeded. Our own backoff does the retrying."""
+        if self.deadline is not None:  # a call never outlasts the budget it is made in (by much)
+            timeout = min(timeout, max(5.0, self.deadline - time.monotonic()))
         env = dict(os.environ, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
         command = ["aws", "--cli-connect-timeout", "5", "--cli-read-timeout", "20", *args]
         try:
@@ -300,11 +312,15 @@ def every(period, task, stopped):
 def start(agent):
     """`run`, `leave` or `end`; every early exit notes why (and the caller ends the instance)."""
     s, deadline = agent.s, time.monotonic() + agent.s["start_budget"]
+    agent.deadline = deadline
     agent.instance = agent.retry("instance id from IMDS", lambda: agent.imds("instance-id"), deadline)
     if agent.instance is None:
         return "end"
     agent.note(f"run {s['run']} ({agent.key}) on {agent.instance}")
-    verdict = before_lease(agent, deadline) or take_lease(agent, deadline)
+    verdict, names = survey(agent, deadline)
+    verdict = verdict or take_lease(agent, deadline, names)
+    if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
+        verdict = survey(agent, deadline)[0]
     return verdict or begin(agent, deadline)
 
 
@@ -322,14 +338,19 @@ def newest_lease(agent, deadline):
     return False if holder is None else (numbers[-1], holder.decode(), leases[key][1])
 
 
-def take_lease(agent, deadline):
+def take_lease(agent, deadline, names):
     """None once this agent holds the run's newest lease, else `leave` or `end` (noted)."""
     for _ in range(5):  # each lost write means the newest lease changed: look again
         top = newest_lease(agent, deadline)
-        ended = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
-        if top is False or ended is None:
+        if names is None:
+            names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
+        if top is False or names is None:
             return "end"
-        action, number = lease_step(top, agent.instance, set(read_attempts(ended)[1]), agent.s["lease"])
+        outcomes = read_attempts(names)[1]
+        if holder_finished(top, outcomes, agent.s, agent.cfg):
+            agent.note(f"the holder of lease {top[0]} recorded a final outcome: nothing to do")
+            return "end"
+        action, number = lease_step(top, agent.instance, set(outcomes), agent.s["lease"])
         if action != "take":
             agent.note(f"lease {number} of {agent.key} is held by {top[1] or 'another agent'}: {action}")
             return action if action == "leave" else "end"
@@ -340,25 +361,26 @@ def take_lease(agent, deadline):
         if answer == "ok":
             agent.state(lease=number)
             return None
+        names = None
     return "end"
 
 
-def before_lease(agent, deadline, under_lease=False):
-    """`end` when the run is final or out of attempts (recorded), None to go on; the attempt counts."""
+def survey(agent, deadline):
+    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts (recorded)."""
     done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
     if done is None:
-        return "end"
+        return "end", None
     if done:
         agent.note("the run is final ({}): nothing to do".format(", ".join(done)))
-        return "end"
+        return "end", None
     names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
     if names is None:
-        return "end"
+        return "end", None
     begun, outcomes = read_attempts(names)
     failures, interruptions = counts(outcomes, agent.cfg)
     agent.state(attempt=len(begun) + 1, failures=failures, instance=agent.instance, started_at=now_text())
     if not exhausted(failures, interruptions, agent.s):
-        return None
+        return None, names
     exhausted_status = agent.cfg["status"]["exhausted"]
     reason = f"{failures} failed attempts, {interruptions} interruptions"
     agent.note("exhausted: " + reason)
@@ -369,14 +391,11 @@ def before_lease(agent, deadline, under_lease=False):
         ("tag", lambda: agent.tag(exhausted_status)),
     ]
     record(agent, steps, deadline)
-    return "end"
+    return "end", None
 
 
 def begin(agent, deadline):
-    """Under the lease: look again (the run may have ended meanwhile), then record the attempt."""
-    verdict = before_lease(agent, deadline)
-    if verdict:
-        return verdict
+    """Under the lease: record the attempt, tag, status.json; write the workload's variables."""
     s, state = agent.s, agent.state()
     body = json.dumps({"started_at": state["started_at"], "region": s["region"]}).encode()
     steps = [
@@ -386,13 +405,15 @@ def begin(agent, deadline):
     ]
     if not record(agent, steps, deadline):
         return "end"
-    exports = {agent.cfg["env"]["attempt"]: str(state["attempt"]),
-        agent.cfg["env"]["results_uri"]: "s3://{}/{}".format(s["bucket"], agent.prefix),
-        agent.cfg["env"]["output_dir"]: s["output_dir"],}  # fmt: skip
+    exports = {
+        agent.cfg["env"]["attempt"]: str(state["attempt"]),
+        agent.cfg["env"]["results_uri"]: f"s3://{s['bucket']}/{agent.prefix}",
+        agent.cfg["env"]["output_dir"]: s["output_dir"],
+    }
     os.makedirs(s["output_dir"], exist_ok=True)
     with open(os.path.join(agent.dir, "workload.env"), "w") as out:
         out.writelines(f"export {name}={quote(value)}\n" for name, value in exports.items())
-        out.write("spawn_out={}\n".format(quote(s["output_dir"])))
+        out.write(f"spawn_out={quote(s['output_dir'])}\n")
     return "run"
 
 
@@ -446,7 +467,8 @@ def watch(agent, pid):
             if now >= next_spot:  # first: EC2 gives two minutes
                 next_spot = now + s["poll"]
                 if agent.imds("spot/instance-action"):
-                    agent.upload_log()  # logs first
+                    agent.deadline = now + 10
+                    agent.upload_log()  # logs first, briefly
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
@@ -526,7 +548,7 @@ def finish(agent, exit_code, ending):
     code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
     status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
     budget = min(s["upload_budget"], cfg["spot_upload_seconds"]) if status == cfg["status"]["interrupted"] else s["upload_budget"]
-    deadline = time.monotonic() + budget
+    deadline = agent.deadline = time.monotonic() + budget
     agent.retry("log upload", agent.upload_log, deadline)
     status, reason = after_upload(status, reason, upload_outputs(agent, deadline), cfg)
     agent.note(f"status {status}, exit code {code}")
@@ -539,7 +561,8 @@ def finish(agent, exit_code, ending):
     ]
     if final:
         steps.append(("_done", lambda: agent.put(done, b"")))
-    record(agent, steps, time.monotonic() + budget)
+    agent.deadline = time.monotonic() + budget
+    record(agent, steps, agent.deadline)
     stopped.set()
     return status
 

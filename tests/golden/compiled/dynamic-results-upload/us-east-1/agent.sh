@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # --- pure decisions -----------------------------------------------------------------------------
 
@@ -94,6 +94,15 @@ def lease_step(top, me, ended, limit):
     return "lose", number
 
 
+def holder_finished(top, outcomes, settings, cfg):
+    """The newest lease's holder recorded an outcome that makes the run final (its `_done` may follow)."""
+    if not top or top[1] not in outcomes:
+        return False
+    outcome = outcomes[top[1]]
+    failures_before = counts(outcomes, cfg)[0] - (outcome in cfg["failure_statuses"])
+    return is_final(outcome, failures_before, settings, cfg)
+
+
 def decide(exit_code, ending, verdict, cfg):
     """(status, exit code or None, reason) from the workload's exit, why the agent ended it, its own verdict."""
     status = cfg["status"]
@@ -102,7 +111,7 @@ def decide(exit_code, ending, verdict, cfg):
     elif exit_code == 0:
         result, code, reason = status["success"], 0, ""
     else:
-        result, code, reason = status["failed"], exit_code, "exit code %s" % exit_code
+        result, code, reason = status["failed"], exit_code, f"exit code {exit_code}"
     if verdict and verdict[0] in cfg["verdict_statuses"] and result != status["interrupted"]:
         result, reason = verdict
     return result, code, reason
@@ -113,7 +122,7 @@ def after_upload(status, reason, missing, cfg):
     if not missing or status not in (cfg["status"]["success"], cfg["status"]["stopped"]):
         return status, reason
     shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
-    return cfg["status"]["failed"], "%s: %d outputs not in S3: %s" % (cfg["upload_reason"], len(missing), shown)
+    return cfg["status"]["failed"], f"{cfg['upload_reason']}: {len(missing)} outputs not in S3: {shown}"
 
 
 def is_final(status, failures_before, settings, cfg):
@@ -151,7 +160,9 @@ def busiest(before, after):
     return most
 
 
-def status_record(settings, state, status, exit_code, reason, now):
+def status_record(settings, state, verdict, now):
+    """status.json (DESIGN §5); `verdict` = (status, exit code, reason)."""
+    status, exit_code, reason = verdict
     return {
         "sweep": settings["sweep"], "run": settings["run"], "index": int(settings["index"]),
         "fingerprint": settings["fingerprint"], "status": status, "exit_code": exit_code,
@@ -176,7 +187,7 @@ def load_settings(cfg, environ):
 
 
 def now_text():
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- AWS, IMDS and files ------------------------------------------------------------------------
@@ -187,27 +198,30 @@ class Agent:
         self.cfg, self.s = cfg, load_settings(cfg, environ)
         self.dir = self.s["agent_root"] + "/opt/spawn/run"
         self.log_file = self.s["agent_root"] + "/opt/spawn/agent.log"
-        self.prefix = "%s/%s/" % (self.s["folder"], self.s["run"])
-        self.key = "%s.%s" % (self.s["run"], self.s["fingerprint"])
+        self.prefix = "{}/{}/".format(self.s["folder"], self.s["run"])
+        self.key = "{}.{}".format(self.s["run"], self.s["fingerprint"])
+        self.instance, self.deadline = None, None  # this instance, once known; the budget calls are made in
 
     def note(self, text):
         with open(self.log_file, "a") as out:
-            out.write("%s %s\n" % (now_text(), text))
+            out.write(f"{now_text()} {text}\n")
 
     def control(self, name):
-        return "%s/%s/%s/" % (self.s["folder"], self.cfg["control"][name], self.key)
+        return "{}/{}/{}/".format(self.s["folder"], self.cfg["control"][name], self.key)
 
     def aws(self, *args, timeout=60):
         """One `aws` CLI call, bounded; True when it succeeded. Our own backoff does the retrying."""
+        if self.deadline is not None:  # a call never outlasts the budget it is made in (by much)
+            timeout = min(timeout, max(5.0, self.deadline - time.monotonic()))
         env = dict(os.environ, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
         command = ["aws", "--cli-connect-timeout", "5", "--cli-read-timeout", "20", *args]
         try:
-            done = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+            done = subprocess.run(command, env=env, capture_output=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
-            self.note("timed out: aws %s" % " ".join(args[:2]))
+            self.note("timed out: aws {}".format(" ".join(args[:2])))
             return None
         if done.returncode != 0:
-            self.note("failed: aws %s: %s" % (" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
+            self.note("failed: aws {}: {}".format(" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
         return done
 
     def listing(self, prefix):
@@ -215,7 +229,7 @@ class Agent:
         done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
         if done is None or done.returncode != 0:
             return None
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         items = json.loads(done.stdout or b"{}").get("Contents") or []
         return {
             item["Key"]: (item["Size"], (now - datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))).total_seconds())
@@ -224,10 +238,10 @@ class Agent:
 
     def names(self, prefix):
         found = self.listing(prefix)
-        return None if found is None else [key[len(prefix):] for key in found]
+        return None if found is None else [key[len(prefix) :] for key in found]
 
     def put(self, key, body, conditional=False):
-        """"ok", "taken" (If-None-Match lost) or "error"."""
+        """ "ok", "taken" (If-None-Match lost) or "error"."""
         with tempfile.NamedTemporaryFile(dir=self.dir, delete=False) as handle:
             handle.write(body)
         extra = ["--if-none-match", "*"] if conditional else []
@@ -246,7 +260,9 @@ class Agent:
             return handle.read()
 
     def tag(self, status):
-        done = self.aws("ec2", "create-tags", "--resources", self.instance, "--tags", "Key=%s,Value=%s" % (self.cfg["tag_status"], status))
+        done = self.aws(
+            "ec2", "create-tags", "--resources", self.instance, "--tags", "Key={},Value={}".format(self.cfg["tag_status"], status)
+        )
         return done is not None and done.returncode == 0
 
     def imds(self, path):
@@ -268,14 +284,17 @@ class Agent:
             if found is not None and found is not False and found != "error":
                 return found
             if time.monotonic() >= deadline:
-                self.note("gave up: %s" % what)
+                self.note(f"gave up: {what}")
                 return None
             time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
             tries += 1
 
     def state(self, **update):
         path = os.path.join(self.dir, "state.json")
-        state = json.load(open(path)) if os.path.exists(path) else {}
+        state = {}
+        if os.path.exists(path):
+            with open(path) as handle:
+                state = json.load(handle)
         if update:
             state.update(update)
             with open(path, "w") as out:
@@ -283,12 +302,14 @@ class Agent:
         return state
 
     def put_status(self, status, exit_code, reason):
-        record = status_record(self.s, self.state(), status, exit_code, reason, now_text())
+        record = status_record(self.s, self.state(), (status, exit_code, reason), now_text())
         return self.put(self.prefix + self.cfg["status_file"], (json.dumps(record) + "\n").encode()) == "ok"
 
     def upload_log(self):
-        name = "%s/%s-%s.log" % (self.cfg["logs"], self.state()["attempt"], self.instance)
-        done = self.aws("s3", "cp", "--quiet", os.path.join(self.dir, "workload.log"), "s3://%s/%s%s" % (self.s["bucket"], self.prefix, name))
+        name = "{}/{}-{}.log".format(self.cfg["logs"], self.state()["attempt"], self.instance)
+        done = self.aws(
+            "s3", "cp", "--quiet", os.path.join(self.dir, "workload.log"), "s3://{}/{}{}".format(self.s["bucket"], self.prefix, name)
+        )
         ok = done is not None and done.returncode == 0
         if ok:
             self.note("log uploaded")
@@ -296,7 +317,7 @@ class Agent:
 
     def heartbeat(self):
         state = self.state()
-        self.put("%s%d" % (self.control("lease"), state["lease"]), self.instance.encode())
+        self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
 
 
 def every(period, task, stopped):
@@ -315,75 +336,90 @@ def every(period, task, stopped):
 def start(agent):
     """`run`, `leave` or `end`; every early exit notes why (and the caller ends the instance)."""
     s, deadline = agent.s, time.monotonic() + agent.s["start_budget"]
+    agent.deadline = deadline
     agent.instance = agent.retry("instance id from IMDS", lambda: agent.imds("instance-id"), deadline)
     if agent.instance is None:
         return "end"
-    agent.note("run %s (%s) on %s" % (s["run"], agent.key, agent.instance))
-    verdict = before_lease(agent, deadline)
-    if verdict:
-        return verdict
-    for _ in range(5):  # each 412 means the newest lease changed: look again
-        leases = agent.retry("listing %s" % agent.control("lease"), lambda: agent.names(agent.control("lease")), deadline)
-        if leases is None:
+    agent.note(f"run {s['run']} ({agent.key}) on {agent.instance}")
+    verdict, names = survey(agent, deadline)
+    verdict = verdict or take_lease(agent, deadline, names)
+    if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
+        verdict = survey(agent, deadline)[0]
+    return verdict or begin(agent, deadline)
+
+
+def newest_lease(agent, deadline):
+    """(number, holder, age) of the newest lease, None when there is none, False when S3 could not say."""
+    prefix = agent.control("lease")
+    leases = agent.retry("listing " + prefix, lambda: agent.listing(prefix), deadline)
+    if leases is None:
+        return False
+    numbers = sorted(int(key[len(prefix) :]) for key in leases if key[len(prefix) :].isdigit())
+    if not numbers:
+        return None
+    key = prefix + str(numbers[-1])
+    holder = agent.retry("lease holder", lambda: agent.get(key), deadline)
+    return False if holder is None else (numbers[-1], holder.decode(), leases[key][1])
+
+
+def take_lease(agent, deadline, names):
+    """None once this agent holds the run's newest lease, else `leave` or `end` (noted)."""
+    for _ in range(5):  # each lost write means the newest lease changed: look again
+        top = newest_lease(agent, deadline)
+        if names is None:
+            names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
+        if top is False or names is None:
             return "end"
-        numbers = sorted(int(name) for name in leases if name.isdigit())
-        top = None
-        if numbers:
-            listed = agent.listing(agent.control("lease")) or {}
-            holder = agent.retry("lease holder", lambda: agent.get(agent.control("lease") + str(numbers[-1])), deadline)
-            if holder is None:
-                return "end"
-            top = (numbers[-1], holder.decode(), listed.get(agent.control("lease") + str(numbers[-1]), (0, 0.0))[1])
-        ended = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
-        if ended is None:
+        outcomes = read_attempts(names)[1]
+        if holder_finished(top, outcomes, agent.s, agent.cfg):
+            agent.note(f"the holder of lease {top[0]} recorded a final outcome: nothing to do")
             return "end"
-        action, number = lease_step(top, agent.instance, set(read_attempts(ended)[1]), s["lease"])
+        action, number = lease_step(top, agent.instance, set(outcomes), agent.s["lease"])
         if action != "take":
-            agent.note("lease %d of %s is held by %s: %s" % (number, agent.key, top[1] or "another agent", action))
+            agent.note(f"lease {number} of {agent.key} is held by {top[1] or 'another agent'}: {action}")
             return action if action == "leave" else "end"
-        answer = agent.retry("lease %d" % number, lambda: agent.put(agent.control("lease") + str(number), agent.instance.encode(), True), deadline)
+        key = agent.control("lease") + str(number)
+        answer = agent.retry("lease " + key, lambda key=key: agent.put(key, agent.instance.encode(), True), deadline)
         if answer is None:
             return "end"
         if answer == "ok":
-            agent.state(lease=number, instance=agent.instance)
-            return begin(agent, deadline)
+            agent.state(lease=number)
+            return None
+        names = None
     return "end"
 
 
-def before_lease(agent, deadline, under_lease=False):
-    """`end` when the run is final or out of attempts (recorded), None to go on; the attempt counts."""
+def survey(agent, deadline):
+    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts (recorded)."""
     done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
     if done is None:
-        return "end"
+        return "end", None
     if done:
-        agent.note("the run is final (%s): nothing to do" % ", ".join(done))
-        return "end"
+        agent.note("the run is final ({}): nothing to do".format(", ".join(done)))
+        return "end", None
     names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
     if names is None:
-        return "end"
+        return "end", None
     begun, outcomes = read_attempts(names)
     failures, interruptions = counts(outcomes, agent.cfg)
     agent.state(attempt=len(begun) + 1, failures=failures, instance=agent.instance, started_at=now_text())
     if not exhausted(failures, interruptions, agent.s):
-        return None
+        return None, names
     exhausted_status = agent.cfg["status"]["exhausted"]
-    reason = "%d failed attempts, %d interruptions" % (failures, interruptions)
+    reason = f"{failures} failed attempts, {interruptions} interruptions"
     agent.note("exhausted: " + reason)
     none = agent.cfg["no_exit_code"]
     steps = [
         ("status.json", lambda: agent.put_status(exhausted_status, None, reason)),
-        ("_done", lambda: agent.put("%s%s.%s" % (agent.control("done"), exhausted_status, none), b"")),
+        ("_done", lambda: agent.put("{}{}.{}".format(agent.control("done"), exhausted_status, none), b"")),
         ("tag", lambda: agent.tag(exhausted_status)),
     ]
     record(agent, steps, deadline)
-    return "end"
+    return "end", None
 
 
 def begin(agent, deadline):
-    """Under the lease: look again (the run may have ended meanwhile), then record the attempt."""
-    verdict = before_lease(agent, deadline)
-    if verdict:
-        return verdict
+    """Under the lease: record the attempt, tag, status.json; write the workload's variables."""
     s, state = agent.s, agent.state()
     body = json.dumps({"started_at": state["started_at"], "region": s["region"]}).encode()
     steps = [
@@ -393,15 +429,15 @@ def begin(agent, deadline):
     ]
     if not record(agent, steps, deadline):
         return "end"
-    exports = {s_name: value for s_name, value in (
-        (agent.cfg["env"]["attempt"], str(state["attempt"])),
-        (agent.cfg["env"]["results_uri"], "s3://%s/%s" % (s["bucket"], agent.prefix)),
-        (agent.cfg["env"]["output_dir"], s["output_dir"]),
-    )}  # fmt: skip
+    exports = {
+        agent.cfg["env"]["attempt"]: str(state["attempt"]),
+        agent.cfg["env"]["results_uri"]: f"s3://{s['bucket']}/{agent.prefix}",
+        agent.cfg["env"]["output_dir"]: s["output_dir"],
+    }
     os.makedirs(s["output_dir"], exist_ok=True)
     with open(os.path.join(agent.dir, "workload.env"), "w") as out:
-        out.writelines("export %s=%s\n" % (name, quote(value)) for name, value in exports.items())
-        out.write("spawn_out=%s\n" % quote(s["output_dir"]))
+        out.writelines(f"export {name}={quote(value)}\n" for name, value in exports.items())
+        out.write(f"spawn_out={quote(s['output_dir'])}\n")
     return "run"
 
 
@@ -413,57 +449,73 @@ def record(agent, steps, deadline):
     """Each step in order, each retried until `deadline`; a step that fails leaves the later ones unwritten."""
     for name, step in steps:
         if agent.retry(name, step, deadline) is None:
-            agent.note("not recorded: %s and what follows it" % name)
+            agent.note(f"not recorded: {name} and what follows it")
             return False
     return True
+
+
+class Idle:
+    """idle_timeout: how long the busiest core (and any GPU) has stayed under the threshold."""
+
+    def __init__(self, threshold, now):
+        self.threshold, self.busy_at, self.cores = threshold, now, core_times(read("/proc/stat"))
+
+    def seconds(self, now):
+        sample = core_times(read("/proc/stat"))
+        if max(busiest(self.cores, sample), gpu_busy()) >= self.threshold:
+            self.busy_at = now
+        self.cores = sample
+        return now - self.busy_at
 
 
 def watch(agent, pid):
     """Why the workload must end (`STATUS REASON`), or "" once it exited by itself."""
     s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
     agent.instance = agent.state()["instance"]
-    stop_keys = {"%s/%s/%s" % (s["folder"], agent.cfg["control"]["stop"], name) for name in (agent.cfg["stop_all"], s["run"])}
+    stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
     stop_seen = []
 
     def check_stop():
-        found = agent.listing("%s/%s/" % (s["folder"], agent.cfg["control"]["stop"]))
+        found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
         if found is not None and stop_keys & set(found):
             stop_seen.append(True)
 
     every(s["poll"], check_stop, stopped)
     every(s["log_upload"], agent.upload_log, stopped)
     every(s["lease"] / 3, agent.heartbeat, stopped)
-    started = last_busy = time.monotonic()
-    next_spot = next_idle = started
-    cores = core_times(open("/proc/stat").read())
+    started = next_spot = next_idle = time.monotonic()
+    idle = Idle(agent.cfg["idle_busy_percent"], started) if s["idle_timeout"] is not None else None
     try:
         while alive(pid):
             now = time.monotonic()
             if now >= next_spot:  # first: EC2 gives two minutes
                 next_spot = now + s["poll"]
                 if agent.imds("spot/instance-action"):
-                    agent.upload_log()  # logs first
-                    return "%s spot interruption notice" % status["interrupted"]
+                    agent.deadline = now + 10
+                    agent.upload_log()  # logs first, briefly
+                    return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
-                return "%s stop marker" % status["stopped"]
+                return f"{status['stopped']} stop marker"
             if s["ttl"] is not None and now - started >= s["ttl"]:
-                return "%s ttl of %d s reached" % (status["timeout"], s["ttl"])
-            if s["idle_timeout"] is not None and now >= next_idle:
-                next_idle, sample = now + s["poll"], core_times(open("/proc/stat").read())
-                if max(busiest(cores, sample), gpu_busy()) >= agent.cfg["idle_busy_percent"]:
-                    last_busy = now
-                cores = sample
-                if now - last_busy >= s["idle_timeout"]:
-                    return "%s idle for %d s" % (status["timeout"], s["idle_timeout"])
+                return f"{status['timeout']} ttl of {s['ttl']:.0f} s reached"
+            if idle and now >= next_idle:
+                next_idle = now + s["poll"]
+                if idle.seconds(now) >= s["idle_timeout"]:
+                    return f"{status['timeout']} idle for {s['idle_timeout']:.0f} s"
             time.sleep(0.1)
         return ""
     finally:
         stopped.set()
 
 
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
 def alive(pid):
     try:
-        with open("/proc/%d/stat" % pid) as handle:
+        with open(f"/proc/{pid}/stat") as handle:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
@@ -471,7 +523,9 @@ def alive(pid):
 
 def gpu_busy():
     try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], stdout=subprocess.PIPE, timeout=10)
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], stdout=subprocess.PIPE, timeout=10, check=False
+        )
         return max((int(v) for v in done.stdout.split()), default=0)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return 0
@@ -491,17 +545,19 @@ def upload_outputs(agent, deadline):
     local = local_files(agent.s["output_dir"])
     missing, tries = sorted(local), 0
     while missing:
-        target = "s3://%s/%s" % (agent.s["bucket"], agent.prefix)
-        agent.aws("s3", "sync", "--no-progress", "--only-show-errors", agent.s["output_dir"], target, timeout=max(10, deadline - time.monotonic()))
+        target = "s3://{}/{}".format(agent.s["bucket"], agent.prefix)
+        agent.aws(
+            "s3", "sync", "--no-progress", "--only-show-errors", agent.s["output_dir"], target, timeout=max(10, deadline - time.monotonic())
+        )
         remote = agent.listing(agent.prefix)
         if remote is not None:
-            missing = missing_outputs(local, {key[len(agent.prefix):]: size for key, (size, _) in remote.items()})
+            missing = missing_outputs(local, {key[len(agent.prefix) :]: size for key, (size, _) in remote.items()})
         if not missing or time.monotonic() >= deadline:
             break
         time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
         tries += 1
     for name in missing:
-        agent.note("not in S3: %s" % name)
+        agent.note(f"not in S3: {name}")
     return missing
 
 
@@ -512,24 +568,25 @@ def finish(agent, exit_code, ending):
     stopped = threading.Event()
     every(s["lease"] / 3, agent.heartbeat, stopped)
     verdict_path = os.path.join(agent.dir, "verdict")
-    verdict = open(verdict_path).read().split("\n")[:2] if os.path.exists(verdict_path) else None
+    verdict = read(verdict_path).split("\n")[:2] if os.path.exists(verdict_path) else None
     code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
     status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
     budget = min(s["upload_budget"], cfg["spot_upload_seconds"]) if status == cfg["status"]["interrupted"] else s["upload_budget"]
-    deadline = time.monotonic() + budget
+    deadline = agent.deadline = time.monotonic() + budget
     agent.retry("log upload", agent.upload_log, deadline)
     status, reason = after_upload(status, reason, upload_outputs(agent, deadline), cfg)
-    agent.note("status %s, exit code %s" % (status, code))
+    agent.note(f"status {status}, exit code {code}")
     final = is_final(status, state["failures"], s, cfg)
-    done = "%s%s.%s" % (agent.control("done"), status, cfg["no_exit_code"] if code is None else code)
+    done = "{}{}.{}".format(agent.control("done"), status, cfg["no_exit_code"] if code is None else code)
     steps = [
-        ("attempt outcome", lambda: agent.put("%s%s.%s" % (agent.control("attempts"), agent.instance, status), b"")),
+        ("attempt outcome", lambda: agent.put("{}{}.{}".format(agent.control("attempts"), agent.instance, status), b"")),
         ("status.json", lambda: agent.put_status(status, code, reason)),
         ("tag", lambda: agent.tag(status)),
     ]
     if final:
         steps.append(("_done", lambda: agent.put(done, b"")))
-    record(agent, steps, time.monotonic() + budget)
+    agent.deadline = time.monotonic() + budget
+    record(agent, steps, agent.deadline)
     stopped.set()
     return status
 
