@@ -66,6 +66,7 @@ class FaultProxy:
         self._windows: list[Window] = []
         self._seen: list[Seen] = []
         self._server: ThreadingHTTPServer | None = None
+        self.closed = False  # then requests still held back are dropped, not forwarded to the next test's moto
 
     # --- what tests do ---------------------------------------------------------------------------
 
@@ -108,6 +109,7 @@ class FaultProxy:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        self.closed = True
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -159,9 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
             error = b"<Error><Code>ServiceUnavailable</Code><Message>injected by the test proxy</Message></Error>"
             self._answer(503, error, {"Content-Type": "application/xml"})
             return
+        self.proxy._record(self.command, path, service, "slow" if window else "forwarded")  # on arrival
         if window is not None:
             time.sleep(window.delay or 0)
-        self.proxy._record(self.command, path, service, "slow" if window else "forwarded")
+            if self.proxy.closed:
+                return
         upstream = http.client.HTTPConnection(*self.proxy.upstream, timeout=60)
         try:
             headers = {key: value for key, value in self.headers.items() if key.lower() not in HOP_HEADERS}
