@@ -433,11 +433,12 @@ def record(agent, steps, deadline):
 class Idle:
     """idle_timeout: how long the busiest core (and any GPU) has stayed under the threshold."""
 
-    def __init__(self, threshold, now):
-        self.threshold, self.busy_at, self.cores = threshold, now, core_times(read("/proc/stat"))
+    def __init__(self, threshold, now, stat_path):
+        self.threshold, self.busy_at, self.stat_path = threshold, now, stat_path
+        self.cores = core_times(read(stat_path))
 
     def seconds(self, now):
-        sample = core_times(read("/proc/stat"))
+        sample = core_times(read(self.stat_path))
         if max(busiest(self.cores, sample), gpu_busy()) >= self.threshold:
             self.busy_at = now
         self.cores = sample
@@ -460,7 +461,8 @@ def watch(agent, pid):
     every(s["log_upload"], agent.upload_log, stopped)
     every(s["lease"] / 3, agent.heartbeat, stopped)
     started = next_spot = next_idle = time.monotonic()
-    idle = Idle(agent.cfg["idle_busy_percent"], started) if s["idle_timeout"] is not None else None
+    # Under the agent root like every path the agent uses: a test gives it a /proc/stat of its own.
+    idle = Idle(agent.cfg["idle_busy_percent"], started, s["agent_root"] + "/proc/stat") if s["idle_timeout"] is not None else None
     try:
         while alive(pid):
             now = time.monotonic()
