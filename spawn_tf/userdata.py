@@ -74,17 +74,28 @@ _HELPER_READS = {
 }
 
 
+# Statuses no attempt ends with: an outcome or done marker naming one is malformed.
+_NOT_OUTCOMES = frozenset({contract.Status.PENDING, contract.Status.RUNNING, contract.Status.UNKNOWN})
+
+
 def helper_settings() -> dict[str, object]:
     """What the agent's helper (templates/agent.py) knows of the contract: names, statuses, defaults."""
     statuses = {status.name.lower(): str(status) for status in contract.Status}
     return {
         "env": _HELPER_READS,
         "defaults": {key: contract.AGENT_DEFAULTS[name] for key, name in _HELPER_READS.items() if name in contract.AGENT_DEFAULTS},
-        "control": {"attempts": contract.CONTROL_ATTEMPTS, "done": contract.CONTROL_DONE, "lease": contract.CONTROL_LEASE, "stop": contract.CONTROL_STOP},
+        "control": {
+            "attempts": contract.CONTROL_ATTEMPTS,
+            "done": contract.CONTROL_DONE,
+            "lease": contract.CONTROL_LEASE,
+            "stop": contract.CONTROL_STOP,
+        },
         "status": statuses,
         "failure_statuses": [str(status) for status in contract.FAILURE_STATUSES],
         "interruption_statuses": [str(status) for status in contract.INTERRUPTION_STATUSES],
         "verdict_statuses": [str(status) for status in contract.VERDICT_STATUSES],
+        "outcome_statuses": [str(status) for status in contract.Status if status not in _NOT_OUTCOMES],
+        "final_statuses": [str(status) for status in contract.Status if status not in {*_NOT_OUTCOMES, *contract.INTERRUPTION_STATUSES}],
         "tag_status": contract.TAG_STATUS,
         "no_exit_code": contract.NO_EXIT_CODE,
         "status_file": contract.STATUS_FILE,

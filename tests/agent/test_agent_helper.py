@@ -35,8 +35,22 @@ def test_the_agent_carries_the_helper_and_its_settings_verbatim() -> None:
 
 
 def test_attempts_are_counted_from_key_names() -> None:
-    begun, outcomes = agent.read_attempts(["i-1", "i-1.failed", "i-2", "i-2.interrupted", "i-3", "i-4.timeout"])
-    assert begun == ["i-1", "i-2", "i-3"]
+    names = [
+        "i-1",
+        "i-1.failed",
+        "i-2",
+        "i-2.interrupted",
+        "i-3",
+        "i-4.timeout",
+        "",
+        ".failed",
+        "i-5/x",
+        "i-6/x.failed",
+        "i-3.bogus",
+        "i-3.running",
+    ]
+    begun, outcomes = agent.read_attempts(names, CFG)
+    assert begun == ["i-1", "i-2", "i-3"]  # malformed names and unknown outcomes are no facts
     assert outcomes == {"i-1": "failed", "i-2": "interrupted", "i-4": "timeout"}
     assert agent.counts(outcomes, CFG) == (2, 1)
     assert agent.exhausted(2, 1, SETTINGS) is False
@@ -53,11 +67,30 @@ def test_attempts_are_counted_from_key_names() -> None:
         ((1, "i-other", 5.0), {"i-other"}, ("take", 2)),  # its outcome is recorded: gone
         ((2, "i-other", 61.0), set(), ("take", 3)),  # its heartbeat is older than the limit: gone
         ((2, "i-other", 60.0), set(), ("lose", 2)),  # at the limit: still alive
-        ((1, "", 1.0), set(), ("lose", 1)),  # a holder that is not named is not taken for gone
+        ((1, "", 1.0), set(), ("lose", 1)),  # a lease that names no holder: gone once 1 attempt has an outcome
+        ((1, "", 1.0), {"i-1"}, ("take", 2)),
+        ((2, "", 1.0), {"i-1"}, ("lose", 2)),
     ],
 )
 def test_lease_step(top, ended, expected) -> None:
     assert agent.lease_step(top, "i-me", ended, 60.0) == expected
+
+
+def test_done_markers_and_lease_numbers_must_be_well_formed() -> None:
+    names = [
+        "success.0",
+        "failed.-1",
+        "timeout.none",
+        "bogus.0",
+        "success",
+        "success.x",
+        "failed.",
+        "x/success.0",
+        "interrupted.none",
+        "running.none",
+    ]
+    assert agent.done_markers(names, CFG) == ["success.0", "failed.-1", "timeout.none"]
+    assert agent.lease_numbers(["2", "10", "01", "1/x", "x", "", "1"]) == [1, 2, 10]
 
 
 def test_a_holder_whose_outcome_makes_the_run_final_is_not_taken_over() -> None:
