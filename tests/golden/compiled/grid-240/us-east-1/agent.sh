@@ -55,16 +55,36 @@ def backoff(tries):
     return min(2**tries, 10)
 
 
-def read_attempts(names):
-    """`_attempts/R/` key names -> (instance ids that began, {instance id: outcome})."""
+def read_attempts(names, cfg):
+    """`_attempts/R/` key names -> (instance ids that began, {instance id: outcome}).
+
+    Malformed names (empty, nested, no instance id) and unknown outcomes are not attempts' facts.
+    """
     begun, outcomes = [], {}
     for name in names:
         instance, dot, status = name.partition(".")
-        if dot:
-            outcomes[instance] = status
-        else:
+        if not instance or "/" in name:
+            continue
+        if not dot:
             begun.append(instance)
+        elif status in cfg["outcome_statuses"]:
+            outcomes[instance] = status
     return begun, outcomes
+
+
+def done_markers(names, cfg):
+    """The well-formed `_done/R/<status>.<exit code>` names among `names`: a final status, an integer or none."""
+    found = []
+    for name in names:
+        status, dot, code = name.partition(".")
+        if dot and "/" not in name and status in cfg["final_statuses"] and (code == cfg["no_exit_code"] or code.lstrip("-").isdigit()):
+            found.append(name)
+    return found
+
+
+def lease_numbers(names):
+    """Lease numbers from `_lease/R/` key names: 1, 2, … as written (no `01`, nothing nested)."""
+    return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
 
 
 def counts(outcomes, cfg):
@@ -81,15 +101,16 @@ def lease_step(top, me, ended, limit):
     """What to do about the newest lease `top` = (number, holder, age in s), or None.
 
     ("take", n): write lease n (If-None-Match: one writer wins); ("lose", n): its holder is alive;
-    ("leave", n): this instance holds it. A holder is gone once its outcome is recorded (`ended`)
-    or its heartbeat is older than `limit`; only then does lease n + 1 take over.
+    ("leave", n): this instance holds it. A holder is gone once its outcome is recorded (`ended`:
+    instance ids; a lease that names no holder is gone once n attempts have outcomes) or its
+    heartbeat is older than `limit`; only then does lease n + 1 take over.
     """
     if top is None:
         return "take", 1
     number, holder, age = top
-    if holder == me:
+    if holder and holder == me:
         return "leave", number
-    if holder in ended or age > limit:
+    if (holder in ended if holder else len(ended) >= number) or age > limit:
         return "take", number + 1
     return "lose", number
 
@@ -354,7 +375,7 @@ def newest_lease(agent, deadline):
     leases = agent.retry("listing " + prefix, lambda: agent.listing(prefix), deadline)
     if leases is None:
         return False
-    numbers = sorted(int(key[len(prefix) :]) for key in leases if key[len(prefix) :].isdigit())
+    numbers = lease_numbers(key[len(prefix) :] for key in leases)
     if not numbers:
         return None
     key = prefix + str(numbers[-1])
@@ -370,7 +391,7 @@ def take_lease(agent, deadline, names):
             names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
         if top is False or names is None:
             return "end"
-        outcomes = read_attempts(names)[1]
+        outcomes = read_attempts(names, agent.cfg)[1]
         if holder_finished(top, outcomes, agent.s, agent.cfg):
             agent.note(f"the holder of lease {top[0]} recorded a final outcome: nothing to do")
             return "end"
@@ -390,32 +411,40 @@ def take_lease(agent, deadline, names):
 
 
 def survey(agent, deadline):
-    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts (recorded)."""
+    """(`end` or None, the attempt key names): `end` when the run is final, out of attempts or stopped."""
+    s, status = agent.s, agent.cfg["status"]
     done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
     if done is None:
         return "end", None
-    if done:
-        agent.note("the run is final ({}): nothing to do".format(", ".join(done)))
+    if done_markers(done, agent.cfg):
+        agent.note("the run is final ({}): nothing to do".format(", ".join(done_markers(done, agent.cfg))))
         return "end", None
     names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
-    if names is None:
+    stop_prefix = f"{s['folder']}/{agent.cfg['control']['stop']}/"
+    stops = agent.retry("listing _stop", lambda: agent.names(stop_prefix), deadline)
+    if names is None or stops is None:
         return "end", None
-    begun, outcomes = read_attempts(names)
+    begun, outcomes = read_attempts(names, agent.cfg)
     failures, interruptions = counts(outcomes, agent.cfg)
     agent.state(attempt=len(begun) + 1, failures=failures, instance=agent.instance, started_at=now_text())
-    if not exhausted(failures, interruptions, agent.s):
-        return None, names
-    exhausted_status = agent.cfg["status"]["exhausted"]
-    reason = f"{failures} failed attempts, {interruptions} interruptions"
-    agent.note("exhausted: " + reason)
-    none = agent.cfg["no_exit_code"]
+    if exhausted(failures, interruptions, s):
+        return close_run(agent, status["exhausted"], f"{failures} failed attempts, {interruptions} interruptions", deadline), None
+    if {s["run"], agent.cfg["stop_all"]} & set(stops):
+        return close_run(agent, status["cancelled"], "stop marker", deadline), None
+    return None, names
+
+
+def close_run(agent, status, reason, deadline):
+    """A run that ends without running (exhausted, cancelled): status.json, `_done`, tag. `end`."""
+    agent.note(f"{status}: {reason}")
+    done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
     steps = [
-        ("status.json", lambda: agent.put_status(exhausted_status, None, reason)),
-        ("_done", lambda: agent.put("{}{}.{}".format(agent.control("done"), exhausted_status, none), b"")),
-        ("tag", lambda: agent.tag(exhausted_status)),
+        ("status.json", lambda: agent.put_status(status, None, reason)),
+        ("_done", lambda: agent.put(done, b"")),
+        ("tag", lambda: agent.tag(status)),
     ]
     record(agent, steps, deadline)
-    return "end", None
+    return "end"
 
 
 def begin(agent, deadline):
@@ -457,11 +486,12 @@ def record(agent, steps, deadline):
 class Idle:
     """idle_timeout: how long the busiest core (and any GPU) has stayed under the threshold."""
 
-    def __init__(self, threshold, now):
-        self.threshold, self.busy_at, self.cores = threshold, now, core_times(read("/proc/stat"))
+    def __init__(self, threshold, now, stat_path):
+        self.threshold, self.busy_at, self.stat_path = threshold, now, stat_path
+        self.cores = core_times(read(stat_path))
 
     def seconds(self, now):
-        sample = core_times(read("/proc/stat"))
+        sample = core_times(read(self.stat_path))
         if max(busiest(self.cores, sample), gpu_busy()) >= self.threshold:
             self.busy_at = now
         self.cores = sample
@@ -484,7 +514,8 @@ def watch(agent, pid):
     every(s["log_upload"], agent.upload_log, stopped)
     every(s["lease"] / 3, agent.heartbeat, stopped)
     started = next_spot = next_idle = time.monotonic()
-    idle = Idle(agent.cfg["idle_busy_percent"], started) if s["idle_timeout"] is not None else None
+    # Under the agent root like every path the agent uses: a test gives it a /proc/stat of its own.
+    idle = Idle(agent.cfg["idle_busy_percent"], started, s["agent_root"] + "/proc/stat") if s["idle_timeout"] is not None else None
     try:
         while alive(pid):
             now = time.monotonic()
@@ -613,7 +644,7 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv))
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent.json" <<'SPAWN_AGENT_JSON'
-{"control": {"attempts": "_attempts", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS"}, "failure_statuses": ["failed", "timeout"], "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "no_exit_code": "none", "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"]}
+{"control": {"attempts": "_attempts", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "no_exit_code": "none", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"]}
 SPAWN_AGENT_JSON
 helper() { python3 "$spawn_dir/agent.py" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
 
