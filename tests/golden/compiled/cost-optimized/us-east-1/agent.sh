@@ -26,13 +26,13 @@ cat >"$spawn_dir/agent.py" <<'SPAWN_AGENT_PY'
 
 agent.sh writes it beside its settings (agent.json, rendered from spawn_tf/contract.py) and runs
 `python3 agent.py agent.json COMMAND`; bash keeps the process work (detach, launch, kill, shutdown).
-- `start`: the run's `_done/` first, earlier attempts, the lease, the attempt record. Prints `run`
+- `start`: the run's done markers first, earlier attempts, the lease, the attempt record. Prints `run`
   (and writes the workload's variables to run/workload.env), `leave` (this instance's other agent
   holds the run) or `end` (nothing to do here, or AWS failed past the start budget: end the instance).
 - `watch PID`: while the workload runs, each check on its own period: the spot notice first, the
   ttl and idle time (local), the `_stop` listing, log upload and lease heartbeat in threads of their
   own, so that no S3 call holds the others up. Prints why the workload must end, or nothing.
-- `finish EXIT_CODE [STATUS REASON]`: upload → verify → attempt outcome → status.json, tag → `_done/`.
+- `finish EXIT_CODE [STATUS REASON]`: upload → verify → attempt outcome → status.json, tag → done marker.
 - `stop-instance`: `on_complete: stop`.
 Its pure functions (above the AWS calls) are unit-tested in-process.
 """
@@ -56,7 +56,7 @@ def backoff(tries):
 
 
 def read_attempts(names, cfg):
-    """`_attempts/R/` key names -> (instance ids that began, {instance id: outcome}).
+    """Attempt key names (under the attempts prefix of the run) -> (instance ids that began, {instance id: outcome}).
 
     Malformed names (empty, nested, no instance id) and unknown outcomes are not attempts' facts.
     """
@@ -73,7 +73,7 @@ def read_attempts(names, cfg):
 
 
 def done_markers(names, cfg):
-    """The well-formed `_done/R/<status>.<exit code>` names among `names`: a final status, an integer or none."""
+    """The well-formed done marker names (`<status>.<exit code>`) among `names`: a final status, an integer or none."""
     found = []
     for name in names:
         status, dot, code = name.partition(".")
@@ -83,7 +83,7 @@ def done_markers(names, cfg):
 
 
 def lease_numbers(names):
-    """Lease numbers from `_lease/R/` key names: 1, 2, … as written (no `01`, nothing nested)."""
+    """Lease numbers from lease key names: 1, 2, … as written (no `01`, nothing nested)."""
     return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
 
 
@@ -593,7 +593,7 @@ def upload_outputs(agent, deadline):
 
 
 def finish(agent, exit_code, ending):
-    """Upload → verify → attempt outcome → status.json and tag → `_done/` when final. Prints the status."""
+    """Upload → verify → attempt outcome → status.json and tag → done marker when final. Prints the status."""
     s, cfg, state = agent.s, agent.cfg, agent.state()
     agent.instance = state["instance"]
     stopped = threading.Event()
