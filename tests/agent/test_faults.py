@@ -2,7 +2,7 @@
 server behind a fault-injecting proxy (tests/faultproxy.py), one per agent.
 
 Times are scaled down through the agent's test variables (conftest.FAST): poll 1 s, upload budget
-5 s, start budget 4 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
+5 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_aws_failing_at_start_up_ends_the_instance_after_noting_why(faults) -> N
     agent = setup.make()
     agent.proxy.down(None, None)
     started = time.monotonic()
-    setup.run(agent)
+    setup.run(agent, **{contract.ENV_START_BUDGET_SECONDS: "4"})
     assert time.monotonic() - started < 40
     assert not agent.ran()
     assert setup.keys() == {}
