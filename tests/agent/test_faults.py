@@ -1,7 +1,7 @@
 """The agent under faults (issue 22, DESIGN §6 "Faults"): real bash and its helper in the sandbox, moto
 server behind a fault-injecting proxy (tests/faultproxy.py), one per agent.
 
-Times are scaled down through the agent's test variables (conftest.FAST): poll 1 s, upload budget
+Times are scaled down through the agent's test variables (agentrun.FAST): poll 1 s, upload budget
 5 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
 """
 
