@@ -411,7 +411,7 @@ def take_lease(agent, deadline, names):
 
 
 def survey(agent, deadline):
-    """(`end` or None, the attempt key names): `end` when the run is final, out of attempts or stopped."""
+    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts."""
     s, status = agent.s, agent.cfg["status"]
     done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
     if done is None:
@@ -420,22 +420,18 @@ def survey(agent, deadline):
         agent.note("the run is final ({}): nothing to do".format(", ".join(done_markers(done, agent.cfg))))
         return "end", None
     names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
-    stop_prefix = f"{s['folder']}/{agent.cfg['control']['stop']}/"
-    stops = agent.retry("listing _stop", lambda: agent.names(stop_prefix), deadline)
-    if names is None or stops is None:
+    if names is None:
         return "end", None
     begun, outcomes = read_attempts(names, agent.cfg)
     failures, interruptions = counts(outcomes, agent.cfg)
     agent.state(attempt=len(begun) + 1, failures=failures, instance=agent.instance, started_at=now_text())
     if exhausted(failures, interruptions, s):
         return close_run(agent, status["exhausted"], f"{failures} failed attempts, {interruptions} interruptions", deadline), None
-    if {s["run"], agent.cfg["stop_all"]} & set(stops):
-        return close_run(agent, status["cancelled"], "stop marker", deadline), None
     return None, names
 
 
 def close_run(agent, status, reason, deadline):
-    """A run that ends without running (exhausted, cancelled): status.json, `_done`, tag. `end`."""
+    """A run that ends without running (exhausted): status.json, done marker, tag. `end`."""
     agent.note(f"{status}: {reason}")
     done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
     steps = [
