@@ -87,6 +87,11 @@ class FaultProxy:
         with self._lock:
             self._windows.append(window)
 
+    def clear(self) -> None:
+        """Every window closes now: the service is back."""
+        with self._lock:
+            self._windows.clear()
+
     @property
     def requests(self) -> list[Seen]:
         with self._lock:

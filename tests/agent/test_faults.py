@@ -22,9 +22,18 @@ OUTPUTS = 'echo \'{"loss": 0.1}\' > "$SPAWN_OUTPUT_DIR/metrics.json"\necho weigh
 def test_s3_down_from_the_workloads_exit_past_the_upload_budget_is_not_success(faults) -> None:
     setup = faults("placeholder")
     agent = setup.make()
-    outage = UPLOAD_BUDGET + 4  # until past the budget; recording then gets through
-    setup.user_data = setup.user_data.replace("placeholder\n", OUTPUTS + agent.control_word() + f"down?service=s3&seconds={outage}'\n")
+    setup.user_data = setup.user_data.replace("placeholder\n", OUTPUTS + agent.control_word() + "down?service=s3'\n")
+
+    def back_once_the_budget_is_spent() -> None:  # S3 returns only after the agent gave up the upload
+        while "not in S3:" not in agent.agent_log():
+            time.sleep(0.1)
+        agent.proxy.clear()
+
+    watcher = threading.Thread(target=back_once_the_budget_is_spent, daemon=True)
+    watcher.start()
+    started = time.monotonic()
     setup.run(agent)
+    assert time.monotonic() - started > UPLOAD_BUDGET
     keys = setup.keys()
     assert f"{FOLDER}/r1/metrics.json" not in keys and f"{FOLDER}/r1/model.pth" not in keys
     status = setup.status()
