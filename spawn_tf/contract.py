@@ -158,7 +158,35 @@ ENV_IMDS_ENDPOINT: Final = "SPAWN_IMDS_ENDPOINT"  # default http://169.254.169.2
 ENV_MIN_UPTIME: Final = "SPAWN_MIN_UPTIME"  # seconds after boot before on_complete, default 180
 ENV_POLL_SECONDS: Final = "SPAWN_POLL_SECONDS"  # stop-marker and spot-notice polling, default 5
 ENV_LOG_UPLOAD_SECONDS: Final = "SPAWN_LOG_UPLOAD_SECONDS"  # periodic log upload, default 60
-TEST_OVERRIDES: Final = ("AWS_ENDPOINT_URL", ENV_AGENT_ROOT, ENV_IMDS_ENDPOINT, ENV_MIN_UPTIME, ENV_POLL_SECONDS, ENV_LOG_UPLOAD_SECONDS)
+ENV_START_BUDGET_SECONDS: Final = "SPAWN_START_BUDGET_SECONDS"  # retrying AWS at start-up (IAM propagation)
+ENV_UPLOAD_BUDGET_SECONDS: Final = "SPAWN_UPLOAD_BUDGET_SECONDS"  # outputs in S3 and verified, or not success
+ENV_LEASE_SECONDS: Final = "SPAWN_LEASE_SECONDS"  # a lease whose heartbeat is older is taken over
+TEST_OVERRIDES: Final = (
+    "AWS_ENDPOINT_URL",
+    ENV_AGENT_ROOT,
+    ENV_IMDS_ENDPOINT,
+    ENV_MIN_UPTIME,
+    ENV_POLL_SECONDS,
+    ENV_LOG_UPLOAD_SECONDS,
+    ENV_START_BUDGET_SECONDS,
+    ENV_UPLOAD_BUDGET_SECONDS,
+    ENV_LEASE_SECONDS,
+)
+# The agent's defaults under cloud-init, by the test override that changes each (DESIGN §6). The lease
+# limit is well above the heartbeat (a third of it) and above an S3 outage the agent rides out: a
+# holder that cannot renew for that long is taken for gone.
+AGENT_DEFAULTS: Final = {
+    ENV_IMDS_ENDPOINT: "http://169.254.169.254",
+    ENV_MIN_UPTIME: "180",
+    ENV_POLL_SECONDS: "5",
+    ENV_LOG_UPLOAD_SECONDS: "60",
+    ENV_START_BUDGET_SECONDS: "300",
+    ENV_UPLOAD_BUDGET_SECONDS: "600",
+    ENV_LEASE_SECONDS: "900",
+}
+IDLE_BUSY_PERCENT: Final = 5  # idle_timeout: the busiest core (and GPU) under this much
+SPOT_UPLOAD_SECONDS: Final = 90  # upload budget after a spot notice: EC2 gives two minutes
+UPLOAD_FAILED_REASON: Final = "upload"  # a failed attempt's reason starts with it when outputs did not reach S3
 
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables a parameter may not set: the agent's own, and those that change how bash,
@@ -214,7 +242,7 @@ def manifest_key(sweep_folder: str, root: str) -> str:
 CONTROL_DONE: Final = "_done"  # S/_done/R/<status>.<exit_code>: the run is finished
 CONTROL_ATTEMPTS: Final = "_attempts"  # S/_attempts/R/<instance-id>[.<status>]: an attempt began [and ended]
 CONTROL_STOP: Final = "_stop"  # S/_stop/<run> or S/_stop/_all: launch no more
-CONTROL_LEASE: Final = "_lease"  # S/_lease/R/<n>: written with If-None-Match, one agent per attempt
+CONTROL_LEASE: Final = "_lease"  # S/_lease/R/<n>: If-None-Match, body the holder; n + 1 takes over a gone holder
 CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
 STATUS_FILE: Final = "status.json"  # S/<run>/status.json
 LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log
@@ -307,6 +335,7 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+AGENT_FILE: Final = "agent.sh"  # build/<sweep>/<root>/agent.sh: the agent every run's user-data carries
 ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
 SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
 TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile

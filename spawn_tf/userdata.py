@@ -1,5 +1,5 @@
 """The user-data of a run: `#!/bin/bash`, the TTL backstop, the run's environment, the shared
-bootstrap, and the user's script (DESIGN §4, §6). Pure: the same bytes Terraform assembles.
+agent (agent.sh with its Python helper), and the user's script (DESIGN §4, §6). Pure: the same bytes Terraform assembles.
 
 Terraform joins four parts per instance (`emit.terraform`); `user_data` here joins the same four,
 so `spawn-tf userdata` prints exactly what an instance receives.
@@ -8,6 +8,7 @@ so `spawn-tf userdata` prints exactly what an instance receives.
 from __future__ import annotations
 
 import gzip
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -39,53 +40,96 @@ def _environment() -> jinja2.Environment:
     )
 
 
+# The agent's own names for the run's variables it reads: bash below, the helper in `helper_settings`.
+_BASH_READS = {
+    "region": contract.ENV_REGION,
+    "spawn_root": contract.ENV_AGENT_ROOT,
+    "detached": contract.ENV_DETACHED,
+    "min_uptime": contract.ENV_MIN_UPTIME,
+    "on_complete": contract.ENV_ON_COMPLETE,
+}
+_HELPER_READS = {
+    "region": contract.ENV_REGION,
+    "bucket": contract.ENV_RESULTS_BUCKET,
+    "folder": contract.ENV_SWEEP_FOLDER,
+    "sweep": contract.ENV_SWEEP,
+    "run": contract.ENV_RUN,
+    "index": contract.ENV_INDEX,
+    "fingerprint": contract.ENV_FINGERPRINT,
+    "attempt": contract.ENV_ATTEMPT,
+    "results_uri": contract.ENV_RESULTS_URI,
+    "output_dir": contract.ENV_OUTPUT_DIR,
+    "ttl": contract.ENV_TTL_SECONDS,
+    "idle_timeout": contract.ENV_IDLE_TIMEOUT_SECONDS,
+    "max_attempts": contract.ENV_MAX_ATTEMPTS,
+    "max_interruptions": contract.ENV_MAX_INTERRUPTIONS,
+    "retry_failed": contract.ENV_RETRY_FAILED,
+    "agent_root": contract.ENV_AGENT_ROOT,
+    "imds": contract.ENV_IMDS_ENDPOINT,
+    "poll": contract.ENV_POLL_SECONDS,
+    "log_upload": contract.ENV_LOG_UPLOAD_SECONDS,
+    "start_budget": contract.ENV_START_BUDGET_SECONDS,
+    "upload_budget": contract.ENV_UPLOAD_BUDGET_SECONDS,
+    "lease": contract.ENV_LEASE_SECONDS,
+}
+
+
+# Statuses no attempt ends with: an outcome or done marker naming one is malformed.
+_NOT_OUTCOMES = frozenset({contract.Status.PENDING, contract.Status.RUNNING, contract.Status.UNKNOWN})
+
+
+def helper_settings() -> dict[str, object]:
+    """What the agent's helper (templates/agent.py) knows of the contract: names, statuses, defaults."""
+    statuses = {status.name.lower(): str(status) for status in contract.Status}
+    return {
+        "env": _HELPER_READS,
+        "defaults": {key: contract.AGENT_DEFAULTS[name] for key, name in _HELPER_READS.items() if name in contract.AGENT_DEFAULTS},
+        "control": {
+            "attempts": contract.CONTROL_ATTEMPTS,
+            "done": contract.CONTROL_DONE,
+            "lease": contract.CONTROL_LEASE,
+            "stop": contract.CONTROL_STOP,
+        },
+        "status": statuses,
+        "failure_statuses": [str(status) for status in contract.FAILURE_STATUSES],
+        "interruption_statuses": [str(status) for status in contract.INTERRUPTION_STATUSES],
+        "verdict_statuses": [str(status) for status in contract.VERDICT_STATUSES],
+        "outcome_statuses": [str(status) for status in contract.Status if status not in _NOT_OUTCOMES],
+        "final_statuses": [str(status) for status in contract.Status if status not in {*_NOT_OUTCOMES, *contract.INTERRUPTION_STATUSES}],
+        "tag_status": contract.TAG_STATUS,
+        "no_exit_code": contract.NO_EXIT_CODE,
+        "status_file": contract.STATUS_FILE,
+        "logs": contract.LOGS_FOLDER,
+        "stop_all": contract.STOP_ALL,
+        "idle_busy_percent": contract.IDLE_BUSY_PERCENT,
+        "upload_reason": contract.UPLOAD_FAILED_REASON,
+        "spot_upload_seconds": contract.SPOT_UPLOAD_SECONDS,
+    }
+
+
+def _read_environment() -> str:
+    """One bash line: `region="${SPAWN_REGION:-}" …`, with the test overrides' defaults."""
+    return " ".join(f'{name}="${{{variable}:-{contract.AGENT_DEFAULTS.get(variable, "")}}}"' for name, variable in _BASH_READS.items())
+
+
 @cache
-def bootstrap() -> str:
+def helper_source() -> str:
+    """The agent's Python helper, as shipped (stdlib only; it runs on the instance's python3)."""
+    return resource("templates", "agent.py").read_text(encoding="utf-8")
+
+
+@cache
+def agent_script() -> str:
     """The agent, shared by every run, ending with the marker line after which the user's script follows."""
-    template = _environment().from_string(resource("templates", "bootstrap.sh.j2").read_text(encoding="utf-8"))
-    env = {
-        "region": contract.ENV_REGION,
-        "results_uri": contract.ENV_RESULTS_URI,
-        "results_bucket": contract.ENV_RESULTS_BUCKET,
-        "sweep_folder": contract.ENV_SWEEP_FOLDER,
-        "sweep": contract.ENV_SWEEP,
-        "run": contract.ENV_RUN,
-        "index": contract.ENV_INDEX,
-        "fingerprint": contract.ENV_FINGERPRINT,
-        "attempt": contract.ENV_ATTEMPT,
-        "output_dir": contract.ENV_OUTPUT_DIR,
-        "ttl": contract.ENV_TTL_SECONDS,
-        "idle_timeout": contract.ENV_IDLE_TIMEOUT_SECONDS,
-        "on_complete": contract.ENV_ON_COMPLETE,
-        "max_attempts": contract.ENV_MAX_ATTEMPTS,
-        "max_interruptions": contract.ENV_MAX_INTERRUPTIONS,
-        "retry_failed": contract.ENV_RETRY_FAILED,
-        "agent_root": contract.ENV_AGENT_ROOT,
-        "imds": contract.ENV_IMDS_ENDPOINT,
-        "poll": contract.ENV_POLL_SECONDS,
-        "log_upload": contract.ENV_LOG_UPLOAD_SECONDS,
-        "min_uptime": contract.ENV_MIN_UPTIME,
-        "detached": contract.ENV_DETACHED,
-    }
-    control = {
-        "attempts": contract.CONTROL_ATTEMPTS,
-        "done": contract.CONTROL_DONE,
-        "lease": contract.CONTROL_LEASE,
-        "stop": contract.CONTROL_STOP,
-    }
+    template = _environment().from_string(resource("templates", "agent.sh.j2").read_text(encoding="utf-8"))
     return template.render(
-        env=env,
-        control=control,
-        status={status.name.lower(): str(status) for status in contract.Status},
-        failure_statuses=[str(status) for status in contract.FAILURE_STATUSES],
-        verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
-        interruption_statuses=[str(status) for status in contract.INTERRUPTION_STATUSES],
+        read_environment=_read_environment(),
+        detached_variable=contract.ENV_DETACHED,
         overrides=contract.TEST_OVERRIDES,
-        tag_status=contract.TAG_STATUS,
-        no_exit_code=contract.NO_EXIT_CODE,
-        status_file=contract.STATUS_FILE,
-        logs=contract.LOGS_FOLDER,
-        stop_all=contract.STOP_ALL,
+        helper=helper_source(),
+        helper_settings=json.dumps(helper_settings(), sort_keys=True),
+        verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
+        interrupted=str(contract.Status.INTERRUPTED),
         marker=contract.USER_SCRIPT_MARKER,
     )
 
@@ -173,12 +217,12 @@ def results_bucket(plan: Plan, account_id: str | None) -> str:
 def user_data(plan: Plan, run: Run, account_id: str | None = None) -> str:
     """The exact user-data of a run's instance (before any compression), as Terraform joins it."""
     root = next(root for root in plan.roots if any(member.name == run.name for member in root.runs))
-    return run_head(run) + root_env(plan, root) + bucket_env(results_bucket(plan, account_id)) + bootstrap() + script_text(run)
+    return run_head(run) + root_env(plan, root) + bucket_env(results_bucket(plan, account_id)) + agent_script() + script_text(run)
 
 
 def raw_sizes(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[str, int]:
     """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its head."""
-    shared = len((root_env(plan, root) + bucket_env(results_bucket(plan, None)) + bootstrap()).encode())
+    shared = len((root_env(plan, root) + bucket_env(results_bucket(plan, None)) + agent_script()).encode())
     return {run.name: len(heads[run.name].encode()) + shared + len(script_text(run).encode()) for run in root.runs}
 
 

@@ -20,10 +20,9 @@ from spawn_tf.emit.schedule import schedule
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
-from spawn_tf.userdata import bootstrap, compressed, raw_sizes, root_env, script_text
+from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
 IGNORED_CHANGES = ("ami", "user_data", "user_data_base64", "subnet_id", "key_name", "instance_market_options", "root_block_device")
-BOOTSTRAP_FILE = "bootstrap.sh"
 
 
 def _header(plan: Plan) -> str:
@@ -64,7 +63,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     if root.roles:
         documents["iam.tf.json"] = _iam(plan, root)
     files = {PurePosixPath(name): dump_json({"//": _header(plan), **tf(doc)}) for name, doc in documents.items() if doc}
-    files[PurePosixPath(BOOTSTRAP_FILE)] = bootstrap().encode()
+    files[PurePosixPath(contract.AGENT_FILE)] = agent_script().encode()
     for text, name in scripts.items():
         files[PurePosixPath(contract.SCRIPTS_DIR) / name] = text.encode()
     # Uploaded to S3 for the collector; sweep.json shows the same records readably.
@@ -221,7 +220,7 @@ def _hcl_object(mapping: Mapping[str, Any]) -> str:
 
 def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     parts = (
-        f'each.value.head, local.root_env, file("${{path.module}}/{BOOTSTRAP_FILE}"), '
+        f'each.value.head, local.root_env, file("${{path.module}}/{contract.AGENT_FILE}"), '
         f'join("", [for script in each.value.scripts : file("${{path.module}}/{contract.SCRIPTS_DIR}/${{script}}")])'
     )
     user_data = f'join("", [{parts}])'
@@ -256,7 +255,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
         "tags": _instance_tags(plan),
         "volume_tags": _instance_tags(plan),
         "lifecycle": {
-            # A new AMI release, bootstrap or run order must not replace running instances, nor a
+            # A new AMI release, agent or run order must not replace running instances, nor a
             # changed subnet, key pair, spot price or volume setting (the provider would replace
             # for those): only a new fingerprint does (DESIGN §4). New launches use the new values.
             "ignore_changes": list(IGNORED_CHANGES),

@@ -14,18 +14,18 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from spawn_tf.emit.terraform import BOOTSTRAP_FILE
+from spawn_tf.contract import AGENT_FILE
 from spawn_tf.pipeline import compile_file
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 GOLDEN = Path(__file__).parent / "compiled"
-GOLDEN_AGENT = Path(__file__).parent / "agent" / BOOTSTRAP_FILE
+GOLDEN_AGENT = Path(__file__).parent / "agent" / AGENT_FILE
 
 
 def _is_agent(relative: PurePosixPath) -> bool:
     """A root's copy of the agent script: <root>/<agent file>."""
-    return len(relative.parts) == 2 and relative.name == BOOTSTRAP_FILE
+    return len(relative.parts) == 2 and relative.name == AGENT_FILE
 
 
 def _on_disk(folder: Path) -> dict[PurePosixPath, bytes]:
@@ -40,7 +40,7 @@ def test_example_compiles_to_its_golden(example: Path, request: pytest.FixtureRe
     golden = GOLDEN / example.stem
     agents = {relative: content for relative, content in files.items() if _is_agent(relative)}
     files = {relative: content for relative, content in files.items() if relative not in agents}
-    assert agents, f"no root carries {BOOTSTRAP_FILE}"
+    assert agents, f"no root carries {AGENT_FILE}"
     if request.config.getoption("--update-golden"):
         shutil.rmtree(golden, ignore_errors=True)
         for relative, content in files.items():

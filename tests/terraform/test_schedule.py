@@ -159,7 +159,7 @@ def test_replacement_only_on_a_fingerprint_change(tmp_path: Path) -> None:
         _, build2 = compiled(tmp_path, text)
         folder = build2 / root
         if bootstrap is not None:
-            (folder / "bootstrap.sh").write_text(bootstrap)
+            (folder / "agent.sh").write_text(bootstrap)
         extra = {"aws_ssm_parameter.ami[al2023/x86_64]": {"value": ami}} if ami else None
         dest = tmp_path / f"again-{time.monotonic_ns()}"
         plan = plan_root(folder, dest, state=state, data={**listings(), **(extra or {})})

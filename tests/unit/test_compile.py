@@ -61,7 +61,7 @@ def test_compile_layout(write_sweep: WriteSweep) -> None:
     assert sorted(map(str, files)) == [
         ".spawn-tf-files.json",
         "sweep.json",
-        "us-east-1/bootstrap.sh",
+        "us-east-1/agent.sh",
         "us-east-1/iam.tf.json",
         "us-east-1/instances.tf.json",
         "us-east-1/locals.tf.json",

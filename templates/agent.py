@@ -1,0 +1,616 @@
+"""spawn-tf's agent helper: the decisions of the on-instance agent (DESIGN §6). Python 3.9+, stdlib only.
+
+agent.sh writes it beside its settings (agent.json, rendered from spawn_tf/contract.py) and runs
+`python3 agent.py agent.json COMMAND`; bash keeps the process work (detach, launch, kill, shutdown).
+- `start`: the run's done markers first, earlier attempts, the lease, the attempt record. Prints `run`
+  (and writes the workload's variables to run/workload.env), `leave` (this instance's other agent
+  holds the run) or `end` (nothing to do here, or AWS failed past the start budget: end the instance).
+- `watch PID`: while the workload runs, each check on its own period: the spot notice first, the
+  ttl and idle time (local), the `_stop` listing, log upload and lease heartbeat in threads of their
+  own, so that no S3 call holds the others up. Prints why the workload must end, or nothing.
+- `finish EXIT_CODE [STATUS REASON]`: upload → verify → attempt outcome → status.json, tag → done marker.
+- `stop-instance`: `on_complete: stop`.
+Its pure functions (above the AWS calls) are unit-tested in-process.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+
+# --- pure decisions -----------------------------------------------------------------------------
+
+
+def backoff(tries):
+    """Seconds before the next try: 1, 2, 4, 8, then 10."""
+    return min(2**tries, 10)
+
+
+def read_attempts(names, cfg):
+    """Attempt key names (under the attempts prefix of the run) -> (instance ids that began, {instance id: outcome}).
+
+    Malformed names (empty, nested, no instance id) and unknown outcomes are not attempts' facts.
+    """
+    begun, outcomes = [], {}
+    for name in names:
+        instance, dot, status = name.partition(".")
+        if not instance or "/" in name:
+            continue
+        if not dot:
+            begun.append(instance)
+        elif status in cfg["outcome_statuses"]:
+            outcomes[instance] = status
+    return begun, outcomes
+
+
+def done_markers(names, cfg):
+    """The well-formed done marker names (`<status>.<exit code>`) among `names`: a final status, an integer or none."""
+    found = []
+    for name in names:
+        status, dot, code = name.partition(".")
+        if dot and "/" not in name and status in cfg["final_statuses"] and (code == cfg["no_exit_code"] or code.lstrip("-").isdigit()):
+            found.append(name)
+    return found
+
+
+def lease_numbers(names):
+    """Lease numbers from lease key names: 1, 2, … as written (no `01`, nothing nested)."""
+    return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
+
+
+def counts(outcomes, cfg):
+    """(failures, interruptions) among attempt outcomes."""
+    values = list(outcomes.values())
+    return sum(v in cfg["failure_statuses"] for v in values), sum(v in cfg["interruption_statuses"] for v in values)
+
+
+def exhausted(failures, interruptions, settings):
+    return failures >= settings["max_attempts"] or interruptions >= settings["max_interruptions"]
+
+
+def lease_step(top, me, ended, limit):
+    """What to do about the newest lease `top` = (number, holder, age in s), or None.
+
+    ("take", n): write lease n (If-None-Match: one writer wins); ("lose", n): its holder is alive;
+    ("leave", n): this instance holds it. A holder is gone once its outcome is recorded (`ended`:
+    instance ids; a lease that names no holder is gone once n attempts have outcomes) or its
+    heartbeat is older than `limit`; only then does lease n + 1 take over.
+    """
+    if top is None:
+        return "take", 1
+    number, holder, age = top
+    if holder and holder == me:
+        return "leave", number
+    if (holder in ended if holder else len(ended) >= number) or age > limit:
+        return "take", number + 1
+    return "lose", number
+
+
+def holder_finished(top, outcomes, settings, cfg):
+    """The newest lease's holder recorded an outcome that makes the run final (its `_done` may follow)."""
+    if not top or top[1] not in outcomes:
+        return False
+    outcome = outcomes[top[1]]
+    failures_before = counts(outcomes, cfg)[0] - (outcome in cfg["failure_statuses"])
+    return is_final(outcome, failures_before, settings, cfg)
+
+
+def decide(exit_code, ending, verdict, cfg):
+    """(status, exit code or None, reason) from the workload's exit, why the agent ended it, its own verdict."""
+    status = cfg["status"]
+    if ending:
+        result, code, reason = ending[0], None, ending[1]
+    elif exit_code == 0:
+        result, code, reason = status["success"], 0, ""
+    else:
+        result, code, reason = status["failed"], exit_code, f"exit code {exit_code}"
+    if verdict and verdict[0] in cfg["verdict_statuses"] and result != status["interrupted"]:
+        result, reason = verdict
+    return result, code, reason
+
+
+def after_upload(status, reason, missing, cfg):
+    """A success whose outputs are not all in S3 is not a success: it fails, the outputs named."""
+    if not missing or status not in (cfg["status"]["success"], cfg["status"]["stopped"]):
+        return status, reason
+    shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
+    return cfg["status"]["failed"], f"{cfg['upload_reason']}: {len(missing)} outputs not in S3: {shown}"
+
+
+def is_final(status, failures_before, settings, cfg):
+    """Interrupted attempts are relaunched; failed/timeout too while retry_failed has attempts left."""
+    if status in cfg["interruption_statuses"]:
+        return False
+    if status in cfg["failure_statuses"] and settings["retry_failed"]:
+        return failures_before + 1 >= settings["max_attempts"]
+    return True
+
+
+def missing_outputs(local, remote):
+    """Local files (relative path -> size) not in S3 with that size, sorted."""
+    return sorted(name for name, size in local.items() if remote.get(name) != size)
+
+
+def core_times(stat_text):
+    """/proc/stat -> {cpuN: (busy, total)} jiffies."""
+    found = {}
+    for line in stat_text.splitlines():
+        fields = line.split()
+        if fields and fields[0].startswith("cpu") and fields[0] != "cpu":
+            user, nice, system, idle = (int(v) for v in fields[1:5])
+            found[fields[0]] = (user + nice + system, user + nice + system + idle)
+    return found
+
+
+def busiest(before, after):
+    """Percent busy of the busiest core between two `core_times` samples."""
+    most = 0
+    for name, (busy, total) in after.items():
+        busy0, total0 = before.get(name, (0, 0))
+        if total > total0:
+            most = max(most, (busy - busy0) * 100 // (total - total0))
+    return most
+
+
+def status_record(settings, state, verdict, now):
+    """status.json (DESIGN §5); `verdict` = (status, exit code, reason)."""
+    status, exit_code, reason = verdict
+    return {
+        "sweep": settings["sweep"], "run": settings["run"], "index": int(settings["index"]),
+        "fingerprint": settings["fingerprint"], "status": status, "exit_code": exit_code,
+        "attempt": state["attempt"], "instance_id": state["instance"], "region": settings["region"],
+        "started_at": state["started_at"], "finished_at": None if status == "running" else now, "reason": reason,
+    }  # fmt: skip
+
+
+def load_settings(cfg, environ):
+    """The run's settings from the user-data's variables (names in cfg["env"], test defaults in cfg["defaults"])."""
+    raw = {key: environ.get(name, cfg["defaults"].get(key, "")) for key, name in cfg["env"].items()}
+    raw = {key: value if value or key not in cfg["defaults"] else cfg["defaults"][key] for key, value in raw.items()}
+    for key in ("max_attempts", "max_interruptions"):
+        raw[key] = int(raw[key])
+    for key in ("poll", "log_upload", "start_budget", "upload_budget", "lease"):
+        raw[key] = float(raw[key])
+    for key in ("ttl", "idle_timeout"):
+        raw[key] = float(raw[key]) if raw[key] else None
+    raw["retry_failed"] = raw["retry_failed"] == "true"
+    raw["output_dir"] = raw["agent_root"] + raw["output_dir"]
+    return raw
+
+
+def now_text():
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- AWS, IMDS and files ------------------------------------------------------------------------
+
+
+class Agent:
+    def __init__(self, cfg, environ):
+        self.cfg, self.s = cfg, load_settings(cfg, environ)
+        self.dir = self.s["agent_root"] + "/opt/spawn/run"
+        self.log_file = self.s["agent_root"] + "/opt/spawn/agent.log"
+        self.prefix = "{}/{}/".format(self.s["folder"], self.s["run"])
+        self.key = "{}.{}".format(self.s["run"], self.s["fingerprint"])
+        self.instance, self.deadline = None, None  # this instance, once known; the budget calls are made in
+
+    def note(self, text):
+        with open(self.log_file, "a") as out:
+            out.write(f"{now_text()} {text}\n")
+
+    def control(self, name):
+        return "{}/{}/{}/".format(self.s["folder"], self.cfg["control"][name], self.key)
+
+    def aws(self, *args, timeout=60):
+        """One `aws` CLI call, bounded; True when it succeeded. Our own backoff does the retrying."""
+        if self.deadline is not None:  # a call never outlasts the budget it is made in (by much)
+            timeout = min(timeout, max(5.0, self.deadline - time.monotonic()))
+        env = dict(os.environ, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
+        command = ["aws", "--cli-connect-timeout", "5", "--cli-read-timeout", "20", *args]
+        try:
+            done = subprocess.run(command, env=env, capture_output=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            self.note("timed out: aws {}".format(" ".join(args[:2])))
+            return None
+        if done.returncode != 0:
+            self.note("failed: aws {}: {}".format(" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
+        return done
+
+    def listing(self, prefix):
+        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
+        done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
+        if done is None or done.returncode != 0:
+            return None
+        now = datetime.now(UTC)
+        items = json.loads(done.stdout or b"{}").get("Contents") or []
+        return {
+            item["Key"]: (item["Size"], (now - datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))).total_seconds())
+            for item in items
+        }
+
+    def names(self, prefix):
+        found = self.listing(prefix)
+        return None if found is None else [key[len(prefix) :] for key in found]
+
+    def put(self, key, body, conditional=False):
+        """ "ok", "taken" (If-None-Match lost) or "error"."""
+        with tempfile.NamedTemporaryFile(dir=self.dir, delete=False) as handle:
+            handle.write(body)
+        extra = ["--if-none-match", "*"] if conditional else []
+        done = self.aws("s3api", "put-object", "--bucket", self.s["bucket"], "--key", key, "--body", handle.name, *extra)
+        os.unlink(handle.name)
+        if done is not None and done.returncode == 0:
+            return "ok"
+        return "taken" if done is not None and b"PreconditionFailed" in done.stderr else "error"
+
+    def get(self, key):
+        path = os.path.join(self.dir, "got")
+        done = self.aws("s3api", "get-object", "--bucket", self.s["bucket"], "--key", key, path)
+        if done is None or done.returncode != 0:
+            return None
+        with open(path, "rb") as handle:
+            return handle.read()
+
+    def tag(self, status):
+        done = self.aws(
+            "ec2", "create-tags", "--resources", self.instance, "--tags", "Key={},Value={}".format(self.cfg["tag_status"], status)
+        )
+        return done is not None and done.returncode == 0
+
+    def imds(self, path):
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        base = self.s["imds"] + "/latest/"
+        try:
+            put = urllib.request.Request(base + "api/token", method="PUT", headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
+            token = opener.open(put, timeout=2).read().decode()
+            get = urllib.request.Request(base + "meta-data/" + path, headers={"X-aws-ec2-metadata-token": token})
+            return opener.open(get, timeout=2).read().decode()
+        except OSError:
+            return None
+
+    def retry(self, what, call, deadline):
+        """call() until it returns a value other than None/False, with backoff, until `deadline`."""
+        tries = 0
+        while True:
+            found = call()
+            if found is not None and found is not False and found != "error":
+                return found
+            if time.monotonic() >= deadline:
+                self.note(f"gave up: {what}")
+                return None
+            time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
+            tries += 1
+
+    def state(self, **update):
+        path = os.path.join(self.dir, "state.json")
+        state = {}
+        if os.path.exists(path):
+            with open(path) as handle:
+                state = json.load(handle)
+        if update:
+            state.update(update)
+            with open(path, "w") as out:
+                json.dump(state, out)
+        return state
+
+    def put_status(self, status, exit_code, reason):
+        record = status_record(self.s, self.state(), (status, exit_code, reason), now_text())
+        return self.put(self.prefix + self.cfg["status_file"], (json.dumps(record) + "\n").encode()) == "ok"
+
+    def upload_log(self):
+        name = "{}/{}-{}.log".format(self.cfg["logs"], self.state()["attempt"], self.instance)
+        done = self.aws(
+            "s3", "cp", "--quiet", os.path.join(self.dir, "workload.log"), "s3://{}/{}{}".format(self.s["bucket"], self.prefix, name)
+        )
+        ok = done is not None and done.returncode == 0
+        if ok:
+            self.note("log uploaded")
+        return ok
+
+    def heartbeat(self):
+        state = self.state()
+        self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
+
+
+def every(period, task, stopped):
+    """Run `task` every `period` s in a thread of its own until `stopped` is set: a slow task delays only itself."""
+
+    def loop():
+        while not stopped.wait(period):
+            task()
+
+    threading.Thread(target=loop, daemon=True).start()
+
+
+# --- commands -----------------------------------------------------------------------------------
+
+
+def start(agent):
+    """`run`, `leave` or `end`; every early exit notes why (and the caller ends the instance)."""
+    s, deadline = agent.s, time.monotonic() + agent.s["start_budget"]
+    agent.deadline = deadline
+    agent.instance = agent.retry("instance id from IMDS", lambda: agent.imds("instance-id"), deadline)
+    if agent.instance is None:
+        return "end"
+    agent.note(f"run {s['run']} ({agent.key}) on {agent.instance}")
+    verdict, names = survey(agent, deadline)
+    verdict = verdict or take_lease(agent, deadline, names)
+    if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
+        verdict = survey(agent, deadline)[0]
+    return verdict or begin(agent, deadline)
+
+
+def newest_lease(agent, deadline):
+    """(number, holder, age) of the newest lease, None when there is none, False when S3 could not say."""
+    prefix = agent.control("lease")
+    leases = agent.retry("listing " + prefix, lambda: agent.listing(prefix), deadline)
+    if leases is None:
+        return False
+    numbers = lease_numbers(key[len(prefix) :] for key in leases)
+    if not numbers:
+        return None
+    key = prefix + str(numbers[-1])
+    holder = agent.retry("lease holder", lambda: agent.get(key), deadline)
+    return False if holder is None else (numbers[-1], holder.decode(), leases[key][1])
+
+
+def take_lease(agent, deadline, names):
+    """None once this agent holds the run's newest lease, else `leave` or `end` (noted)."""
+    for _ in range(5):  # each lost write means the newest lease changed: look again
+        top = newest_lease(agent, deadline)
+        if names is None:
+            names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
+        if top is False or names is None:
+            return "end"
+        outcomes = read_attempts(names, agent.cfg)[1]
+        if holder_finished(top, outcomes, agent.s, agent.cfg):
+            agent.note(f"the holder of lease {top[0]} recorded a final outcome: nothing to do")
+            return "end"
+        action, number = lease_step(top, agent.instance, set(outcomes), agent.s["lease"])
+        if action != "take":
+            agent.note(f"lease {number} of {agent.key} is held by {top[1] or 'another agent'}: {action}")
+            return action if action == "leave" else "end"
+        key = agent.control("lease") + str(number)
+        answer = agent.retry("lease " + key, lambda key=key: agent.put(key, agent.instance.encode(), True), deadline)
+        if answer is None:
+            return "end"
+        if answer == "ok":
+            agent.state(lease=number)
+            return None
+        names = None
+    return "end"
+
+
+def survey(agent, deadline):
+    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts."""
+    s, status = agent.s, agent.cfg["status"]
+    done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
+    if done is None:
+        return "end", None
+    if done_markers(done, agent.cfg):
+        agent.note("the run is final ({}): nothing to do".format(", ".join(done_markers(done, agent.cfg))))
+        return "end", None
+    names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
+    if names is None:
+        return "end", None
+    begun, outcomes = read_attempts(names, agent.cfg)
+    failures, interruptions = counts(outcomes, agent.cfg)
+    agent.state(attempt=len(begun) + 1, failures=failures, instance=agent.instance, started_at=now_text())
+    if exhausted(failures, interruptions, s):
+        return close_run(agent, status["exhausted"], f"{failures} failed attempts, {interruptions} interruptions", deadline), None
+    return None, names
+
+
+def close_run(agent, status, reason, deadline):
+    """A run that ends without running (exhausted): status.json, done marker, tag. `end`."""
+    agent.note(f"{status}: {reason}")
+    done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
+    steps = [
+        ("status.json", lambda: agent.put_status(status, None, reason)),
+        ("_done", lambda: agent.put(done, b"")),
+        ("tag", lambda: agent.tag(status)),
+    ]
+    record(agent, steps, deadline)
+    return "end"
+
+
+def begin(agent, deadline):
+    """Under the lease: record the attempt, tag, status.json; write the workload's variables."""
+    s, state = agent.s, agent.state()
+    body = json.dumps({"started_at": state["started_at"], "region": s["region"]}).encode()
+    steps = [
+        ("attempt", lambda: agent.put(agent.control("attempts") + agent.instance, body)),
+        ("tag", lambda: agent.tag(agent.cfg["status"]["running"])),
+        ("status.json", lambda: agent.put_status(agent.cfg["status"]["running"], None, "")),
+    ]
+    if not record(agent, steps, deadline):
+        return "end"
+    exports = {
+        agent.cfg["env"]["attempt"]: str(state["attempt"]),
+        agent.cfg["env"]["results_uri"]: f"s3://{s['bucket']}/{agent.prefix}",
+        agent.cfg["env"]["output_dir"]: s["output_dir"],
+    }
+    os.makedirs(s["output_dir"], exist_ok=True)
+    with open(os.path.join(agent.dir, "workload.env"), "w") as out:
+        out.writelines(f"export {name}={quote(value)}\n" for name, value in exports.items())
+        out.write(f"spawn_out={quote(s['output_dir'])}\n")
+    return "run"
+
+
+def quote(value):
+    return "'" + value.replace("'", "'\\''") + "'"
+
+
+def record(agent, steps, deadline):
+    """Each step in order, each retried until `deadline`; a step that fails leaves the later ones unwritten."""
+    for name, step in steps:
+        if agent.retry(name, step, deadline) is None:
+            agent.note(f"not recorded: {name} and what follows it")
+            return False
+    return True
+
+
+class Idle:
+    """idle_timeout: how long the busiest core (and any GPU) has stayed under the threshold."""
+
+    def __init__(self, threshold, now, stat_path):
+        self.threshold, self.busy_at, self.stat_path = threshold, now, stat_path
+        self.cores = core_times(read(stat_path))
+
+    def seconds(self, now):
+        sample = core_times(read(self.stat_path))
+        if max(busiest(self.cores, sample), gpu_busy()) >= self.threshold:
+            self.busy_at = now
+        self.cores = sample
+        return now - self.busy_at
+
+
+def watch(agent, pid):
+    """Why the workload must end (`STATUS REASON`), or "" once it exited by itself."""
+    s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
+    agent.instance = agent.state()["instance"]
+    stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
+    stop_seen = []
+
+    def check_stop():
+        found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
+        if found is not None and stop_keys & set(found):
+            stop_seen.append(True)
+
+    every(s["poll"], check_stop, stopped)
+    every(s["log_upload"], agent.upload_log, stopped)
+    every(s["lease"] / 3, agent.heartbeat, stopped)
+    started = next_spot = next_idle = time.monotonic()
+    # Under the agent root like every path the agent uses: a test gives it a /proc/stat of its own.
+    idle = Idle(agent.cfg["idle_busy_percent"], started, s["agent_root"] + "/proc/stat") if s["idle_timeout"] is not None else None
+    try:
+        while alive(pid):
+            now = time.monotonic()
+            if now >= next_spot:  # first: EC2 gives two minutes
+                next_spot = now + s["poll"]
+                if agent.imds("spot/instance-action"):
+                    agent.deadline = now + 10
+                    agent.upload_log()  # logs first, briefly
+                    return f"{status['interrupted']} spot interruption notice"
+            if stop_seen:
+                return f"{status['stopped']} stop marker"
+            if s["ttl"] is not None and now - started >= s["ttl"]:
+                return f"{status['timeout']} ttl of {s['ttl']:.0f} s reached"
+            if idle and now >= next_idle:
+                next_idle = now + s["poll"]
+                if idle.seconds(now) >= s["idle_timeout"]:
+                    return f"{status['timeout']} idle for {s['idle_timeout']:.0f} s"
+            time.sleep(0.1)
+        return ""
+    finally:
+        stopped.set()
+
+
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def gpu_busy():
+    try:
+        done = subprocess.run(
+            ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], stdout=subprocess.PIPE, timeout=10, check=False
+        )
+        return max((int(v) for v in done.stdout.split()), default=0)
+    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return 0
+
+
+def local_files(folder):
+    found = {}
+    for top, _, files in os.walk(folder, followlinks=True):
+        for name in files:
+            path = os.path.join(top, name)
+            found[os.path.relpath(path, folder).replace(os.sep, "/")] = os.stat(path).st_size
+    return found
+
+
+def upload_outputs(agent, deadline):
+    """Sync the outputs and verify them by a listing (names and sizes) until all are in S3 or `deadline`."""
+    local = local_files(agent.s["output_dir"])
+    missing, tries = sorted(local), 0
+    while missing:
+        target = "s3://{}/{}".format(agent.s["bucket"], agent.prefix)
+        agent.aws(
+            "s3", "sync", "--no-progress", "--only-show-errors", agent.s["output_dir"], target, timeout=max(10, deadline - time.monotonic())
+        )
+        remote = agent.listing(agent.prefix)
+        if remote is not None:
+            missing = missing_outputs(local, {key[len(agent.prefix) :]: size for key, (size, _) in remote.items()})
+        if not missing or time.monotonic() >= deadline:
+            break
+        time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
+        tries += 1
+    for name in missing:
+        agent.note(f"not in S3: {name}")
+    return missing
+
+
+def finish(agent, exit_code, ending):
+    """Upload → verify → attempt outcome → status.json and tag → done marker when final. Prints the status."""
+    s, cfg, state = agent.s, agent.cfg, agent.state()
+    agent.instance = state["instance"]
+    stopped = threading.Event()
+    every(s["lease"] / 3, agent.heartbeat, stopped)
+    verdict_path = os.path.join(agent.dir, "verdict")
+    verdict = read(verdict_path).split("\n")[:2] if os.path.exists(verdict_path) else None
+    code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
+    status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
+    budget = min(s["upload_budget"], cfg["spot_upload_seconds"]) if status == cfg["status"]["interrupted"] else s["upload_budget"]
+    deadline = agent.deadline = time.monotonic() + budget
+    agent.retry("log upload", agent.upload_log, deadline)
+    status, reason = after_upload(status, reason, upload_outputs(agent, deadline), cfg)
+    agent.note(f"status {status}, exit code {code}")
+    final = is_final(status, state["failures"], s, cfg)
+    done = "{}{}.{}".format(agent.control("done"), status, cfg["no_exit_code"] if code is None else code)
+    steps = [
+        ("attempt outcome", lambda: agent.put("{}{}.{}".format(agent.control("attempts"), agent.instance, status), b"")),
+        ("status.json", lambda: agent.put_status(status, code, reason)),
+        ("tag", lambda: agent.tag(status)),
+    ]
+    if final:
+        steps.append(("_done", lambda: agent.put(done, b"")))
+    agent.deadline = time.monotonic() + budget
+    record(agent, steps, agent.deadline)
+    stopped.set()
+    return status
+
+
+def main(argv):
+    with open(argv[1]) as handle:
+        cfg = json.load(handle)
+    agent = Agent(cfg, os.environ)
+    command = argv[2]
+    if command == "start":
+        print(start(agent))
+    elif command == "watch":
+        print(watch(agent, int(argv[3])))
+    elif command == "finish":
+        print(finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "stop-instance":
+        state = agent.state()
+        done = agent.aws("ec2", "stop-instances", "--instance-ids", state["instance"])
+        return 0 if done is not None and done.returncode == 0 else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,5 @@
+"""The agent tests' fixtures beyond tests/sandbox.py: `faults` (tests/agentrun.py)."""
+
+from agentrun import faults
+
+__all__ = ["faults"]

@@ -1,0 +1,178 @@
+"""The agent's Python helper (templates/agent.py), in-process: its pure decisions, without AWS (DESIGN §6)."""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+import time
+from types import ModuleType
+
+import pytest
+
+from spawn_tf import contract
+from spawn_tf.resources import resource
+from spawn_tf.userdata import agent_script, helper_settings, helper_source
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("spawn_agent_helper", str(resource("templates", "agent.py")))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+agent = _load()
+CFG = helper_settings()
+SETTINGS = {"max_attempts": 3, "max_interruptions": 2, "retry_failed": True}
+
+
+def test_the_agent_carries_the_helper_and_its_settings_verbatim() -> None:
+    text = agent_script()
+    assert helper_source() in text
+    assert "SPAWN_AGENT_PY" in text and "SPAWN_AGENT_JSON" in text
+    assert "${{" not in text and "${ " not in text  # no template syntax left that reads like another language
+
+
+def test_attempts_are_counted_from_key_names() -> None:
+    names = [
+        "i-1",
+        "i-1.failed",
+        "i-2",
+        "i-2.interrupted",
+        "i-3",
+        "i-4.timeout",
+        "",
+        ".failed",
+        "i-5/x",
+        "i-6/x.failed",
+        "i-3.bogus",
+        "i-3.running",
+    ]
+    begun, outcomes = agent.read_attempts(names, CFG)
+    assert begun == ["i-1", "i-2", "i-3"]  # malformed names and unknown outcomes are no facts
+    assert outcomes == {"i-1": "failed", "i-2": "interrupted", "i-4": "timeout"}
+    assert agent.counts(outcomes, CFG) == (2, 1)
+    assert agent.exhausted(2, 1, SETTINGS) is False
+    assert agent.exhausted(3, 0, SETTINGS) is True
+    assert agent.exhausted(0, 2, SETTINGS) is True
+
+
+@pytest.mark.parametrize(
+    ("top", "ended", "expected"),
+    [
+        (None, set(), ("take", 1)),  # nobody has run it: the first lease
+        ((1, "i-other", 5.0), set(), ("lose", 1)),  # a live holder keeps it, whatever the timing
+        ((1, "i-me", 5.0), set(), ("leave", 1)),  # this instance's other agent holds it
+        ((1, "i-other", 5.0), {"i-other"}, ("take", 2)),  # its outcome is recorded: gone
+        ((2, "i-other", 61.0), set(), ("take", 3)),  # its heartbeat is older than the limit: gone
+        ((2, "i-other", 60.0), set(), ("lose", 2)),  # at the limit: still alive
+        ((1, "", 1.0), set(), ("lose", 1)),  # a lease that names no holder: gone once 1 attempt has an outcome
+        ((1, "", 1.0), {"i-1"}, ("take", 2)),
+        ((2, "", 1.0), {"i-1"}, ("lose", 2)),
+    ],
+)
+def test_lease_step(top, ended, expected) -> None:
+    assert agent.lease_step(top, "i-me", ended, 60.0) == expected
+
+
+def test_done_markers_and_lease_numbers_must_be_well_formed() -> None:
+    names = [
+        "success.0",
+        "failed.-1",
+        "timeout.none",
+        "bogus.0",
+        "success",
+        "success.x",
+        "failed.",
+        "x/success.0",
+        "interrupted.none",
+        "running.none",
+    ]
+    assert agent.done_markers(names, CFG) == ["success.0", "failed.-1", "timeout.none"]
+    assert agent.lease_numbers(["2", "10", "01", "1/x", "x", "", "1"]) == [1, 2, 10]
+
+
+def test_a_holder_whose_outcome_makes_the_run_final_is_not_taken_over() -> None:
+    """Between a holder's outcome and its `_done` key, a newcomer must not start the run again."""
+    no_retry = {**SETTINGS, "retry_failed": False}
+    assert agent.holder_finished((1, "i-a", 1.0), {"i-a": "success"}, SETTINGS, CFG)
+    assert agent.holder_finished((1, "i-a", 1.0), {"i-a": "failed"}, no_retry, CFG)
+    assert not agent.holder_finished((1, "i-a", 1.0), {"i-a": "failed"}, SETTINGS, CFG)  # 1 of 3: retried
+    assert agent.holder_finished((3, "i-c", 1.0), {"i-a": "failed", "i-b": "timeout", "i-c": "failed"}, SETTINGS, CFG)
+    assert not agent.holder_finished((1, "i-a", 1.0), {"i-a": "interrupted"}, SETTINGS, CFG)
+    assert not agent.holder_finished((2, "i-b", 1.0), {"i-a": "success"}, SETTINGS, CFG)  # not the holder's
+    assert not agent.holder_finished(None, {}, SETTINGS, CFG)
+
+
+def test_status_from_exit_ending_and_verdict() -> None:
+    assert agent.decide(0, None, None, CFG) == ("success", 0, "")
+    assert agent.decide(3, None, None, CFG) == ("failed", 3, "exit code 3")
+    assert agent.decide(None, ("timeout", "ttl of 3 s reached"), None, CFG) == ("timeout", None, "ttl of 3 s reached")
+    assert agent.decide(0, None, ["stopped", "val loss high"], CFG) == ("stopped", 0, "val loss high")
+    assert agent.decide(0, None, ["sucess", "typo"], CFG) == ("success", 0, "")  # not a verdict
+    interrupted = agent.decide(None, ("interrupted", "spot interruption notice"), ["success", ""], CFG)
+    assert interrupted == ("interrupted", None, "spot interruption notice")  # a verdict cannot hide a spot notice
+
+
+def test_a_success_without_all_outputs_in_s3_is_a_failure_naming_them() -> None:
+    assert agent.missing_outputs({"a": 1, "b/c": 2, "d": 3}, {"a": 1, "b/c": 5}) == ["b/c", "d"]
+    status, reason = agent.after_upload("success", "", ["b/c", "d"], CFG)
+    assert status == "failed" and reason == f"{contract.UPLOAD_FAILED_REASON}: 2 outputs not in S3: b/c, d"
+    assert agent.after_upload("stopped", "said so", ["x"], CFG)[0] == "failed"
+    assert agent.after_upload("timeout", "ttl", ["x"], CFG) == ("timeout", "ttl")  # already not a success
+    assert agent.after_upload("success", "", [], CFG) == ("success", "")
+    many = agent.after_upload("success", "", [f"f{i}" for i in range(7)], CFG)[1]
+    assert many.endswith("f0, f1, f2, f3, f4, …")
+
+
+def test_finality() -> None:
+    assert agent.is_final("success", 0, SETTINGS, CFG)
+    assert not agent.is_final("interrupted", 0, SETTINGS, CFG)
+    assert not agent.is_final("failed", 1, SETTINGS, CFG)  # retry_failed, the 2nd failure of 3
+    assert agent.is_final("failed", 2, SETTINGS, CFG)  # the 3rd
+    assert agent.is_final("timeout", 0, {**SETTINGS, "retry_failed": False}, CFG)
+
+
+def test_busiest_core_from_proc_stat() -> None:
+    before = agent.core_times("cpu 1 1 1 1\ncpu0 10 0 10 80 0\ncpu1 0 0 0 100\nintr 5\n")
+    after = agent.core_times("cpu 1 1 1 1\ncpu0 10 0 12 178 0\ncpu1 50 0 0 150\n")
+    assert before == {"cpu0": (20, 100), "cpu1": (0, 100)}
+    assert agent.busiest(before, after) == 50  # cpu1: 50 of 100 jiffies; cpu0: 2 of 100
+    assert agent.busiest(after, after) == 0
+
+
+def test_settings_from_the_environment_with_the_test_defaults() -> None:
+    env = dict.fromkeys(CFG["env"].values(), "")
+    env.update({contract.ENV_MAX_ATTEMPTS: "3", contract.ENV_MAX_INTERRUPTIONS: "5", contract.ENV_RETRY_FAILED: "true"})
+    env.update({contract.ENV_OUTPUT_DIR: "/opt/out", contract.ENV_AGENT_ROOT: "/sandbox", contract.ENV_TTL_SECONDS: "60"})
+    settings = agent.load_settings(CFG, env)
+    assert settings["output_dir"] == "/sandbox/opt/out"
+    assert (settings["ttl"], settings["idle_timeout"], settings["retry_failed"]) == (60.0, None, True)
+    assert settings["poll"] == float(contract.AGENT_DEFAULTS[contract.ENV_POLL_SECONDS])  # empty: the default
+    assert settings["upload_budget"] == float(contract.AGENT_DEFAULTS[contract.ENV_UPLOAD_BUDGET_SECONDS])
+    assert settings["imds"] == contract.AGENT_DEFAULTS[contract.ENV_IMDS_ENDPOINT]
+    assert agent.load_settings(CFG, {**env, contract.ENV_POLL_SECONDS: "0.5"})["poll"] == 0.5
+
+
+def test_status_record_has_the_fields_of_design_5() -> None:
+    settings = {"sweep": "s", "run": "r", "index": "4", "fingerprint": "f", "region": "eu-west-1"}
+    state = {"attempt": 2, "instance": "i-1", "started_at": "2026-01-01T00:00:00Z"}
+    record = agent.status_record(settings, state, ("failed", 3, "exit code 3"), "2026-01-01T01:00:00Z")
+    assert list(record) == ["sweep", "run", "index", "fingerprint", "status", "exit_code", "attempt", "instance_id", "region", "started_at", "finished_at", "reason"]  # fmt: skip
+    assert (record["index"], record["attempt"], record["finished_at"]) == (4, 2, "2026-01-01T01:00:00Z")
+    assert agent.status_record(settings, state, ("running", None, ""), "x")["finished_at"] is None
+
+
+def test_a_slow_periodic_task_does_not_hold_up_another() -> None:
+    """The checks' model: each S3 task has its own thread and period, so a hung upload delays only itself."""
+    stopped, fast = threading.Event(), []
+    agent.every(0.05, lambda: time.sleep(10), stopped)
+    agent.every(0.05, lambda: fast.append(1), stopped)
+    time.sleep(0.6)
+    stopped.set()
+    assert len(fast) >= 5
+
+
+def test_backoff_grows_and_is_capped() -> None:
+    assert [agent.backoff(n) for n in range(6)] == [1, 2, 4, 8, 10, 10]

@@ -1,0 +1,158 @@
+"""The agent under faults (issue 22, DESIGN §6 "Faults"): real bash and its helper in the sandbox, moto
+server behind a fault-injecting proxy (tests/faultproxy.py), one per agent.
+
+Times are scaled down through the agent's test variables (agentrun.FAST): poll 1 s, upload budget
+5 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from agentrun import FOLDER, POLL, UPLOAD_BUDGET
+from imds import SPOT_ACTION_PATH
+
+from spawn_tf import contract
+
+OUTPUTS = 'echo \'{"loss": 0.1}\' > "$SPAWN_OUTPUT_DIR/metrics.json"\necho weights > "$SPAWN_OUTPUT_DIR/model.pth"\n'
+
+
+def test_s3_down_from_the_workloads_exit_past_the_upload_budget_is_not_success(faults) -> None:
+    setup = faults("placeholder")
+    agent = setup.make()
+    setup.user_data = setup.user_data.replace("placeholder\n", OUTPUTS + agent.control_word() + "down?service=s3'\n")
+
+    def back_once_the_budget_is_spent() -> None:  # S3 returns only after the agent gave up the upload
+        while "not in S3:" not in agent.agent_log():
+            time.sleep(0.1)
+        agent.proxy.clear()
+
+    watcher = threading.Thread(target=back_once_the_budget_is_spent, daemon=True)
+    watcher.start()
+    started = time.monotonic()
+    setup.run(agent)
+    assert time.monotonic() - started > UPLOAD_BUDGET
+    keys = setup.keys()
+    assert f"{FOLDER}/r1/metrics.json" not in keys and f"{FOLDER}/r1/model.pth" not in keys
+    status = setup.status()
+    assert status["status"] == "failed" and status["reason"].startswith(f"{contract.UPLOAD_FAILED_REASON}: 2 outputs not in S3")
+    assert setup.control(contract.CONTROL_ATTEMPTS) == [agent.instance, f"{agent.instance}.failed"]
+    assert setup.control(contract.CONTROL_DONE) == ["failed.0"]  # never success.0
+    assert setup.tag(agent) == "failed"  # the tag agrees with status.json
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+    assert "not in S3: metrics.json" in agent.agent_log() and "not in S3: model.pth" in agent.agent_log()
+
+
+def test_one_output_that_never_uploads_fails_the_run_and_is_named(faults) -> None:
+    setup = faults(OUTPUTS)
+    agent = setup.make()
+    agent.proxy.down("s3", None, path=r"/r1/model\.pth$", method="PUT")
+    setup.run(agent)
+    keys = setup.keys()
+    assert keys[f"{FOLDER}/r1/metrics.json"] == b'{"loss": 0.1}\n' and f"{FOLDER}/r1/model.pth" not in keys
+    status = setup.status()
+    assert (status["status"], status["exit_code"]) == ("failed", 0)
+    assert status["reason"] == f"{contract.UPLOAD_FAILED_REASON}: 1 outputs not in S3: model.pth"
+    assert setup.control(contract.CONTROL_DONE) == ["failed.0"]
+    assert setup.tag(agent) == "failed"
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+
+
+def test_agents_started_together_and_apart_run_the_workload_once(faults) -> None:
+    """Two agents at the same moment, a third 6 s and a fourth 30 s later (scaled down by 5)."""
+    setup = faults("sleep 8\n" + OUTPUTS)
+    agents = [setup.make() for _ in range(4)]
+    threads = []
+    for agent, delay in zip(agents, (0, 0, 1.2, 6), strict=True):
+        threads.append(threading.Timer(delay, setup.run, args=(agent,)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join()
+    assert [agent.result is not None for agent in agents] == [True] * 4
+    winners = [agent for agent in agents if agent.ran()]
+    assert len(winners) == 1
+    [winner] = winners
+    assert setup.control(contract.CONTROL_LEASE) == ["1"]
+    assert setup.control(contract.CONTROL_ATTEMPTS) == [winner.instance, f"{winner.instance}.success"]
+    assert setup.control(contract.CONTROL_DONE) == ["success.0"]
+    assert setup.status()["instance_id"] == winner.instance
+    assert setup.tag(winner) == "success"
+    for agent in agents:
+        assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]  # losers end their instances too
+        if agent is not winner:
+            assert setup.tag(agent) is None
+            assert "is held by" in agent.agent_log() or "the run is final" in agent.agent_log()
+
+
+def test_an_agent_after_success_does_not_run_it_again(faults) -> None:
+    setup = faults('echo again > "$SPAWN_OUTPUT_DIR/metrics.json"\n')
+    first = setup.run(setup.make())
+    before = setup.keys()
+    assert setup.control(contract.CONTROL_DONE) == ["success.0"]
+    second = setup.run(setup.make())
+    assert not second.ran()
+    assert setup.keys() == before  # outputs, status.json and control keys untouched
+    assert setup.tag(second) is None and setup.tag(first) == "success"
+    assert second.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+    assert "the run is final (success.0)" in second.agent_log()
+
+
+@pytest.mark.parametrize("mode", ["503", "slow"])
+def test_a_spot_notice_during_an_s3_outage_is_seen_within_two_polls(faults, mode) -> None:
+    setup = faults("placeholder")
+    agent = setup.make()
+    window = "down?service=s3&seconds=60" if mode == "503" else "slow?service=s3&delay=30&seconds=60"
+    setup.user_data = setup.user_data.replace("placeholder\n", agent.control_word() + window + "'\necho working\nsleep 120\n")
+    seen: list[float] = []
+
+    def interrupt_4s_into_the_outage() -> None:
+        while not any(request.answer != "forwarded" for request in agent.proxy.requests):  # the outage has begun
+            time.sleep(0.05)
+        time.sleep(4)
+        agent.imds.interrupt()
+        posted = time.monotonic()
+        while not [r for r in agent.imds.gets(SPOT_ACTION_PATH) if r.status == 200]:
+            time.sleep(0.02)
+        seen.append(time.monotonic() - posted)
+
+    watcher = threading.Thread(target=interrupt_4s_into_the_outage)
+    watcher.start()
+    setup.run(agent)
+    watcher.join()
+    assert seen and seen[0] <= 2 * POLL
+    assert "ending the workload: interrupted spot interruption notice" in agent.agent_log()
+    assert ["shutdown", "-h", "now"] not in agent.sandbox.shutdown_log()  # EC2 takes the instance back
+    status = setup.status()  # S3 stayed down: status.json still says running, and so does the tag
+    assert status["status"] == "running" and setup.tag(agent) == "running"
+    assert setup.control(contract.CONTROL_DONE) == []
+
+
+def test_a_setsid_child_of_the_workload_ends_before_the_upload(faults) -> None:
+    script = (
+        "setsid bash -c 'while true; do date +%s%N >> \"$SPAWN_OUTPUT_DIR/child.txt\"; sleep 0.2; done' &\n"
+        "sleep 1\n"
+        'echo main done > "$SPAWN_OUTPUT_DIR/main.txt"\n'
+    )
+    setup = faults(script)
+    agent = setup.run(setup.make())
+    assert agent.result.lingering == []  # nothing the workload started outlived the agent
+    local = agent.sandbox.path("/opt/spawn/output/child.txt").read_bytes()
+    assert setup.keys()[f"{FOLDER}/r1/child.txt"] == local  # ended before the upload: what S3 has is all it wrote
+    assert setup.control(contract.CONTROL_DONE) == ["success.0"]
+
+
+def test_aws_failing_at_start_up_ends_the_instance_after_noting_why(faults) -> None:
+    setup = faults('echo ran > "$SPAWN_OUTPUT_DIR/ran.txt"\n')
+    agent = setup.make()
+    agent.proxy.down(None, None)
+    started = time.monotonic()
+    setup.run(agent, **{contract.ENV_START_BUDGET_SECONDS: "4"})
+    assert time.monotonic() - started < 40
+    assert not agent.ran()
+    assert setup.keys() == {}
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+    log = agent.agent_log()
+    assert "gave up: listing _done" in log and "nothing to run: ending the instance" in log
+    assert {request.answer for request in agent.proxy.requests} == {"503"}
