@@ -7,7 +7,7 @@ import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
 from spawn_tf import contract
-from spawn_tf.expand import duration_text, parse_duration
+from spawn_tf.expand import duration_text, parse_duration, setting_path
 
 SECRET_HINT = "user-data is stored in clear text in the Terraform state; read secrets at run time (Secrets Manager, SSM)"
 ACCESS_KEY = "AKIA" + "ABCDEFGHIJKLMNOP"  # AKIA and 16 upper-case letters or digits
@@ -139,3 +139,158 @@ def test_zero_duration_setting_is_an_error(check: CheckSweep) -> None:
         ("zero-duration", "ttl '0s' is zero", "durations look like '30m' or '6h'")
     ]
     assert checked.runs is None
+
+
+def full(check: CheckSweep, text: str) -> list[tuple[str, str, str, str | None, int | None, int | None]]:
+    """Every diagnostic with its severity, message, hint and place."""
+    return [
+        (d.severity.name, d.code, d.message, d.hint, d.span.line if d.span else None, d.span.col if d.span else None)
+        for d in check(text).diagnostics
+    ]
+
+
+ONE = "params:\n  - {name: a}\n"
+STOP_HINT = "a one-time spot instance cannot be stopped; use 'terminate', or set spot: false"
+DEFAULT_BUCKET = "spawn-tf-123456789012-us-east-1"
+SHORTHAND_NAMES = (
+    "s3:FullAccess", "s3:ReadOnly", "s3:WriteOnly", "dynamodb:FullAccess", "dynamodb:ReadOnly", "dynamodb:WriteOnly", "sqs:FullAccess",
+    "sqs:ReadOnly", "sqs:WriteOnly", "logs:WriteOnly", "ecr:ReadOnly", "secretsmanager:ReadOnly", "ssm:ReadOnly",
+)  # fmt: skip
+
+
+def script(lines: str, results: str = "") -> str:
+    return results + "defaults:\n  instance_type: m7i.large\n  ttl: 2h\n  user_data: |\n" + lines + ONE
+
+
+def denied(line: int, target: str, bucket: str, at: tuple[int, int] = (4, 14)) -> tuple[str, str, str, str, int, int]:
+    return ("WARNING", "script-write-denied", f"line {line} of the user_data script writes to {target}, which the run's role cannot write",
+            f"grant it with iam_policy: s3:WriteOnly:{bucket}, or write into $SPAWN_OUTPUT_DIR (the agent uploads it to the run's folder)", *at)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # a script's writes: its sweep's own folder is the agent's (no warning), any other place needs a grant
+        (script("    aws s3 cp a s3://team/sweeps/sweep/x\n    aws s3 cp b s3://other/y\n", "results: s3://team/sweeps\n"),
+         [denied(2, "s3://other/y", "other", (5, 14))]),
+        (script(f"    aws s3 cp a s3://{DEFAULT_BUCKET}/sweeps/sweep/x\n    aws s3 cp a s3://{DEFAULT_BUCKET}/elsewhere/x\n"),
+         [denied(2, f"s3://{DEFAULT_BUCKET}/elsewhere/x", DEFAULT_BUCKET)]),
+        (QUIET_DEFAULTS + "  iam_policy: s3:ReadOnli\n" + ONE,
+         [("ERROR", "unknown-iam-policy", "unknown IAM policy shorthand 's3:ReadOnli'", "did you mean 's3:ReadOnly'?", 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_policy: foo:Bar\n" + ONE,
+         [("ERROR", "unknown-iam-policy", "unknown IAM policy shorthand 'foo:Bar'", "known shorthands: " + ", ".join(SHORTHAND_NAMES), 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_policy: sqs:ReadOnly:q\n" + ONE,
+         [("ERROR", "bad-iam-scope", "'sqs:ReadOnly' takes no resource scope",
+           "scopes are for s3 (BUCKET or BUCKET/PREFIX), logs (LOG_GROUP); for a narrower sqs grant attach a managed policy", 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_policy: [s3:FullAccess]\n" + ONE,
+         [("WARNING", "full-access-policy", "'s3:FullAccess' grants every action of the service on every resource",
+           "scope it to what the runs use, e.g. s3:FullAccess:BUCKET/PREFIX", 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_policy: [ssm:ReadOnly, sqs:FullAccess]\n" + ONE,
+         [("WARNING", "full-access-policy", "'sqs:FullAccess' grants every action of the service on every resource",
+           "prefer a ReadOnly or WriteOnly shorthand", 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_policy: [s3:WriteOnly]\n" + ONE,
+         [("WARNING", "unscoped-write-policy", "'s3:WriteOnly' lets every run overwrite and delete objects in every bucket",
+           "scope it to the bucket (and prefix) the runs write to: s3:WriteOnly:BUCKET/PREFIX", 5, 15)]),
+        (QUIET_DEFAULTS + "  iam_managed_policies: ['arn:aws:iam::aws:policy/ReadOnlyAccess', 'arn:aws:iam::aws:policy/AdministratorAccess']\n" + ONE,
+         [("WARNING", "admin-managed-policy", "'AdministratorAccess' gives every run administrator-level access to the account",
+           "attach only what the workload needs, e.g. iam_policy: s3:ReadOnly:BUCKET", 5, 68)]),  # at the second item
+        (QUIET_DEFAULTS + "params:\n  - {name: a, 9lives: 1}\n",
+         [("ERROR", "bad-parameter-name", "parameter '9lives' cannot be an environment variable",
+           "parameter names use letters, digits, '_' and '-', and do not start with a digit", 6, 15)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, path: 1, spawn_x: 2, aws-region: 3, pathx: 4}\n",
+         [("ERROR", "reserved-parameter", "parameter 'path' would set PATH, which is reserved", "rename the parameter", 6, 15),
+          ("ERROR", "reserved-parameter", "parameter 'spawn_x' would set SPAWN_X, which is reserved", "rename the parameter", 6, 24),
+          ("ERROR", "reserved-parameter", "parameter 'aws-region' would set AWS_REGION, which is reserved", "rename the parameter", 6, 36)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, model-name: 1, model_name: 2}\n",
+         [("ERROR", "env-collision", "parameters 'model-name' and 'model_name' both become MODEL_NAME", "rename one of them", 6, 30)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, spot: false, spot_max_price: 0.5}\n",
+         [("WARNING", "price-without-spot", "spot_max_price has no effect with spot: false", None, 6, 44)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, ttl: 8d}\n",
+         [("WARNING", "long-ttl", "ttl '8d' is more than a week (7d)", "a run that hangs keeps its instance until the ttl; check the unit ('40h', not '40d')", 6, 20)]),
+        ("budget: {max_usd: 10}\ndefaults:\n  instance_type: m7i.large\n  user_data: ./train.sh\n" + ONE,
+         [("ERROR", "budget-needs-ttl", "the sweep has a budget, but runs without a ttl have no worst-case cost", "set ttl in defaults, e.g. ttl: 6h", 2, 1)]),
+        ("defaults:\n  instance_type: m7i.large\n  user_data: ./train.sh\n" + ONE,
+         [("WARNING", "no-ttl", "no ttl: a run that hangs keeps its instance until it is stopped by hand", "set ttl in defaults, e.g. ttl: 6h", 1, 1)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, on_complete: stop}\n  - {name: b, on_complete: stop, spot: false}\n",
+         [("ERROR", "stop-needs-on-demand", "on_complete 'stop' needs spot: false", STOP_HINT, 6, 28)]),
+        (QUIET_DEFAULTS + "name_template: r-{i}\ngrid:\n  i: [1, 2]\n  on_complete: [stop]\n",
+         [("ERROR", "stop-needs-on-demand", "on_complete 'stop' needs spot: false", STOP_HINT, 8, 17)]),  # the grid's value
+        (QUIET_DEFAULTS + "  on_complete: stop\nname_template: r-{index}\nrandom:\n  count: 2\n  parameters:\n    x: {values: [1]}\n",
+         [("ERROR", "stop-needs-on-demand", "on_complete 'stop' needs spot: false", STOP_HINT, 5, 16)]),  # in defaults
+        (QUIET_DEFAULTS + "params:\n  - {name: a, iam_instance_profile: p, iam_policy: s3:ReadOnly}\n",
+         [("ERROR", "profile-with-policies", "iam_instance_profile uses an existing profile; spawn-tf cannot add policies to it",
+           "drop iam_policy and iam_managed_policies, or drop iam_instance_profile", 6, 37)]),
+        ("defaults:\n  ttl: 2h\n  user_data: ./train.sh\n" + ONE,
+         [("WARNING", "no-instance-type", "no instance_type: runs use t3.micro", "set instance_type in defaults", 1, 1)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, instance_type: g5.xlarge}\n  - {name: b, instance_type: g5.xlarge, ami: dlami-gpu}\n",
+         [("WARNING", "gpu-without-driver", "g5.xlarge has NVIDIA GPUs, but the default image al2023 has no GPU driver",
+           "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own", 6, 30)]),
+        ("regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "  key_name: {us-east-1: k}\nname_template: r-{i}\ngrid:\n  i: [0, 1, 2, 3, 4, 5]\n",
+         [("ERROR", "missing-region-value", "'key_name' has no value for region eu-west-1", "add 'eu-west-1: ...' to the per-region map", 6, 13)]),
+        (QUIET_DEFAULTS + "  command: ./x\n" + ONE, [("ERROR", "two-workloads", "a run has both user_data and command", "keep one of them", 5, 12)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, instance_type: t3.tiny}\n",
+         [("ERROR", "unknown-instance-type", "unknown instance type 't3.tiny': t3 has no such size",
+           "t3 comes in nano, micro, small, medium, large, xlarge, 2xlarge", 6, 30)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, instance_type: m5.24xlarg}\n",
+         [("ERROR", "unknown-instance-type", "unknown instance type 'm5.24xlarg': m5 has no such size",
+           "did you mean 'm5.24xlarge'? m5 comes in large, xlarge, 2xlarge, 4xlarge, 8xlarge, 12xlarge, 16xlarge, 24xlarge, metal", 6, 30)]),
+        (QUIET_DEFAULTS + "  tags: {'a*b': v, 'aws:x': v}\n" + ONE,
+         [("ERROR", "bad-tag", "tag key 'a*b' has characters AWS does not allow", "tag keys use letters, digits, spaces and _ . : / = + - @", 5, 9),
+          ("ERROR", "reserved-tag", "tag 'aws:x' uses a reserved prefix", "tags starting with 'spawn:' or 'aws:' belong to spawn-tf and AWS", 5, 9)]),
+        (QUIET_DEFAULTS + "name_template: r-{index}\nrandom:\n  count: 2\n  parameters:\n    9x: {values: [1]}\n",
+         [("ERROR", "bad-parameter-name", "parameter '9x' cannot be an environment variable",
+           "parameter names use letters, digits, '_' and '-', and do not start with a digit", 9, 5)]),  # the random parameter
+    ],
+)  # fmt: skip
+def test_expansion_diagnostics_in_full(check: CheckSweep, text: str, expected: list[tuple[str, str, str, str | None, int, int]]) -> None:
+    assert full(check, text) == expected
+
+
+ORIGINS = (
+    "sweep: fp\n" + QUIET_DEFAULTS + "  volume_size: 30\n  subnet_id: subnet-0123456789abcdef0\n  key_name: k\n  max_attempts: 4\n"
+    "name_template: r-{index}\nparams:\n  - {name: p0, lr: 0.1, label: 'é', instance_type: m7i.xlarge}\n  - {name: p1}\n"
+    "grid:\n  lr: [1, 2]\n  b: [x, y, z]\nrandom:\n  count: 2\n  parameters:\n    lr: {values: [7]}\n"
+)  # fmt: skip
+
+
+def test_setting_path_finds_where_each_run_got_a_value(check: CheckSweep) -> None:
+    checked = check(ORIGINS)
+    assert checked.runs is not None and checked.sweep is not None and checked.document is not None
+
+    def paths(key: str) -> list[tuple[object, ...]]:
+        return [setting_path(checked.sweep, checked.document, run, key) for run in checked.runs or ()]
+
+    # params rows, then the grid (keys sorted, the last varying fastest), then the random draws
+    assert paths("lr") == [("params", 0, "lr"), (), *[("grid", "lr", i % 2) for i in range(6)], *[("random", "parameters", "lr")] * 2]
+    assert paths("b")[2:8] == [("grid", "b", i // 2) for i in range(6)]
+    assert paths("instance_type") == [("params", 0, "instance_type"), *[("defaults", "instance_type")] * 9]
+    assert set(paths("volume_size")) == {("defaults", "volume_size")}
+    single = check("sweep: one\n" + QUIET_DEFAULTS)
+    assert single.runs is not None and single.sweep is not None and single.document is not None
+    assert [setting_path(single.sweep, single.document, single.runs[0], key) for key in ("ttl", "x")] == [("defaults", "ttl"), ()]
+
+
+def test_settings_taken_from_the_file_and_their_defaults(check: CheckSweep) -> None:
+    runs = check(ORIGINS).runs
+    assert runs is not None
+    settings = runs[0].settings
+    assert (settings.volume_size_gib, settings.subnet_id, settings.key_name, settings.max_attempts) == (
+        30,
+        "subnet-0123456789abcdef0",
+        "k",
+        4,
+    )
+    assert (settings.retry_failed, settings.iam_instance_profile, settings.max_interruptions) == (False, None, 10)
+    own = check(QUIET_DEFAULTS + "params:\n  - {name: a, iam_instance_profile: prof, retry_failed: true}\n").runs
+    assert own is not None
+    assert (own[0].settings.iam_instance_profile, own[0].settings.retry_failed, own[0].settings.volume_size_gib) == ("prof", True, None)
+
+
+def test_fingerprints_are_pinned(check: CheckSweep) -> None:
+    """The fingerprint is the identity of a run's result (DESIGN §3): a change re-runs finished runs of every sweep."""
+    runs = check(ORIGINS).runs
+    assert runs is not None
+    assert [run.fingerprint for run in runs] == [
+        "dddfc32abcd4", "ca372a342261", "7f9ab3f21d9c", "c1826722c48b", "7fcecb471023", "d810bab3f9d5", "df609924f7fa", "9cf19b425cb2",
+        "37e7f2adfcb3", "1cbb5fad137e",
+    ]  # fmt: skip
