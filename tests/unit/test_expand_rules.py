@@ -240,6 +240,44 @@ def denied(line: int, target: str, bucket: str, at: tuple[int, int] = (4, 14)) -
         (QUIET_DEFAULTS + "name_template: r-{index}\nrandom:\n  count: 2\n  parameters:\n    9x: {values: [1]}\n",
          [("ERROR", "bad-parameter-name", "parameter '9x' cannot be an environment variable",
            "parameter names use letters, digits, '_' and '-', and do not start with a digit", 9, 5)]),  # the random parameter
+        (QUIET_DEFAULTS + "  tags: {Name: x, k: v}\n" + ONE, [("ERROR", "reserved-tag", "tag 'Name' is set by spawn-tf (<sweep>/<run>)", None, 5, 9)]),
+        (QUIET_DEFAULTS + "  tags: {k: " + "v" * 257 + "}\n" + ONE,
+         [("ERROR", "tag-too-long", "the value of tag 'k' has more than 256 characters", None, 5, 9)]),
+        (QUIET_DEFAULTS + "  tags: {k: v}\n" + ONE, []),  # a one-character key is long enough
+        (QUIET_DEFAULTS + "params:\n  - {name: a, instance_type: x9z.large}\n",
+         [("WARNING", "unknown-instance-type", "instance type 'x9z.large' is not known to this botocore",
+           "its family may be newer than the installed botocore; check the spelling", 6, 30)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, instance_type: m7iz.large}\n",
+         [("WARNING", "unknown-instance-type", "instance type 'm7iz.large' is not known to this botocore", "did you mean 'm7i.large'?", 6, 30)]),
+        (QUIET_DEFAULTS + 'params:\n  - {name: a, k: "a\\0b"}\n',
+         [("ERROR", "nul-in-value", "parameter 'k' contains a NUL character", "environment variables cannot hold NUL; remove it", 6, 18)]),
+        (QUIET_DEFAULTS + 'params:\n  - {name: a, k: "x\\n__SPAWN_USER_SCRIPT__\\ny"}\n',
+         [("ERROR", "reserved-line", "parameter 'k' contains the line __SPAWN_USER_SCRIPT__", "that line separates the user-data from the user's script", 6, 18)]),
+        ("sweep: s\ndefaults:\n  instance_type: m7i.large\n  ttl: 2h\n" + ONE,
+         [("WARNING", "no-workload", "no user_data or command: runs boot and finish at once", "set user_data (a bash script) or command in defaults", 2, 1)]),
+        ("sweep: s\ndefaults:\n  instance_type: m7i.large\n  user_data: ./x.sh\n" + ONE,
+         [("WARNING", "no-ttl", "no ttl: a run that hangs keeps its instance until it is stopped by hand", "set ttl in defaults, e.g. ttl: 6h", 2, 1)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a, k: " + ACCESS_KEY + "}\n  - {name: b, k: " + ACCESS_KEY + "}\n",  # said once, at its first use
+         [("WARNING", "secret-value", "parameter 'k' holds what looks like an AWS access key id", SECRET_HINT, 6, 18)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a..b}\n",
+         [("ERROR", "bad-run-name", "run name 'a..b' contains '..'",
+           "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters", 6, 12)]),
+        (QUIET_DEFAULTS + "params:\n  - {name: a}\n  - {name: b}\n  - {name: a}\n",
+         [("ERROR", "duplicate-run-name", "run name 'a' is already used by run 0", "run names must be unique: they are S3 folders and Terraform keys", 8, 12)]),
+        (QUIET_DEFAULTS + 'name_template: "r-{x:d}"\nparams:\n  - {x: abc}\n',
+         [("ERROR", "bad-name-template", "name_template cannot be filled in: Unknown format code 'd' for object of type 'str'", None, 5, 16)]),
+        ("sweep: s\n" + QUIET_DEFAULTS + "params:\n  - {x: 1}\n",
+         [("WARNING", "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
+           "inserting a run renames the later ones; name runs, or set name_template", 1, 1)]),
+        (QUIET_DEFAULTS + "name_template: r-{index}\ngrid:\n  9x: [1, 2]\n",  # once, at the grid's key
+         [("ERROR", "bad-parameter-name", "parameter '9x' cannot be an environment variable",
+           "parameter names use letters, digits, '_' and '-', and do not start with a digit", 7, 3)]),
+        ("regions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "  key_name: mine\nname_template: r-{i}\ngrid:\n  i: [0, 1, 2, 3, 4, 5]\n",
+         [("ERROR", "regional-id", "'key_name' names something that exists in one region, but its runs are in eu-west-1, us-east-1",
+           "give one per region: key_name: {eu-west-1: ..., ...}", 6, 13)]),
+        (QUIET_DEFAULTS + "  on_complete: stop\n",
+         [("WARNING", "single-run", "no params, grid or random: the sweep is a single run", "add 'params:' with one entry per run", 1, 1),
+          ("ERROR", "stop-needs-on-demand", "on_complete 'stop' needs spot: false", STOP_HINT, 5, 16)]),
     ],
 )  # fmt: skip
 def test_expansion_diagnostics_in_full(check: CheckSweep, text: str, expected: list[tuple[str, str, str, str | None, int, int]]) -> None:
@@ -262,7 +300,7 @@ def test_setting_path_finds_where_each_run_got_a_value(check: CheckSweep) -> Non
 
     # params rows, then the grid (keys sorted, the last varying fastest), then the random draws
     assert paths("lr") == [("params", 0, "lr"), (), *[("grid", "lr", i % 2) for i in range(6)], *[("random", "parameters", "lr")] * 2]
-    assert paths("b")[2:8] == [("grid", "b", i // 2) for i in range(6)]
+    assert paths("b") == [(), (), *[("grid", "b", i // 2) for i in range(6)], (), ()]
     assert paths("instance_type") == [("params", 0, "instance_type"), *[("defaults", "instance_type")] * 9]
     assert set(paths("volume_size")) == {("defaults", "volume_size")}
     single = check("sweep: one\n" + QUIET_DEFAULTS)
@@ -294,3 +332,8 @@ def test_fingerprints_are_pinned(check: CheckSweep) -> None:
         "dddfc32abcd4", "ca372a342261", "7f9ab3f21d9c", "c1826722c48b", "7fcecb471023", "d810bab3f9d5", "df609924f7fa", "9cf19b425cb2",
         "37e7f2adfcb3", "1cbb5fad137e",
     ]  # fmt: skip
+
+
+def test_name_template_fills_in_booleans_as_exported(check: CheckSweep) -> None:
+    runs = check(QUIET_DEFAULTS + "name_template: r-{flag}-{lr}\nparams:\n  - {flag: true, lr: 0.5}\n").runs
+    assert runs is not None and [run.name for run in runs] == ["r-true-0.5"]
