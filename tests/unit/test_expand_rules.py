@@ -278,6 +278,12 @@ def denied(line: int, target: str, bucket: str, at: tuple[int, int] = (4, 14)) -
         (QUIET_DEFAULTS + "  on_complete: stop\n",
          [("WARNING", "single-run", "no params, grid or random: the sweep is a single run", "add 'params:' with one entry per run", 1, 1),
           ("ERROR", "stop-needs-on-demand", "on_complete 'stop' needs spot: false", STOP_HINT, 5, 16)]),
+        ("sweep: s\n" + QUIET_DEFAULTS + "params:\n  - {name: s-0001, x: 0}\n  - {x: 1}\n",  # a default name taken: at the unnamed row
+         [("WARNING", "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
+           "inserting a run renames the later ones; name runs, or set name_template", 1, 1),
+          ("ERROR", "duplicate-run-name", "run name 's-0001' is already used by run 0", "run names must be unique: they are S3 folders and Terraform keys", 8, 5)]),
+        (QUIET_DEFAULTS + "name_template: r-{lr}\nparams:\n  - {x: 1}\n",
+         [("ERROR", "bad-name-template", "name_template uses '{lr}', which is not a parameter of every run", None, 5, 16)]),
     ],
 )  # fmt: skip
 def test_expansion_diagnostics_in_full(check: CheckSweep, text: str, expected: list[tuple[str, str, str, str | None, int, int]]) -> None:
@@ -337,3 +343,8 @@ def test_fingerprints_are_pinned(check: CheckSweep) -> None:
 def test_name_template_fills_in_booleans_as_exported(check: CheckSweep) -> None:
     runs = check(QUIET_DEFAULTS + "name_template: r-{flag}-{lr}\nparams:\n  - {flag: true, lr: 0.5}\n").runs
     assert runs is not None and [run.name for run in runs] == ["r-true-0.5"]
+
+
+def test_fingerprint_of_a_script_beyond_ascii_is_pinned(check: CheckSweep) -> None:
+    runs = check("sweep: fp\ndefaults:\n  instance_type: m7i.large\n  ttl: 2h\n  command: echo é\n" + ONE).runs
+    assert runs is not None and [run.fingerprint for run in runs] == ["d54f5fdf1e45"]  # the settings' JSON keeps 'é' as written
