@@ -254,3 +254,56 @@ def test_the_sweep_defaults_without_those_keys(check: CheckSweep) -> None:
         None,
     )
     assert sweep.aws_provider_version == contract.DEFAULT_AWS_PROVIDER_VERSION
+
+
+def placed(check: CheckSweep, text: str) -> list[tuple[str, int | None, int | None]]:
+    return [(d.code, d.span.line if d.span else None, d.span.col if d.span else None) for d in check(text).diagnostics]
+
+
+def test_rules_place_their_diagnostics_at_the_key_or_value(check: CheckSweep) -> None:
+    assert placed(check, QUIET_DEFAULTS + "params:\n  - {name: a, x: 1, 'param:x': 2}\n") == [("duplicate-key", 6, 21)]  # the key
+    assert placed(check, "sweep: s\nterraform: {aws_provider_version: '>= 5.0'}\n" + QUIET_DEFAULTS + ONE_RUN) == [("old-provider", 2, 35)]
+    assert placed(check, "sweep: s\nregions: [us-east-1, eu-west-1]\n" + QUIET_DEFAULTS + "  region: us-east-1\n" + ONE_RUN) == [
+        ("regions-unused", 2, 1)
+    ]
+    assert placed(check, "sweep: s\nregion: us-east-9\n" + QUIET_DEFAULTS + ONE_RUN) == [
+        ("top-level-setting", 2, 1),
+        ("unknown-region", 2, 9),
+    ]
+    assert placed(check, RANDOM.format("ttl: {values: [1h]}")) == [("random-setting", 9, 5)]
+    assert placed(check, RANDOM.format("a: {values: [1], min: 0}")) == [("bad-distribution", 9, 22)]  # the extra key
+
+
+def test_too_many_runs_is_placed_where_they_are_generated(check: CheckSweep) -> None:
+    limit = contract.MAX_RUNS
+    assert placed(check, "sweep: s\n" + grid_of(limit, "params:\n  - {name: x}\n")) == [("too-many-runs", 10, 1)]  # grid:
+    random = f"random:\n  count: {limit}\n  parameters:\n    c: {{values: [1]}}\n"
+    assert placed(check, "sweep: s\n" + QUIET_DEFAULTS + "max_concurrent: 10\nparams:\n  - {name: x}\n" + random) == [
+        ("too-many-runs", 9, 1)
+    ]
+
+
+def test_random_alone_at_the_limit_is_not_too_many(write_sweep: WriteSweep) -> None:
+    text = (
+        QUIET_DEFAULTS
+        + f"max_concurrent: 10\nname_template: r-{{index}}\nrandom:\n  count: {contract.MAX_RUNS}\n  parameters:\n    c: {{values: [1]}}\n"
+    )
+    document, _ = load_document(write_sweep(text))
+    assert document is not None and check_document(document).diagnostics == ()
+
+
+def test_a_value_taken_out_silences_only_what_its_absence_causes(check: CheckSweep) -> None:
+    bad_ttl = "sweep: s\ndefaults:\n  instance_type: m7i.large\n  ttl: 6 hours\n  user_data: ./t.sh\n"
+    # the bad ttl is reported, not its absence (no-ttl); other rules about defaults still speak
+    assert [d.code for d in check(bad_ttl + "  on_complete: stop\n" + ONE_RUN).diagnostics] == ["bad-format", "stop-needs-on-demand"]
+    assert [d.code for d in check(bad_ttl).diagnostics] == ["single-run", "bad-format"]
+
+
+def test_name_in_defaults_is_taken_out_before_expansion(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "  name: same\nparams:\n  - {x: 1}\n  - {x: 2}\n")
+    assert [d.code for d in checked.diagnostics] == ["name-in-defaults"]  # not a duplicate name for every run
+
+
+def test_budget_with_its_price_file(check: CheckSweep) -> None:
+    sweep = check("budget: {max_usd: 2.5, prices: prices.csv}\n" + QUIET_DEFAULTS + ONE_RUN).sweep
+    assert sweep is not None and sweep.budget == Budget(max_usd=Decimal("2.5"), prices="prices.csv")
