@@ -239,7 +239,7 @@ def test_iam_s3_writes_options_separators_and_continuations() -> None:
 
 def test_iam_s3_writes_reads_tokens_as_the_shell_does() -> None:
     script = (
-        "aws s3 cp model.pth\\\n  s3://b1/k\n"  # no space before the continuation
+        "aws s3 cp\\\n  model.pth s3://b1/k\n"  # no space before the continuation
         "aws s3 cp --no-progress x s3://b2/k\n"  # a flag is not a path
         'aws s3 cp x "s3://b3/quoted key"\n'
         "aws s3 cp a s3://b4/k&&aws s3 rm s3://b5/d\n"
