@@ -10,7 +10,7 @@ from sweep_helpers import QUIET_DEFAULTS, CheckSweep, WriteSweep
 from spawn_tf import contract
 from spawn_tf.load import load_document
 from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch
-from spawn_tf.validate import check_document
+from spawn_tf.validate import check_document, validate_document
 
 ESCAPE = "to pass it to the workload as a parameter, write 'param:{}'"
 RANDOM = QUIET_DEFAULTS + "name_template: r-{{index}}\nrandom:\n  count: 1\n  parameters:\n    {}\n"
@@ -307,3 +307,18 @@ def test_name_in_defaults_is_taken_out_before_expansion(check: CheckSweep) -> No
 def test_budget_with_its_price_file(check: CheckSweep) -> None:
     sweep = check("budget: {max_usd: 2.5, prices: prices.csv}\n" + QUIET_DEFAULTS + ONE_RUN).sweep
     assert sweep is not None and sweep.budget == Budget(max_usd=Decimal("2.5"), prices="prices.csv")
+
+
+def test_a_misspelt_setting_is_not_also_reported_missing(check: CheckSweep) -> None:
+    text = "defaults:\n  instance_type: m7i.large\n  walltime: 2h\n  user_data: ./train.sh\n" + ONE_RUN
+    assert [d.code for d in check(text).diagnostics] == ["unknown-setting"]  # meant ttl: no 'no-ttl' besides
+
+
+def test_validate_document_gives_a_sweep_only_without_errors(write_sweep: WriteSweep) -> None:
+    good, _ = load_document(write_sweep(QUIET_DEFAULTS + ONE_RUN, "good.yaml"))
+    bad, _ = load_document(write_sweep(grid_of(contract.MAX_RUNS, "params:\n  - {name: x}\n"), "bad.yaml"))
+    assert good is not None and bad is not None
+    sweep, diagnostics = validate_document(good)
+    assert sweep is not None and sweep.id == "good" and diagnostics == ()
+    assert validate_document(bad)[0] is None
+    assert check_document(bad).valid is False  # too many runs: not valid, and not expanded
