@@ -54,7 +54,8 @@ class Target:
 MODULES: dict[str, Target] = {
     "iam": Target("spawn_tf/iam.py", ("tests/unit/test_iam.py",)),
     "iam-emit": Target("spawn_tf/emit/terraform.py", ("tests/unit/test_iam_policy.py",), functions=("_iam", "_policy")),
-    "schedule": Target("spawn_tf/emit/schedule.py", ("tests/terraform/test_schedule.py",), fork_safe=False),
+    # Not yet measured: its tests plan with real Terraform, and the first run stalled in the 1,000-run plan test.
+    "schedule": Target("spawn_tf/emit/schedule.py", ("tests/terraform/test_schedule.py",), fork_safe=False, sample="37"),
     "expand": Target("spawn_tf/expand.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py"), sample="37"),
     "validate": Target("spawn_tf/validate.py", ("tests/unit/test_validate.py", "tests/unit/test_validate_rules.py"), sample="37"),
 }
