@@ -82,8 +82,6 @@ def check_document(document: Document) -> Validation:
         paths = invalid_paths(checked.data) if schema else ()  # no schema errors: the document is valid as it is
         if not paths:
             break
-        if () in paths:
-            return Validation(sweep=None, document=document, diagnostics=ordered(found), valid=False, dropped=frozenset())
         removed.extend(paths)
         checked = replace(checked, data=without(checked.data, paths))
     else:
