@@ -7,7 +7,8 @@ import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
 from spawn_tf import contract
-from spawn_tf.expand import duration_text, parse_duration, setting_path
+from spawn_tf.expand import setting_path
+from spawn_tf.values import duration_text, parse_duration
 
 SECRET_HINT = "user-data is stored in clear text in the Terraform state; read secrets at run time (Secrets Manager, SSM)"
 ACCESS_KEY = "AKIA" + "ABCDEFGHIJKLMNOP"  # AKIA and 16 upper-case letters or digits

@@ -66,12 +66,11 @@ def test_escaped_and_plain_parameter_of_one_name(check: CheckSweep) -> None:
     ]
 
 
-def test_sweep_id_from_a_file_name_that_cannot_be_one(check: CheckSweep) -> None:
-    assert found(check, QUIET_DEFAULTS + ONE_RUN, "Bad_Name.yaml") == [
-        ("bad-sweep-id", "the file name 'Bad_Name' cannot be the sweep id",
-         "add 'sweep: ID' (lowercase letters, digits and '-', at most 40 characters)", 1)
-    ]  # fmt: skip
+def test_sweep_id_from_a_file_name_is_made_an_id(check: CheckSweep) -> None:
+    """A file name that is not an id as it stands gives one (lower case, '-'), not an error; an explicit id is checked as written."""
+    assert found(check, QUIET_DEFAULTS + ONE_RUN, "Bad_Name.yaml") == []
     assert found(check, QUIET_DEFAULTS + ONE_RUN, "good-name.yaml") == []
+    assert [code for code, *_ in found(check, "sweep: Bad_Name\n" + QUIET_DEFAULTS + ONE_RUN)] == ["bad-format"]
 
 
 def test_unknown_region_names_the_close_ones(check: CheckSweep) -> None:
