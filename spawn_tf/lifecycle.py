@@ -1,8 +1,8 @@
 """A run's lifecycle, written once (DESIGN §5-§7): control keys -> facts -> decisions. Pure.
 
-The names of the control keys carry the facts (DESIGN §5 lays them out; contract.py spells them):
-a done marker `<status>.<exit code>` and attempt keys `<instance-id>[.<outcome>]` under R, lease
-numbers `<n>`, and stop markers `<run>` (or `_all`), with R = `<run>.<fingerprint>`. Terraform (emit/schedule.py embeds the patterns below), the collector
+The names of the control keys carry the facts (DESIGN §5, contract.CONTROL_*): a done marker
+R/<status>.<exit code>, attempts R/<instance-id>[.<outcome>], leases R/<n> and stop markers
+<run> (or `_all`), with R = `<run>.<fingerprint>`. Terraform (emit/schedule.py embeds the patterns below), the collector
 (collect/status.py) and the agent decide from them by these rules, and tests/data/lifecycle.yaml is
 the table of scenarios every one of them is run on. A key of another shape is not a marker: it is
 ignored by all of them alike.
@@ -84,8 +84,8 @@ class RunFacts:
 
     done: Done | None = None
     attempts: tuple[Attempt, ...] = ()  # oldest first
-    leases: frozenset[str] = frozenset()  # the <n> of each lease key of R
-    stopped: bool = False  # a stop marker for the run, or for the whole sweep
+    leases: frozenset[str] = frozenset()  # the <n> of each lease R/<n>
+    stopped: bool = False  # a stop marker for the run or for all
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,7 +275,7 @@ class AgentStep:
 
 
 def attempt_number(facts: RunFacts) -> int:
-    """The lease number an agent takes: 1 + the attempts before it."""
+    """n of the lease R/<n> an agent takes: 1 + the attempts before it."""
     return len(facts.attempts) + 1
 
 
