@@ -104,20 +104,10 @@ def compile_file(
         checked, _ = estimate_file(checked, path, prices=prices)
     if checked.plan is None:
         return checked, None
+    source_text = checked.document.text if checked.document is not None else None
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
-    return checked, emit_plan(checked.plan, checked.heads, fork_manifest=fork_manifest, source_text=_source_text(path, checked.plan.sweep.source_sha256))
-
-
-def _source_text(path: Path, sha256: str) -> str | None:
-    """The sweep file's text for sweep.json, if the file still holds what was compiled (else None: nothing that is not it)."""
-    import hashlib
-
-    try:
-        raw = path.read_bytes()
-    except OSError:
-        return None
-    return raw.decode("utf-8-sig") if hashlib.sha256(raw).hexdigest() == sha256 else None
+    return checked, emit_plan(checked.plan, checked.heads, fork_manifest=fork_manifest, source_text=source_text)
 
 
 def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:

@@ -140,6 +140,7 @@ def parse_document(raw: bytes, name: str, display: str) -> tuple[Document | None
         stem=PurePosixPath(name).stem,
         name=name,
         sha256=hashlib.sha256(raw).hexdigest(),
+        text=text,
         data=data,
         positions=Positions(display, build_tree, lines),
     )

@@ -142,6 +142,7 @@ class Document:
     stem: str  # the file name without its suffix: the default sweep id is made from it
     name: str  # the file name, without folders (compiled output names no absolute paths)
     sha256: str  # of the file's bytes, recorded in the compiled manifest
+    text: str  # the file as written: sweep.json carries it, so that `retry -o` works from an id
     data: dict[str, Any]
     positions: Positions
 
