@@ -67,6 +67,11 @@ def lease_numbers(names):
     return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
 
 
+def stopped(names, run, cfg):
+    """A stop marker for this run (its exact name, not a pattern) or for all, among the stop prefix's key names."""
+    return bool({run, cfg["stop_all"]} & set(names))
+
+
 def counts(outcomes, cfg):
     """(failures, interruptions) among attempt outcomes."""
     values = list(outcomes.values())

@@ -203,3 +203,8 @@ def test_a_slow_periodic_task_does_not_hold_up_another() -> None:
 
 def test_backoff_grows_and_is_capped() -> None:
     assert [agent.backoff(n) for n in range(6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_a_stop_marker_names_the_run_exactly_or_all() -> None:
+    assert agent.stopped(["r1"], "r1", CFG) and agent.stopped([contract.STOP_ALL, "x"], "r1", CFG)
+    assert not agent.stopped(["r1/x", "r10", "R1", f"{contract.STOP_ALL}/x", ""], "r1", CFG)

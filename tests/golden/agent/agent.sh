@@ -130,6 +130,11 @@ def lease_numbers(names):
     return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
 
 
+def stopped(names, run, cfg):
+    """A stop marker for this run (its exact name, not a pattern) or for all, among the stop prefix's key names."""
+    return bool({run, cfg["stop_all"]} & set(names))
+
+
 def counts(outcomes, cfg):
     """(failures, interruptions) among attempt outcomes."""
     values = list(outcomes.values())
@@ -412,13 +417,13 @@ SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/start.py" <<'SPAWN_AGENT_PY'
 """`start`: prints `run` (the workload's variables in run/workload.env), `leave` (this instance's
 other agent holds the run) or `end` (nothing to do, or AWS failed past the start budget: the caller
-ends the instance). Done markers first, attempts, then the lease (DESIGN §6 "Faults")."""
+ends the instance). Done markers first, attempts, the lease, then stop markers (DESIGN §6 "Faults")."""
 
 import json
 import os
 import time
 
-from rules import counts, done_markers, exhausted, holder_finished, lease_numbers, lease_step, now_text, read_attempts
+from rules import counts, done_markers, exhausted, holder_finished, lease_numbers, lease_step, now_text, read_attempts, stopped
 
 
 def start(agent):
@@ -433,7 +438,7 @@ def start(agent):
     verdict = verdict or take_lease(agent, deadline, names)
     if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
         verdict = survey(agent, deadline)[0]
-    return verdict or begin(agent, deadline)
+    return verdict or cancelled(agent, deadline) or begin(agent, deadline)
 
 
 def newest_lease(agent, deadline):
@@ -497,14 +502,27 @@ def survey(agent, deadline):
     return None, names
 
 
+def cancelled(agent, deadline):
+    """Under the lease, before the attempt begins: a stop marker cancels the run (DESIGN §6: `cancelled`
+    is a stop marker on a run that never started; one that appears later stops the workload). `end`
+    or None; a listing that fails is not "no marker"."""
+    prefix = "{}/{}/".format(agent.s["folder"], agent.cfg["control"]["stop"])
+    names = agent.retry("listing _stop", lambda: agent.names(prefix), deadline)
+    if names is None:
+        return "end"
+    if stopped(names, agent.s["run"], agent.cfg):
+        return close_run(agent, agent.cfg["status"]["cancelled"], "stop marker", deadline)
+    return None
+
+
 def close_run(agent, status, reason, deadline):
-    """A run that ends without running (exhausted): status.json, done marker, tag. `end`."""
+    """A run that ends without running (exhausted, cancelled): status.json and tag, then the done marker. `end`."""
     agent.note(f"{status}: {reason}")
     done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
     steps = [
         ("status.json", lambda: agent.put_status(status, None, reason)),
-        ("_done", lambda: agent.put(done, b"")),
         ("tag", lambda: agent.tag(status)),
+        ("_done", lambda: agent.put(done, b"")),
     ]
     agent.record(steps, deadline)
     return "end"
