@@ -58,6 +58,8 @@ def take_lease(agent, deadline, names):
         answer = agent.retry("lease " + key, lambda key=key: agent.put(key, agent.instance.encode(), True), deadline)
         if answer is None:
             return "end"
+        if answer == "taken" and agent.get(key) == agent.instance.encode():
+            answer = "ok"  # an earlier try of this write was made, its answer lost: this agent holds it
         if answer == "ok":
             agent.state(lease=number)
             return None
