@@ -52,8 +52,8 @@ def watch(agent, pid):
             if now >= next_spot:  # first: EC2 gives two minutes
                 next_spot = now + s["poll"]
                 if agent.imds("spot/instance-action"):
-                    agent.deadline = now + 10
-                    agent.upload_log()  # logs first, briefly
+                    agent.deadline = now + min(10, s["upload_budget"])
+                    agent.upload_log()  # logs first, briefly (the full upload follows, within its budget)
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"

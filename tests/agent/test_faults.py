@@ -2,7 +2,8 @@
 server behind a fault-injecting proxy (tests/faultproxy.py), one per agent.
 
 Times are scaled down through the agent's test variables (agentrun.FAST): poll 1 s, upload budget
-5 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
+3 s, a lease far longer than any case (no heartbeat writes); the cases assert S3's keys, status.json,
+the EC2 tag and the shutdowns.
 """
 
 from __future__ import annotations
