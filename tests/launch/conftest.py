@@ -1,0 +1,103 @@
+"""Launch tests: compiled sweeps turned into offline builds that the real (embedded) Terraform applies.
+
+`offline_build(build, dest)` writes, with compile's own `write_tree` (record, orphan roots and all), a
+build whose roots are tfharness's offline copies of the compiled ones: every AWS resource a
+`terraform_data` stand-in, every data source a local state. `launch`, `plan` and `destroy` take a build
+folder as well as a sweep file, so they run on it unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+import tfharness as tfh
+from click.testing import CliRunner, Result
+from offline import COMPUTED, compile_sweep, data_values
+
+from spawn_tf import contract
+from spawn_tf.cli import main
+from spawn_tf.emit.files import RECORD, write_tree
+
+REGIONS = ("eu-west-1", "us-east-1", "us-west-2")
+BUCKET = "spawn-launch-test"
+
+
+def sweep_text(runs: dict[str, tuple[str, float]], sweep: str = "lt") -> str:
+    """A sweep of explicit runs: name -> (region, learning rate)."""
+    rows = "".join(f"  - {{name: {name}, region: {region}, lr: {lr}}}\n" for name, (region, lr) in runs.items())
+    return f"sweep: {sweep}\nresults: s3://{BUCKET}/sweeps\ndefaults:\n  instance_type: t3.micro\n  command: ./train.sh\nparams:\n{rows}"
+
+
+THREE = {"a": ("eu-west-1", 0.1), "b": ("us-east-1", 0.2), "c": ("us-west-2", 0.3)}
+
+
+def offline_tree(build: Path, data: dict[str, dict[str, Any]] | None = None) -> dict[PurePosixPath, bytes]:
+    """The files of `build` with each root replaced by its offline copy (record left out: write_tree makes it)."""
+    tree: dict[PurePosixPath, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="spawn-launch-") as scratch:
+        for entry in sorted(build.iterdir()):
+            if entry.is_dir() and any(entry.glob("*.tf.json")):
+                text = "".join(path.read_text() for path in entry.glob("*.tf.json"))
+                computed = {key: value for key, value in COMPUTED.items() if f'"{key.split(".")[0]}"' in text}
+                copy = Path(scratch) / entry.name
+                tfh.offline_copy(entry, copy, data_values(entry, data), computed, field="input")
+                for path in copy.rglob("*"):
+                    if path.is_file():
+                        tree[PurePosixPath(entry.name, *path.relative_to(copy).parts)] = path.read_bytes()
+            elif entry.is_file() and PurePosixPath(entry.name) != RECORD:
+                tree[PurePosixPath(entry.name)] = entry.read_bytes()
+    return tree
+
+
+def offline_build(build: Path, dest: Path, data: dict[str, dict[str, Any]] | None = None) -> Path:
+    write_tree(dest, offline_tree(build, data))
+    return dest
+
+
+@pytest.fixture
+def compiled(tmp_path: Path) -> Iterator[Any]:
+    """`compiled(runs, name) -> offline build folder` of a sweep compiled from `runs` (see `sweep_text`), in tmp_path/off/<sweep>."""
+
+    def make(runs: dict[str, tuple[str, float]] = THREE, *, into: Path | None = None, **kwargs: Any) -> Path:
+        folder = Path(tempfile.mkdtemp(dir=tmp_path, prefix="src-"))
+        _, build = compile_sweep(sweep_text(runs, **kwargs), folder)
+        return offline_build(build, into or tmp_path / "off" / build.name)
+
+    yield make
+
+
+@pytest.fixture
+def launch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """No terraform on PATH (the embedded one runs), a plugin cache of the test's own."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{Path(shutil.which('python3') or '/usr/bin/python3').parent}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.delenv(contract.ENV_TERRAFORM, raising=False)
+    monkeypatch.setenv(contract.ENV_PLUGIN_CACHE, str(tmp_path / "plugins"))
+    return {"bin": str(bin_dir)}
+
+
+def cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(main, [str(arg) for arg in args], catch_exceptions=False)
+
+
+def state_resources(root: Path) -> list[str]:
+    """Addresses of the managed resources in a root's local state."""
+    import json
+
+    path = root / "terraform.tfstate"
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    return sorted(
+        f"{r['type']}.{r['name']}" + (f"[{i['index_key']!r}]" if "index_key" in i else "")
+        for r in state.get("resources", [])
+        if r["mode"] == "managed"
+        for i in r["instances"]
+    )
