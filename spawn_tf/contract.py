@@ -398,3 +398,4 @@ LAUNCH_LOCK: Final = "lock"  # build/<sweep>/.spawn/lock: held while a launch, p
 ACTIVE_RUNS_LOCAL: Final = "local.active"
 DEFAULT_LAUNCH_PARALLEL: Final = 4  # roots at once: each Terraform keeps its own -parallelism
 DEFAULT_ROUND_PERIOD: Final = "10m"  # launch --until-done: how often every root is applied again
+LAUNCH_INIT_RECORD: Final = "init.sha256"  # <root>/.spawn/init.sha256: what the last init saw; the same again: no init needed

@@ -21,7 +21,7 @@ from typing import TypeVar
 from spawn_tf import contract
 from spawn_tf.launch.plan_summary import Changes, summarize
 from spawn_tf.launch.progress import Progress
-from spawn_tf.launch.terraform import Children, Result, Terraform, run
+from spawn_tf.launch.terraform import Children, Result, Terraform, init_inputs, run
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -131,7 +131,7 @@ class Session:
 
     def _plan(self, job: Job, first_init: threading.Event) -> Planned:
         try:
-            init = self._run(job, "init", ["init", *_COMMON])
+            init = self._init(job)
         finally:
             first_init.set()
         if init is None or init.code != 0:
@@ -153,6 +153,18 @@ class Session:
             return self._failed(job, "show", Result(1, b"", f"`terraform show -json` printed no JSON: {exc}"))
         self._show().finished(job.label, "planned")
         return Planned(job, changes=changes, digest=digest)
+
+    def _init(self, job: Job) -> Result | None:
+        """init, unless the last one in this root saw the same files with the same Terraform."""
+        record = job.path / contract.LAUNCH_FOLDER / contract.LAUNCH_INIT_RECORD
+        inputs = init_inputs(job.path, self.terraform)
+        if record.is_file() and record.read_text(encoding="utf-8") == inputs:
+            return Result(0, b"", "")
+        record.unlink(missing_ok=True)
+        result = self._run(job, "init", ["init", *_COMMON])
+        if result is not None and result.code == 0:
+            record.write_text(init_inputs(job.path, self.terraform), encoding="utf-8")  # init may have written the lock file
+        return result
 
     def _failed(self, job: Job, step: str, result: Result | None) -> Planned:
         if result is None:

@@ -8,6 +8,7 @@ on the terminal reaches launch only, which lets the commands in flight finish (s
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -80,6 +81,20 @@ def terraform_version(terraform: Terraform, env: Mapping[str, str]) -> str | Non
         return str(json.loads(done.stdout)["terraform_version"])
     except (OSError, subprocess.TimeoutExpired, ValueError, KeyError, TypeError):
         return None
+
+
+def init_inputs(root: Path, terraform: Terraform) -> str:
+    """A digest of what `init` depends on: the Terraform run, the files it loads, the lock file, whether .terraform/ exists.
+
+    When it is what the last successful init recorded, init has nothing to do (providers, modules and
+    backend are as it left them), and a round of --until-done saves a command per root.
+    """
+    digest = hashlib.sha256(repr((terraform.argv, (root / ".terraform").is_dir())).encode())
+    for path in sorted(root.iterdir()):
+        if path.is_file() and (path.name.endswith(contract.TERRAFORM_LOADED_SUFFIXES) or path.name == ".terraform.lock.hcl"):
+            digest.update(f"\0{path.name}\0".encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
 
 
 class Children:

@@ -1,0 +1,128 @@
+"""Which Terraform launch runs, and how it calls it: a stand-in `terraform` on PATH records every call (DESIGN §10)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import THREE, cli, sweep_text
+
+from spawn_tf import contract
+from spawn_tf.errors import SpawnError
+from spawn_tf.launch.terraform import EMBEDDED, error_text, find_terraform
+
+# A plan of one new run, as `terraform show -json` prints it.
+PLAN = {
+    "configuration": {"root_module": {"resources": [
+        {"address": "aws_instance.run", "mode": "managed", "for_each_expression": {"references": [contract.ACTIVE_RUNS_LOCAL]}},
+    ]}},
+    "resource_changes": [{"address": 'aws_instance.run["a"]', "mode": "managed", "index": "a", "change": {"actions": ["create"]}}],
+}  # fmt: skip
+
+STAND_IN = """#!{python}
+import json, os, pathlib, sys
+args = sys.argv[1:]
+with open(os.environ["STAND_IN_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args == ["version", "-json"]:
+    print(json.dumps({{"terraform_version": "9.9.9"}}))
+    sys.exit(0)
+root, command = pathlib.Path(args[0].removeprefix("-chdir=")), args[1]
+if command == "plan":
+    out = next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")
+    (root / out).write_text("the plan of " + str(root))
+    sys.exit(2)
+if command == "show":
+    print(json.dumps({plan}))
+    if os.environ.get("STAND_IN_TAMPER"):
+        (root / args[-1]).write_text("another plan")
+sys.exit(0)
+"""
+
+
+@pytest.fixture
+def stand_in(launch_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `terraform` on PATH that records its arguments (one JSON list a line) in the returned file."""
+    script = Path(launch_env["bin"]) / "terraform"
+    script.write_text(STAND_IN.format(python=sys.executable, plan=repr(PLAN)))
+    script.chmod(0o755)
+    calls = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("STAND_IN_LOG", str(calls))
+    return calls
+
+
+def _calls(log: Path) -> list[list[str]]:
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def test_launch_calls_terraform_on_path_with_chdir_no_input_and_applies_the_plan_shown(stand_in: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}))
+    result = cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve")  # a sweep file: compiled, then launched
+    assert result.exit_code == 0, result.stderr
+    root = (tmp_path / "build" / "lt" / "eu-west-1").resolve()
+    assert f"terraform: {stand_in.parent / 'bin' / 'terraform'} (Terraform 9.9.9, from PATH)" in result.stderr
+    plan_file = f"{contract.LAUNCH_FOLDER}/{contract.LAUNCH_PLAN}"
+    assert _calls(stand_in) == [
+        ["version", "-json"],
+        [f"-chdir={root}", "init", "-input=false", "-no-color"],
+        [f"-chdir={root}", "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"],
+        [f"-chdir={root}", "show", "-json", plan_file],
+        [f"-chdir={root}", "apply", "-input=false", "-no-color", plan_file],
+    ]
+    assert "total: 1 to launch" in result.stderr
+    log = (root / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
+    assert "terraform apply -input=false -no-color .spawn/launch.tfplan" in log
+
+
+def test_a_plan_file_changed_after_it_was_shown_is_not_applied(stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STAND_IN_TAMPER", "1")
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}))
+    result = cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve")
+    assert result.exit_code == 3
+    assert "is not the plan that was shown" in result.stderr
+    assert [call[1] for call in _calls(stand_in)[1:]] == ["init", "plan", "show"]  # no apply
+
+
+def test_an_unchanged_root_is_not_initialized_again(stand_in: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}))
+    assert cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve").exit_code == 0
+    assert cli("launch", tmp_path / "build" / "lt", "--auto-approve").exit_code == 0
+    assert [call[1] for call in _calls(stand_in) if call[0] != "version"] == ["init", "plan", "show", "apply", "plan", "show", "apply"]
+    (tmp_path / "build" / "lt" / "eu-west-1" / "backend.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
+    assert cli("launch", tmp_path / "build" / "lt", "--auto-approve").exit_code == 0
+    assert [call[1] for call in _calls(stand_in) if call[0] != "version"][7:] == ["init", "plan", "show", "apply"]  # a new backend: init
+
+
+def _executable(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_the_terraform_option_then_the_variable_then_path_then_the_embedded_one(tmp_path: Path) -> None:
+    option, variable, on_path = _executable(tmp_path / "a" / "tofu"), _executable(tmp_path / "b" / "tf"), _executable(tmp_path / "c" / "terraform")
+    env = {contract.ENV_TERRAFORM: str(variable), "PATH": str(on_path.parent)}
+    assert find_terraform(str(option), env).argv == (str(option),)
+    assert find_terraform(None, env).argv == (str(variable),)
+    assert find_terraform(None, {"PATH": str(on_path.parent)}).argv == (str(on_path),)
+    embedded = find_terraform(None, {"PATH": str(tmp_path / "empty")})
+    assert embedded.source == EMBEDDED and embedded.argv == (sys.executable, "-m", "spawn_tf.launch.embedded")
+    assert find_terraform("tofu", {"PATH": os.pathsep.join([str(option.parent), str(on_path.parent)])}).argv == (str(option),)
+    with pytest.raises(SpawnError, match="--terraform 'nowhere' is not an executable file"):
+        find_terraform("nowhere", {"PATH": str(on_path.parent)})
+
+
+def test_error_text_keeps_terraforms_error_without_box_drawing(tmp_path: Path) -> None:
+    log = tmp_path / "launch.log"
+    earlier = "# earlier command\nError: not this one\n"
+    log.write_text(earlier + "Reading...\n╷\n│ Error: Reference to undeclared local value\n│ \n│   on broken.tf.json line 1:\n╵\n# exit 1\n")
+    assert error_text(log, len(earlier.encode())) == "Error: Reference to undeclared local value\non broken.tf.json line 1:"
+    log.write_text("no error word\nbut a last line\n")
+    assert error_text(log, 0) == "no error word\nbut a last line"
