@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -81,6 +82,50 @@ def launch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     monkeypatch.delenv(contract.ENV_TERRAFORM, raising=False)
     monkeypatch.setenv(contract.ENV_PLUGIN_CACHE, str(tmp_path / "plugins"))
     return {"bin": str(bin_dir)}
+
+
+# A plan of one new run, as `terraform show -json` prints it.
+PLAN = {
+    "configuration": {"root_module": {"resources": [
+        {"address": "aws_instance.run", "mode": "managed", "for_each_expression": {"references": [contract.ACTIVE_RUNS_LOCAL]}},
+    ]}},
+    "resource_changes": [{"address": 'aws_instance.run["a"]', "mode": "managed", "index": "a", "change": {"actions": ["create"]}}],
+}  # fmt: skip
+
+STAND_IN = """#!{python}
+import json, os, pathlib, sys
+args = sys.argv[1:]
+with open(os.environ["STAND_IN_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+if args == ["version", "-json"]:
+    print(json.dumps({{"terraform_version": "9.9.9"}}))
+    sys.exit(0)
+root, command = pathlib.Path(args[0].removeprefix("-chdir=")), args[1]
+if command == "plan":
+    out = next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")
+    (root / out).write_text("the plan of " + str(root))
+    sys.exit(2)
+if command == "apply" and os.environ.get("STAND_IN_APPLY_SECONDS"):
+    import signal, time
+    def interrupted(*_):
+        (root / "apply-interrupted").write_text("")
+        sys.exit(1)
+    signal.signal(signal.SIGINT, interrupted)
+    (root / "apply-started").write_text("")
+    time.sleep(float(os.environ["STAND_IN_APPLY_SECONDS"]))
+    (root / "apply-finished").write_text("")
+if command == "show":
+    print(json.dumps({plan}))
+    if os.environ.get("STAND_IN_TAMPER"):
+        (root / args[-1]).write_text("another plan")
+sys.exit(0)
+"""
+
+
+def write_stand_in(path: Path) -> None:
+    """A `terraform` that records its arguments in $STAND_IN_LOG and answers as Terraform would (see STAND_IN)."""
+    path.write_text(STAND_IN.format(python=sys.executable, plan=repr(PLAN)))
+    path.chmod(0o755)
 
 
 def cli(*args: str | Path) -> Result:

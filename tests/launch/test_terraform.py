@@ -8,47 +8,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import THREE, cli, sweep_text
+from conftest import THREE, cli, sweep_text, write_stand_in
 
 from spawn_tf import contract
 from spawn_tf.errors import SpawnError
 from spawn_tf.launch.terraform import EMBEDDED, error_text, find_terraform
 
-# A plan of one new run, as `terraform show -json` prints it.
-PLAN = {
-    "configuration": {"root_module": {"resources": [
-        {"address": "aws_instance.run", "mode": "managed", "for_each_expression": {"references": [contract.ACTIVE_RUNS_LOCAL]}},
-    ]}},
-    "resource_changes": [{"address": 'aws_instance.run["a"]', "mode": "managed", "index": "a", "change": {"actions": ["create"]}}],
-}  # fmt: skip
-
-STAND_IN = """#!{python}
-import json, os, pathlib, sys
-args = sys.argv[1:]
-with open(os.environ["STAND_IN_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\\n")
-if args == ["version", "-json"]:
-    print(json.dumps({{"terraform_version": "9.9.9"}}))
-    sys.exit(0)
-root, command = pathlib.Path(args[0].removeprefix("-chdir=")), args[1]
-if command == "plan":
-    out = next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")
-    (root / out).write_text("the plan of " + str(root))
-    sys.exit(2)
-if command == "show":
-    print(json.dumps({plan}))
-    if os.environ.get("STAND_IN_TAMPER"):
-        (root / args[-1]).write_text("another plan")
-sys.exit(0)
-"""
-
 
 @pytest.fixture
 def stand_in(launch_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `terraform` on PATH that records its arguments (one JSON list a line) in the returned file."""
-    script = Path(launch_env["bin"]) / "terraform"
-    script.write_text(STAND_IN.format(python=sys.executable, plan=repr(PLAN)))
-    script.chmod(0o755)
+    write_stand_in(Path(launch_env["bin"]) / "terraform")
     calls = tmp_path / "calls.jsonl"
     monkeypatch.setenv("STAND_IN_LOG", str(calls))
     return calls
