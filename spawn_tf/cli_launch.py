@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
@@ -32,7 +33,15 @@ def _targets(command: Any) -> Any:
                            help="Roots worked on at once (Terraform's own -parallelism is unchanged).")(command)  # fmt: skip
     command = click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), default=Path("build"), show_default=True,
                            help="Where sweep files are compiled to (OUTPUT/<sweep>/).")(command)  # fmt: skip
-    return click.argument("targets", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path), metavar="FILE_OR_BUILD_DIR...")(command)
+    command = click.option("--param-file", "param_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                           metavar="FILE", help="A sweep file, as spawn's --param-file (same as a FILE argument).")(command)  # fmt: skip
+    return click.argument("targets", nargs=-1, type=click.Path(exists=True, path_type=Path), metavar="FILE_OR_BUILD_DIR...")(command)
+
+
+def _given(targets: tuple[Path, ...], param_files: tuple[Path, ...]) -> tuple[Path, ...]:
+    if not targets and not param_files:
+        raise click.UsageError("nothing to work on: give a sweep file or a build folder (build/<sweep>/)")
+    return (*targets, *param_files)
 
 
 @contextmanager
@@ -134,7 +143,11 @@ def _confirm(planned: Sequence[Planned], auto_approve: bool, what: str) -> bool:
         raise SpawnError(f"not on a terminal: nothing {what} without --auto-approve", "review with `spawn-tf plan`, then add --auto-approve")
     shown = ", ".join(f"{item.job.path / item.job.plan_file}" for item in planned if item.applicable)
     click.echo(f"plan files: {shown}", err=True)
-    return click.confirm(f"{what.capitalize()} these plans?", err=True)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C at the question: no, at once
+    try:
+        return click.confirm(f"{what.capitalize()} these plans?", err=True)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _apply_and_report(session: Session, planned: Sequence[Planned]) -> list[Applied]:
@@ -177,7 +190,7 @@ def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, wh
 @click.option("--until-done", is_flag=True, help="Apply again every --every until every run is final (a rolling queue without cron).")
 @click.option("--every", default=contract.DEFAULT_ROUND_PERIOD, show_default=True, help="With --until-done: the time between rounds (30s, 10m).")
 @click.option("--local-state-ok", is_flag=True, help="Allow --until-done with state kept in the build folder.")
-def launch(*, targets: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool, until_done: bool,
+def launch(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool, until_done: bool,
            every: str, local_state_ok: bool) -> None:  # fmt: skip
     """Compile (sweep files) and apply every root of the sweeps: init, plan, confirm, apply; orphan roots are destroyed.
 
@@ -186,7 +199,7 @@ def launch(*, targets: tuple[Path, ...], output: Path, parallel: int, terraform_
     from spawn_tf.launch.session import ctrl_c
 
     period = _period(every) if until_done else 0
-    with _builds(targets, output, "launch") as builds:
+    with _builds(_given(targets, param_files), output, "launch") as builds:
         if until_done and not local_state_ok:
             _refuse_local_state(builds)
         session = _session(terraform_bin, parallel)
@@ -241,11 +254,11 @@ def _rounds(session: Session, builds: Sequence[Build], jobs: Sequence[Job], peri
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (only JSON).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, as Terraform's (0 none, 1 invalid input, 3 roots failed).")
-def plan_command(*, targets: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, as_json: bool, detailed_exitcode: bool) -> None:
+def plan_command(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, as_json: bool, detailed_exitcode: bool) -> None:
     """Plan every root (orphan roots: their destroy) and sum the runs to launch, replace and remove, per root and in all."""
     from spawn_tf.launch.session import ctrl_c
 
-    with _builds(targets, output, "plan") as builds:
+    with _builds(_given(targets, param_files), output, "plan") as builds:
         session = _session(terraform_bin, parallel)
         with ctrl_c(session, _on_ctrl_c):
             planned = session.plan_all(_jobs(builds, destroy=False))
@@ -274,11 +287,11 @@ def _plan_document(planned: Sequence[Planned]) -> dict[str, Any]:
 @main.command()
 @_targets
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking. Without it, destroy asks on a terminal.")
-def destroy(*, targets: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool) -> None:
+def destroy(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool) -> None:
     """Destroy every root of the sweeps, orphan roots included (roots an earlier compile wrote that the current one has not)."""
     from spawn_tf.launch.session import ctrl_c
 
-    with _builds(targets, output, "destroy") as builds:
+    with _builds(_given(targets, param_files), output, "destroy") as builds:
         session = _session(terraform_bin, parallel)
         with ctrl_c(session, _on_ctrl_c):
             code = launch_once(session, _jobs(builds, destroy=True), auto_approve=auto_approve, what="destroyed")

@@ -61,7 +61,7 @@ def test_a_plan_file_changed_after_it_was_shown_is_not_applied(stand_in: Path, t
 def test_an_unchanged_root_is_not_initialized_again(stand_in: Path, tmp_path: Path) -> None:
     sweep = tmp_path / "lt.yaml"
     sweep.write_text(sweep_text({"a": THREE["a"]}))
-    assert cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve").exit_code == 0
+    assert cli("launch", "--param-file", sweep, "-o", tmp_path / "build", "--auto-approve").exit_code == 0  # spawn's spelling
     assert cli("launch", tmp_path / "build" / "lt", "--auto-approve").exit_code == 0
     assert [call[1] for call in _calls(stand_in) if call[0] != "version"] == ["init", "plan", "show", "apply", "plan", "show", "apply"]
     (tmp_path / "build" / "lt" / "eu-west-1" / "backend.tf").write_text('terraform {\n  backend "s3" {}\n}\n')
