@@ -58,7 +58,8 @@ def _builds(targets: Sequence[Path], output: Path, command: str) -> Iterator[lis
             locks.enter_context(build_lock(folder, command))
         for build in compiled:
             _write(build)
-        yield [read_build(build.folder) for build in given] + [read_build(build.destination) for build in compiled]
+        folders = dict.fromkeys([*(build.folder.resolve() for build in given), *(build.destination.resolve() for build in compiled)])
+        yield [read_build(folder) for folder in folders]  # each build once, however often it was named
 
 
 def _compile(files: Sequence[Path], output: Path) -> list[Any]:
@@ -268,7 +269,7 @@ def plan_command(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], ou
         _summary(planned, stream_err=False)
     code = _exit_code(session, planned, [])
     if code == ExitCode.OK and detailed_exitcode and any(item.applicable for item in planned):
-        code = 2  # Terraform's -detailed-exitcode: changes present
+        code = contract.PLAN_CHANGES_EXIT
     sys.exit(code)
 
 

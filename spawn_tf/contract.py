@@ -399,3 +399,4 @@ ACTIVE_RUNS_LOCAL: Final = "local.active"
 DEFAULT_LAUNCH_PARALLEL: Final = 4  # roots at once: each Terraform keeps its own -parallelism
 DEFAULT_ROUND_PERIOD: Final = "10m"  # launch --until-done: how often every root is applied again
 LAUNCH_INIT_RECORD: Final = "init.sha256"  # <root>/.spawn/init.sha256: what the last init saw; the same again: no init needed
+PLAN_CHANGES_EXIT: Final = 2  # `plan --detailed-exitcode` when some root has changes, as Terraform's own -detailed-exitcode

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import THREE, sweep_text
 from offline import compile_sweep
+from offline_build import THREE, sweep_text
 
 from spawn_tf import contract
 from spawn_tf.cli import main
@@ -80,3 +80,16 @@ def test_the_lock_names_its_holder_and_is_free_once_released(tmp_path: Path) -> 
     assert holder_text("") == "another spawn-tf process (it has not named itself yet)"
     with build_lock(tmp_path, "launch"):
         pass
+
+
+def test_compile_names_an_orphan_root_that_holds_resources_and_how_to_destroy_it(tmp_path: Path) -> None:
+    source = tmp_path / "lt.yaml"
+    source.write_text(sweep_text(THREE))
+    out = tmp_path / "build"
+    runner = CliRunner()
+    assert runner.invoke(main, ["compile", str(source), "-o", str(out)]).exit_code == 0
+    (out / "lt" / "us-west-2" / "terraform.tfstate").write_text(json.dumps({"resources": [{"mode": "managed", "type": "x", "name": "y"}]}))
+    source.write_text(sweep_text({"a": THREE["a"], "b": THREE["b"]}))
+    result = runner.invoke(main, ["compile", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert f"or `spawn-tf destroy {out / 'lt'}` (`spawn-tf launch` destroys it after confirmation)" in result.stderr

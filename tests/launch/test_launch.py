@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import THREE, cli, state_resources
+from offline_build import THREE, cli, state_resources
 
 from spawn_tf import contract
 from spawn_tf.launch.build import read_build

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import THREE, cli, sweep_text, write_stand_in
+from offline_build import THREE, cli, sweep_text, write_stand_in
 
 from spawn_tf import contract
 from spawn_tf.errors import SpawnError

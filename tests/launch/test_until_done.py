@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BUCKET, THREE, cli, state_resources, sweep_text, write_stand_in
 from imds import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from offline_build import BUCKET, THREE, cli, state_resources, sweep_text, write_stand_in
 from sandbox import Aws
 
 from spawn_tf import contract, manifest
