@@ -120,11 +120,14 @@ def _on_ctrl_c() -> None:
     click.echo("\nspawn-tf: interrupted: the Terraform commands in flight finish, none starts (Ctrl-C again asks them to stop)", err=True)
 
 
-def _summary(planned: Sequence[Planned], stream_err: bool = True) -> None:
+def _summary(planned: Sequence[Planned], stream_err: bool = True, *, changed_only: bool = False) -> None:
+    """A line per root (with `changed_only`, only roots with changes or failures: later rounds of --until-done), then the total."""
     from spawn_tf.launch.plan_summary import line, total
 
     for item in planned:
         orphan = " (orphan root: destroy)" if item.job.orphan else ""
+        if changed_only and not item.failed and not item.applicable:
+            continue
         if item.failed:
             click.echo(f"{item.job.label}: {item.failed} failed" + (f":\n    {_indent(item.error)}" if item.error else ""), err=stream_err)
         elif item.changes is not None:
@@ -170,10 +173,13 @@ def _exit_code(session: Session, planned: Sequence[Planned], applied: Sequence[A
     return ExitCode.OK
 
 
-def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, what: str = "applied") -> int:
-    """Plan every root, show the summary, and on confirmation apply the plans shown; the exit code."""
+def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, what: str = "applied", again: bool = False) -> int:
+    """Plan every root, show the summary, and on confirmation apply the plans shown; the exit code.
+
+    `again`: a later round of --until-done, applied without a question, its summary of changed roots only.
+    """
     planned = session.plan_all(jobs)
-    _summary(planned)
+    _summary(planned, changed_only=again)
     applicable = [item for item in planned if item.applicable]
     if session.stopping.is_set() or not applicable:
         if not applicable and not session.stopping.is_set():
@@ -237,7 +243,7 @@ def _rounds(session: Session, builds: Sequence[Build], jobs: Sequence[Job], peri
     while True:
         number += 1
         click.echo(f"round {number}", err=True)
-        code = launch_once(session, jobs, auto_approve=auto_approve or number > 1)
+        code = launch_once(session, jobs, auto_approve=auto_approve or number > 1, again=number > 1)
         if code in (ExitCode.FAILED, ExitCode.INTERRUPTED):
             return code
         readings = [read() for read in readers]

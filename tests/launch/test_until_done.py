@@ -147,6 +147,8 @@ def test_rounds_stop_once_every_run_has_a_done_marker(compiled: Any, started: Ca
     assert launch.end() == 0, "\n".join(launch.lines)
     assert launch.lines[-2:] == ["round 2: lt: 2 done, 0 running, 0 pending, 0 failed", "spawn-tf: every run is final"]
     assert "round 2" in launch.lines and "nothing to apply: every root is as its configuration says" in launch.lines
+    second = launch.lines[launch.lines.index("round 2") :]
+    assert not [line for line in second if " to launch, " in line and not line.startswith("total:")]  # unchanged roots: no line each
     assert state_resources(build / "eu-west-1") and state_resources(build / "us-east-1")
 
 
