@@ -183,7 +183,8 @@ def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, wh
     applicable = [item for item in planned if item.applicable]
     if session.stopping.is_set() or not applicable:
         if not applicable and not session.stopping.is_set():
-            click.echo("nothing to apply: every root is as its configuration says", err=True)
+            nothing = "nothing to destroy: no state holds resources" if what == "destroyed" else "nothing to apply: every root is as its configuration says"
+            click.echo(nothing, err=True)
         return _exit_code(session, planned, [])
     if not _confirm(planned, auto_approve, what):
         click.echo(f"nothing {what}", err=True)
