@@ -93,6 +93,8 @@ def test_destroy_empties_every_state(compiled: Any) -> None:
     assert result.exit_code == 0, result.stderr
     assert "total: 0 to launch, 0 to replace, 2 to remove" in result.stderr
     assert {root: state_resources(build / root) for root in ("eu-west-1", "us-east-1")} == {"eu-west-1": [], "us-east-1": []}
+    again = cli("destroy", build, "--auto-approve")
+    assert again.exit_code == 0 and "nothing to destroy: no state holds resources" in again.stderr
 
 
 def test_an_orphan_root_is_named_and_destroyed(compiled: Any) -> None:
