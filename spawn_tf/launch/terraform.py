@@ -104,6 +104,7 @@ class Children:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: set[subprocess.Popen[bytes]] = set()
+        self.forwarded = False  # a Ctrl-C was passed on to them
 
     def start(self, argv: Sequence[str], *, log: int, env: Mapping[str, str]) -> subprocess.Popen[bytes]:
         with self._lock:
@@ -118,6 +119,7 @@ class Children:
 
     def interrupt(self) -> None:
         with self._lock:
+            self.forwarded = True
             for process in self._running:
                 if process.poll() is None:
                     process.send_signal(signal.SIGINT)
@@ -141,14 +143,24 @@ def run(terraform: Terraform, root: Path, args: Sequence[str], *, children: Chil
         log.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} terraform {' '.join(args)}\n".encode())
         log.flush()
         since = log.tell()
-        process = children.start([*terraform.argv, f"-chdir={root}", *args], log=log.fileno(), env=env)
-        try:
-            stdout = process.stdout.read() if keep_stdout else _copy(process.stdout, log)  # type: ignore[union-attr]
-            code = process.wait()
-        finally:
-            children.finished(process)
+        code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout)
+        if code == -signal.SIGINT and not children.forwarded:
+            # Killed by a Ctrl-C sent to launch's process group in the instant between the fork and the child's
+            # setsid (CPython's vfork path resets the child's handlers first): before exec, so Terraform never ran.
+            log.write(b"# ended by a Ctrl-C before Terraform started: started again\n")
+            code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout)
         log.write(f"# exit {code}\n".encode())
     return Result(code, stdout, "" if code in (0, 2) else error_text(log_file, since))
+
+
+def _once(argv: list[str], log: IO[bytes], children: Children, env: Mapping[str, str], keep_stdout: bool) -> tuple[int, bytes]:
+    log.flush()
+    process = children.start(argv, log=log.fileno(), env=env)
+    try:
+        stdout = process.stdout.read() if keep_stdout else _copy(process.stdout, log)  # type: ignore[union-attr]
+        return process.wait(), stdout
+    finally:
+        children.finished(process)
 
 
 def _copy(stdout: IO[bytes], log: IO[bytes]) -> bytes:

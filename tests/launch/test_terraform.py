@@ -96,3 +96,16 @@ def test_error_text_keeps_terraforms_error_without_box_drawing(tmp_path: Path) -
     assert error_text(log, len(earlier.encode())) == "Error: Reference to undeclared local value\non broken.tf.json line 1:"
     log.write_text("no error word\nbut a last line\n")
     assert error_text(log, 0) == "no error word\nbut a last line"
+
+
+def test_a_command_killed_by_ctrl_c_before_terraform_started_is_started_again(stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A Ctrl-C sent to launch's process group just as a child is forked, before its setsid, kills the child
+    # before exec: Terraform never ran, so launch starts it again (a Ctrl-C launch passes on itself is never retried).
+    monkeypatch.setenv("STAND_IN_DIE_ONCE", "1")
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}))
+    result = cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve")
+    assert result.exit_code == 0, result.stderr
+    assert [call[1] for call in _calls(stand_in)[1:]] == ["init", "plan", "show", "apply", "apply"]
+    log = (tmp_path / "build" / "lt" / "eu-west-1" / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
+    assert "# ended by a Ctrl-C before Terraform started: started again" in log

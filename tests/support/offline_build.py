@@ -77,6 +77,11 @@ if command == "plan":
     out = next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")
     (root / out).write_text("the plan of " + str(root))
     sys.exit(2)
+if command == "apply" and os.environ.get("STAND_IN_DIE_ONCE") and not (root / "died").exists():
+    (root / "died").write_text("")
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)  # as a child caught by a Ctrl-C before its exec dies
 if command == "apply" and os.environ.get("STAND_IN_APPLY_SECONDS"):
     import signal, time
     def interrupted(*_):
