@@ -109,3 +109,24 @@ def test_a_command_killed_by_ctrl_c_before_terraform_started_is_started_again(st
     assert [call[1] for call in _calls(stand_in)[1:]] == ["init", "plan", "show", "apply", "apply"]
     log = (tmp_path / "build" / "lt" / "eu-west-1" / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
     assert "# ended by a Ctrl-C before Terraform started: started again" in log
+
+
+def test_plan_prints_its_summary_on_stdout_and_applies_nothing(stand_in: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}))
+    result = cli("plan", sweep, "-o", tmp_path / "build", "--detailed-exitcode")
+    assert result.exit_code == contract.PLAN_CHANGES_EXIT, result.stderr
+    assert result.stdout.splitlines() == [
+        "lt/eu-west-1: 1 to launch, 0 to replace, 0 to remove (resources: 1 to add, 0 to change, 0 to destroy)",
+        "total: 1 to launch, 0 to replace, 0 to remove (resources: 1 to add, 0 to change, 0 to destroy) in 1 root",
+    ]
+    assert [call[1] for call in _calls(stand_in)[1:]] == ["init", "plan", "show"]
+
+
+def test_an_invalid_sweep_file_is_exit_1_and_runs_no_terraform(stand_in: Path, tmp_path: Path) -> None:
+    sweep = tmp_path / "lt.yaml"
+    sweep.write_text(sweep_text({"a": THREE["a"]}).replace("instance_type", "instance_typo"))
+    result = cli("plan", sweep, "-o", tmp_path / "build", "--detailed-exitcode")
+    assert result.exit_code == 1
+    assert "error: 'instance_typo' in defaults is not a setting" in result.stderr and "nothing launched: 1 sweep file not compiled" in result.stderr
+    assert not stand_in.exists() and not (tmp_path / "build").exists()
