@@ -67,7 +67,9 @@ def _setup(work: Path, roots: int) -> tuple[Path, dict[str, str]]:
     env = {**os.environ, "PATH": f"{work / 'bin'}{os.pathsep}{os.environ['PATH']}", "TF_PLUGIN_CACHE_DIR": str(work / "plugins"),
            "SPAWN_TF_INDEX": str(work / "index.json"), "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}  # fmt: skip
     env.pop("SPAWN_TF_TERRAFORM", None)
-    subprocess.run([sys.executable, "-m", "spawn_tf.cli", "compile", str(sweep), "-o", str(work / "build")], env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "spawn_tf.cli", "compile", str(sweep), "-o", str(work / "build")], env=env, check=True, capture_output=True
+    )
     return work / "build" / "bench", env
 
 

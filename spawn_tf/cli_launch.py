@@ -94,7 +94,9 @@ def _write(build: Any) -> None:
                f"{count(len(plan.roots), 'root')}", err=True)  # fmt: skip
     for orphan in update.orphans:
         if orphan.holds_state:
-            click.echo(f"{build.destination / orphan.name}: no longer compiled and may hold resources: destroyed after confirmation", err=True)
+            click.echo(
+                f"{build.destination / orphan.name}: no longer compiled and may hold resources: destroyed after confirmation", err=True
+            )
 
 
 def _session(terraform_bin: str | None, parallel: int) -> Session:
@@ -144,7 +146,9 @@ def _confirm(planned: Sequence[Planned], auto_approve: bool, what: str) -> bool:
     if auto_approve:
         return True
     if not sys.stdin.isatty():
-        raise SpawnError(f"not on a terminal: nothing {what} without --auto-approve", "review with `spawn-tf plan`, then add --auto-approve")
+        raise SpawnError(
+            f"not on a terminal: nothing {what} without --auto-approve", "review with `spawn-tf plan`, then add --auto-approve"
+        )
     shown = ", ".join(f"{item.job.path / item.job.plan_file}" for item in planned if item.applicable)
     click.echo(f"plan files: {shown}", err=True)
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C at the question: no, at once
@@ -158,7 +162,10 @@ def _apply_and_report(session: Session, planned: Sequence[Planned]) -> list[Appl
     applied = session.apply_all(planned)
     for item in applied:
         if item.failed == "apply":
-            click.echo(f"{item.job.label}: apply failed:\n    {_indent(item.error)}\n    log: {item.job.path / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG}", err=True)
+            click.echo(
+                f"{item.job.label}: apply failed:\n    {_indent(item.error)}\n    log: {item.job.path / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG}",
+                err=True,
+            )
     return applied
 
 
@@ -183,7 +190,11 @@ def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, wh
     applicable = [item for item in planned if item.applicable]
     if session.stopping.is_set() or not applicable:
         if not applicable and not session.stopping.is_set():
-            nothing = "nothing to destroy: no state holds resources" if what == "destroyed" else "nothing to apply: every root is as its configuration says"
+            nothing = (
+                "nothing to destroy: no state holds resources"
+                if what == "destroyed"
+                else "nothing to apply: every root is as its configuration says"
+            )
             click.echo(nothing, err=True)
         return _exit_code(session, planned, [])
     if not _confirm(planned, auto_approve, what):
@@ -196,7 +207,9 @@ def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, wh
 @_targets
 @click.option("--auto-approve", is_flag=True, help="Apply without asking (pipelines). Without it, launch asks on a terminal.")
 @click.option("--until-done", is_flag=True, help="Apply again every --every until every run is final (a rolling queue without cron).")
-@click.option("--every", default=contract.DEFAULT_ROUND_PERIOD, show_default=True, help="With --until-done: the time between rounds (30s, 10m).")
+@click.option(
+    "--every", default=contract.DEFAULT_ROUND_PERIOD, show_default=True, help="With --until-done: the time between rounds (30s, 10m)."
+)
 @click.option("--local-state-ok", is_flag=True, help="Allow --until-done with state kept in the build folder.")
 def launch(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool, until_done: bool,
            every: str, local_state_ok: bool) -> None:  # fmt: skip
@@ -213,7 +226,11 @@ def launch(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: 
         session = _session(terraform_bin, parallel)
         with ctrl_c(session, _on_ctrl_c):
             jobs = _jobs(builds, destroy=False)
-            code = _rounds(session, builds, jobs, period, auto_approve) if until_done else launch_once(session, jobs, auto_approve=auto_approve)
+            code = (
+                _rounds(session, builds, jobs, period, auto_approve)
+                if until_done
+                else launch_once(session, jobs, auto_approve=auto_approve)
+            )
     sys.exit(code)
 
 
@@ -261,8 +278,19 @@ def _rounds(session: Session, builds: Sequence[Build], jobs: Sequence[Job], peri
 @main.command(name="plan")
 @_targets
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout (only JSON).")
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, as Terraform's (0 none, 1 invalid input, 3 roots failed).")
-def plan_command(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, as_json: bool, detailed_exitcode: bool) -> None:
+@click.option(
+    "--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, as Terraform's (0 none, 1 invalid input, 3 roots failed)."
+)
+def plan_command(
+    *,
+    targets: tuple[Path, ...],
+    param_files: tuple[Path, ...],
+    output: Path,
+    parallel: int,
+    terraform_bin: str | None,
+    as_json: bool,
+    detailed_exitcode: bool,
+) -> None:
     """Plan every root (orphan roots: their destroy) and sum the runs to launch, replace and remove, per root and in all."""
     from spawn_tf.launch.session import ctrl_c
 
@@ -295,7 +323,9 @@ def _plan_document(planned: Sequence[Planned]) -> dict[str, Any]:
 @main.command()
 @_targets
 @click.option("--auto-approve", is_flag=True, help="Destroy without asking. Without it, destroy asks on a terminal.")
-def destroy(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool) -> None:
+def destroy(
+    *, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool
+) -> None:
     """Destroy every root of the sweeps, orphan roots included (roots an earlier compile wrote that the current one has not)."""
     from spawn_tf.launch.session import ctrl_c
 

@@ -48,7 +48,8 @@ def run_resources(plan: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(
         resource["address"]
         for resource in resources
-        if resource.get("mode") == "managed" and contract.ACTIVE_RUNS_LOCAL in (resource.get("for_each_expression") or {}).get("references", ())
+        if resource.get("mode") == "managed"
+        and contract.ACTIVE_RUNS_LOCAL in (resource.get("for_each_expression") or {}).get("references", ())
     )
 
 

@@ -81,7 +81,9 @@ def ending(readings: Sequence[Reading], *, roots_failed: bool) -> Ending | None:
     if problems := [problem for reading in readings for problem in reading.problems]:
         return Ending("cannot read the status: " + "; ".join(problems), ExitCode.PARTIAL)
     if cancelled := [reading.sweep for reading in readings if reading.cancelled]:
-        return Ending(f"cancelled: {', '.join(cancelled)}", ExitCode.FAILED if any(r.failed or not r.completed for r in readings) else ExitCode.OK)
+        return Ending(
+            f"cancelled: {', '.join(cancelled)}", ExitCode.FAILED if any(r.failed or not r.completed for r in readings) else ExitCode.OK
+        )
     if all(reading.completed for reading in readings):
         if roots_failed:
             return Ending("every run is final, but some roots failed to apply", ExitCode.PARTIAL)

@@ -134,7 +134,9 @@ class Result:
     error: str
 
 
-def run(terraform: Terraform, root: Path, args: Sequence[str], *, children: Children, env: Mapping[str, str], keep_stdout: bool = False) -> Result:
+def run(
+    terraform: Terraform, root: Path, args: Sequence[str], *, children: Children, env: Mapping[str, str], keep_stdout: bool = False
+) -> Result:
     """`BIN -chdir=ROOT ARGS` with its output appended to ROOT/.spawn/launch.log (stdout too, unless `keep_stdout`)."""
     folder = root / contract.LAUNCH_FOLDER
     folder.mkdir(exist_ok=True)

@@ -33,9 +33,9 @@ def launch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     """No terraform on PATH (the embedded one runs), a plugin cache of the test's own."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{Path(shutil.which('python3') or '/usr/bin/python3').parent}{os.pathsep}/usr/bin:/bin")
+    monkeypatch.setenv(
+        "PATH", f"{bin_dir}{os.pathsep}{Path(shutil.which('python3') or '/usr/bin/python3').parent}{os.pathsep}/usr/bin:/bin"
+    )
     monkeypatch.delenv(contract.ENV_TERRAFORM, raising=False)
     monkeypatch.setenv(contract.ENV_PLUGIN_CACHE, str(tmp_path / "plugins"))
     return {"bin": str(bin_dir)}
-
-

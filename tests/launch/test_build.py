@@ -45,7 +45,9 @@ def test_local_state_unless_a_backend_or_cloud_block(tmp_path: Path) -> None:
 
 
 def test_a_sweep_with_a_backend_has_no_local_state(tmp_path: Path) -> None:
-    text = sweep_text({"a": THREE["a"]}) + "terraform:\n  backend:\n    s3: {bucket: state, key: lt, region: us-east-1, use_lockfile: true}\n"
+    text = (
+        sweep_text({"a": THREE["a"]}) + "terraform:\n  backend:\n    s3: {bucket: state, key: lt, region: us-east-1, use_lockfile: true}\n"
+    )
     _, build = compile_sweep(text, tmp_path)
     assert not local_state(build / "eu-west-1")
 

@@ -47,7 +47,10 @@ def test_a_relaunch_is_a_launch_and_resources_of_other_kinds_are_no_runs() -> No
 
 
 def test_a_create_before_destroy_replacement_and_data_reads() -> None:
-    plan = _plan(_change("aws_instance.run", "r", "create", "delete"), {"address": "data.aws_s3_objects.done", "mode": "data", "change": {"actions": ["read"]}})
+    plan = _plan(
+        _change("aws_instance.run", "r", "create", "delete"),
+        {"address": "data.aws_s3_objects.done", "mode": "data", "change": {"actions": ["read"]}},
+    )
     changes = summarize(plan)
     assert changes.replacements == ("r",) and changes.launches == ()
     assert (changes.add, changes.destroy) == (1, 1)

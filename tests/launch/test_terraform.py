@@ -77,7 +77,11 @@ def _executable(path: Path) -> Path:
 
 
 def test_the_terraform_option_then_the_variable_then_path_then_the_embedded_one(tmp_path: Path) -> None:
-    option, variable, on_path = _executable(tmp_path / "a" / "tofu"), _executable(tmp_path / "b" / "tf"), _executable(tmp_path / "c" / "terraform")
+    option, variable, on_path = (
+        _executable(tmp_path / "a" / "tofu"),
+        _executable(tmp_path / "b" / "tf"),
+        _executable(tmp_path / "c" / "terraform"),
+    )
     env = {contract.ENV_TERRAFORM: str(variable), "PATH": str(on_path.parent)}
     assert find_terraform(str(option), env).argv == (str(option),)
     assert find_terraform(None, env).argv == (str(variable),)
@@ -92,13 +96,17 @@ def test_the_terraform_option_then_the_variable_then_path_then_the_embedded_one(
 def test_error_text_keeps_terraforms_error_without_box_drawing(tmp_path: Path) -> None:
     log = tmp_path / "launch.log"
     earlier = "# earlier command\nError: not this one\n"
-    log.write_text(earlier + "Reading...\n╷\n│ Error: Reference to undeclared local value\n│ \n│   on broken.tf.json line 1:\n╵\n# exit 1\n")
+    log.write_text(
+        earlier + "Reading...\n╷\n│ Error: Reference to undeclared local value\n│ \n│   on broken.tf.json line 1:\n╵\n# exit 1\n"
+    )
     assert error_text(log, len(earlier.encode())) == "Error: Reference to undeclared local value\non broken.tf.json line 1:"
     log.write_text("no error word\nbut a last line\n")
     assert error_text(log, 0) == "no error word\nbut a last line"
 
 
-def test_a_command_killed_by_ctrl_c_before_terraform_started_is_started_again(stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_command_killed_by_ctrl_c_before_terraform_started_is_started_again(
+    stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A Ctrl-C sent to launch's process group just as a child is forked, before its setsid, kills the child
     # before exec: Terraform never ran, so launch starts it again (a Ctrl-C launch passes on itself is never retried).
     monkeypatch.setenv("STAND_IN_DIE_ONCE", "1")
@@ -128,5 +136,8 @@ def test_an_invalid_sweep_file_is_exit_1_and_runs_no_terraform(stand_in: Path, t
     sweep.write_text(sweep_text({"a": THREE["a"]}).replace("instance_type", "instance_typo"))
     result = cli("plan", sweep, "-o", tmp_path / "build", "--detailed-exitcode")
     assert result.exit_code == 1
-    assert "error: 'instance_typo' in defaults is not a setting" in result.stderr and "nothing launched: 1 sweep file not compiled" in result.stderr
+    assert (
+        "error: 'instance_typo' in defaults is not a setting" in result.stderr
+        and "nothing launched: 1 sweep file not compiled" in result.stderr
+    )
     assert not stand_in.exists() and not (tmp_path / "build").exists()

@@ -203,7 +203,9 @@ def slow_stand_in(moto_env: dict[str, str], launch_env: dict[str, str], tmp_path
     return {**moto_env, "PATH": os.environ["PATH"], "STAND_IN_LOG": str(tmp_path / "calls.jsonl"), "STAND_IN_APPLY_SECONDS": "4"}
 
 
-def test_ctrl_c_never_reaches_terraform_and_the_apply_in_flight_finishes(compiled: Any, slow_stand_in: dict[str, str], tmp_path: Path) -> None:
+def test_ctrl_c_never_reaches_terraform_and_the_apply_in_flight_finishes(
+    compiled: Any, slow_stand_in: dict[str, str], tmp_path: Path
+) -> None:
     sweep = tmp_path / "lt.yaml"
     sweep.write_text(sweep_text({"a": THREE["a"]}))
     launch = Launch.plain(["launch", str(sweep), "-o", str(tmp_path / "build"), "--auto-approve"], slow_stand_in)
@@ -217,7 +219,9 @@ def test_ctrl_c_never_reaches_terraform_and_the_apply_in_flight_finishes(compile
 def test_a_second_ctrl_c_asks_terraform_to_stop(compiled: Any, slow_stand_in: dict[str, str], tmp_path: Path) -> None:
     sweep = tmp_path / "lt.yaml"
     sweep.write_text(sweep_text({"a": THREE["a"]}))
-    launch = Launch.plain(["launch", str(sweep), "-o", str(tmp_path / "build"), "--auto-approve"], {**slow_stand_in, "STAND_IN_APPLY_SECONDS": "60"})
+    launch = Launch.plain(
+        ["launch", str(sweep), "-o", str(tmp_path / "build"), "--auto-approve"], {**slow_stand_in, "STAND_IN_APPLY_SECONDS": "60"}
+    )
     launch.wait_for(lambda line: line == "lt/eu-west-1: apply")
     launch.ctrl_c()
     launch.wait_for(lambda line: "interrupted: the Terraform commands in flight finish" in line)
