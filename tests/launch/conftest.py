@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,9 +31,9 @@ def launch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     """No terraform on PATH (the embedded one runs), a plugin cache of the test's own."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    monkeypatch.setenv(
-        "PATH", f"{bin_dir}{os.pathsep}{Path(shutil.which('python3') or '/usr/bin/python3').parent}{os.pathsep}/usr/bin:/bin"
-    )
+    # Only the test's own folder: whatever Terraform the machine has (/usr/bin, /usr/local/bin) must not be found.
+    # Nothing launch starts needs PATH: the embedded Terraform and the stand-ins run by absolute paths.
+    monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv(contract.ENV_TERRAFORM, raising=False)
     monkeypatch.setenv(contract.ENV_PLUGIN_CACHE, str(tmp_path / "plugins"))
     return {"bin": str(bin_dir)}
