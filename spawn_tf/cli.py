@@ -14,14 +14,14 @@ from typing import Any
 
 import click
 
-from spawn_tf import cli_collect, contract
+from spawn_tf import cli_collect, cli_launch, contract
 from spawn_tf.cli_base import count, main, one_shot, report, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.errors import SpawnError
 from spawn_tf.pipeline import Checked, check_file, compile_file
 
-__all__ = ["cli_collect", "main"]  # cli_collect's commands are registered on `main` by importing it
+__all__ = ["cli_collect", "cli_launch", "main"]  # their commands are registered on `main` by importing them
 
 
 def _derived_id_note(checked: Checked) -> str:
@@ -244,7 +244,8 @@ def _notices(destination: Path, update: Any, *, written: bool) -> None:
         root = destination / orphan.name
         if orphan.holds_state:
             click.echo(f"{root}: no longer compiled, and its state may still hold resources: run `terraform -chdir={root} destroy`, "
-                       "then delete the folder (compile keeps its files until then)", err=True)  # fmt: skip
+                       f"or `spawn-tf destroy {destination}` (`spawn-tf launch` destroys it after confirmation); "
+                       "compile keeps its files until its state is empty", err=True)  # fmt: skip
         elif written:
             kept = f"; kept what compile did not write: {', '.join(orphan.left)}" if orphan.left else ""
             click.echo(f"{root}: no longer compiled; its files are removed{kept}", err=True)

