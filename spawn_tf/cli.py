@@ -1,5 +1,6 @@
 """The build-side commands of `spawn-tf` (validate, expand, schema, compile, cost, diff, userdata); the group and its
-error handling are in cli_base.py, the collector's commands in cli_collect.py (registered on the same group here).
+error handling are in cli_base.py; the collector's commands (cli_collect.py) and launch's (cli_launch.py) are
+registered on the same group when one of them is called.
 
 Results go to stdout (only JSON with --json); diagnostics and summaries go to stderr.
 """
@@ -14,14 +15,19 @@ from typing import Any
 
 import click
 
-from spawn_tf import cli_collect, cli_launch, contract
+from spawn_tf import contract
 from spawn_tf.cli_base import count, main, one_shot, report, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.errors import SpawnError
 from spawn_tf.pipeline import Checked, check_file, compile_file
 
-__all__ = ["cli_collect", "cli_launch", "main"]  # their commands are registered on `main` by importing them
+__all__ = ["main"]
+
+main.command_modules = {
+    **dict.fromkeys(("status", "results", "collect-results", "retry", "list-sweeps", "wait", "cancel", "bootstrap"), "spawn_tf.cli_collect"),
+    **dict.fromkeys(("launch", "plan", "destroy"), "spawn_tf.cli_launch"),
+}
 
 
 def _derived_id_note(checked: Checked) -> str:

@@ -7,6 +7,7 @@ Results go to stdout (only JSON with --json); diagnostics and summaries go to st
 from __future__ import annotations
 
 import gc
+import importlib
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +22,23 @@ from spawn_tf.errors import SpawnError
 
 
 class _Group(click.Group):
-    """Turns a SpawnError into its message and exit code, and a bug into one line (and a traceback only with --debug)."""
+    """Turns a SpawnError into its message and exit code, and a bug into one line (and a traceback only with --debug).
+
+    The collector's and launch's commands live in modules imported only when one of their commands runs (or help
+    lists them): `compile` does not pay for boto3-side or Terraform-driving code it never calls.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.command_modules: dict[str, str] = {}  # command name -> the module that registers it on this group
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.command_modules:
+            importlib.import_module(self.command_modules[cmd_name])
+        return super().get_command(ctx, cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.command_modules})
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
