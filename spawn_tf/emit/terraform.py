@@ -14,8 +14,9 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract, iam
-from spawn_tf.emit.files import dump_json, in_forked_process, with_record
+from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
+from spawn_tf.emit.json_text import dump_json
 from spawn_tf.emit.schedule import schedule
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings

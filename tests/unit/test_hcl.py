@@ -5,8 +5,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from spawn_tf.emit.files import dump_json
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
+from spawn_tf.emit.json_text import dump_json
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

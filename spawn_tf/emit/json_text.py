@@ -1,0 +1,87 @@
+"""The one JSON serializer of compiled output, pretty and deterministic, at the C encoder's speed."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from json.encoder import encode_basestring as _string  # the C version where there is one
+from typing import Any
+
+
+def dump_json(document: Any) -> bytes:
+    """The one JSON serializer of compiled output: sorted keys, 2-space indent, UTF-8, final newline.
+
+    Byte for byte `json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)`
+    (a test holds it to that), written out by hand: with `indent`, the standard library falls back
+    from its C encoder to a generator-based one that took half of compiling 10,000 runs.
+    """
+    parts: list[str] = []
+    _encode(document, "\n", parts)
+    parts.append("\n")
+    return "".join(parts).encode()
+
+
+def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type
+    """The JSON text of a scalar, or None for a container (exact types first: isinstance() against ABCs is slow)."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if kind is int or (isinstance(value, int) and not isinstance(value, bool)):
+        return int.__repr__(value)
+    if kind is float or isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value!r} is not valid JSON")
+        return float.__repr__(value)
+    if isinstance(value, str):
+        return _string(value)
+    return None
+
+
+def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, PLR0912 - inlined for speed
+    """Append the JSON text of a container (or scalar) at the given indentation; scalars inside are written inline."""
+    text = _scalar(value)
+    if text is not None:
+        parts.append(text)
+        return
+    inner = newline + "  "
+    if isinstance(value, Mapping):
+        if not value:
+            parts.append("{}")
+            return
+        separator = "{" + inner
+        for key in sorted(value):
+            parts.append(separator)
+            parts.append(_string(key))
+            parts.append(": ")
+            item = value[key]
+            if type(item) is str:  # most values: skip the calls below
+                parts.append(_string(item))
+            elif (text := _scalar(item)) is not None:
+                parts.append(text)
+            else:
+                _encode(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "}")
+    elif isinstance(value, list | tuple):
+        if not value:
+            parts.append("[]")
+            return
+        separator = "[" + inner
+        for item in value:
+            parts.append(separator)
+            if type(item) is str:
+                parts.append(_string(item))
+            elif (text := _scalar(item)) is not None:
+                parts.append(text)
+            else:
+                _encode(item, inner, parts)
+            separator = "," + inner
+        parts.append(newline + "]")
+    else:
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
