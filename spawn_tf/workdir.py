@@ -15,13 +15,11 @@ results to the pure stages (`parse_settings` sees only `Archive`s and `WorkdirPr
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import os
 import re
 import stat
-import tarfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -87,6 +85,8 @@ def pack_workdirs(base: Path | None, workdirs: Iterable[Workdir]) -> dict[Workdi
 
 def pack(base: Path, workdir: Workdir) -> Archive:
     """The archive of `workdir`, whose source is relative to `base`; raises _Refused with the reason."""
+    import gzip  # here, with tarfile below: sweeps without a workdir do not import them (DESIGN §9)
+
     folder = _source_folder(base, workdir.source)
     patterns = (*_ignore_file(folder), *(_Pattern.parse(line) for line in workdir.exclude))
     entries = _entries(folder, [pattern for pattern in patterns if pattern is not None], workdir.source)
@@ -243,6 +243,8 @@ def _too_large(source: str, entries: int, total: int) -> WorkdirProblem:
 
 
 def _tar(folder: Path, entries: list[_Entry]) -> bytes:
+    import tarfile
+
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
         for entry in entries:
