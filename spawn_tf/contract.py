@@ -176,6 +176,13 @@ ENV_RESULTS_URI: Final = "SPAWN_RESULTS_URI"
 ENV_OUTPUT_DIR: Final = "SPAWN_OUTPUT_DIR"
 ENV_REGION: Final = "SPAWN_REGION"
 ENV_WORKDIR: Final = "SPAWN_WORKDIR"  # where the workdir archive was extracted; the workload starts there
+# The workload's environment, in a run's user-data only when it sets them (DESIGN §11).
+ENV_CODE_SHA256: Final = "SPAWN_CODE_SHA256"  # the workdir archive: S/_code/<this>.tar.gz
+ENV_PACKAGES: Final = "SPAWN_PACKAGES"  # OS package names, space-separated
+ENV_SETUP: Final = "SPAWN_SETUP"  # the setup script
+ENV_IMAGE: Final = "SPAWN_IMAGE"  # the container image
+ENV_GPU: Final = "SPAWN_GPU"  # "true" on NVIDIA GPU types (docker run --gpus all), with an image only
+ENV_WORKENV_SHA256: Final = "SPAWN_WORKENV_SHA256"  # the helper module that prepares them: S/_code/<this>.py
 
 # Per-run settings the agent reads from its environment (set in the user-data preamble).
 ENV_TTL_SECONDS: Final = "SPAWN_TTL_SECONDS"  # empty: no ttl
@@ -223,6 +230,19 @@ AGENT_DEFAULTS: Final = {
 IDLE_BUSY_PERCENT: Final = 5  # idle_timeout: the busiest core (and GPU) under this much
 SPOT_UPLOAD_SECONDS: Final = 90  # upload budget after a spot notice: EC2 gives two minutes
 UPLOAD_FAILED_REASON: Final = "upload"  # a failed attempt's reason starts with it when outputs did not reach S3
+
+
+class NotReadyReason(StrEnum):
+    """Why an attempt failed before its script ran (DESIGN §11): status.json's reason starts with it."""
+
+    WORKDIR = "workdir"  # the archive could not be read, was not the one compiled, or could not be extracted
+    PACKAGES = "packages"  # the package manager failed (its error follows)
+    IMAGE = "image"  # Docker, the registry login or the pull failed
+    SETUP = "setup"  # the setup script exited non-zero
+    HELPER = "helper"  # the module that prepares it could not be read from S3 (or was not the one compiled)
+
+
+NOT_READY_FILE: Final = "not-ready"  # /opt/spawn/run/<this>: `failed REASON`, written when an attempt cannot start its script
 
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables a parameter may not set: the agent's own, and those that change how bash,
@@ -281,6 +301,8 @@ CONTROL_ATTEMPTS: Final = "_attempts"  # S/_attempts/R/<instance-id>[.<status>]:
 CONTROL_STOP: Final = "_stop"  # S/_stop/<run> or S/_stop/_all: launch no more
 CONTROL_LEASE: Final = "_lease"  # S/_lease/R/<n>: If-None-Match, body the holder; n + 1 takes over a gone holder
 CONTROL_CODE: Final = "_code"  # S/_code/<sha256>.tar.gz: a workdir archive, named by the sha256 of its tar (DESIGN §11)
+ARCHIVE_SUFFIX: Final = ".tar.gz"
+MODULE_SUFFIX: Final = ".py"  # S/_code/<sha256>.py: a helper module kept out of user-data
 CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
 STATUS_FILE: Final = "status.json"  # S/<run>/status.json
 LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log
@@ -294,9 +316,10 @@ def control_prefix(sweep_folder: str, control: str) -> str:
     return f"{sweep_folder}/{control}/"
 
 
-def code_key(sweep_folder: str, sha256: str) -> str:
-    """S/_code/<sha256>.tar.gz: a workdir archive; `sha256` is that of the uncompressed tar (gzip builds differ, tar bytes do not)."""
-    return f"{control_prefix(sweep_folder, CONTROL_CODE)}{sha256}{ARCHIVE_SUFFIX}"
+def code_key(sweep_folder: str, sha256: str, suffix: str = ARCHIVE_SUFFIX) -> str:
+    """S/_code/<sha256>.tar.gz: a workdir archive; `sha256` is that of the uncompressed tar (gzip builds differ, tar bytes do not).
+    S/_code/<sha256>.py: a module of the agent's helper too large for user-data, named by its own sha256."""
+    return f"{control_prefix(sweep_folder, CONTROL_CODE)}{sha256}{suffix}"
 
 
 def history_key(sweep_folder: str, stamp: str, key: str) -> str:
@@ -381,7 +404,9 @@ MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collec
 AGENT_FILE: Final = "agent.sh"  # build/<sweep>/<root>/agent.sh: the agent every run's user-data carries
 ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
 CODE_DIR: Final = "code"  # build/<sweep>/<root>/code/<sha256>.tar.gz: the workdir archives its runs use, uploaded by Terraform
-ARCHIVE_SUFFIX: Final = ".tar.gz"
+# The helper module that prepares a run's environment (templates/agent/): not in user-data (16 KB) but
+# an object beside the archives, fetched and hash-checked by the runs that set workdir, packages, setup or image.
+WORKENV_MODULE: Final = "workenv"
 SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
 TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes

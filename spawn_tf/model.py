@@ -124,6 +124,11 @@ class RunSettings:
     packages: tuple[str, ...] = ()
     image: str | None = None
 
+    @property
+    def prepares(self) -> bool:
+        """Whether the agent makes the workload's environment before its script (DESIGN §11)."""
+        return self.workdir is not None or bool(self.packages) or self.setup is not None or self.image is not None
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Run:

@@ -22,11 +22,13 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.model import Workdir
+from spawn_tf.resources import resource
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -264,6 +266,17 @@ def _tar(folder: Path, entries: list[_Entry]) -> bytes:
     return buffer.getvalue()
 
 
-def archive_name(sha256: str) -> PurePosixPath:
-    """The archive's file in a root: code/<sha256>.tar.gz."""
-    return PurePosixPath(contract.CODE_DIR) / f"{sha256}{contract.ARCHIVE_SUFFIX}"
+def code_name(sha256: str, suffix: str = contract.ARCHIVE_SUFFIX) -> PurePosixPath:
+    """A code object's file in a root: code/<sha256>.tar.gz (an archive) or code/<sha256>.py (the helper module)."""
+    return PurePosixPath(contract.CODE_DIR) / f"{sha256}{suffix}"
+
+
+@cache
+def workenv_module() -> bytes:
+    """The agent's helper module that prepares a run's environment, as shipped: fetched from S3 by the runs that need it."""
+    return resource("templates", f"agent/{contract.WORKENV_MODULE}{contract.MODULE_SUFFIX}").read_bytes()
+
+
+@cache
+def workenv_sha256() -> str:
+    return hashlib.sha256(workenv_module()).hexdigest()

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract, iam
-from spawn_tf.emit.code import code_document, code_files, code_statements, root_archives
+from spawn_tf.emit.code import code_document, code_files, code_statements, root_code
 from spawn_tf.emit.files import dump_json, in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.schedule import schedule
@@ -281,7 +281,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
         # IAM is eventually consistent: the role's policies exist before an instance uses it.
         attached = any(spec.managed_policies for spec in root.specs.values())
         instance["depends_on"] = ["aws_iam_role_policy.run", *(["aws_iam_role_policy_attachment.run"] if attached else [])]
-    if root_archives(root):  # the code is in S3 before an agent looks for it
+    if root_code(plan, root):  # the code is in S3 before an agent looks for it
         instance["depends_on"] = [*instance.get("depends_on", []), "aws_s3_object.code"]
     return {
         "resource": {
@@ -450,7 +450,7 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
                 "Condition": only_this_sweep,
             }
         )
-    if plan.archives:
+    if plan.archives or plan.helper:
         statements += code_statements(plan, spec.code, arn, bucket)
     statements += iam.ecr_statements(spec.images, lambda resource: Template((*arn.parts, resource)))
     for shorthand in spec.shorthands:
