@@ -274,9 +274,13 @@ class AgentStep:
     outcome: Status | None  # its attempt's outcome
 
 
-def attempt_number(facts: RunFacts) -> int:
-    """n of the lease R/<n> an agent takes: 1 + the attempts before it."""
-    return len(facts.attempts) + 1
+def lease_held(facts: RunFacts, heartbeat_stale: bool = False) -> bool:
+    """Another agent holds the run's newest lease R/<n> (n as written: 1, 2, …) and is not gone (DESIGN §6
+    "Faults"): its heartbeat is no older than the agent's limit and fewer than n attempts have an outcome
+    (a lease names its holder's instance; one that names none, as the table's, is judged by that count)."""
+    numbers = [int(name) for name in facts.leases if name.isdigit() and not name.startswith("0")]
+    ended = sum(1 for attempt in facts.attempts if attempt.outcomes)
+    return bool(numbers) and not heartbeat_stale and ended < max(numbers)
 
 
 def is_final(status: Status, failures_before: int, limits: Limits) -> bool:
@@ -288,14 +292,18 @@ def is_final(status: Status, failures_before: int, limits: Limits) -> bool:
     return True
 
 
-def agent_start(facts: RunFacts, limits: Limits, exit_code: int = 0) -> AgentStep:
-    """An agent on a new instance (DESIGN §6): a final run is not run again; the loser of the lease
-    ends quietly; out of attempts it writes `exhausted`, stopped `cancelled`; else the workload runs
-    and its outcome (here from its exit code) is recorded, with a done marker when final."""
-    if facts.done is not None or str(attempt_number(facts)) in facts.leases:
+def agent_start(facts: RunFacts, limits: Limits, exit_code: int = 0, *, heartbeat_stale: bool = False) -> AgentStep:
+    """An agent on a new instance (DESIGN §6), in its order: a final run is not run again; out of attempts
+    it writes `exhausted`; a live holder of the newest lease keeps the run (the newcomer ends quietly);
+    under the lease a stop marker means `cancelled`; else the workload runs and its outcome (here from
+    its exit code) is recorded, with a done marker when final. `heartbeat_stale`: the newest lease's
+    heartbeat is older than the agent's limit (Terraform and the collector never read leases)."""
+    if facts.done is not None:
         return AgentStep(False, None, None)
     if exhausted(facts, limits):
         return AgentStep(False, Status.EXHAUSTED, None)
+    if lease_held(facts, heartbeat_stale):
+        return AgentStep(False, None, None)
     if facts.stopped:
         return AgentStep(False, Status.CANCELLED, None)
     status = Status.SUCCESS if exit_code == 0 else Status.FAILED

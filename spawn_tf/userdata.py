@@ -79,7 +79,7 @@ _NOT_OUTCOMES = frozenset({contract.Status.PENDING, contract.Status.RUNNING, con
 
 
 def helper_settings() -> dict[str, object]:
-    """What the agent's helper (templates/agent.py) knows of the contract: names, statuses, defaults."""
+    """What the agent's helper (templates/agent/) knows of the contract: names, statuses, defaults."""
     statuses = {status.name.lower(): str(status) for status in contract.Status}
     return {
         "env": _HELPER_READS,
@@ -112,10 +112,15 @@ def _read_environment() -> str:
     return " ".join(f'{name}="${{{variable}:-{contract.AGENT_DEFAULTS.get(variable, "")}}}"' for name, variable in _BASH_READS.items())
 
 
+# The agent's Python helper: the modules of templates/agent/, written in this order into one directory
+# on the instance and run as `python3 DIR` (its __main__.py). A new step of a run is a new module here.
+HELPER_MODULES = ("__main__.py", "rules.py", "aws.py", "start.py", "checks.py", "finish.py")
+
+
 @cache
-def helper_source() -> str:
-    """The agent's Python helper, as shipped (stdlib only; it runs on the instance's python3)."""
-    return resource("templates", "agent.py").read_text(encoding="utf-8")
+def helper_modules() -> tuple[tuple[str, str], ...]:
+    """(file name, source) of each module of the agent's helper, as shipped (stdlib only; the instance's python3)."""
+    return tuple((name, resource("templates", f"agent/{name}").read_text(encoding="utf-8")) for name in HELPER_MODULES)
 
 
 @cache
@@ -126,7 +131,7 @@ def agent_script() -> str:
         read_environment=_read_environment(),
         detached_variable=contract.ENV_DETACHED,
         overrides=contract.TEST_OVERRIDES,
-        helper=helper_source(),
+        helper=helper_modules(),
         helper_settings=json.dumps(helper_settings(), sort_keys=True),
         verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
         interrupted=str(contract.Status.INTERRUPTED),

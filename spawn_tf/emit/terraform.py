@@ -221,17 +221,32 @@ def _hcl_object(mapping: Mapping[str, Any]) -> str:
     return "{" + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in sorted(mapping.items())) + "}"
 
 
-def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
+def _user_data(gzipped: bool) -> dict[str, Expr]:
+    """The instance's user-data argument: the four parts DESIGN §4 names, joined (gzipped in Terraform when needed)."""
     parts = (
         f'each.value.head, local.root_env, file("${{path.module}}/{contract.AGENT_FILE}"), '
         f'join("", [for script in each.value.scripts : file("${{path.module}}/{contract.SCRIPTS_DIR}/${{script}}")])'
     )
     user_data = f'join("", [{parts}])'
+    return {"user_data_base64": Expr(f"base64gzip({user_data})")} if gzipped else {"user_data": Expr(user_data)}
+
+
+def _market_options(root: Root) -> dict[str, Any]:
+    """Spot for every run of the root, for some of them (a dynamic block), or none."""
     spot_options = {
         "spot_instance_type": "one-time",
         "instance_interruption_behavior": "terminate",
         "max_price": Expr("each.value.spot_max_price"),
     }
+    if all(run.settings.spot for run in root.runs):
+        return {"instance_market_options": {"market_type": "spot", "spot_options": spot_options}}
+    if not any(run.settings.spot for run in root.runs):
+        return {}
+    content = {"market_type": "spot", "spot_options": {**spot_options, "max_price": Expr("instance_market_options.value.spot_max_price")}}
+    return {"dynamic": {"instance_market_options": {"for_each": Expr("each.value.spot ? [each.value] : []"), "content": content}}}
+
+
+def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     instance: dict[str, Any] = {
         "for_each": Expr("local.active"),
         "ami": Expr("local.amis[each.value.ami]"),
@@ -253,7 +268,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
             "volume_size": Expr("each.value.volume_size"),
             "delete_on_termination": True,
         },
-        ("user_data_base64" if gzipped else "user_data"): Expr(f"base64gzip({user_data})" if gzipped else user_data),
+        **_user_data(gzipped),
         "user_data_replace_on_change": False,
         "tags": _instance_tags(plan),
         "volume_tags": _instance_tags(plan),
@@ -265,18 +280,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
             "replace_triggered_by": ["terraform_data.fp[each.key]"],
         },
     }
-    if all(run.settings.spot for run in root.runs):
-        instance["instance_market_options"] = {"market_type": "spot", "spot_options": spot_options}
-    elif any(run.settings.spot for run in root.runs):
-        instance["dynamic"] = {
-            "instance_market_options": {
-                "for_each": Expr("each.value.spot ? [each.value] : []"),
-                "content": {
-                    "market_type": "spot",
-                    "spot_options": {**spot_options, "max_price": Expr("instance_market_options.value.spot_max_price")},
-                },
-            }
-        }
+    instance.update(_market_options(root))
     if root.roles:
         # IAM is eventually consistent: the role's policies exist before an instance uses it.
         attached = any(spec.managed_policies for spec in root.specs.values())

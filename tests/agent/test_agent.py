@@ -6,6 +6,8 @@ One test per path of DESIGN §6. Only shutdown/poweroff/systemd-run are stand-in
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -177,14 +179,44 @@ def test_spot_notice_uploads_logs_and_leaves_the_run_open(launch, imds) -> None:
     assert ["shutdown", "-h", "now"] not in outcome.shutdowns  # EC2 takes the instance back
 
 
+def stop_once_running(aws, instance_id: str, run_key: str) -> None:
+    """Writes the run's stop marker once its attempt has begun (its attempt key is in S3)."""
+    began = f"{FOLDER}/{contract.CONTROL_ATTEMPTS}/{run_key}/{instance_id}"
+
+    def stop() -> None:
+        while began not in aws.s3_tree(BUCKET, began):
+            time.sleep(0.2)
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{contract.CONTROL_STOP}/r1", Body=b"")
+
+    threading.Thread(target=stop, daemon=True).start()
+
+
 def test_stop_marker_stops_the_workload(launch, aws) -> None:
     def stop(instance_id: str, run_key: str) -> None:
-        aws.s3.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{contract.CONTROL_STOP}/r1", Body=b"")
+        stop_once_running(aws, instance_id, run_key)
 
     outcome = launch(sweep("echo working\nsleep 120\n"), before=stop)
     assert outcome.control(contract.CONTROL_DONE) == ["stopped.none"]
     assert outcome.status()["reason"] == "stop marker"
     assert outcome.tags[contract.TAG_STATUS] == "stopped"
+
+
+def test_a_stop_marker_at_start_cancels_the_run_without_running_it(launch, aws) -> None:
+    """DESIGN §6/§7: `cancelled` is a stop marker on a run that never started."""
+
+    def stop(instance_id: str, run_key: str) -> None:
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{FOLDER}/{contract.CONTROL_STOP}/{contract.STOP_ALL}", Body=b"")
+
+    outcome = launch(sweep('echo ran > "$SPAWN_OUTPUT_DIR/ran.txt"\n'), before=stop)
+    assert outcome.control(contract.CONTROL_DONE) == ["cancelled.none"]
+    assert outcome.control(contract.CONTROL_ATTEMPTS) == []  # no attempt began
+    assert outcome.control(contract.CONTROL_LEASE) == ["1"]  # decided under the lease
+    status = outcome.status()
+    assert (status["status"], status["exit_code"], status["reason"]) == ("cancelled", None, "stop marker")
+    assert outcome.tags[contract.TAG_STATUS] == "cancelled"  # the tag agrees with status.json
+    assert f"{FOLDER}/r1/ran.txt" not in outcome.keys and not any(contract.LOGS_FOLDER in key for key in outcome.keys)
+    assert outcome.shutdowns[-1] == ["shutdown", "-h", "now"]
+    assert "cancelled: stop marker" in outcome.agent_log
 
 
 def test_a_stop_marker_names_one_run_exactly(launch, aws) -> None:

@@ -1,37 +1,64 @@
-"""The agent's Python helper (templates/agent.py), in-process: its pure decisions, without AWS (DESIGN §6)."""
+"""The agent's Python helper (templates/agent/), in-process: its pure decisions, without AWS (DESIGN §6)."""
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import sys
 import threading
 import time
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from spawn_tf import contract
 from spawn_tf.resources import resource
-from spawn_tf.userdata import agent_script, helper_settings, helper_source
+from spawn_tf.userdata import HELPER_MODULES, agent_script, helper_modules, helper_settings
+
+FOLDER = Path(str(resource("templates", "agent/rules.py"))).parent
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("spawn_agent_helper", str(resource("templates", "agent.py")))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _load() -> dict[str, ModuleType]:
+    """Every module of the helper, imported as the instance's python3 imports them (their folder first on
+    the path), then taken off the path again so that their plain names never meet the tests' own."""
+    names = [name.removesuffix(".py") for name in HELPER_MODULES if name != "__main__.py"]
+    sys.path.insert(0, str(FOLDER))
+    writes, sys.dont_write_bytecode = sys.dont_write_bytecode, True  # no __pycache__ in the shipped templates
+    try:
+        modules = {name: importlib.import_module(name) for name in names}
+        spec = importlib.util.spec_from_file_location("spawn_agent_main", FOLDER / "__main__.py")
+        assert spec is not None and spec.loader is not None
+        modules["main"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(modules["main"])
+    finally:
+        sys.path.remove(str(FOLDER))
+        sys.dont_write_bytecode = writes
+        for name in names:
+            sys.modules.pop(name, None)
+    return modules
 
 
-agent = _load()
+MODULES = _load()
+agent = MODULES["rules"]  # the pure decisions
 CFG = helper_settings()
 SETTINGS = {"max_attempts": 3, "max_interruptions": 2, "retry_failed": True}
 
 
 def test_the_agent_carries_the_helper_and_its_settings_verbatim() -> None:
     text = agent_script()
-    assert helper_source() in text
-    assert "SPAWN_AGENT_PY" in text and "SPAWN_AGENT_JSON" in text
+    assert [name for name, _ in helper_modules()] == list(HELPER_MODULES)
+    for name, source in helper_modules():
+        assert f"cat >\"$spawn_dir/agent/{name}\" <<'SPAWN_AGENT_PY'\n{source}SPAWN_AGENT_PY\n" in text
+        assert "\nSPAWN_AGENT_PY\n" not in "\n" + source  # no module line ends its heredoc early
+    assert "SPAWN_AGENT_JSON" in text
     assert "${{" not in text and "${ " not in text  # no template syntax left that reads like another language
+
+
+def test_every_module_stays_small() -> None:
+    """One concern per module (issue 12: none over ~450 lines); a new step of a run is a new module."""
+    sizes = {name: source.count("\n") for name, source in helper_modules()}
+    assert max(sizes.values()) < 250, sizes
 
 
 def test_attempts_are_counted_from_key_names() -> None:
@@ -167,8 +194,8 @@ def test_status_record_has_the_fields_of_design_5() -> None:
 def test_a_slow_periodic_task_does_not_hold_up_another() -> None:
     """The checks' model: each S3 task has its own thread and period, so a hung upload delays only itself."""
     stopped, fast = threading.Event(), []
-    agent.every(0.05, lambda: time.sleep(10), stopped)
-    agent.every(0.05, lambda: fast.append(1), stopped)
+    MODULES["aws"].every(0.05, lambda: time.sleep(10), stopped)
+    MODULES["aws"].every(0.05, lambda: fast.append(1), stopped)
     time.sleep(0.6)
     stopped.set()
     assert len(fast) >= 5
@@ -176,3 +203,8 @@ def test_a_slow_periodic_task_does_not_hold_up_another() -> None:
 
 def test_backoff_grows_and_is_capped() -> None:
     assert [agent.backoff(n) for n in range(6)] == [1, 2, 4, 8, 10, 10]
+
+
+def test_a_stop_marker_names_the_run_exactly_or_all() -> None:
+    assert agent.stopped(["r1"], "r1", CFG) and agent.stopped([contract.STOP_ALL, "x"], "r1", CFG)
+    assert not agent.stopped(["r1/x", "r10", "R1", f"{contract.STOP_ALL}/x", ""], "r1", CFG)

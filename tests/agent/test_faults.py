@@ -2,7 +2,8 @@
 server behind a fault-injecting proxy (tests/faultproxy.py), one per agent.
 
 Times are scaled down through the agent's test variables (agentrun.FAST): poll 1 s, upload budget
-5 s; the cases assert S3's keys, status.json, the EC2 tag and the shutdowns.
+3 s, a lease far longer than any case (no heartbeat writes); the cases assert S3's keys, status.json,
+the EC2 tag and the shutdowns.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 import time
 
 import pytest
-from agentrun import FOLDER, POLL, UPLOAD_BUDGET
+from agentrun import BUCKET, FOLDER, POLL, UPLOAD_BUDGET
 from imds import SPOT_ACTION_PATH
 
 from spawn_tf import contract
@@ -156,3 +157,52 @@ def test_aws_failing_at_start_up_ends_the_instance_after_noting_why(faults) -> N
     log = agent.agent_log()
     assert "gave up: listing _done" in log and "nothing to run: ending the instance" in log
     assert {request.answer for request in agent.proxy.requests} == {"503"}
+
+
+def test_a_failed_attempts_listing_never_counts_as_no_attempts(faults) -> None:
+    """`_done` reads fine, `_attempts` never lists: the agent does not take the run as never tried (which
+    would bypass max_attempts: here one failure of one allowed is already recorded), and ends its instance."""
+    setup = faults('echo ran > "$SPAWN_OUTPUT_DIR/ran.txt"\n', settings="  max_attempts: 1\n  retry_failed: true\n")
+    agent = setup.make()
+    earlier = f"{FOLDER}/{contract.CONTROL_ATTEMPTS}/{setup.run_key}/i-0000000000000001.failed"
+    setup.aws.s3.put_object(Bucket=BUCKET, Key=earlier, Body=b"")
+    agent.proxy.down("s3", None, method="GET", query=f"prefix={FOLDER}/{contract.CONTROL_ATTEMPTS}/")
+    setup.run(agent, **{contract.ENV_START_BUDGET_SECONDS: "3"})
+    assert not agent.ran()
+    assert list(setup.keys()) == [earlier]  # no lease, attempt, status.json or done marker
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+    log = agent.agent_log()
+    assert "gave up: listing attempts" in log and "nothing to run: ending the instance" in log
+    assert {request.answer for request in agent.proxy.requests} == {"forwarded", "503"}  # only the attempts listing failed
+
+
+def test_the_end_of_an_attempt_stops_at_status_json_so_the_tag_and_done_marker_agree(faults) -> None:
+    """Upload → verify → outcome → status.json → tag → done: with status.json unwritable, the outcome is
+    recorded but neither the tag nor the done marker moves on from what status.json says (running)."""
+    setup = faults("placeholder")
+    agent = setup.make()
+    unwritable = "down?service=s3&method=PUT&path=%2Fr1%2Fstatus%5C.json%24"
+    setup.user_data = setup.user_data.replace("placeholder\n", OUTPUTS + agent.control_word() + unwritable + "'\n")
+    setup.run(agent)
+    keys = setup.keys()
+    assert keys[f"{FOLDER}/r1/metrics.json"] == b'{"loss": 0.1}\n'  # uploaded and verified first
+    assert setup.control(contract.CONTROL_ATTEMPTS) == [agent.instance, f"{agent.instance}.success"]
+    assert setup.status()["status"] == "running" and setup.tag(agent) == "running"
+    assert setup.control(contract.CONTROL_DONE) == []
+    assert "not recorded: status.json and what follows it" in agent.agent_log()
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]
+
+
+def test_a_lease_write_whose_answer_is_lost_is_still_this_agents(faults) -> None:
+    """The conditional write lands but its answer is lost: the retry is refused (If-None-Match), and the
+    agent finds its own instance in the lease: it runs the run, it does not leave it (and its instance idle)."""
+    setup = faults(OUTPUTS)
+    agent = setup.make()
+    agent.proxy.lose_answer("s3", path=rf"/{contract.CONTROL_LEASE}/[^/]+/1$", method="PUT")
+    setup.run(agent)
+    assert "answer lost" in {request.answer for request in agent.proxy.requests}
+    assert agent.ran()
+    assert setup.control(contract.CONTROL_LEASE) == ["1"]
+    assert setup.control(contract.CONTROL_DONE) == ["success.0"]
+    assert setup.tag(agent) == "success"
+    assert agent.sandbox.shutdown_log()[-1] == ["shutdown", "-h", "now"]

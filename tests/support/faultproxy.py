@@ -5,9 +5,12 @@ request to moto unless a fault window covers it:
 
 - `down(service, seconds, after=0, path=None, method=None)`: 503 (`ServiceUnavailable`) for that
   service ("s3", "ec2", or None for both: read from the request's SigV4 credential scope) during the
-  window, optionally only for keys matching `path` (a regex on the URL path) and one HTTP method;
+  window, optionally only for keys matching `path` (a regex on the URL path), requests matching
+  `query` (a regex on the decoded query string, e.g. a listing's prefix) and one HTTP method;
   `seconds=None` is for ever;
-- `slow(service, delay, seconds, after=0)`: the same window, but each answer is held back `delay` s.
+- `slow(service, delay, seconds, after=0)`: the same window, but each answer is held back `delay` s;
+- `lose_answer(service, path, method)`: the next matching request reaches moto (a write is made)
+  but its answer is replaced by a 503, as when a response is lost on the way back; once.
 
 The workload can open a window itself, at a moment of its own (e.g. its last line):
 `curl -s --noproxy '*' "$PROXY/__fault__/down?service=s3&seconds=10"` (also `slow`, with `delay=`).
@@ -39,13 +42,16 @@ class Window:
     delay: float | None  # None: 503; else answers held back this long
     path: re.Pattern[str] | None
     method: str | None
+    query: re.Pattern[str] | None = None
+    lose_answer: bool = False  # forward, then answer 503 (once: the window closes when it is used)
 
-    def covers(self, now: float, service: str | None, method: str, path: str) -> bool:
+    def covers(self, now: float, service: str | None, method: str, path: str, query: str = "") -> bool:
         return (
             self.start <= now < self.end
             and (self.service is None or self.service == service)
             and (self.method is None or self.method == method)
             and (self.path is None or self.path.search(path) is not None)
+            and (self.query is None or self.query.search(query) is not None)
         )
 
 
@@ -55,7 +61,7 @@ class Seen:
     method: str
     path: str
     service: str | None
-    answer: str  # "forwarded", "503" or "slow"
+    answer: str  # "forwarded", "503", "slow" or "answer lost"
 
 
 class FaultProxy:
@@ -71,19 +77,39 @@ class FaultProxy:
     # --- what tests do ---------------------------------------------------------------------------
 
     def down(
-        self, service: str | None, seconds: float | None, *, after: float = 0, path: str | None = None, method: str | None = None
+        self,
+        service: str | None,
+        seconds: float | None,
+        *,
+        after: float = 0,
+        path: str | None = None,
+        method: str | None = None,
+        query: str | None = None,
     ) -> None:
-        self._open(service, seconds, after=after, delay=None, path=path, method=method)
+        self._open(service, seconds, after=after, delay=None, path=path, method=method, query=query)
 
     def slow(self, service: str | None, delay: float, seconds: float | None, *, after: float = 0) -> None:
         self._open(service, seconds, after=after, delay=delay, path=None, method=None)
 
     def _open(
-        self, service: str | None, seconds: float | None, *, after: float, delay: float | None, path: str | None, method: str | None
+        self,
+        service: str | None,
+        seconds: float | None,
+        *,
+        after: float,
+        delay: float | None,
+        path: str | None,
+        method: str | None,
+        query: str | None = None,
     ) -> None:
         start = time.monotonic() + after
         end = float("inf") if seconds is None else start + seconds
-        window = Window(service, start, end, delay, re.compile(path) if path else None, method)
+        window = Window(service, start, end, delay, re.compile(path) if path else None, method, re.compile(query) if query else None)
+        with self._lock:
+            self._windows.append(window)
+
+    def lose_answer(self, service: str | None, *, path: str, method: str) -> None:
+        window = Window(service, time.monotonic(), float("inf"), None, re.compile(path), method, None, lose_answer=True)
         with self._lock:
             self._windows.append(window)
 
@@ -122,10 +148,13 @@ class FaultProxy:
 
     # --- what the server does --------------------------------------------------------------------
 
-    def _fault(self, service: str | None, method: str, path: str) -> Window | None:
+    def _fault(self, service: str | None, method: str, path: str, query: str) -> Window | None:
         now = time.monotonic()
         with self._lock:
-            return next((window for window in self._windows if window.covers(now, service, method, path)), None)
+            window = next((window for window in self._windows if window.covers(now, service, method, path, query)), None)
+            if window is not None and window.lose_answer:
+                self._windows.remove(window)
+            return window
 
     def _record(self, method: str, path: str, service: str | None, answer: str) -> None:
         with self._lock:
@@ -159,16 +188,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         found = SCOPE.search(self.headers.get("Authorization", ""))
         service = found.group(1) if found else None
-        path = urllib.parse.urlsplit(self.path).path
-        window = self.proxy._fault(service, self.command, path)
-        if window is not None and window.delay is None:
+        target = urllib.parse.urlsplit(self.path)
+        path = target.path
+        window = self.proxy._fault(service, self.command, path, urllib.parse.unquote(target.query))
+        if window is not None and window.delay is None and not window.lose_answer:
             self.proxy._record(self.command, path, service, "503")
             error = b"<Error><Code>ServiceUnavailable</Code><Message>injected by the test proxy</Message></Error>"
             self._answer(503, error, {"Content-Type": "application/xml"})
             return
-        self.proxy._record(self.command, path, service, "slow" if window else "forwarded")  # on arrival
-        if window is not None:
-            time.sleep(window.delay or 0)
+        if window is None or window.delay is not None:
+            self.proxy._record(self.command, path, service, "slow" if window else "forwarded")  # on arrival
+        if window is not None and window.delay is not None:
+            time.sleep(window.delay)
             if self.proxy.closed:
                 return
         upstream = http.client.HTTPConnection(*self.proxy.upstream, timeout=60)
@@ -177,6 +208,14 @@ class _Handler(BaseHTTPRequestHandler):
             upstream.request(self.command, self.path, body=body, headers=headers)
             response = upstream.getresponse()
             data = response.read()
+            if window is not None and window.lose_answer:
+                self.proxy._record(self.command, path, service, "answer lost")
+                self._answer(
+                    503,
+                    b"<Error><Code>ServiceUnavailable</Code><Message>answer lost by the test proxy</Message></Error>",
+                    {"Content-Type": "application/xml"},
+                )
+                return
             dropped = HOP_HEADERS if self.command == "HEAD" else HOP_HEADERS | {"content-length"}
             kept = {key: value for key, value in response.getheaders() if key.lower() not in dropped}
             self._answer(response.status, data, kept)

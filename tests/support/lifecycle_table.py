@@ -26,6 +26,7 @@ class Scenario:
     unread: tuple[str, ...]
     max_concurrent: dict[str, int] | None
     workload_exit: int
+    heartbeat_stale: bool = False  # the agent's view only: the newest lease's heartbeat is older than its limit
 
     def control_keys(self, folder: str, run: str, fingerprint: str) -> list[str]:
         """The scenario's keys under the sweep folder, placeholders replaced, oldest first."""
@@ -46,6 +47,7 @@ def scenarios() -> list[Scenario]:
             unread=tuple(item.get("unread", ())),
             max_concurrent=item.get("max_concurrent"),
             workload_exit=item.get("workload_exit", 0),
+            heartbeat_stale={"fresh": False, "stale": True}[item.get("heartbeat", "fresh")],
         )
         for item in table["scenarios"]
     ]

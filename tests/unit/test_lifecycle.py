@@ -67,7 +67,7 @@ def decide(scenario: Scenario) -> dict[str, Any]:
                     max_attempts=limits.max_attempts, max_interruptions=limits.max_interruptions, params={})  # fmt: skip
     sweep = SweepRecord(id="lc", results=Results(bucket="b", region="us-east-1", folder=FOLDER), runs=(run,), sweep_file=None)
     (status,) = run_statuses(sweep, observation(scenario, keys))
-    step = lifecycle.agent_start(facts, limits, scenario.workload_exit)
+    step = lifecycle.agent_start(facts, limits, scenario.workload_exit, heartbeat_stale=scenario.heartbeat_stale)
     return {
         "started": lifecycle.started(facts),
         "open": is_open,
@@ -87,6 +87,7 @@ def test_the_table_covers_what_it_must() -> None:
     assert set(Status) <= statuses  # every status of DESIGN §6 and the collector's pending and unknown
     agent = {(s.agent["workload"], s.agent["done"], s.agent["outcome"]) for s in SCENARIOS}
     assert {(False, None, None), (False, "exhausted", None), (False, "cancelled", None), (True, None, "failed")} <= agent
+    assert {scenario.heartbeat_stale for scenario in SCENARIOS} == {False, True}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[scenario.name for scenario in SCENARIOS])

@@ -1,7 +1,8 @@
 # ---- spawn-tf agent: shared by every run of the sweep; the lines above are this run's ----
 # Under cloud-init it detaches itself (systemd-run) and returns. The detached copy writes its Python
-# helper (agent.py: attempts, lease, status, uploads, the checks; DESIGN §6) and runs the user's
-# script (after the marker line at the end); bash launches and ends processes and the instance.
+# helper (the modules of agent/, run as `python3 agent`: attempts, lease, status, uploads, the
+# checks; DESIGN §6) and runs the user's script (after the marker line at the end); bash launches
+# and ends processes and the instance.
 set -u
 # The run's variables this script reads (their names and defaults: spawn_tf/contract.py).
 region="${SPAWN_REGION:-}" spawn_root="${SPAWN_AGENT_ROOT:-}" detached="${SPAWN_DETACHED:-}" min_uptime="${SPAWN_MIN_UPTIME:-180}" on_complete="${SPAWN_ON_COMPLETE:-}"
@@ -21,38 +22,80 @@ fi
 
 agent_log="$spawn_dir/agent.log"
 note() { echo "$(date -u +%FT%TZ) $*" >>"$agent_log"; }
-cat >"$spawn_dir/agent.py" <<'SPAWN_AGENT_PY'
-"""spawn-tf's agent helper: the decisions of the on-instance agent (DESIGN §6). Python 3.9+, stdlib only.
-
-agent.sh writes it beside its settings (agent.json, rendered from spawn_tf/contract.py) and runs
-`python3 agent.py agent.json COMMAND`; bash keeps the process work (detach, launch, kill, shutdown).
-- `start`: the run's done markers first, earlier attempts, the lease, the attempt record. Prints `run`
-  (and writes the workload's variables to run/workload.env), `leave` (this instance's other agent
-  holds the run) or `end` (nothing to do here, or AWS failed past the start budget: end the instance).
-- `watch PID`: while the workload runs, each check on its own period: the spot notice first, the
-  ttl and idle time (local), the `_stop` listing, log upload and lease heartbeat in threads of their
-  own, so that no S3 call holds the others up. Prints why the workload must end, or nothing.
-- `finish EXIT_CODE [STATUS REASON]`: upload → verify → attempt outcome → status.json, tag → done marker.
-- `stop-instance`: `on_complete: stop`.
-Its pure functions (above the AWS calls) are unit-tested in-process.
+mkdir -p "$spawn_dir/agent"
+cat >"$spawn_dir/agent/__main__.py" <<'SPAWN_AGENT_PY'
+"""The on-instance agent's helper (DESIGN §6): Python 3.9+, stdlib only. agent.sh writes these modules
+into one folder and runs `python3 FOLDER agent.json COMMAND`; bash keeps the process work (detach,
+launch, kill, shutdown). Commands: `start` (start.py), `watch PID` (checks.py), `finish EXIT_CODE
+[STATUS REASON]` (finish.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
 """
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-import urllib.request
-from datetime import UTC, datetime
 
-# --- pure decisions -----------------------------------------------------------------------------
+import checks
+import finish
+import start
+from aws import Agent
+
+
+def main(argv):
+    with open(argv[1]) as handle:
+        cfg = json.load(handle)
+    agent = Agent(cfg, os.environ)
+    command = argv[2]
+    if command == "start":
+        print(start.start(agent))
+    elif command == "watch":
+        print(checks.watch(agent, int(argv[3])))
+    elif command == "finish":
+        print(finish.finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "stop-instance":
+        done = agent.aws("ec2", "stop-instances", "--instance-ids", agent.state()["instance"])
+        return 0 if done is not None and done.returncode == 0 else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
+SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/rules.py" <<'SPAWN_AGENT_PY'
+"""The agent's pure decisions (DESIGN §6): no AWS, no files; unit-tested in-process.
+
+`cfg` is agent.json (names, statuses and defaults from spawn_tf/contract.py), `settings` the run's
+own (`load_settings`).
+"""
+
+from datetime import datetime, timezone
 
 
 def backoff(tries):
     """Seconds before the next try: 1, 2, 4, 8, then 10."""
     return min(2**tries, 10)
+
+
+def now_text():
+    # timezone.utc, not datetime.UTC: python3 on AL2023 is 3.9
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017
+
+
+def load_settings(cfg, environ):
+    """The run's settings from the user-data's variables (names in cfg["env"], test defaults in cfg["defaults"])."""
+    raw = {key: environ.get(name, cfg["defaults"].get(key, "")) for key, name in cfg["env"].items()}
+    raw = {key: value if value or key not in cfg["defaults"] else cfg["defaults"][key] for key, value in raw.items()}
+    for key in ("max_attempts", "max_interruptions"):
+        raw[key] = int(raw[key])
+    for key in ("poll", "log_upload", "start_budget", "upload_budget", "lease"):
+        raw[key] = float(raw[key])
+    for key in ("ttl", "idle_timeout"):
+        raw[key] = float(raw[key]) if raw[key] else None
+    raw["retry_failed"] = raw["retry_failed"] == "true"
+    raw["output_dir"] = raw["agent_root"] + raw["output_dir"]
+    return raw
+
+
+# --- control keys: done markers, attempts, leases ---------------------------------------------
 
 
 def read_attempts(names, cfg):
@@ -85,6 +128,11 @@ def done_markers(names, cfg):
 def lease_numbers(names):
     """Lease numbers from lease key names: 1, 2, … as written (no `01`, nothing nested)."""
     return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
+
+
+def stopped(names, run, cfg):
+    """A stop marker for this run (its exact name, not a pattern) or for all, among the stop prefix's key names."""
+    return bool({run, cfg["stop_all"]} & set(names))
 
 
 def counts(outcomes, cfg):
@@ -124,6 +172,9 @@ def holder_finished(top, outcomes, settings, cfg):
     return is_final(outcome, failures_before, settings, cfg)
 
 
+# --- the end of an attempt --------------------------------------------------------------------
+
+
 def decide(exit_code, ending, verdict, cfg):
     """(status, exit code or None, reason) from the workload's exit, why the agent ended it, its own verdict."""
     status = cfg["status"]
@@ -160,6 +211,20 @@ def missing_outputs(local, remote):
     return sorted(name for name, size in local.items() if remote.get(name) != size)
 
 
+def status_record(settings, state, verdict, now):
+    """status.json (DESIGN §5); `verdict` = (status, exit code, reason)."""
+    status, exit_code, reason = verdict
+    return {
+        "sweep": settings["sweep"], "run": settings["run"], "index": int(settings["index"]),
+        "fingerprint": settings["fingerprint"], "status": status, "exit_code": exit_code,
+        "attempt": state["attempt"], "instance_id": state["instance"], "region": settings["region"],
+        "started_at": state["started_at"], "finished_at": None if status == "running" else now, "reason": reason,
+    }  # fmt: skip
+
+
+# --- idle time ----------------------------------------------------------------------------------
+
+
 def core_times(stat_text):
     """/proc/stat -> {cpuN: (busy, total)} jiffies."""
     found = {}
@@ -179,39 +244,24 @@ def busiest(before, after):
         if total > total0:
             most = max(most, (busy - busy0) * 100 // (total - total0))
     return most
+SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/aws.py" <<'SPAWN_AGENT_PY'
+"""The agent's calls: the `aws` CLI (no boto3 on the instance), IMDSv2, its notes and its state file.
 
+Every call is bounded and answers "failed" as a value (None, "error"): a failed listing is never
+an empty one. `retry` repeats a call with backoff until a deadline.
+"""
 
-def status_record(settings, state, verdict, now):
-    """status.json (DESIGN §5); `verdict` = (status, exit code, reason)."""
-    status, exit_code, reason = verdict
-    return {
-        "sweep": settings["sweep"], "run": settings["run"], "index": int(settings["index"]),
-        "fingerprint": settings["fingerprint"], "status": status, "exit_code": exit_code,
-        "attempt": state["attempt"], "instance_id": state["instance"], "region": settings["region"],
-        "started_at": state["started_at"], "finished_at": None if status == "running" else now, "reason": reason,
-    }  # fmt: skip
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+from datetime import datetime, timezone
 
-
-def load_settings(cfg, environ):
-    """The run's settings from the user-data's variables (names in cfg["env"], test defaults in cfg["defaults"])."""
-    raw = {key: environ.get(name, cfg["defaults"].get(key, "")) for key, name in cfg["env"].items()}
-    raw = {key: value if value or key not in cfg["defaults"] else cfg["defaults"][key] for key, value in raw.items()}
-    for key in ("max_attempts", "max_interruptions"):
-        raw[key] = int(raw[key])
-    for key in ("poll", "log_upload", "start_budget", "upload_budget", "lease"):
-        raw[key] = float(raw[key])
-    for key in ("ttl", "idle_timeout"):
-        raw[key] = float(raw[key]) if raw[key] else None
-    raw["retry_failed"] = raw["retry_failed"] == "true"
-    raw["output_dir"] = raw["agent_root"] + raw["output_dir"]
-    return raw
-
-
-def now_text():
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-# --- AWS, IMDS and files ------------------------------------------------------------------------
+from rules import backoff, load_settings, now_text, status_record
 
 
 class Agent:
@@ -231,7 +281,7 @@ class Agent:
         return "{}/{}/{}/".format(self.s["folder"], self.cfg["control"][name], self.key)
 
     def aws(self, *args, timeout=60):
-        """One `aws` CLI call, bounded; True when it succeeded. Our own backoff does the retrying."""
+        """One `aws` CLI call, bounded; its CompletedProcess, None when it timed out. Our own backoff does the retrying."""
         if self.deadline is not None:  # a call never outlasts the budget it is made in (by much)
             timeout = min(timeout, max(5.0, self.deadline - time.monotonic()))
         env = dict(os.environ, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
@@ -250,7 +300,7 @@ class Agent:
         done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
         if done is None or done.returncode != 0:
             return None
-        now = datetime.now(UTC)
+        now = datetime.now(timezone.utc)  # noqa: UP017 (python3 on AL2023 is 3.9)
         items = json.loads(done.stdout or b"{}").get("Contents") or []
         return {
             item["Key"]: (item["Size"], (now - datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))).total_seconds())
@@ -298,7 +348,7 @@ class Agent:
             return None
 
     def retry(self, what, call, deadline):
-        """call() until it returns a value other than None/False, with backoff, until `deadline`."""
+        """call() until it returns a value other than None/False/"error", with backoff, until `deadline`."""
         tries = 0
         while True:
             found = call()
@@ -310,7 +360,16 @@ class Agent:
             time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
             tries += 1
 
+    def record(self, steps, deadline):
+        """Each (name, call) in order, each retried until `deadline`; a step that fails leaves the later ones unwritten."""
+        for name, step in steps:
+            if self.retry(name, step, deadline) is None:
+                self.note(f"not recorded: {name} and what follows it")
+                return False
+        return True
+
     def state(self, **update):
+        """run/state.json, shared by the commands of one attempt; updated with `update`."""
         path = os.path.join(self.dir, "state.json")
         state = {}
         if os.path.exists(path):
@@ -341,6 +400,11 @@ class Agent:
         self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
 
 
+def read(path):
+    with open(path) as handle:
+        return handle.read()
+
+
 def every(period, task, stopped):
     """Run `task` every `period` s in a thread of its own until `stopped` is set: a slow task delays only itself."""
 
@@ -349,9 +413,17 @@ def every(period, task, stopped):
             task()
 
     threading.Thread(target=loop, daemon=True).start()
+SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/start.py" <<'SPAWN_AGENT_PY'
+"""`start`: prints `run` (the workload's variables in run/workload.env), `leave` (this instance's
+other agent holds the run) or `end` (nothing to do, or AWS failed past the start budget: the caller
+ends the instance). Done markers first, attempts, the lease, then stop markers (DESIGN §6 "Faults")."""
 
+import json
+import os
+import time
 
-# --- commands -----------------------------------------------------------------------------------
+from rules import counts, done_markers, exhausted, holder_finished, lease_numbers, lease_step, now_text, read_attempts, stopped
 
 
 def start(agent):
@@ -366,7 +438,7 @@ def start(agent):
     verdict = verdict or take_lease(agent, deadline, names)
     if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
         verdict = survey(agent, deadline)[0]
-    return verdict or begin(agent, deadline)
+    return verdict or cancelled(agent, deadline) or begin(agent, deadline)
 
 
 def newest_lease(agent, deadline):
@@ -403,6 +475,8 @@ def take_lease(agent, deadline, names):
         answer = agent.retry("lease " + key, lambda key=key: agent.put(key, agent.instance.encode(), True), deadline)
         if answer is None:
             return "end"
+        if answer == "taken" and agent.get(key) == agent.instance.encode():
+            answer = "ok"  # an earlier try of this write was made, its answer lost: this agent holds it
         if answer == "ok":
             agent.state(lease=number)
             return None
@@ -430,16 +504,29 @@ def survey(agent, deadline):
     return None, names
 
 
+def cancelled(agent, deadline):
+    """Under the lease, before the attempt begins: a stop marker cancels the run (DESIGN §6: `cancelled`
+    is a stop marker on a run that never started; one that appears later stops the workload). `end`
+    or None; a listing that fails is not "no marker"."""
+    prefix = "{}/{}/".format(agent.s["folder"], agent.cfg["control"]["stop"])
+    names = agent.retry("listing _stop", lambda: agent.names(prefix), deadline)
+    if names is None:
+        return "end"
+    if stopped(names, agent.s["run"], agent.cfg):
+        return close_run(agent, agent.cfg["status"]["cancelled"], "stop marker", deadline)
+    return None
+
+
 def close_run(agent, status, reason, deadline):
-    """A run that ends without running (exhausted): status.json, done marker, tag. `end`."""
+    """A run that ends without running (exhausted, cancelled): status.json and tag, then the done marker. `end`."""
     agent.note(f"{status}: {reason}")
     done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
     steps = [
         ("status.json", lambda: agent.put_status(status, None, reason)),
-        ("_done", lambda: agent.put(done, b"")),
         ("tag", lambda: agent.tag(status)),
+        ("_done", lambda: agent.put(done, b"")),
     ]
-    record(agent, steps, deadline)
+    agent.record(steps, deadline)
     return "end"
 
 
@@ -452,7 +539,7 @@ def begin(agent, deadline):
         ("tag", lambda: agent.tag(agent.cfg["status"]["running"])),
         ("status.json", lambda: agent.put_status(agent.cfg["status"]["running"], None, "")),
     ]
-    if not record(agent, steps, deadline):
+    if not agent.record(steps, deadline):
         return "end"
     exports = {
         agent.cfg["env"]["attempt"]: str(state["attempt"]),
@@ -468,15 +555,21 @@ def begin(agent, deadline):
 
 def quote(value):
     return "'" + value.replace("'", "'\\''") + "'"
+SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/checks.py" <<'SPAWN_AGENT_PY'
+"""`watch PID`: the checks while the workload runs, each on its own schedule (DESIGN §6).
 
+The spot notice first (EC2 gives two minutes), then the ttl and idle time (local); the `_stop`
+listing, the log upload and the lease heartbeat each in a thread of its own, so that no S3 call
+holds the others up.
+"""
 
-def record(agent, steps, deadline):
-    """Each step in order, each retried until `deadline`; a step that fails leaves the later ones unwritten."""
-    for name, step in steps:
-        if agent.retry(name, step, deadline) is None:
-            agent.note(f"not recorded: {name} and what follows it")
-            return False
-    return True
+import subprocess
+import threading
+import time
+
+from aws import every, read
+from rules import busiest, core_times
 
 
 class Idle:
@@ -518,8 +611,8 @@ def watch(agent, pid):
             if now >= next_spot:  # first: EC2 gives two minutes
                 next_spot = now + s["poll"]
                 if agent.imds("spot/instance-action"):
-                    agent.deadline = now + 10
-                    agent.upload_log()  # logs first, briefly
+                    agent.deadline = now + min(10, s["upload_budget"])
+                    agent.upload_log()  # logs first, briefly (the full upload follows, within its budget)
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
@@ -533,11 +626,6 @@ def watch(agent, pid):
         return ""
     finally:
         stopped.set()
-
-
-def read(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def alive(pid):
@@ -556,6 +644,21 @@ def gpu_busy():
         return max((int(v) for v in done.stdout.split()), default=0)
     except (OSError, ValueError, subprocess.TimeoutExpired):
         return 0
+SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/finish.py" <<'SPAWN_AGENT_PY'
+"""`finish EXIT_CODE [STATUS REASON]`: the end of an attempt, in DESIGN §6's order.
+
+Upload → verify (a listing against the local files: names and sizes) → attempt outcome →
+status.json and tag (agreeing) → done marker when final. A success whose outputs are not all in S3
+within the upload budget is recorded as a failure naming them.
+"""
+
+import os
+import threading
+import time
+
+from aws import every, read
+from rules import after_upload, backoff, decide, is_final, missing_outputs
 
 
 def local_files(folder):
@@ -613,36 +716,14 @@ def finish(agent, exit_code, ending):
     if final:
         steps.append(("_done", lambda: agent.put(done, b"")))
     agent.deadline = time.monotonic() + budget
-    record(agent, steps, agent.deadline)
+    agent.record(steps, agent.deadline)
     stopped.set()
     return status
-
-
-def main(argv):
-    with open(argv[1]) as handle:
-        cfg = json.load(handle)
-    agent = Agent(cfg, os.environ)
-    command = argv[2]
-    if command == "start":
-        print(start(agent))
-    elif command == "watch":
-        print(watch(agent, int(argv[3])))
-    elif command == "finish":
-        print(finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
-    elif command == "stop-instance":
-        state = agent.state()
-        done = agent.aws("ec2", "stop-instances", "--instance-ids", state["instance"])
-        return 0 if done is not None and done.returncode == 0 else 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent.json" <<'SPAWN_AGENT_JSON'
 {"control": {"attempts": "_attempts", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "no_exit_code": "none", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"]}
 SPAWN_AGENT_JSON
-helper() { python3 "$spawn_dir/agent.py" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
+helper() { python3 "$spawn_dir/agent" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
 
 finish_instance() {  # on_complete, never before the provider has read the new instance
   while [ "$(cut -d. -f1 /proc/uptime)" -lt "$min_uptime" ]; do sleep 1; done
