@@ -83,7 +83,7 @@ for name, value in options:
         mounts.append([outside, inside])
         if outside != inside:
             done(3)
-record.update(image=image, command=command, options=[o for o in options if o[0] not in ("-e", "-v")], env=env, mounts=mounts)
+record.update(image=image, command=command, options=[o for o in options if o[0] not in ("-e", "-v")], env=dict(env), mounts=mounts)
 workdir = dict((n, v) for n, v in options).get("-w", "/")
 env["PATH"] = os.environ["PATH"]  # the image's own PATH, here this sandbox's
 record["exit_code"] = subprocess.run(command, env=env, cwd=workdir, check=False).returncode
