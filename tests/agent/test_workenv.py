@@ -9,6 +9,7 @@ the archive is put in S3 where Terraform's aws_s3_object would put it.
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 from collections.abc import Callable
@@ -183,6 +184,17 @@ def test_a_workdir_archive_missing_from_s3_fails_the_attempt_with_reason_workdir
     checked = _sweep_file(tmp_path, SETTINGS % "")
     first, _ = _failed_twice(attempt, checked, upload=False)
     assert first.status()["reason"].startswith("workdir: cannot read s3://")
+
+
+def test_an_archive_that_is_not_the_one_compiled_is_not_extracted(attempt, aws, tmp_path) -> None:
+    checked = _sweep_file(tmp_path, SETTINGS % "")
+    assert checked.plan is not None and checked.runs is not None
+    sha = checked.runs[0].settings.code_sha256
+    other = gzip.compress(b"not the tar that was compiled")
+    aws.s3.put_object(Bucket=BUCKET, Key=contract.code_key(checked.plan.sweep_folder, str(sha)), Body=other)
+    first = attempt(checked, "r1", upload=False)
+    assert first.status()["reason"].endswith("is not the archive compiled (sha256 differs)")
+    assert not first.sandbox.path("/app").exists() or not any(first.sandbox.path("/app").iterdir())
 
 
 def test_the_script_starts_in_the_workdir_with_python_and_its_exit_code(attempt, tmp_path) -> None:
