@@ -74,12 +74,6 @@ _HELPER_READS = {
     "start_budget": contract.ENV_START_BUDGET_SECONDS,
     "upload_budget": contract.ENV_UPLOAD_BUDGET_SECONDS,
     "lease": contract.ENV_LEASE_SECONDS,
-    "code": contract.ENV_CODE_SHA256,
-    "workdir": contract.ENV_WORKDIR,
-    "packages": contract.ENV_PACKAGES,
-    "setup": contract.ENV_SETUP,
-    "image": contract.ENV_IMAGE,
-    "gpu": contract.ENV_GPU,
     "workenv": contract.ENV_WORKENV_SHA256,
 }
 
@@ -115,12 +109,11 @@ def helper_settings() -> dict[str, object]:
         "idle_busy_percent": contract.IDLE_BUSY_PERCENT,
         "upload_reason": contract.UPLOAD_FAILED_REASON,
         "spot_upload_seconds": contract.SPOT_UPLOAD_SECONDS,
-        "archive_suffix": contract.ARCHIVE_SUFFIX,
+        # What fetch.py needs; the module it fetches carries its own settings (workdir.workenv_module).
         "not_ready": contract.NOT_READY_FILE,
         "workenv_module": contract.WORKENV_MODULE,
         "module_suffix": contract.MODULE_SUFFIX,
-        "reasons": {reason.name.lower(): str(reason) for reason in contract.NotReadyReason},
-        "ecr_pattern": contract.ECR_IMAGE_PATTERN.pattern,
+        "helper_reason": str(contract.NotReadyReason.HELPER),
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import re
 import stat
@@ -273,8 +274,17 @@ def code_name(sha256: str, suffix: str = contract.ARCHIVE_SUFFIX) -> PurePosixPa
 
 @cache
 def workenv_module() -> bytes:
-    """The agent's helper module that prepares a run's environment, as shipped: fetched from S3 by the runs that need it."""
-    return resource("templates", f"agent/{contract.WORKENV_MODULE}{contract.MODULE_SUFFIX}").read_bytes()
+    """The agent's helper module that prepares a run's environment, fetched from S3 by the runs that need it:
+    as shipped, with its settings (contract names only it reads) in a last line, so they take no room in user-data."""
+    source = resource("templates", f"agent/{contract.WORKENV_MODULE}{contract.MODULE_SUFFIX}").read_text(encoding="utf-8")
+    settings = {
+        "env": {"code": contract.ENV_CODE_SHA256, "workdir": contract.ENV_WORKDIR, "packages": contract.ENV_PACKAGES,
+                "setup": contract.ENV_SETUP, "image": contract.ENV_IMAGE, "gpu": contract.ENV_GPU},
+        "archive_suffix": contract.ARCHIVE_SUFFIX,
+        "reasons": {reason.name.lower(): str(reason) for reason in contract.NotReadyReason},
+        "ecr_pattern": contract.ECR_IMAGE_PATTERN.pattern,
+    }  # fmt: skip
+    return f"{source}SETTINGS = {json.dumps(settings, sort_keys=True)}\n".encode()
 
 
 @cache

@@ -1,5 +1,4 @@
-"""`prepare`: fetch the module that makes the workload's environment (workenv.py, too large for
-user-data: S/_code/<sha256>.py, DESIGN §11), check its sha256, and run it."""
+"""`prepare`: workenv.py, fetched from S3 (DESIGN §11), its sha256 checked."""
 
 import hashlib
 import importlib
@@ -22,5 +21,5 @@ def prepare(agent):
         time.sleep(backoff(tries))
     agent.note(f"not ready: cannot read s3://{s['bucket']}/{key}")
     with open(os.path.join(agent.dir, cfg["not_ready"]), "w") as out:
-        out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["reasons"]["helper"], s["bucket"], key))
+        out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["helper_reason"], s["bucket"], key))
     return 1

@@ -23,6 +23,7 @@ import time
 
 from rules import backoff
 
+SETTINGS = {}  # contract names only this module reads: compile appends them as a last line (spawn_tf/workdir.py)
 TRIES = 3  # a package manager or registry that fails three times, a backoff apart, fails the attempt
 # Variables the container does not take from the host: its own PATH, HOME, shell state.
 NOT_PASSED = ("PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "TMPDIR", "_")
@@ -131,7 +132,7 @@ def workload_scripts(agent, cwd, workdir):
     q = shlex.quote
     shim, setup, inner, not_ready = (os.path.join(run_dir, name) for name in ("shim", "setup", "inner", cfg["not_ready"]))
     write(setup, s["setup"])
-    exports = f"export {cfg['env']['workdir']}={q(workdir)}\n" if workdir else ""
+    exports = f"export {SETTINGS['env']['workdir']}={q(workdir)}\n" if workdir else ""
     failed = q("{} {}".format(cfg["status"]["failed"], cfg["reasons"]["setup"]))
     write(inner, f"""#!/bin/bash
 {exports}cd {q(cwd)} || exit 1
@@ -162,6 +163,8 @@ def write(path, text):
 
 def prepare(agent):
     """Exit status 0 when `run/workload` is ready; else 1, with `failed REASON` in the not-ready file."""
+    agent.cfg.update({key: value for key, value in SETTINGS.items() if key != "env"})
+    agent.s.update({key: os.environ.get(name, "") for key, name in SETTINGS["env"].items()})
     s, reasons = agent.s, agent.cfg["reasons"]
     workdir = s["agent_root"] + s["workdir"] if s["code"] else ""
     steps = [

@@ -724,8 +724,7 @@ def finish(agent, exit_code, ending):
     return status
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/fetch.py" <<'SPAWN_AGENT_PY'
-"""`prepare`: fetch the module that makes the workload's environment (workenv.py, too large for
-user-data: S/_code/<sha256>.py, DESIGN §11), check its sha256, and run it."""
+"""`prepare`: workenv.py, fetched from S3 (DESIGN §11), its sha256 checked."""
 
 import hashlib
 import importlib
@@ -748,11 +747,11 @@ def prepare(agent):
         time.sleep(backoff(tries))
     agent.note(f"not ready: cannot read s3://{s['bucket']}/{key}")
     with open(os.path.join(agent.dir, cfg["not_ready"]), "w") as out:
-        out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["reasons"]["helper"], s["bucket"], key))
+        out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["helper_reason"], s["bucket"], key))
     return 1
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent.json" <<'SPAWN_AGENT_JSON'
-{"archive_suffix": ".tar.gz", "control": {"attempts": "_attempts", "code": "_code", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "ecr_pattern": "(?P<account>[0-9]{12})\\.dkr\\.ecr(?:-fips)?\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?P<china>\\.cn)?/(?P<repository>[^:@]+)(?:[:@].*)?", "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "code": "SPAWN_CODE_SHA256", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "gpu": "SPAWN_GPU", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "image": "SPAWN_IMAGE", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "packages": "SPAWN_PACKAGES", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "setup": "SPAWN_SETUP", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS", "workdir": "SPAWN_WORKDIR", "workenv": "SPAWN_WORKENV_SHA256"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "module_suffix": ".py", "no_exit_code": "none", "not_ready": "not-ready", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "reasons": {"helper": "helper", "image": "image", "packages": "packages", "setup": "setup", "workdir": "workdir"}, "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"], "workenv_module": "workenv"}
+{"control": {"attempts": "_attempts", "code": "_code", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS", "workenv": "SPAWN_WORKENV_SHA256"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "helper_reason": "helper", "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "module_suffix": ".py", "no_exit_code": "none", "not_ready": "not-ready", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"], "workenv_module": "workenv"}
 SPAWN_AGENT_JSON
 helper() { python3 "$spawn_dir/agent" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
 
@@ -806,9 +805,7 @@ sed "1,/^__SPAWN_USER_SCRIPT__\$/d" "$0" >"$script"
 chmod 700 "$script"
 [ -s "$script" ] || printf 'true\n' >"$script"
 [ "$(head -c 2 "$script")" = "#!" ] || sed -i '1i #!/bin/bash' "$script"
-# `python` runs python3 where the image has none (AL2023). A run with a workdir, packages, setup or
-# an image has them made first, in the workload's own process (the checks watch it): the helper's
-# `prepare`; what cannot be made is `failed REASON` in $not_ready (DESIGN §11).
+
 mkdir -p "$run_dir/shim" && printf '#!/bin/sh\nexec python3 "$@"\n' >"$run_dir/shim/python" && chmod 755 "$run_dir/shim/python"
 command -v python >/dev/null || PATH="$run_dir/shim:$PATH"
 not_ready="$run_dir/not-ready"
@@ -846,7 +843,7 @@ else
   exit_code=$?
 fi
 end_workload  # what it left behind (background jobs, setsid children) ends before the upload
-[ -z "$ending" ] && [ -s "$not_ready" ] && ending=$(cat "$not_ready")  # no workdir, packages, image or setup
+[ -z "$ending" ] && [ -s "$not_ready" ] && ending=$(cat "$not_ready")
 status=$(helper finish "$exit_code" "$ending")
 note "finished: ${status:-the helper failed}"
 [ "$status" = interrupted ] && exit 0  # EC2 takes the instance back

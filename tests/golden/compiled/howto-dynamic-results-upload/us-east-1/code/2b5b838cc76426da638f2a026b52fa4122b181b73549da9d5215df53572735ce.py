@@ -23,6 +23,7 @@ import time
 
 from rules import backoff
 
+SETTINGS = {}  # contract names only this module reads: compile appends them as a last line (spawn_tf/workdir.py)
 TRIES = 3  # a package manager or registry that fails three times, a backoff apart, fails the attempt
 # Variables the container does not take from the host: its own PATH, HOME, shell state.
 NOT_PASSED = ("PATH", "HOME", "HOSTNAME", "PWD", "OLDPWD", "SHLVL", "TERM", "TMPDIR", "_")
@@ -131,7 +132,7 @@ def workload_scripts(agent, cwd, workdir):
     q = shlex.quote
     shim, setup, inner, not_ready = (os.path.join(run_dir, name) for name in ("shim", "setup", "inner", cfg["not_ready"]))
     write(setup, s["setup"])
-    exports = f"export {cfg['env']['workdir']}={q(workdir)}\n" if workdir else ""
+    exports = f"export {SETTINGS['env']['workdir']}={q(workdir)}\n" if workdir else ""
     failed = q("{} {}".format(cfg["status"]["failed"], cfg["reasons"]["setup"]))
     write(inner, f"""#!/bin/bash
 {exports}cd {q(cwd)} || exit 1
@@ -162,6 +163,8 @@ def write(path, text):
 
 def prepare(agent):
     """Exit status 0 when `run/workload` is ready; else 1, with `failed REASON` in the not-ready file."""
+    agent.cfg.update({key: value for key, value in SETTINGS.items() if key != "env"})
+    agent.s.update({key: os.environ.get(name, "") for key, name in SETTINGS["env"].items()})
     s, reasons = agent.s, agent.cfg["reasons"]
     workdir = s["agent_root"] + s["workdir"] if s["code"] else ""
     steps = [
@@ -178,3 +181,4 @@ def prepare(agent):
             return 1
     workload_scripts(agent, workdir or os.environ[agent.cfg["env"]["output_dir"]], workdir)
     return 0
+SETTINGS = {"archive_suffix": ".tar.gz", "ecr_pattern": "(?P<account>[0-9]{12})\\.dkr\\.ecr(?:-fips)?\\.(?P<region>[a-z0-9-]+)\\.amazonaws\\.com(?P<china>\\.cn)?/(?P<repository>[^:@]+)(?:[:@].*)?", "env": {"code": "SPAWN_CODE_SHA256", "gpu": "SPAWN_GPU", "image": "SPAWN_IMAGE", "packages": "SPAWN_PACKAGES", "setup": "SPAWN_SETUP", "workdir": "SPAWN_WORKDIR"}, "reasons": {"helper": "helper", "image": "image", "packages": "packages", "setup": "setup", "workdir": "workdir"}}
