@@ -342,7 +342,7 @@ def diff(*, files: tuple[Path, ...], base: str | None, prices: Path | None, live
         except GitError as exc:
             click.echo(f"spawn-tf: {exc}" + (f"\n  hint: {exc.hint}" if exc.hint else ""), err=True)
             sys.exit(ExitCode.FAILED)
-        old = None if raw is None else check_source(raw, new_path.name, old_source)
+        old = None if raw is None else check_source(raw, new_path.name, old_source, new_path.parent)  # workdirs: as they are now
     else:
         old, old_source = check_file(files[0]), str(files[0])
     new = check_file(new_path)

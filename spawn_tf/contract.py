@@ -51,6 +51,10 @@ RUN_SETTINGS: Final = (
     "iam_instance_profile",
     "user_data",
     "command",
+    "workdir",
+    "setup",
+    "packages",
+    "image",
     "output_dir",
     "max_attempts",
     "max_interruptions",
@@ -129,6 +133,37 @@ AMI_ALIASES: Final = {
 }
 AMI_ID_PATTERN: Final = re.compile(r"ami-[0-9a-f]{8}(?:[0-9a-f]{9})?")
 
+# --- the workload's files, packages and image (DESIGN §11) -----------------------------------
+
+DEFAULT_WORKDIR_TARGET: Final = "/opt/spawn/workdir"  # where the agent extracts a workdir archive
+SPAWNIGNORE_FILE: Final = ".spawnignore"  # in a workdir: gitignore-style patterns left out of its archive
+WORKDIR_ALWAYS_EXCLUDED: Final = (".git", "__pycache__")  # names never packed, at any depth
+# A workdir is code, not data (data goes to S3): the tree's regular files may hold at most this many
+# bytes and entries. The archive sits in every root that uses it and compile reads and packs it each time.
+MAX_WORKDIR_BYTES: Final = 64 * 1024 * 1024
+MAX_WORKDIR_ENTRIES: Final = 10_000
+ARCHIVE_MTIME: Final = 0  # every entry's mtime: the archive depends on content and names only
+# OS package names for `packages`: what dnf and apt accept as a name, with no option (leading '-')
+# and no shell character. The schema says the same (schemas/sweep.schema.json, a test compares).
+PACKAGE_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+:~-]{0,127}")
+# A container image reference, as docker parses one: [registry[:port]/]path[:tag][@digest].
+IMAGE_REFERENCE_PATTERN: Final = re.compile(
+    r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+    r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
+MAX_IMAGE_REFERENCE_CHARS: Final = 255
+# An ECR repository's image: ACCOUNT.dkr.ecr[-fips].REGION.amazonaws.com[.cn]/REPOSITORY[:tag|@digest].
+ECR_IMAGE_PATTERN: Final = re.compile(
+    r"(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<china>\.cn)?/(?P<repository>[^:@]+)(?:[:@].*)?"
+)
+# The image of `image:` runs when `ami` is not written: GPU types need the NVIDIA driver and container
+# toolkit, which the Deep Learning Base OSS Nvidia Driver GPU AMI (Amazon Linux 2023) has with Docker;
+# the others run on al2023, where the agent installs Docker from the distribution (dnf install docker).
+IMAGE_GPU_AMI: Final = "dlami-gpu"
+IMAGE_CPU_AMI: Final = "al2023"
+GPU_AMI_ALIASES: Final = ("dlami-gpu",)  # aliases whose image has the NVIDIA driver, container toolkit and Docker
+
 # --- workload environment (DESIGN §2, §6) ----------------------------------------------------
 
 ENV_RUN_NAME: Final = "NAME"  # the run name, as spawn's how-to uses it
@@ -140,6 +175,14 @@ ENV_FINGERPRINT: Final = "SPAWN_FINGERPRINT"
 ENV_RESULTS_URI: Final = "SPAWN_RESULTS_URI"
 ENV_OUTPUT_DIR: Final = "SPAWN_OUTPUT_DIR"
 ENV_REGION: Final = "SPAWN_REGION"
+ENV_WORKDIR: Final = "SPAWN_WORKDIR"  # where the workdir archive was extracted; the workload starts there
+# The workload's environment, in a run's user-data only when it sets them (DESIGN §11).
+ENV_CODE_SHA256: Final = "SPAWN_CODE_SHA256"  # the workdir archive: S/_code/<this>.tar.gz
+ENV_PACKAGES: Final = "SPAWN_PACKAGES"  # OS package names, space-separated
+ENV_SETUP: Final = "SPAWN_SETUP"  # the setup script
+ENV_IMAGE: Final = "SPAWN_IMAGE"  # the container image
+ENV_GPU: Final = "SPAWN_GPU"  # "true" on NVIDIA GPU types (docker run --gpus all), with an image only
+ENV_WORKENV_SHA256: Final = "SPAWN_WORKENV_SHA256"  # the helper module that prepares them: S/_code/<this>.py
 
 # Per-run settings the agent reads from its environment (set in the user-data preamble).
 ENV_TTL_SECONDS: Final = "SPAWN_TTL_SECONDS"  # empty: no ttl
@@ -188,6 +231,19 @@ IDLE_BUSY_PERCENT: Final = 5  # idle_timeout: the busiest core (and GPU) under t
 SPOT_UPLOAD_SECONDS: Final = 90  # upload budget after a spot notice: EC2 gives two minutes
 UPLOAD_FAILED_REASON: Final = "upload"  # a failed attempt's reason starts with it when outputs did not reach S3
 
+
+class NotReadyReason(StrEnum):
+    """Why an attempt failed before its script ran (DESIGN §11): status.json's reason starts with it."""
+
+    WORKDIR = "workdir"  # the archive could not be read, was not the one compiled, or could not be extracted
+    PACKAGES = "packages"  # the package manager failed (its error follows)
+    IMAGE = "image"  # Docker, the registry login or the pull failed
+    SETUP = "setup"  # the setup script exited non-zero
+    HELPER = "helper"  # the module that prepares it could not be read from S3 (or was not the one compiled)
+
+
+NOT_READY_FILE: Final = "not-ready"  # /opt/spawn/run/<this>: `failed REASON`, written when an attempt cannot start its script
+
 ENV_NAME_PATTERN: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Variables a parameter may not set: the agent's own, and those that change how bash,
 # the dynamic loader or the AWS CLI behave.
@@ -212,6 +268,7 @@ TAG_FINGERPRINT: Final = "spawn:fingerprint"
 TAG_MANAGED_BY: Final = "spawn:managed-by"
 TAG_TTL: Final = "spawn:ttl"
 TAG_STATUS: Final = "spawn:status"  # written at run time by the agent, instance only
+TAG_CODE: Final = "spawn:code"  # on a workdir archive in S3: its sha256, which a role's policy names to read it
 MANAGED_BY_VALUE: Final = "spawn-tf"
 RESERVED_TAG_PREFIXES: Final = ("spawn:", "aws:")
 
@@ -243,6 +300,9 @@ CONTROL_DONE: Final = "_done"  # S/_done/R/<status>.<exit_code>: the run is fini
 CONTROL_ATTEMPTS: Final = "_attempts"  # S/_attempts/R/<instance-id>[.<status>]: an attempt began [and ended]
 CONTROL_STOP: Final = "_stop"  # S/_stop/<run> or S/_stop/_all: launch no more
 CONTROL_LEASE: Final = "_lease"  # S/_lease/R/<n>: If-None-Match, body the holder; n + 1 takes over a gone holder
+CONTROL_CODE: Final = "_code"  # S/_code/<sha256>.tar.gz: a workdir archive, named by the sha256 of its tar (DESIGN §11)
+ARCHIVE_SUFFIX: Final = ".tar.gz"
+MODULE_SUFFIX: Final = ".py"  # S/_code/<sha256>.py: a helper module kept out of user-data
 CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
 STATUS_FILE: Final = "status.json"  # S/<run>/status.json
 LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log
@@ -254,6 +314,12 @@ MAX_LISTING_KEYS: Final = 1_000_000
 
 def control_prefix(sweep_folder: str, control: str) -> str:
     return f"{sweep_folder}/{control}/"
+
+
+def code_key(sweep_folder: str, sha256: str, suffix: str = ARCHIVE_SUFFIX) -> str:
+    """S/_code/<sha256>.tar.gz: a workdir archive; `sha256` is that of the uncompressed tar (gzip builds differ, tar bytes do not).
+    S/_code/<sha256>.py: a module of the agent's helper too large for user-data, named by its own sha256."""
+    return f"{control_prefix(sweep_folder, CONTROL_CODE)}{sha256}{suffix}"
 
 
 def history_key(sweep_folder: str, stamp: str, key: str) -> str:
@@ -337,6 +403,10 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
 AGENT_FILE: Final = "agent.sh"  # build/<sweep>/<root>/agent.sh: the agent every run's user-data carries
 ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
+CODE_DIR: Final = "code"  # build/<sweep>/<root>/code/<sha256>.tar.gz: the workdir archives its runs use, uploaded by Terraform
+# The helper module that prepares a run's environment (templates/agent/): not in user-data (16 KB) but
+# an object beside the archives, fetched and hash-checked by the runs that set workdir, packages, setup or image.
+WORKENV_MODULE: Final = "workenv"
 SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
 TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes
@@ -345,7 +415,9 @@ STAGING_PREFIX: Final = ".spawn-tf-staging-"  # build/<sweep>/.spawn-tf-staging-
 TERRAFORM_LOADED_SUFFIXES: Final = (".tf", ".tf.json", ".tfvars", ".tfvars.json")  # a root's files Terraform reads (or -var-file does)
 # What a run's fingerprint covers (DESIGN §3), recorded in sweep.json. 1: also ttl, idle_timeout and
 # volume_size; 2: only what determines a run's result (parameters, name, instance type, arch, image,
-# script, output_dir, explicit region). A new definition gives runs new fingerprints.
+# script, output_dir, explicit region; and, only for runs that set them, the workdir archive's sha256 and
+# target, setup, packages and image, so runs without them keep their fingerprints). A new definition
+# gives runs new fingerprints.
 FINGERPRINT_VERSION: Final = 2
 USER_SCRIPT_MARKER: Final = "__SPAWN_USER_SCRIPT__"  # user-data line after which the user's script follows
 TTL_BACKSTOP_MARGIN_MINUTES: Final = 15  # time for the agent's own timeout handling and upload

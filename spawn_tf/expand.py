@@ -17,9 +17,10 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.diagnostics import Diagnostic, Severity, has_errors, ordered
 from spawn_tf.load import DataPath, Document
-from spawn_tf.model import RandomParameter, Run, RunSettings, Sweep
-from spawn_tf.run_settings import Problem, parse_settings, secret_problem, value_problem
+from spawn_tf.model import RandomParameter, Run, RunSettings, Sweep, Workdir
+from spawn_tf.run_settings import Packed, Problem, parse_settings, secret_problem, value_problem
 from spawn_tf.values import env_name, env_text
+from spawn_tf.workdir import workdir_setting
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,23 +32,25 @@ class _Origin:
     grid_choice: tuple[int, ...] = ()
 
 
-def expand_runs(sweep: Sweep, document: Document) -> tuple[tuple[Run, ...] | None, tuple[Diagnostic, ...]]:
+def expand_runs(sweep: Sweep, document: Document, packed: Packed | None = None) -> tuple[tuple[Run, ...] | None, tuple[Diagnostic, ...]]:
     """The sweep's runs in order, or None with the reasons it cannot be expanded.
 
     Args:
         sweep: the validated sweep.
         document: its source, used only to place diagnostics.
+        packed: the sweep's workdirs, packed (`workdir.pack_workdirs` of `workdirs(sweep)`).
     """
-    expander = _Expander(sweep, document)
+    expander = _Expander(sweep, document, packed)
     runs = tuple(expander.expand())
     diagnostics = ordered(expander.diagnostics())
     return (None if has_errors(diagnostics) else runs), diagnostics
 
 
 class _Expander:
-    def __init__(self, sweep: Sweep, document: Document) -> None:
+    def __init__(self, sweep: Sweep, document: Document, packed: Packed | None) -> None:
         self.sweep = sweep
         self.document = document
+        self.packed = packed
         self.problems: dict[tuple[DataPath, Problem], None] = {}
         self.settings_cache: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[RunSettings, str, tuple[Problem, ...]]] = {}
         self.env_names_cache: dict[tuple[str, ...], tuple[dict[str, str], tuple[Problem, ...]]] = {}
@@ -175,7 +178,8 @@ class _Expander:
         # without serializing them; the sweep keeps every value alive while this cache exists.
         key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
         if key not in self.settings_cache:
-            self.settings_cache[key] = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results)
+            self.settings_cache[key] = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results,
+                                                      packed=self.packed)  # fmt: skip
         return self.settings_cache[key]
 
     def _note_regional_uses(self, origin: _Origin, raw: Mapping[str, Any], region: str) -> None:
@@ -230,6 +234,13 @@ def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, Mapping[str, Any]]]:
             yield _Origin("random", i), {p.name: _draw(sweep.random.seed, i, p) for p in sweep.random.parameters}
     if not (sweep.params or sweep.grid or sweep.random):
         yield _Origin("defaults", 0), {}
+
+
+def workdirs(sweep: Sweep) -> tuple[Workdir, ...]:
+    """Every distinct workdir the runs use, in order of first use: what the pipeline packs before expansion."""
+    values = [sweep.defaults.get("workdir"), *(row.get("workdir") for row in sweep.params)]
+    values.extend(value for key, grid_values in sweep.grid if key == "workdir" for value in grid_values)
+    return tuple(dict.fromkeys(workdir_setting(value) for value in values if value is not None))
 
 
 def own_rows(sweep: Sweep) -> Iterator[Mapping[str, Any]]:

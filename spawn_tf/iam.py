@@ -10,6 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from spawn_tf import contract
+
 # Shorthand -> actions. The action lists are spawn's (pkg/aws/iam.go `PolicyTemplates`).
 SHORTHANDS: Final[dict[str, tuple[str, ...]]] = {
     "s3:FullAccess": ("s3:*",),
@@ -275,3 +277,26 @@ def _written(command: str, args: list[str]) -> list[tuple[str, str]]:
         if match and "$" not in match.group(1) and "`" not in match.group(1):
             written.append((match.group(1), match.group(2)))
     return written
+
+
+# Pulling an image from ECR (https://docs.aws.amazon.com/AmazonECR/latest/userguide/security_iam_id-based-policy-examples.html):
+# the login token has no resource to scope it to; the pulls are scoped to the repository.
+ECR_LOGIN_ACTIONS: Final = ("ecr:GetAuthorizationToken",)
+ECR_PULL_ACTIONS: Final = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+def ecr_repository(image: str) -> str | None:
+    """`ecr:REGION:ACCOUNT:repository/NAME` (what follows `arn:PARTITION:`) of an ECR image, or None for another registry."""
+    match = contract.ECR_IMAGE_PATTERN.fullmatch(image)
+    return None if match is None else f"ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+
+
+def ecr_statements(images: tuple[str, ...], arn: Callable[[str], Any]) -> list[dict[str, Any]]:
+    """Pull access to the ECR repositories of `images` (others need none): a login, and pulls from those repositories only."""
+    repositories = sorted({repository for image in images if (repository := ecr_repository(image)) is not None})
+    if not repositories:
+        return []
+    return [
+        {"Sid": "EcrLogin", "Effect": "Allow", "Action": list(ECR_LOGIN_ACTIONS), "Resource": "*"},
+        {"Sid": "EcrPull", "Effect": "Allow", "Action": list(ECR_PULL_ACTIONS), "Resource": [arn(repository) for repository in repositories]},
+    ]

@@ -84,6 +84,15 @@ class Sweep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Workdir:
+    """A `workdir` setting: a folder beside the sweep file, packed into an archive and extracted at `target`."""
+
+    source: str  # as written: relative to the sweep file's folder
+    target: str  # absolute path on the instance
+    exclude: tuple[str, ...] = ()  # .gitignore-style patterns, beside .spawnignore's
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunSettings:
     """A run's effective settings: defaults applied, regional values resolved for its region."""
 
@@ -108,6 +117,17 @@ class RunSettings:
     max_interruptions: int
     retry_failed: bool
     tags: tuple[tuple[str, str], ...]  # (key, value), as written; a tuple keeps RunSettings hashable
+    # The workload's environment (DESIGN §11); empty for runs that set none of it.
+    workdir: Workdir | None = None
+    code_sha256: str | None = None  # the workdir archive's name: sha256 of its uncompressed tar
+    setup: str | None = None
+    packages: tuple[str, ...] = ()
+    image: str | None = None
+
+    @property
+    def prepares(self) -> bool:
+        """Whether the agent makes the workload's environment before its script (DESIGN §11)."""
+        return self.workdir is not None or bool(self.packages) or self.setup is not None or self.image is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

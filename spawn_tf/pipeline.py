@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING
 
 from spawn_tf import contract
 from spawn_tf.diagnostics import Diagnostic, error, has_errors, ordered
-from spawn_tf.expand import expand_runs, setting_path
+from spawn_tf.expand import expand_runs, setting_path, workdirs
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
+from spawn_tf.workdir import Archive, pack_workdirs, workenv_module
 
 if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
     from spawn_tf.cost import CostEstimate
@@ -38,31 +39,34 @@ class Checked:
 
 def check_file(path: Path, display: str | None = None, *, require_backend: bool = False) -> Checked:
     """Load, validate, expand and plan a sweep file, collecting every diagnostic on the way."""
-    return _check(*load_document(path, display), require_backend=require_backend)
+    return _check(*load_document(path, display), require_backend=require_backend, folder=path.parent)
 
 
-def check_source(raw: bytes, name: str, display: str) -> Checked:
-    """`check_file` for a sweep file's bytes read elsewhere (e.g. an earlier version from git)."""
-    return _check(*parse_document(raw, name, display), require_backend=False)
+def check_source(raw: bytes, name: str, display: str, folder: Path | None = None) -> Checked:
+    """`check_file` for a sweep file's bytes read elsewhere (e.g. an earlier version from git); workdirs
+    are packed from `folder` as it is now (None: a workdir is an error)."""
+    return _check(*parse_document(raw, name, display), require_backend=False, folder=folder)
 
 
-def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, require_backend: bool) -> Checked:
+def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, require_backend: bool, folder: Path | None) -> Checked:
     if document is None:
         return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=diagnostics)
     validation = check_document(document)
     if validation.sweep is None:
         return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=validation.diagnostics, document=document)
+    packed = pack_workdirs(folder, workdirs(validation.sweep))
     if not validation.valid:  # expand the valid parts all the same: every independent problem in one pass
-        _, expansion = expand_runs(validation.sweep, validation.document)
+        _, expansion = expand_runs(validation.sweep, validation.document, packed)
         found = ordered([*validation.diagnostics, *validation.later(expansion)])
         return Checked(sweep=None, runs=None, plan=None, heads={}, sizes=(), diagnostics=found, document=document)
     sweep, diagnostics = validation.sweep, validation.diagnostics
-    runs, expansion = expand_runs(sweep, document)
+    runs, expansion = expand_runs(sweep, document, packed)
     found = [*diagnostics, *expansion]
     if require_backend and sweep.backend is None:
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
-    plan = None if runs is None else plan_roots(sweep, runs)
+    archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
+    plan = None if runs is None else plan_roots(sweep, runs, archives, workenv_module())
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())

@@ -9,7 +9,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from spawn_tf import contract
@@ -24,6 +24,10 @@ class IamSpec:
     shorthands: tuple[str, ...]  # sorted, unique
     managed_policies: tuple[str, ...]  # sorted, unique
     can_stop: bool  # on_complete: stop needs ec2:StopInstances on its own instance
+    # What the role's runs read beyond the sweep's folder, gathered over them (`_root`): not part of the
+    # key, so that new code or a new image updates the role's policy in place instead of replacing it.
+    code: tuple[str, ...] = ()  # sha256 of the code objects its runs read (workdir archives, the helper module), sorted
+    images: tuple[str, ...] = ()  # the ECR images its runs pull, sorted
 
     @property
     def key(self) -> str:
@@ -70,6 +74,12 @@ class Plan:
     home_region: str
     bucket_region: str
     sweep_folder: str  # S = PREFIX/<sweep>
+    archives: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))  # sha256 -> .tar.gz of every workdir archive a run uses
+    helper: bytes = b""  # the helper module that prepares runs' environments, when a run needs it (DESIGN §11)
+
+    @property
+    def helper_sha256(self) -> str | None:
+        return hashlib.sha256(self.helper).hexdigest() if self.helper else None
 
 
 def home_region(sweep: Sweep) -> str:
@@ -77,8 +87,12 @@ def home_region(sweep: Sweep) -> str:
     return region if isinstance(region, str) else contract.DEFAULT_HOME_REGION
 
 
-def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
-    """Place every run in its root and name the roots' IAM roles."""
+def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes] | None = None, helper: bytes = b"") -> Plan:
+    """Place every run in its root and name the roots' IAM roles.
+
+    `archives` are the packed workdirs (sha256 -> .tar.gz); `helper` is the module that prepares a
+    run's environment, kept in S3 for the runs that need it (DESIGN §11).
+    """
     if sweep.results is not None:
         parts = contract.results_uri_parts(sweep.results)
         assert parts is not None, "validated"
@@ -86,13 +100,16 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
     else:
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)
+    used = {run.settings.code_sha256 for run in runs}
+    helper = helper if any(run.settings.prepares for run in runs) else b""
+    helper_sha = hashlib.sha256(helper).hexdigest() if helper else None
     by_region: dict[str, list[Run]] = {}
     for run in runs:
         by_region.setdefault(run.region, []).append(run)
     roots: list[Root] = []
     for region, members in by_region.items():
         for name, shard in _shards(region, members, sweep.max_runs_per_root).items():
-            roots.append(_root(sweep, name, region, shard))
+            roots.append(_root(sweep, name, region, shard, helper_sha))
     return Plan(
         sweep=sweep,
         roots=tuple(sorted(roots, key=lambda root: root.name)),
@@ -101,6 +118,8 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...]) -> Plan:
         home_region=home,
         bucket_region=sweep.results_region or home,
         sweep_folder=contract.sweep_prefix(prefix, sweep.id),
+        archives=MappingProxyType({sha: data for sha, data in sorted((archives or {}).items()) if sha in used}),
+        helper=helper,
     )
 
 
@@ -183,10 +202,23 @@ def _jumps(key: int, buckets: int) -> list[int]:
     return jumps
 
 
-def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...]) -> Root:
-    specs = {spec.key: spec for spec in dict.fromkeys(iam_spec(run.settings) for run in runs) if spec is not None}
+def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], helper_sha: str | None) -> Root:
+    distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
+    specs = _gathered([(settings, spec) for settings in distinct if (spec := iam_spec(settings)) is not None], helper_sha)
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
     return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
+
+
+def _gathered(uses: list[tuple[RunSettings, IamSpec]], helper_sha: str | None) -> dict[str, IamSpec]:
+    """One spec per role key, with the code objects and ECR images of all the runs that share the role."""
+    code: dict[str, set[str]] = {}
+    images: dict[str, set[str]] = {}
+    specs: dict[str, IamSpec] = {}
+    for settings, spec in uses:
+        specs[spec.key] = spec
+        code.setdefault(spec.key, set()).update(sha for sha in (settings.code_sha256, helper_sha if settings.prepares else None) if sha)
+        images.setdefault(spec.key, set()).update([settings.image] if settings.image and contract.ECR_IMAGE_PATTERN.fullmatch(settings.image) else [])
+    return {key: replace(spec, code=tuple(sorted(code[key])), images=tuple(sorted(images[key]))) for key, spec in sorted(specs.items())}
 
 
 def role_name(sweep: Sweep, root: str, spec_key: str) -> str:

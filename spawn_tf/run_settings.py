@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from spawn_tf import awsdata, contract, iam
 from spawn_tf.contract import Arch, OnComplete
 from spawn_tf.diagnostics import Severity, did_you_mean
-from spawn_tf.model import RunSettings
+from spawn_tf.model import RunSettings, Workdir
 from spawn_tf.values import arch_of, env_text, parse_duration
+from spawn_tf.workdir import NO_FOLDER, Archive, WorkdirProblem, workdir_setting
 
 _GPU_FAMILY = re.compile(r"(?:g|p|gr)\d+[a-z-]*")  # g5, g6e, g5g, p4d, p5en, gr6: NVIDIA GPUs
 
@@ -42,26 +43,45 @@ class SettingsContext:
     settings: RunSettings
     ttl_required: bool  # the sweep has a budget: a run without a ttl has no worst-case cost
     results: tuple[str | None, str]  # (bucket or None for the default one, S): where the agent's role may write
+    packed: Archive | WorkdirProblem | None = None  # the workdir's archive, or why there is none
+
+
+Packed = Mapping[Workdir, Archive | WorkdirProblem]
 
 
 def parse_settings(
-    raw: Mapping[str, Any], region: str, *, ttl_required: bool, results: tuple[str | None, str]
+    raw: Mapping[str, Any], region: str, *, ttl_required: bool, results: tuple[str | None, str], packed: Packed | None = None
 ) -> tuple[RunSettings, str, tuple[Problem, ...]]:
-    """A run's settings in `region`, the text its fingerprint covers, and every rule's problems."""
+    """A run's settings in `region`, the text its fingerprint covers, and every rule's problems.
+
+    `packed` holds the sweep's workdirs as the pipeline packed them (workdir.pack_workdirs).
+    """
     problems: list[Problem] = []
     settings = _read_settings(raw, region, problems)
-    context = SettingsContext(raw=raw, settings=settings, ttl_required=ttl_required, results=results)
+    archive = None if settings.workdir is None else (packed or {}).get(settings.workdir, NO_FOLDER)
+    if isinstance(archive, Archive):
+        settings = replace(settings, code_sha256=archive.sha256)
+    context = SettingsContext(raw=raw, settings=settings, ttl_required=ttl_required, results=results, packed=archive)
     for rule in SETTING_RULES:
         problems.extend(rule(context))
-    # What determines a run's result (DESIGN §3, definition contract.FINGERPRINT_VERSION): the machine
-    # (type, architecture, image), the script and the folder its outputs are read from. Not its limits
-    # and policies — ttl, idle_timeout, volume size, spot market and price, attempts, on_complete,
-    # network, IAM, tags: raising a ttl must not run finished runs again.
-    identity = {
+    return settings, _identity(settings), tuple(problems)
+
+
+def _identity(settings: RunSettings) -> str:
+    """What determines a run's result (DESIGN §3, definition contract.FINGERPRINT_VERSION): the machine
+    (type, architecture, image), the script and the folder its outputs are read from; and the code, setup,
+    packages and container image, each only when set, so that runs without them keep their fingerprints.
+    Not its limits and policies — ttl, idle_timeout, volume size, spot market and price, attempts,
+    on_complete, network, IAM, tags: raising a ttl must not run finished runs again."""
+    identity: dict[str, Any] = {
         "instance_type": settings.instance_type, "arch": settings.arch, "ami": settings.ami, "script": settings.script,
         "output_dir": settings.output_dir,
     }  # fmt: skip
-    return settings, json.dumps(identity, sort_keys=True, ensure_ascii=False), tuple(problems)
+    if settings.workdir is not None:
+        identity["workdir"] = {"sha256": settings.code_sha256, "target": settings.workdir.target}
+    optional = {"setup": settings.setup, "packages": list(settings.packages), "image": settings.image}
+    identity.update({key: value for key, value in optional.items() if value})
+    return json.dumps(identity, sort_keys=True, ensure_ascii=False)
 
 
 def _read_settings(raw: Mapping[str, Any], region: str, problems: list[Problem]) -> RunSettings:
@@ -71,6 +91,7 @@ def _read_settings(raw: Mapping[str, Any], region: str, problems: list[Problem])
     instance_type = contract.DEFAULT_INSTANCE_TYPE if written is None else written
     price = raw.get("spot_max_price")
     security_groups = _regional(raw, "security_group_ids", region, problems)
+    image = raw.get("image")
     return RunSettings(
         instance_type=instance_type,
         arch=Arch(raw["arch"]) if "arch" in raw else arch_of(instance_type),
@@ -79,7 +100,7 @@ def _read_settings(raw: Mapping[str, Any], region: str, problems: list[Problem])
         ttl_seconds=_duration_setting(raw, "ttl", problems),
         idle_timeout_seconds=_duration_setting(raw, "idle_timeout", problems),
         on_complete=OnComplete(raw.get("on_complete", contract.DEFAULT_ON_COMPLETE)),
-        ami=_regional(raw, "ami", region, problems) or contract.DEFAULT_AMI,
+        ami=_regional(raw, "ami", region, problems) or _default_ami(instance_type, image),
         volume_size_gib=raw.get("volume_size"),
         subnet_id=_regional(raw, "subnet_id", region, problems),
         security_group_ids=(security_groups,) if isinstance(security_groups, str) else tuple(security_groups or ()),
@@ -93,7 +114,23 @@ def _read_settings(raw: Mapping[str, Any], region: str, problems: list[Problem])
         max_interruptions=int(raw.get("max_interruptions", contract.DEFAULT_MAX_INTERRUPTIONS)),
         retry_failed=raw.get("retry_failed", contract.DEFAULT_RETRY_FAILED),
         tags=tuple((str(k), env_text(v)) for k, v in raw.get("tags", {}).items()),
+        workdir=workdir_setting(raw["workdir"]) if "workdir" in raw else None,
+        setup=raw.get("setup"),
+        packages=tuple(raw.get("packages", ())),
+        image=image,
     )
+
+
+def has_nvidia_gpu(instance_type: str) -> bool:
+    """Whether the type's family has NVIDIA GPUs (g5, g6e, g5g, p4d, p5en, gr6)."""
+    return bool(_GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]))
+
+
+def _default_ami(instance_type: str, image: str | None) -> str:
+    """al2023; for `image:` runs one with Docker, and on GPU types the NVIDIA container toolkit (DESIGN §11)."""
+    if image is None:
+        return contract.DEFAULT_AMI
+    return contract.IMAGE_GPU_AMI if has_nvidia_gpu(instance_type) else contract.IMAGE_CPU_AMI
 
 
 # --- the rules, in the order their problems are reported ---------------------------------------
@@ -114,7 +151,7 @@ def gpu_driver_rule(context: SettingsContext) -> Iterator[Problem]:
     """A known NVIDIA GPU type on the default image, which has no driver (an unknown type's GPUs are a guess)."""
     instance_type, ami = context.settings.instance_type, context.raw.get("ami", contract.DEFAULT_AMI)
     known_type = instance_type in awsdata.ec2_enum("InstanceType")
-    if known_type and ami == contract.DEFAULT_AMI and _GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]):
+    if known_type and ami == contract.DEFAULT_AMI and context.settings.image is None and has_nvidia_gpu(instance_type):
         yield Problem(Severity.WARNING, "gpu-without-driver", f"{instance_type} has NVIDIA GPUs, but the default image {ami} has no GPU driver",
                       "instance_type", "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own")  # fmt: skip
 
@@ -167,6 +204,23 @@ def workload_rule(context: SettingsContext) -> Iterator[Problem]:
     yield from _workload_problems(context.raw, settings.script, shorthands, context.results)
 
 
+def workdir_rule(context: SettingsContext) -> Iterator[Problem]:
+    """A workdir that could not be packed: outside the sweep's folder, a link leading out, too large, missing."""
+    if isinstance(context.packed, WorkdirProblem):
+        yield Problem(Severity.ERROR, context.packed.code, context.packed.message, "workdir", context.packed.hint)
+
+
+def image_rule(context: SettingsContext) -> Iterator[Problem]:
+    """A container image on a GPU type needs an image with the NVIDIA driver and container toolkit."""
+    settings = context.settings
+    if settings.image is None or not has_nvidia_gpu(settings.instance_type):
+        return
+    if settings.ami in contract.AMI_ALIASES and settings.ami not in contract.GPU_AMI_ALIASES:
+        yield Problem(Severity.ERROR, "image-needs-gpu-ami",
+                      f"image on {settings.instance_type} needs an AMI with the NVIDIA driver and container toolkit; {settings.ami} has neither",
+                      "ami", f"leave ami out (image runs on GPU types get {contract.IMAGE_GPU_AMI}), or set ami: {contract.IMAGE_GPU_AMI}")  # fmt: skip
+
+
 def tags_rule(context: SettingsContext) -> Iterator[Problem]:
     """Tag keys and values AWS refuses, and tags that belong to spawn-tf or AWS."""
     yield from _tag_problems(dict(context.settings.tags))
@@ -175,7 +229,7 @@ def tags_rule(context: SettingsContext) -> Iterator[Problem]:
 SettingRule = Callable[[SettingsContext], Iterator[Problem]]
 SETTING_RULES: tuple[SettingRule, ...] = (
     instance_type_rule, gpu_driver_rule, spot_price_rule, ttl_rule, on_complete_rule, iam_rule, instance_profile_rule, workload_rule,
-    tags_rule,
+    tags_rule, workdir_rule, image_rule,
 )  # fmt: skip
 
 

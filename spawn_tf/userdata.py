@@ -20,6 +20,8 @@ from spawn_tf import contract
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root
 from spawn_tf.resources import resource
+from spawn_tf.run_settings import has_nvidia_gpu
+from spawn_tf.workdir import workenv_sha256
 
 SHEBANG = "#!/bin/bash\n"
 
@@ -47,6 +49,7 @@ _BASH_READS = {
     "detached": contract.ENV_DETACHED,
     "min_uptime": contract.ENV_MIN_UPTIME,
     "on_complete": contract.ENV_ON_COMPLETE,
+    "workenv": contract.ENV_WORKENV_SHA256,
 }
 _HELPER_READS = {
     "region": contract.ENV_REGION,
@@ -71,6 +74,7 @@ _HELPER_READS = {
     "start_budget": contract.ENV_START_BUDGET_SECONDS,
     "upload_budget": contract.ENV_UPLOAD_BUDGET_SECONDS,
     "lease": contract.ENV_LEASE_SECONDS,
+    "workenv": contract.ENV_WORKENV_SHA256,
 }
 
 
@@ -89,6 +93,7 @@ def helper_settings() -> dict[str, object]:
             "done": contract.CONTROL_DONE,
             "lease": contract.CONTROL_LEASE,
             "stop": contract.CONTROL_STOP,
+            "code": contract.CONTROL_CODE,
         },
         "status": statuses,
         "failure_statuses": [str(status) for status in contract.FAILURE_STATUSES],
@@ -104,6 +109,11 @@ def helper_settings() -> dict[str, object]:
         "idle_busy_percent": contract.IDLE_BUSY_PERCENT,
         "upload_reason": contract.UPLOAD_FAILED_REASON,
         "spot_upload_seconds": contract.SPOT_UPLOAD_SECONDS,
+        # What fetch.py needs; the module it fetches carries its own settings (workdir.workenv_module).
+        "not_ready": contract.NOT_READY_FILE,
+        "workenv_module": contract.WORKENV_MODULE,
+        "module_suffix": contract.MODULE_SUFFIX,
+        "helper_reason": str(contract.NotReadyReason.HELPER),
     }
 
 
@@ -114,7 +124,7 @@ def _read_environment() -> str:
 
 # The agent's Python helper: the modules of templates/agent/, written in this order into one directory
 # on the instance and run as `python3 DIR` (its __main__.py). A new step of a run is a new module here.
-HELPER_MODULES = ("__main__.py", "rules.py", "aws.py", "start.py", "checks.py", "finish.py")
+HELPER_MODULES = ("__main__.py", "rules.py", "aws.py", "start.py", "checks.py", "finish.py", "fetch.py")
 
 
 @cache
@@ -136,6 +146,7 @@ def agent_script() -> str:
         verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
         interrupted=str(contract.Status.INTERRUPTED),
         marker=contract.USER_SCRIPT_MARKER,
+        not_ready=contract.NOT_READY_FILE,
     )
 
 
@@ -180,8 +191,23 @@ def agent_settings_line(settings: RunSettings) -> str:
         contract.ENV_MAX_ATTEMPTS: str(settings.max_attempts),
         contract.ENV_MAX_INTERRUPTIONS: str(settings.max_interruptions),
         contract.ENV_RETRY_FAILED: "true" if settings.retry_failed else "false",
+        **_environment_settings(settings),
     }
     return _exports(agent)
+
+
+def _environment_settings(settings: RunSettings) -> dict[str, str]:
+    """The workdir, packages, setup and image, for runs that set them (others' user-data is as it was)."""
+    found: dict[str, str] = {contract.ENV_WORKENV_SHA256: workenv_sha256()} if settings.prepares else {}
+    if settings.workdir is not None and settings.code_sha256 is not None:
+        found.update({contract.ENV_CODE_SHA256: settings.code_sha256, contract.ENV_WORKDIR: settings.workdir.target})
+    if settings.packages:
+        found[contract.ENV_PACKAGES] = " ".join(settings.packages)
+    if settings.setup is not None:
+        found[contract.ENV_SETUP] = settings.setup
+    if settings.image is not None:
+        found.update({contract.ENV_IMAGE: settings.image, contract.ENV_GPU: "true" if has_nvidia_gpu(settings.instance_type) else "false"})
+    return found
 
 
 def _exports(variables: Mapping[str, str]) -> str:

@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract, iam
+from spawn_tf.emit.code import code_document, code_files, code_statements, root_code
 from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.json_text import dump_json
@@ -60,6 +61,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
         "network.tf.json": _network(plan, root),
         "schedule.tf.json": schedule(plan, root),
         "results.tf.json": _results(plan, root),
+        "code.tf.json": code_document(plan, root, _sweep_tags(plan)),
     }
     if root.roles:
         documents["iam.tf.json"] = _iam(plan, root)
@@ -67,6 +69,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     files[PurePosixPath(contract.AGENT_FILE)] = agent_script().encode()
     for text, name in scripts.items():
         files[PurePosixPath(contract.SCRIPTS_DIR) / name] = text.encode()
+    files.update(code_files(plan, root))
     # Uploaded to S3 for the collector; sweep.json shows the same records readably.
     files[PurePosixPath(contract.ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records))
     return files
@@ -283,6 +286,8 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
         # IAM is eventually consistent: the role's policies exist before an instance uses it.
         attached = any(spec.managed_policies for spec in root.specs.values())
         instance["depends_on"] = ["aws_iam_role_policy.run", *(["aws_iam_role_policy_attachment.run"] if attached else [])]
+    if root_code(plan, root):  # the code is in S3 before an agent looks for it
+        instance["depends_on"] = [*instance.get("depends_on", []), "aws_s3_object.code"]
     return {
         "resource": {
             "aws_instance": {"run": instance},
@@ -450,6 +455,9 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
                 "Condition": only_this_sweep,
             }
         )
+    if plan.archives or plan.helper:
+        statements += code_statements(plan, spec.code, arn, bucket)
+    statements += iam.ecr_statements(spec.images, lambda resource: Template((*arn.parts, resource)))
     for shorthand in spec.shorthands:
         statements += iam.shorthand_statements(shorthand, lambda resource: Template((*arn.parts, resource)))
     return {"Version": "2012-10-17", "Statement": statements}

@@ -9,6 +9,7 @@ import os
 import sys
 
 import checks
+import fetch
 import finish
 import start
 from aws import Agent
@@ -25,6 +26,8 @@ def main(argv):
         print(checks.watch(agent, int(argv[3])))
     elif command == "finish":
         print(finish.finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "prepare":
+        return fetch.prepare(agent)
     elif command == "stop-instance":
         done = agent.aws("ec2", "stop-instances", "--instance-ids", agent.state()["instance"])
         return 0 if done is not None and done.returncode == 0 else 1

@@ -12,7 +12,7 @@ Fixtures:
 - `results_bucket`: `spawn-test-bucket`, created in us-east-1.
 - `instance`: `instance(tags=None, *, spot=True, instance_type="t3.micro") -> instance id`; runs one
   instance in moto with those tags (on the instance and its volume) and makes it the one `imds` describes.
-- `agent_sandbox`: `agent_sandbox(*, systemd_run="clean") -> AgentSandbox` (see the class).
+- `agent_sandbox`: `agent_sandbox(*, systemd_run="clean", private=()) -> AgentSandbox` (see the class).
 - `render_user_data`: `render_user_data(sweep_yaml, run) -> str`, the exact user-data of that run.
 """
 
@@ -362,6 +362,12 @@ class AgentSandbox:
       interpreter itself is not on PATH: `python3` is the system's, without boto3, as on AL2023.
     - `systemd_run`: "clean" (a service gets the manager's environment, `manager_env()`, plus its
       --setenv/-E values, as real systemd-run does) or "inherit" (the caller's environment).
+    - `private`: absolute folders (`/app`, `/opt`, `/usr/local`) that the user-data sees as real
+      paths: it runs in a bubblewrap mount namespace whose `/` is a tmpfs holding read-only binds of
+      this machine's top-level folders, with each private folder bound to `path(folder)` (writable,
+      kept after the run) and a fresh `/tmp` holding only this sandbox's folder. SPAWN_AGENT_ROOT is
+      then unset: the agent writes the real paths, which land in `root` all the same. Nothing the
+      user-data makes (`/checkpoints`, `/tmp/eval.json`) reaches this machine.
     """
 
     folder: Path
@@ -371,6 +377,7 @@ class AgentSandbox:
     marker: str = field(default_factory=lambda: uuid.uuid4().hex)
     runs: list[AgentRun] = field(default_factory=list)
     escaped: list[str] = field(default_factory=list)
+    private: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.systemd_run not in ("clean", "inherit"):
@@ -476,6 +483,8 @@ class AgentSandbox:
             "SPAWN_POLL_SECONDS": "1",
             "SPAWN_LOG_UPLOAD_SECONDS": "2",
         }
+        if self.private:  # the agent's absolute paths are real (and private): no prefix
+            del env["SPAWN_AGENT_ROOT"]
         for name, value in overrides.items():
             if value is None:
                 env.pop(name, None)
@@ -506,7 +515,7 @@ class AgentSandbox:
         started = time.monotonic()
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             process = subprocess.Popen(
-                ["bash", str(script)],
+                [*self.namespace(), "bash", str(script)],
                 env=dict(env if env is not None else self.env()),
                 cwd=self.root,  # cloud-init's scripts start in /
                 stdin=subprocess.DEVNULL,
@@ -531,6 +540,24 @@ class AgentSandbox:
         if returncode is None:
             pytest.fail(f"user-data still running after {timeout}s (ended)\n{result}", pytrace=False)
         return result
+
+    def namespace(self) -> list[str]:
+        """The bubblewrap command that gives the user-data its private folders (nothing without any)."""
+        if not self.private:
+            return []
+        command = ["bwrap", "--die-with-parent", "--tmpfs", "/"]
+        for entry in sorted(Path("/").iterdir()):
+            if entry.name in ("proc", "dev", "tmp"):
+                continue
+            if entry.is_symlink():
+                command += ["--symlink", os.readlink(entry), str(entry)]
+            elif entry.is_dir():
+                command += ["--ro-bind", str(entry), str(entry)]
+        command += ["--dev-bind", "/dev", "/dev", "--bind", "/proc", "/proc", "--tmpfs", "/tmp", "--bind", str(self.folder), str(self.folder)]
+        for folder in self.private:
+            self.path(folder).mkdir(parents=True, exist_ok=True)
+            command += ["--bind", str(self.path(folder)), folder]
+        return command
 
     def processes(self) -> dict[int, str]:
         """pid -> command line of every live process started in this sandbox."""
@@ -600,11 +627,12 @@ def _existing(patterns: tuple[str, ...]) -> set[str]:
 
 @pytest.fixture
 def agent_sandbox(tmp_path: Path, aws: Aws, imds: Imds) -> Iterator[Callable[..., AgentSandbox]]:
-    """`agent_sandbox(*, systemd_run="clean") -> AgentSandbox`; several sandboxes per test are separate instances."""
+    """`agent_sandbox(*, systemd_run="clean", private=()) -> AgentSandbox`; several sandboxes per test are separate instances."""
     made: list[AgentSandbox] = []
 
-    def make(*, systemd_run: str = "clean") -> AgentSandbox:
-        sandbox = AgentSandbox(folder=tmp_path / f"sandbox-{len(made) + 1}", imds=imds, endpoint=aws.endpoint, systemd_run=systemd_run)
+    def make(*, systemd_run: str = "clean", private: tuple[str, ...] = ()) -> AgentSandbox:
+        sandbox = AgentSandbox(folder=tmp_path / f"sandbox-{len(made) + 1}", imds=imds, endpoint=aws.endpoint, systemd_run=systemd_run,
+                               private=private)  # fmt: skip
         made.append(sandbox)
         return sandbox
 

@@ -34,6 +34,8 @@ EXAMPLE_RUNS = {
     "early-stopping.yaml": 4,
     "fine.yaml": 5,
     "grid-240.yaml": 240,
+    "howto-dynamic-results-upload.yaml": 2,
+    "howto-early-stopping.yaml": 2,
     "multi-region.yaml": 100,
     "random-search-100.yaml": 100,
 }

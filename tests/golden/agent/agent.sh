@@ -5,7 +5,7 @@
 # and ends processes and the instance.
 set -u
 # The run's variables this script reads (their names and defaults: spawn_tf/contract.py).
-region="${SPAWN_REGION:-}" spawn_root="${SPAWN_AGENT_ROOT:-}" detached="${SPAWN_DETACHED:-}" min_uptime="${SPAWN_MIN_UPTIME:-180}" on_complete="${SPAWN_ON_COMPLETE:-}"
+region="${SPAWN_REGION:-}" spawn_root="${SPAWN_AGENT_ROOT:-}" detached="${SPAWN_DETACHED:-}" min_uptime="${SPAWN_MIN_UPTIME:-180}" on_complete="${SPAWN_ON_COMPLETE:-}" workenv="${SPAWN_WORKENV_SHA256:-}"
 export HOME=/root AWS_PAGER="" AWS_DEFAULT_REGION="$region"
 spawn_dir="$spawn_root/opt/spawn"
 run_dir="$spawn_dir/run"
@@ -35,6 +35,7 @@ import os
 import sys
 
 import checks
+import fetch
 import finish
 import start
 from aws import Agent
@@ -51,6 +52,8 @@ def main(argv):
         print(checks.watch(agent, int(argv[3])))
     elif command == "finish":
         print(finish.finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "prepare":
+        return fetch.prepare(agent)
     elif command == "stop-instance":
         done = agent.aws("ec2", "stop-instances", "--instance-ids", agent.state()["instance"])
         return 0 if done is not None and done.returncode == 0 else 1
@@ -720,8 +723,35 @@ def finish(agent, exit_code, ending):
     stopped.set()
     return status
 SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/fetch.py" <<'SPAWN_AGENT_PY'
+"""`prepare`: workenv.py, fetched from S3 (DESIGN §11), its sha256 checked."""
+
+import hashlib
+import importlib
+import os
+import time
+
+from rules import backoff
+
+
+def prepare(agent):
+    s, cfg = agent.s, agent.cfg
+    name = cfg["workenv_module"]
+    key = "{}/{}/{}{}".format(s["folder"], cfg["control"]["code"], s["workenv"], cfg["module_suffix"])
+    for tries in range(3):
+        data = agent.get(key)
+        if data is not None and hashlib.sha256(data).hexdigest() == s["workenv"]:
+            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), "wb") as out:
+                out.write(data)
+            return importlib.import_module(name).prepare(agent)
+        time.sleep(backoff(tries))
+    agent.note(f"not ready: cannot read s3://{s['bucket']}/{key}")
+    with open(os.path.join(agent.dir, cfg["not_ready"]), "w") as out:
+        out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["helper_reason"], s["bucket"], key))
+    return 1
+SPAWN_AGENT_PY
 cat >"$spawn_dir/agent.json" <<'SPAWN_AGENT_JSON'
-{"control": {"attempts": "_attempts", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "no_exit_code": "none", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"]}
+{"control": {"attempts": "_attempts", "code": "_code", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS", "workenv": "SPAWN_WORKENV_SHA256"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "helper_reason": "helper", "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "module_suffix": ".py", "no_exit_code": "none", "not_ready": "not-ready", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"], "workenv_module": "workenv"}
 SPAWN_AGENT_JSON
 helper() { python3 "$spawn_dir/agent" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
 
@@ -775,10 +805,20 @@ sed "1,/^__SPAWN_USER_SCRIPT__\$/d" "$0" >"$script"
 chmod 700 "$script"
 [ -s "$script" ] || printf 'true\n' >"$script"
 [ "$(head -c 2 "$script")" = "#!" ] || sed -i '1i #!/bin/bash' "$script"
+
+mkdir -p "$run_dir/shim" && printf '#!/bin/sh\nexec python3 "$@"\n' >"$run_dir/shim/python" && chmod 755 "$run_dir/shim/python"
+command -v python >/dev/null || PATH="$run_dir/shim:$PATH"
+not_ready="$run_dir/not-ready"
+if [ -n "$workenv" ]; then
+  printf '#!/bin/bash\npython3 %q %q prepare && exec bash %q\n' "$spawn_dir/agent" "$spawn_dir/agent.json" "$run_dir/workload" >"$run_dir/launch"
+else
+  printf '#!/bin/bash\nexec %q\n' "$script" >"$run_dir/launch"
+fi
+chmod 700 "$run_dir/launch"
 # Every process the workload starts inherits this token, also through setsid: that is how all of
 # them are found and ended before the upload.
 token="$(cat /proc/sys/kernel/random/uuid)"
-( . "$run_dir/workload.env" && cd "$spawn_out" && SPAWN_WORKLOAD_TOKEN="$token" exec setsid "$script" ) >"$log" 2>&1 &
+( . "$run_dir/workload.env" && cd "$spawn_out" && SPAWN_WORKLOAD_TOKEN="$token" exec setsid "$run_dir/launch" ) >"$log" 2>&1 &
 child=$!
 note "workload started as $child"
 
@@ -803,6 +843,7 @@ else
   exit_code=$?
 fi
 end_workload  # what it left behind (background jobs, setsid children) ends before the upload
+[ -z "$ending" ] && [ -s "$not_ready" ] && ending=$(cat "$not_ready")
 status=$(helper finish "$exit_code" "$ending")
 note "finished: ${status:-the helper failed}"
 [ "$status" = interrupted ] && exit 0  # EC2 takes the instance back
