@@ -1,6 +1,6 @@
 """The build-side commands of `spawn-tf` (validate, expand, schema, compile, cost, diff, userdata); the group and its
 error handling are in cli_base.py; the collector's commands (cli_collect.py) and launch's (cli_launch.py) are
-registered on the same group when one of them is called.
+registered on the same group when one of them is called (cli_base.py names them).
 
 Results go to stdout (only JSON with --json); diagnostics and summaries go to stderr.
 """
@@ -23,11 +23,6 @@ from spawn_tf.errors import SpawnError
 from spawn_tf.pipeline import Checked, check_file, compile_file
 
 __all__ = ["main"]
-
-main.command_modules = {
-    **dict.fromkeys(("status", "results", "collect-results", "retry", "list-sweeps", "wait", "cancel", "bootstrap"), "spawn_tf.cli_collect"),
-    **dict.fromkeys(("launch", "plan", "destroy"), "spawn_tf.cli_launch"),
-}
 
 
 def _derived_id_note(checked: Checked) -> str:

@@ -66,6 +66,12 @@ def main(debug: bool) -> None:
     """Compile parameter sweeps into Terraform for AWS spot instances."""
 
 
+main.command_modules = {
+    **dict.fromkeys(("status", "results", "collect-results", "retry", "list-sweeps", "wait", "cancel", "bootstrap"), "spawn_tf.cli_collect"),
+    **dict.fromkeys(("launch", "plan", "destroy"), "spawn_tf.cli_launch"),
+}
+
+
 def one_shot() -> None:
     """Switch off the cyclic garbage collector for a command that reads, prints and exits.
 

@@ -13,15 +13,16 @@ from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
-from spawn_tf import contract, iam
-from spawn_tf.emit.code import code_document, code_files, code_statements, root_code
+from spawn_tf import contract
+from spawn_tf.emit.code import code_document, code_files, root_code
 from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.json_text import dump_json
+from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.schedule import schedule
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings
-from spawn_tf.plan import IamSpec, Plan, Root, iam_spec, network_key
+from spawn_tf.plan import Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
 IGNORED_CHANGES = ("ami", "user_data", "user_data_base64", "subnet_id", "key_name", "instance_market_options", "root_block_device")
@@ -64,7 +65,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
         "code.tf.json": code_document(plan, root, _sweep_tags(plan)),
     }
     if root.roles:
-        documents["iam.tf.json"] = _iam(plan, root)
+        documents["iam.tf.json"] = iam_document(plan, root, _sweep_tags(plan))
     files = {PurePosixPath(name): dump_json({"//": _header(plan), **tf(doc)}) for name, doc in documents.items() if doc}
     files[PurePosixPath(contract.AGENT_FILE)] = agent_script().encode()
     for text, name in scripts.items():
@@ -249,7 +250,7 @@ def _market_options(root: Root) -> dict[str, Any]:
 
 def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     instance: dict[str, Any] = {
-        "for_each": Expr("local.active"),
+        "for_each": Expr(contract.ACTIVE_RUNS_LOCAL),
         "ami": Expr("local.amis[each.value.ami]"),
         "instance_type": Expr("each.value.instance_type"),
         "iam_instance_profile": Expr("local.profiles[each.value.profile]"),
@@ -291,7 +292,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
     return {
         "resource": {
             "aws_instance": {"run": instance},
-            "terraform_data": {"fp": {"for_each": Expr("local.active"), "input": Expr("each.value.fingerprint")}},
+            "terraform_data": {"fp": {"for_each": Expr(contract.ACTIVE_RUNS_LOCAL), "input": Expr("each.value.fingerprint")}},
         }
     }
 
@@ -372,92 +373,3 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
             }
         },
     }
-
-
-def _iam(plan: Plan, root: Root) -> dict[str, Any]:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
-    }
-    policies = {key: _policy(plan, root, spec) for key, spec in root.specs.items()}
-    attachments = {f"{key}/{arn}": {"role": key, "arn": arn} for key in sorted(root.specs) for arn in root.specs[key].managed_policies}
-    resources: dict[str, Any] = {
-        "aws_iam_role": {
-            "run": {
-                "for_each": Expr("local.roles"),
-                "name": Expr("each.value"),
-                "assume_role_policy": Expr("jsonencode(local.trust_policy)"),
-                "tags": _sweep_tags(plan),
-            }
-        },
-        "aws_iam_role_policy": {
-            "run": {
-                "for_each": Expr("local.roles"),
-                "name": contract.RUN_POLICY_NAME,
-                "role": Expr("aws_iam_role.run[each.key].name"),
-                "policy": Expr("jsonencode(local.policies[each.key])"),
-            }
-        },
-        "aws_iam_instance_profile": {
-            "run": {"for_each": Expr("local.roles"), "name": Expr("each.value"), "role": Expr("aws_iam_role.run[each.key].name")}
-        },
-    }
-    if attachments:
-        resources["aws_iam_role_policy_attachment"] = {
-            "run": {
-                "for_each": Expr("local.policy_attachments"),
-                "role": Expr("aws_iam_role.run[each.value.role].name"),
-                "policy_arn": Expr("each.value.arn"),
-            }
-        }
-    return {
-        "locals": {"roles": dict(root.roles), "trust_policy": trust, "policies": policies, "policy_attachments": attachments},
-        "resource": resources,
-    }
-
-
-def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
-    """The agent's own statements, scoped to this sweep, then the shorthands asked for (DESIGN §4)."""
-    arn = Template(("arn:", Expr("data.aws_partition.current.partition"), ":"))
-    bucket = Expr("local.results_bucket")
-    folder = plan.sweep_folder
-    own_instances = Template((*arn.parts, f"ec2:{root.region}:", Expr("data.aws_caller_identity.current.account_id"), ":instance/*"))
-    only_this_sweep = {"StringEquals": {f"aws:ResourceTag/{contract.TAG_SWEEP}": plan.sweep.id}}
-    statements: list[dict[str, Any]] = [
-        {
-            "Sid": "SweepObjects",
-            "Effect": "Allow",
-            "Action": ["s3:GetObject", "s3:PutObject"],
-            "Resource": Template((*arn.parts, "s3:::", bucket, f"/{folder}/*")),
-        },
-        {
-            "Sid": "SweepListing",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": Template((*arn.parts, "s3:::", bucket)),
-            "Condition": {"StringLike": {"s3:prefix": [f"{folder}/*"]}},
-        },
-        {
-            "Sid": "StatusTag",
-            "Effect": "Allow",
-            "Action": "ec2:CreateTags",
-            "Resource": own_instances,
-            "Condition": {**only_this_sweep, "ForAllValues:StringEquals": {"aws:TagKeys": [contract.TAG_STATUS]}},
-        },
-    ]
-    if spec.can_stop:
-        statements.append(
-            {
-                "Sid": "StopWhenDone",
-                "Effect": "Allow",
-                "Action": "ec2:StopInstances",
-                "Resource": own_instances,
-                "Condition": only_this_sweep,
-            }
-        )
-    if plan.archives or plan.helper:
-        statements += code_statements(plan, spec.code, arn, bucket)
-    statements += iam.ecr_statements(spec.images, lambda resource: Template((*arn.parts, resource)))
-    for shorthand in spec.shorthands:
-        statements += iam.shorthand_statements(shorthand, lambda resource: Template((*arn.parts, resource)))
-    return {"Version": "2012-10-17", "Statement": statements}
