@@ -96,6 +96,12 @@ def test_scenario(scenario: Scenario) -> None:
     assert decided == expected
 
 
+def test_a_done_marker_is_the_whole_key_name() -> None:
+    """A key that only begins like a done marker is none: the pattern is matched whole, as Terraform anchors it."""
+    assert facts_of(["_done/R/success.0/x", "_done/R/failed.1x", "_done/R/timeout.none.x"]).done is None
+    assert facts_of(["_done/R/success.0/x", "_done/R/failed.1"]).done.status is Status.FAILED
+
+
 # --- properties: the three parts agree on any keys --------------------------------------------------
 
 OUTCOMES = [*map(str, contract.OUTCOME_STATUSES), "bogus", "failed.x"]
