@@ -87,6 +87,7 @@ class HandMutant:
 # Wrong entries in the rule tables and wrong rules written by hand, each of which a module's tests must notice.
 HAND_MUTANTS: dict[str, tuple[HandMutant, ...]] = {
     "lifecycle": (
+        HandMutant("spawn_tf/lifecycle.py", '"|".join(str(status)', '"XX|XX".join(str(status)'),  # _names runs at import, before mutmut
         HandMutant("spawn_tf/lifecycle.py", 'f"([^/]+)/([^./]+)(', 'f"([^/]+)/([^.]+)('),  # `R/i-1/x` an attempt
         HandMutant("spawn_tf/lifecycle.py", "if match := _ATTEMPT.fullmatch(name)", "if match := _ATTEMPT.match(name)"),  # `R` an attempt
         HandMutant("spawn_tf/lifecycle.py", "if match := _DONE.fullmatch(name)", "if match := _DONE.match(name)"),
