@@ -128,6 +128,14 @@ def test_stop_markers_and_exhausted_attempts_stop_launches(tmp_path: Path) -> No
     assert "run-01" in active(checked, build, tmp_path, listings(attempts=started, stop=[contract.STOP_ALL]))
 
 
+def test_keys_that_only_begin_like_a_marker_are_none(tmp_path: Path) -> None:
+    """The patterns hold for the whole key name (spawn_tf.lifecycle matches them whole): more after a marker is not a marker."""
+    checked, build = compiled(tmp_path, sweep_text())
+    done = [f"{key(checked, 'run-01')}/success.0/x", f"{key(checked, 'run-01')}/failed.1x"]
+    attempts = [f"{key(checked, 'run-02')}/i-0{n}.failed/x" for n in range(2)]  # max_attempts 2, were they outcomes
+    assert active(checked, build, tmp_path, listings(done=done, attempts=attempts)) == ALL
+
+
 def test_many_done_markers_and_a_truncated_listing(tmp_path: Path) -> None:
     text = (
         "sweep: sched\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n  command: ./train.sh\nname_template: run-{i:04d}\ngrid:\n  i: ["
