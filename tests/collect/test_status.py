@@ -18,8 +18,9 @@ from moto_layout import BUCKET
 from spawn_tf import contract, lifecycle
 from spawn_tf.cli import main
 from spawn_tf.collect.observe import Instance, Key, Observation, observe
-from spawn_tf.collect.status import run_statuses, status_document, sweep_status
+from spawn_tf.collect.status import RunStatus, run_statuses, status_document, sweep_status
 from spawn_tf.collect.sweep import Results, SweepRecord
+from spawn_tf.contract import Status
 from spawn_tf.manifest import RunRecord, run_records, sweep_manifest
 from spawn_tf.pipeline import check_file
 
@@ -272,3 +273,28 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(layout, collector_env)
     assert first == "sweep long: pending (3000 runs: 3000 pending)"
     assert (sweep.sweep_file.parent / "stderr.txt").read_text() == ""  # no "internal error", no "Exception ignored"
     assert code == "1"
+
+
+def test_status_json_holds_every_field_of_a_run_and_the_sweep() -> None:
+    """`status --json` field by field, the seed's `parameter_name` and `exit_code` among them; times in UTC to the second."""
+    run = RunRecord(name="r-1", index=4, fingerprint="0123456789ab", region="eu-west-1", root="eu-west-1", instance_type="t3.micro",
+                    max_attempts=3, max_interruptions=2, params={"lr": 0.1})  # fmt: skip
+    sweep = SweepRecord(id="sw", results=Results(bucket="b", region="us-east-1", folder="sweeps/sw"), runs=(run,), sweep_file=None)
+    status = RunStatus(run=run, status=Status.FAILED, final=True, exit_code=3, attempts=2, instance_id="i-2", instance_state="terminated",
+                       started_at=datetime(2026, 12, 1, 2, 3, 4, tzinfo=UTC), finished_at=datetime(2026, 12, 1, 5, 6, 7, tzinfo=UTC),
+                       reason="")  # fmt: skip
+    assert status_document(sweep, (status,), ["EC2 in eu-west-1: denied"]) == {
+        "sweep": "sw",
+        "status": "completed",
+        "results": "s3://b/sweeps/sw/",
+        "total": 1,
+        "counts": {"failed": 1},
+        "problems": ["EC2 in eu-west-1: denied"],
+        "instances": [
+            {
+                "parameter_name": "r-1", "run": "r-1", "index": 4, "status": "failed", "final": True, "exit_code": 3, "region": "eu-west-1",
+                "instance_id": "i-2", "instance_state": "terminated", "attempts": 2, "fingerprint": "0123456789ab", "params": {"lr": 0.1},
+                "started_at": "2026-12-01T02:03:04Z", "finished_at": "2026-12-01T05:06:07Z", "reason": "",
+            }
+        ],
+    }  # fmt: skip
