@@ -2,6 +2,7 @@
 
     python3 scripts/mutation.py [MODULE...]      # default: every module of MODULES, one after the other
     python3 scripts/mutation.py iam --show       # also print the diff of every survivor
+    python3 scripts/mutation.py iam --survivors  # after adding tests: run only the survivors recorded, update the figures
 
 Each module's mutants run against that module's fast behaviour tests only: golden tests are never
 selected (a golden catches a wrong rule only until someone regenerates it). The run happens in a copy
@@ -157,7 +158,8 @@ def mutmut_config(target: Target) -> str:
     return "\n[tool.mutmut]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in options.items())
 
 
-def run_module(name: str, target: Target, show: bool) -> dict[str, object]:
+def run_module(name: str, target: Target, show: bool, only: list[str] | None = None) -> dict[str, object]:
+    """One mutmut run on `target`: every mutant of it (or of its sample), or `only` these mutants."""
     with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
         work = Path(scratch)
         for item in COPIED:
@@ -169,7 +171,7 @@ def run_module(name: str, target: Target, show: bool) -> dict[str, object]:
         with (work / "pyproject.toml").open("a") as pyproject:
             pyproject.write(mutmut_config(target))
         env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}  # mutmut puts its mutants/ first
-        patterns = target.patterns()
+        patterns = only if only is not None else target.patterns()
         started = time.monotonic()
         run = subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", "1", *patterns],
                              cwd=work, env=env, capture_output=True, text=True, check=False)  # fmt: skip
@@ -267,6 +269,24 @@ def report(results: dict[str, dict[str, object]]) -> str:
     return "\n".join(lines + (missed or ["None."])) + "\n"
 
 
+def rechecked(previous: dict[str, object], survivors: dict[str, object]) -> dict[str, object]:
+    """A module's figures once its last survivors are run again (after tests were added, which kill no fewer mutants)."""
+    equivalent = sorted({*previous["equivalent"], *survivors["equivalent"]})
+    killed = previous["killed"] + survivors["killed"]
+    counted = previous["mutants"] - len(equivalent)
+    return {
+        **previous,
+        "killed": killed,
+        "equivalent": equivalent,
+        "survived": survivors["survived"],
+        "kill_rate": round(100 * killed / counted, 1) if counted else 100.0,
+        "hand_mutants": survivors["hand_mutants"],
+        "hand_mutants_survived": survivors["hand_mutants_survived"],
+        "date": survivors["date"],
+        "command": f"{previous['command'].split(', then')[0]}, then {survivors['command']} --survivors",
+    }
+
+
 def caught(result: dict[str, object]) -> str:
     total = result["hand_mutants"]
     return f"{total - len(result['hand_mutants_survived'])}/{total}" if total else "-"
@@ -276,9 +296,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("modules", nargs="*", choices=[[], *MODULES], metavar="MODULE", help=", ".join(MODULES))
     parser.add_argument("--show", action="store_true", help="print the diff of every survivor")
+    parser.add_argument("--survivors", action="store_true", help="run only the survivors recorded for the module (after adding tests)")
     args = parser.parse_args()
     for name in args.modules or MODULES:  # one at a time: mutation runs are CPU-heavy
-        result = run_module(name, MODULES[name], args.show)
+        before = json.loads(RESULTS.read_text()).get(name) if args.survivors and RESULTS.exists() else None
+        if args.survivors and before is None:
+            sys.exit(f"no figures recorded for {name} yet: run it whole first")
+        if before is not None and not before["survived"]:
+            print(f"{name}: no survivors to run again")
+            continue
+        result = run_module(name, MODULES[name], args.show, only=before["survived"] if before else None)
+        result = rechecked(before, result) if before else result
         results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}  # read late: another run may have added a module
         results[name] = result
         print(f"{name}: {result['mutants']} mutants, {result['killed']} killed, {len(result['equivalent'])} equivalent, "
