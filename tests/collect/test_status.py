@@ -298,3 +298,30 @@ def test_status_json_holds_every_field_of_a_run_and_the_sweep() -> None:
             }
         ],
     }  # fmt: skip
+
+
+def test_the_instance_shown_is_the_newest_live_one_else_the_latest_attempts() -> None:
+    run = RunRecord(name="r", index=0, fingerprint="0123456789ab", region="us-east-1", root="us-east-1", instance_type="t3.micro",
+                    max_attempts=3, max_interruptions=2, params={})  # fmt: skip
+    sweep = SweepRecord(id="p", results=Results(bucket="b", region="us-east-1", folder=FOLDER), runs=(run,), sweep_file=None)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def instance(instance_id: str, state: str, launched: datetime) -> Instance:
+        return Instance(instance_id=instance_id, region="us-east-1", run="r", fingerprint=run.fingerprint, state=state, status_tag=None,
+                        launched=launched)  # fmt: skip
+
+    def shown(attempts: list[str], *instances: Instance) -> tuple[str | None, str | None, datetime | None]:
+        keys = tuple(Key(f"{contract.control_prefix(FOLDER, contract.CONTROL_ATTEMPTS)}{run.key}/{name}", at + timedelta(minutes=n), 0)
+                     for n, name in enumerate(attempts))  # fmt: skip
+        (status,) = run_statuses(sweep, Observation(done=(), attempts=keys, stops=(), instances=instances, problems=()))
+        return status.instance_id, status.instance_state, status.started_at
+
+    # two live instances (a relaunch while the old one shuts down): the newer, the higher id on a tie
+    later = at + timedelta(hours=1)
+    assert shown([], instance("i-old", "running", at), instance("i-new", "pending", later)) == ("i-new", "pending", later)
+    assert shown([], instance("i-a", "running", at), instance("i-b", "running", at))[0] == "i-b"
+    # none live: the instance of the latest attempt, never another one of the run's
+    ended = (instance("i-2", "terminated", at), instance("i-1", "terminated", later))
+    assert shown(["i-2.interrupted", "i-1", "i-1.interrupted"], *ended) == ("i-1", "terminated", at + timedelta(minutes=1))
+    # booting: no attempt yet, started when it was launched
+    assert shown([], instance("i-3", "pending", later)) == ("i-3", "pending", later)
