@@ -72,10 +72,10 @@ MODULES: dict[str, Target] = {
     ),
     "iam": Target("spawn_tf/iam.py", ("tests/unit/test_iam.py",)),
     "iam-emit": Target("spawn_tf/emit/terraform.py", ("tests/unit/test_iam_policy.py",), functions=("_iam", "_policy")),
-    "expand": Target("spawn_tf/expand.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py"), sample="37"),
-    "validate": Target("spawn_tf/validate.py", ("tests/unit/test_validate.py", "tests/unit/test_validate_rules.py"), sample="37"),
+    "expand": Target("spawn_tf/expand.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py")),
+    "validate": Target("spawn_tf/validate.py", ("tests/unit/test_validate.py", "tests/unit/test_validate_rules.py")),
     "values": Target("spawn_tf/values.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py")),
-    "run-settings": Target("spawn_tf/run_settings.py", ("tests/unit/test_run_settings.py", "tests/unit/test_expand_rules.py"), sample="37"),
+    "run-settings": Target("spawn_tf/run_settings.py", ("tests/unit/test_run_settings.py", "tests/unit/test_expand_rules.py")),
 }
 
 
