@@ -18,8 +18,9 @@ from moto_layout import BUCKET
 from spawn_tf import contract, lifecycle
 from spawn_tf.cli import main
 from spawn_tf.collect.observe import Instance, Key, Observation, observe
-from spawn_tf.collect.status import run_statuses, status_document, sweep_status
+from spawn_tf.collect.status import RunStatus, run_statuses, status_document, sweep_status
 from spawn_tf.collect.sweep import Results, SweepRecord
+from spawn_tf.contract import Status
 from spawn_tf.manifest import RunRecord, run_records, sweep_manifest
 from spawn_tf.pipeline import check_file
 
@@ -272,3 +273,55 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(layout, collector_env)
     assert first == "sweep long: pending (3000 runs: 3000 pending)"
     assert (sweep.sweep_file.parent / "stderr.txt").read_text() == ""  # no "internal error", no "Exception ignored"
     assert code == "1"
+
+
+def test_status_json_holds_every_field_of_a_run_and_the_sweep() -> None:
+    """`status --json` field by field, the seed's `parameter_name` and `exit_code` among them; times in UTC to the second."""
+    run = RunRecord(name="r-1", index=4, fingerprint="0123456789ab", region="eu-west-1", root="eu-west-1", instance_type="t3.micro",
+                    max_attempts=3, max_interruptions=2, params={"lr": 0.1})  # fmt: skip
+    sweep = SweepRecord(id="sw", results=Results(bucket="b", region="us-east-1", folder="sweeps/sw"), runs=(run,), sweep_file=None)
+    status = RunStatus(run=run, status=Status.FAILED, final=True, exit_code=3, attempts=2, instance_id="i-2", instance_state="terminated",
+                       started_at=datetime(2026, 12, 1, 2, 3, 4, tzinfo=UTC), finished_at=datetime(2026, 12, 1, 5, 6, 7, tzinfo=UTC),
+                       reason="")  # fmt: skip
+    assert status_document(sweep, (status,), ["EC2 in eu-west-1: denied"]) == {
+        "sweep": "sw",
+        "status": "completed",
+        "results": "s3://b/sweeps/sw/",
+        "total": 1,
+        "counts": {"failed": 1},
+        "problems": ["EC2 in eu-west-1: denied"],
+        "instances": [
+            {
+                "parameter_name": "r-1", "run": "r-1", "index": 4, "status": "failed", "final": True, "exit_code": 3, "region": "eu-west-1",
+                "instance_id": "i-2", "instance_state": "terminated", "attempts": 2, "fingerprint": "0123456789ab", "params": {"lr": 0.1},
+                "started_at": "2026-12-01T02:03:04Z", "finished_at": "2026-12-01T05:06:07Z", "reason": "",
+            }
+        ],
+    }  # fmt: skip
+
+
+def test_the_instance_shown_is_the_newest_live_one_else_the_latest_attempts() -> None:
+    run = RunRecord(name="r", index=0, fingerprint="0123456789ab", region="us-east-1", root="us-east-1", instance_type="t3.micro",
+                    max_attempts=3, max_interruptions=2, params={})  # fmt: skip
+    sweep = SweepRecord(id="p", results=Results(bucket="b", region="us-east-1", folder=FOLDER), runs=(run,), sweep_file=None)
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def instance(instance_id: str, state: str, launched: datetime) -> Instance:
+        return Instance(instance_id=instance_id, region="us-east-1", run="r", fingerprint=run.fingerprint, state=state, status_tag=None,
+                        launched=launched)  # fmt: skip
+
+    def shown(attempts: list[str], *instances: Instance) -> tuple[str | None, str | None, datetime | None]:
+        keys = tuple(Key(f"{contract.control_prefix(FOLDER, contract.CONTROL_ATTEMPTS)}{run.key}/{name}", at + timedelta(minutes=n), 0)
+                     for n, name in enumerate(attempts))  # fmt: skip
+        (status,) = run_statuses(sweep, Observation(done=(), attempts=keys, stops=(), instances=instances, problems=()))
+        return status.instance_id, status.instance_state, status.started_at
+
+    # two live instances (a relaunch while the old one shuts down): the newer, the higher id on a tie
+    later = at + timedelta(hours=1)
+    assert shown([], instance("i-old", "running", at), instance("i-new", "pending", later)) == ("i-new", "pending", later)
+    assert shown([], instance("i-a", "running", at), instance("i-b", "running", at))[0] == "i-b"
+    # none live: the instance of the latest attempt, never another one of the run's
+    ended = (instance("i-2", "terminated", at), instance("i-1", "terminated", later))
+    assert shown(["i-2.interrupted", "i-1", "i-1.interrupted"], *ended) == ("i-1", "terminated", at + timedelta(minutes=1))
+    # booting: no attempt yet, started when it was launched
+    assert shown([], instance("i-3", "pending", later)) == ("i-3", "pending", later)

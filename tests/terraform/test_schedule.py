@@ -6,6 +6,7 @@ the collector lay them out and asks Terraform which instances it would keep.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 import tfharness as tfh
 from offline import compile_sweep, plan_root
+from provider_schema import check_root
 
 from spawn_tf import contract
 from spawn_tf.pipeline import Checked
@@ -128,6 +130,37 @@ def test_stop_markers_and_exhausted_attempts_stop_launches(tmp_path: Path) -> No
     assert "run-01" in active(checked, build, tmp_path, listings(attempts=started, stop=[contract.STOP_ALL]))
 
 
+def test_each_listing_reads_its_control_prefix_of_the_results_bucket(tmp_path: Path) -> None:
+    """What the offline plans stand in for: the listings' arguments as the AWS provider reads them."""
+    checked, build = compiled(tmp_path, sweep_text())
+    assert checked.plan is not None
+    for root in REGIONS:
+        documents = {path.name: json.loads(path.read_text()) for path in sorted((build / root).glob("*.tf.json"))}
+        assert check_root(documents) == []
+        schedule = documents["schedule.tf.json"]
+        found = {
+            name: (data["bucket"], data["prefix"], data["region"], data["max_keys"])
+            for name, data in schedule["data"]["aws_s3_objects"].items()
+        }
+        assert found == {
+            name: ("${local.results_bucket}", f"${{local.control.{name}}}", checked.plan.bucket_region, contract.MAX_LISTING_KEYS)
+            for name in ("done", "attempts", "stop")
+        }
+        assert schedule["locals"]["control"] == {
+            "done": contract.control_prefix(FOLDER, contract.CONTROL_DONE),
+            "attempts": contract.control_prefix(FOLDER, contract.CONTROL_ATTEMPTS),
+            "stop": contract.control_prefix(FOLDER, contract.CONTROL_STOP),
+        }
+
+
+def test_keys_that_only_begin_like_a_marker_are_none(tmp_path: Path) -> None:
+    """The patterns hold for the whole key name (spawn_tf.lifecycle matches them whole): more after a marker is not a marker."""
+    checked, build = compiled(tmp_path, sweep_text())
+    done = [f"{key(checked, 'run-01')}/success.0/x", f"{key(checked, 'run-01')}/failed.1x"]
+    attempts = [f"{key(checked, 'run-02')}/i-0{n}.failed/x" for n in range(2)]  # max_attempts 2, were they outcomes
+    assert active(checked, build, tmp_path, listings(done=done, attempts=attempts)) == ALL
+
+
 def test_many_done_markers_and_a_truncated_listing(tmp_path: Path) -> None:
     text = (
         "sweep: sched\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n  command: ./train.sh\nname_template: run-{i:04d}\ngrid:\n  i: ["
@@ -187,8 +220,6 @@ def test_a_thousand_run_root_plans_offline(tmp_path: Path) -> None:
 
 def test_what_feeds_for_each_is_known_at_plan_time(tmp_path: Path) -> None:
     """Only data sources and literals decide `local.active`: no managed resource, no depends_on (DESIGN §4)."""
-    import json
-
     _, build = compiled(tmp_path, sweep_text(max_concurrent=4))
     for root in REGIONS:
         schedule = json.loads((build / root / "schedule.tf.json").read_text())

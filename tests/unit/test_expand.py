@@ -175,6 +175,11 @@ def test_parse_duration_units() -> None:
     assert [parse_duration(text) for text in ("30m", "6h", "1h30m", "1d", "90s", "1d2h3m4s")] == [1800, 21600, 5400, 86400, 90, 93784]
 
 
+def test_env_text_of_each_kind_of_value() -> None:
+    assert [env_text(value) for value in (True, False, "x y", 3, 0.5)] == ["true", "false", "x y", "3", "0.5"]
+    assert env_text({"b": ["é", 1], "a": None}) == '{"a":null,"b":["é",1]}'  # compact, keys sorted, text as written
+
+
 def test_env_name_mapping() -> None:
     assert [env_name(key) for key in ("learning_rate", "model-name", "x")] == ["LEARNING_RATE", "MODEL_NAME", "X"]
 

@@ -285,6 +285,13 @@ def denied(line: int, target: str, bucket: str, at: tuple[int, int] = (4, 14)) -
           ("ERROR", "duplicate-run-name", "run name 's-0001' is already used by run 0", "run names must be unique: they are S3 folders and Terraform keys", 8, 5)]),
         (QUIET_DEFAULTS + "name_template: r-{lr}\nparams:\n  - {x: 1}\n",
          [("ERROR", "bad-name-template", "name_template uses '{lr}', which is not a parameter of every run", None, 5, 16)]),
+        (QUIET_DEFAULTS + "name_template: r-{x}\nparams:\n  - {x: " + "a" * 99 + "}\n",  # 101 characters: one too many
+         [("ERROR", "bad-run-name", "name_template makes a name of 101 characters ('r-" + "a" * 38 + "...'), more than the limit of 100",
+           "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters", 5, 16)]),
+        (QUIET_DEFAULTS + "name_template: r-{x}\nparams:\n  - {x: " + "a" * 98 + "}\n", []),  # 100 characters: the limit
+        (QUIET_DEFAULTS + "name_template: r/{x}\nparams:\n  - {x: 1}\n",
+         [("ERROR", "bad-run-name", "name_template makes 'r/1', which is not a valid run name",
+           "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters", 5, 16)]),
     ],
 )  # fmt: skip
 def test_expansion_diagnostics_in_full(check: CheckSweep, text: str, expected: list[tuple[str, str, str, str | None, int, int]]) -> None:

@@ -97,6 +97,12 @@ def test_scenario(scenario: Scenario) -> None:
     assert decided == expected
 
 
+def test_a_done_marker_is_the_whole_key_name() -> None:
+    """A key that only begins like a done marker is none: the pattern is matched whole, as Terraform anchors it."""
+    assert facts_of(["_done/R/success.0/x", "_done/R/failed.1x", "_done/R/timeout.none.x"]).done is None
+    assert facts_of(["_done/R/success.0/x", "_done/R/failed.1"]).done.status is Status.FAILED
+
+
 # --- properties: the three parts agree on any keys --------------------------------------------------
 
 OUTCOMES = [*map(str, contract.OUTCOME_STATUSES), "bogus", "failed.x"]
@@ -146,3 +152,46 @@ def test_max_concurrent_keeps_started_runs_and_fills_up_in_order(runs: list[Any]
     assert all(lifecycle.is_open(facts, limit) for (facts, limit), flag in zip(states, kept, strict=True) if flag)  # the cap only removes
     launched = [n for n in waiting if kept[n]]
     assert launched == waiting[: max(0, cap - sum(started))]  # the first ones in the sweep's order, up to the cap
+
+
+# --- single rules the table does not spell out -------------------------------------------------------
+
+
+def test_a_done_marker_carries_its_exit_code_and_when_it_was_written() -> None:
+    assert facts_of(["_attempts/R/i-1", "_done/R/failed.3"]).done == lifecycle.Done(Status.FAILED, 3, AT + timedelta(seconds=1))
+    assert facts_of(["_done/R/timeout.none"]).done == lifecycle.Done(Status.TIMEOUT, None, AT)
+
+
+def test_a_live_instance_shows_the_status_its_agent_tagged() -> None:
+    def shown(tag: str | None) -> lifecycle.View:
+        instance = Instance(instance_id="i-1", region="us-east-1", run=RUN, fingerprint=FINGERPRINT, state="running", status_tag=tag,
+                            launched=AT)  # fmt: skip
+        return lifecycle.collector_view(lifecycle.RunFacts(), lifecycle.Limits(3, 2), instance)
+
+    assert shown("success") == lifecycle.View(Status.SUCCESS, False)  # its agent is uploading: not final before the done marker
+    assert [shown(tag).status for tag in (None, "pending", "running", "bogus")] == [Status.RUNNING] * 4
+
+
+def test_the_collector_says_why_when_the_status_alone_does_not() -> None:
+    limits = lifecycle.Limits(3, 2)
+
+    def reason(names: list[str], unread: tuple[str, ...] = ()) -> str:
+        return lifecycle.collector_view(facts_of(names), limits, None, unread).reason
+
+    assert reason(["_attempts/R/i-2", "_attempts/R/i-1"]) == "attempt on i-1, i-2 ended without an outcome; relaunched by the next apply"
+    assert reason(["_attempts/R/i-1.failed", "_attempts/R/i-2.interrupted", "_attempts/R/i-3.interrupted"]) == (
+        "1 failed attempts, 2 interruptions"
+    )
+    assert reason(["_stop/RUN"]) == "stop marker"
+    assert reason(["_attempts/R/i-1.failed"]) == "relaunched by the next apply"
+    assert reason([]) == ""
+    assert reason([], ("_done", "_attempts")) == "could not read _done, _attempts"
+
+
+def test_without_max_concurrent_every_open_run_is_kept() -> None:
+    runs = [(facts_of(names), lifecycle.Limits(1, 1)) for names in ([], ["_done/R/success.0"], ["_attempts/R/i-1"], ["_stop/RUN"])]
+    assert lifecycle.chosen(runs, None) == (True, False, True, False)
+
+
+def test_an_agent_on_a_fresh_run_runs_it_and_by_default_succeeds() -> None:
+    assert lifecycle.agent_start(lifecycle.RunFacts(), lifecycle.Limits(3, 2)) == lifecycle.AgentStep(True, Status.SUCCESS, Status.SUCCESS)

@@ -212,6 +212,28 @@ def test_name_template_fields(check: CheckSweep, template: str, problems: list[s
     assert hints <= {"fields look like {learning_rate}", "fields name a parameter, like {learning_rate}, or {index}"}
 
 
+SPEC_HINT = "a run name has at most 100 characters; a precision like {learning_rate:.3g} shortens numbers"
+
+
+@pytest.mark.parametrize(
+    ("template", "problems"),
+    [
+        ("a" * 100, []),  # the text alone at the limit of a run name
+        ("a" * 101, [("name_template's text alone is 101 characters, more than the limit of 100 of a run name", "shorten the text around the fields")]),
+        ("r-{x:{w}}", [("name_template field '{x:{w}}' takes its format from another field", "write the width as a number, like {learning_rate:>8}")]),
+        ("r-{x:>00100}", []),  # a zero flag, then leading zeros: not digits of the width
+        ("r-{x:>00101}", [("name_template field '{x:>00101}' has a width of 101, more than the limit of 100", SPEC_HINT)]),
+        ("r-{x:.200}", [("name_template field '{x:.200}' has a precision of 200, more than the limit of 100", SPEC_HINT)]),
+        # a spec or a width over 40 characters is shortened to 37 and '...'
+        ("r-{x:>" + "9" * 40 + "}", [("name_template field '{x:>" + "9" * 36 + "...}' has a width of " + "9" * 40 + ", more than the limit of 100", SPEC_HINT)]),
+        ("r-{x:>" + "9" * 41 + "}", [("name_template field '{x:>" + "9" * 36 + "...}' has a width of " + "9" * 37 + "..., more than the limit of 100", SPEC_HINT)]),
+    ],
+)  # fmt: skip
+def test_name_template_text_and_format_spec_limits(check: CheckSweep, template: str, problems: list[tuple[str, str]]) -> None:
+    checked = check(QUIET_DEFAULTS + f"name_template: '{template}'\nparams:\n  - {{x: 1, w: 3}}\n")
+    assert [(d.message, d.hint) for d in checked.diagnostics if d.code == "bad-name-template"] == problems
+
+
 def test_the_sweep_is_built_from_every_top_level_key(check: CheckSweep) -> None:
     text = (
         "sweep: built\nresults: s3://bkt/p\nresults_region: eu-west-1\nregions: [us-east-1, eu-west-1]\nmax_concurrent: 4\n"
