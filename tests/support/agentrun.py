@@ -2,20 +2,26 @@
 stand-in and fault-injecting proxy before moto (tests/faultproxy.py), so times can be scaled down
 through the agent's test variables (contract.TEST_OVERRIDES) and faults injected per agent.
 
-Fixture `faults(script, settings="") -> Faults`: the rendered user-data of run r1 of a one-run sweep;
-`Faults.make()` adds an instance, `Faults.run(agent, **env)` runs the user-data in its sandbox.
+`Bench(aws, moto_server, folder)`: cases side by side on one moto server, each in a bucket of its own;
+`Bench.setup(script, settings="", bucket=...) -> Faults`: the rendered user-data of run r1 of a
+one-run sweep; `Faults.make()` adds an instance, `Faults.run(agent, **env)` runs the user-data in
+its sandbox. Fixture `faults(script, settings="") -> Faults`: the same, one test at a time.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from faultproxy import FaultProxy
 from imds import Imds
+from sandbox import AMI, AgentSandbox
 
 from spawn_tf import contract
 
@@ -35,10 +41,10 @@ FAST = {
 }
 
 
-def sweep(script: str, settings: str = "") -> str:
+def sweep(script: str, settings: str = "", bucket: str = BUCKET) -> str:
     body = "".join(f"    {line}\n" for line in script.strip("\n").splitlines())
     return (
-        f"sweep: {SWEEP}\nresults: s3://{BUCKET}/sweeps\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n{settings}"
+        f"sweep: {SWEEP}\nresults: s3://{bucket}/sweeps\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n{settings}"
         f"  user_data: |\n{body}params:\n  - name: r1\n    lr: 0.1\n"
     )
 
@@ -50,7 +56,7 @@ class Agent:
     instance: str
     imds: Imds
     proxy: FaultProxy
-    sandbox: Any
+    sandbox: AgentSandbox
     result: Any = None
 
     def control_word(self) -> str:
@@ -71,9 +77,10 @@ class Faults:
     user_data: str
     run_key: str
     make: Callable[[], Agent]
+    bucket: str = BUCKET
 
     def keys(self) -> dict[str, bytes]:
-        return self.aws.s3_tree(BUCKET)
+        return self.aws.s3_tree(self.bucket)
 
     def control(self, name: str) -> list[str]:
         prefix = f"{FOLDER}/{name}/{self.run_key}/"
@@ -91,33 +98,62 @@ class Faults:
         return agent
 
 
-@pytest.fixture
-def faults(aws, results_bucket, agent_sandbox, render_user_data, moto_server) -> Iterator[Callable[..., Faults]]:
-    from pathlib import Path
+class Bench:
+    """Cases side by side on one moto server: each in a bucket of its own (so every key a case asserts is
+    its own), each agent with its own IMDS, proxy and sandbox folder under `folder`. Thread-safe."""
 
-    from spawn_tf import check_file
+    def __init__(self, aws: Any, moto_server: str, folder: Path) -> None:
+        self.aws, self.moto_server, self.folder = aws, moto_server, folder
+        self._lock = threading.Lock()
+        self._closers: list[Callable[[], None]] = []
+        self._sandboxes: list[AgentSandbox] = []
+        self._buckets: set[str] = set()
 
-    opened: list[Any] = []
+    def setup(self, script: str, settings: str = "", bucket: str = BUCKET) -> Faults:
+        from spawn_tf import check_file
+        from spawn_tf.userdata import user_data
 
-    def setup(script: str, settings: str = "") -> Faults:
-        text = sweep(script, settings)
-        path = Path(agent_sandbox().tmp) / "s.yaml"
-        path.write_text(text)
+        with self._lock:
+            new = bucket not in self._buckets
+            self._buckets.add(bucket)
+        if new:
+            self.aws.s3.create_bucket(Bucket=bucket)
+        path = self._new_folder("sweep") / "s.yaml"
+        path.write_text(sweep(script, settings, bucket))
         checked = check_file(path)
-        assert checked.runs is not None
-        run_key = contract.run_key(checked.runs[0].name, checked.runs[0].fingerprint)
+        assert checked.plan is not None and checked.runs is not None, [d.render() for d in checked.diagnostics]
+        run = checked.runs[0]
+        run_key = contract.run_key(run.name, run.fingerprint)
+        return Faults(self.aws, user_data(checked.plan, run), run_key, self._make, bucket)
 
-        def make() -> Agent:
-            imds, proxy = Imds(region=aws.region).start(), FaultProxy(moto_server).__enter__()
-            opened.extend([imds.stop, lambda: proxy.__exit__(None, None, None)])
-            imds.instance_id = aws.ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-            sandbox = agent_sandbox()
-            sandbox.imds = imds
-            sandbox.endpoint = proxy.endpoint
-            return Agent(imds.instance_id, imds, proxy, sandbox)
+    def _new_folder(self, kind: str) -> Path:
+        with self._lock:
+            folder = self.folder / f"{kind}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        return folder
 
-        return Faults(aws, render_user_data(text, "r1"), run_key, make)
+    def _make(self) -> Agent:
+        imds, proxy = Imds(region=self.aws.region).start(), FaultProxy(self.moto_server).__enter__()
+        sandbox = AgentSandbox(folder=self._new_folder("sandbox"), imds=imds, endpoint=proxy.endpoint)
+        with self._lock:
+            self._closers.extend([imds.stop, lambda: proxy.__exit__(None, None, None)])
+            self._sandboxes.append(sandbox)
+        imds.instance_id = self.aws.ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
+        return Agent(imds.instance_id, imds, proxy, sandbox)
 
-    yield setup
-    for close in opened:
-        close()
+    def close(self) -> list[str]:
+        """End what the sandboxes left running, stop the stand-ins; the paths written outside a sandbox."""
+        for sandbox in self._sandboxes:
+            sandbox.end_processes()
+        for close in self._closers:
+            close()
+        return [path for sandbox in self._sandboxes for path in sandbox.escaped]
+
+
+@pytest.fixture
+def faults(aws, moto_server, tmp_path) -> Iterator[Callable[..., Faults]]:
+    bench = Bench(aws, moto_server, tmp_path)
+    yield bench.setup
+    escaped = bench.close()
+    if escaped:
+        pytest.fail(f"user-data wrote outside SPAWN_AGENT_ROOT, on this machine: {escaped}", pytrace=False)
