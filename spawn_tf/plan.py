@@ -76,10 +76,7 @@ class Plan:
     sweep_folder: str  # S = PREFIX/<sweep>
     archives: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))  # sha256 -> .tar.gz of every workdir archive a run uses
     helper: bytes = b""  # the helper module that prepares runs' environments, when a run needs it (DESIGN §11)
-
-    @property
-    def helper_sha256(self) -> str | None:
-        return hashlib.sha256(self.helper).hexdigest() if self.helper else None
+    helper_sha256: str | None = None  # its sha256, when there is one
 
 
 def home_region(sweep: Sweep) -> str:
@@ -120,6 +117,7 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
         sweep_folder=contract.sweep_prefix(prefix, sweep.id),
         archives=MappingProxyType({sha: data for sha, data in sorted((archives or {}).items()) if sha in used}),
         helper=helper,
+        helper_sha256=helper_sha,
     )
 
 

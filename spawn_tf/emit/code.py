@@ -10,6 +10,7 @@ tag `spawn:code`: a role's policy lets it read only the objects whose tag its ru
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -22,22 +23,17 @@ from spawn_tf.workdir import code_name
 def root_code(plan: Plan, root: Root) -> dict[str, tuple[PurePosixPath, bytes]]:
     """Object name (<sha256><suffix>) -> (file in the root, bytes) of every code object the root's runs read, sorted."""
     found: dict[str, tuple[PurePosixPath, bytes]] = {}
-    for run in root.runs:
-        sha = run.settings.code_sha256
+    for settings in {id(run.settings): run.settings for run in root.runs}.values():  # runs share settings objects
+        sha = settings.code_sha256
         if sha is not None:
             found[f"{sha}{contract.ARCHIVE_SUFFIX}"] = (code_name(sha), plan.archives[sha])
-        if run.settings.prepares and plan.helper_sha256 is not None:
+        if settings.prepares and plan.helper_sha256 is not None:
             found[f"{plan.helper_sha256}{contract.MODULE_SUFFIX}"] = (code_name(plan.helper_sha256, contract.MODULE_SUFFIX), plan.helper)
     return dict(sorted(found.items()))
 
 
-def code_files(plan: Plan, root: Root) -> dict[PurePosixPath, bytes]:
-    return dict(root_code(plan, root).values())
-
-
-def code_document(plan: Plan, root: Root, sweep_tags: dict[str, str]) -> dict[str, Any]:
-    """The upload of the root's code objects; empty when its runs read none."""
-    objects = root_code(plan, root)
+def code_document(plan: Plan, objects: Mapping[str, tuple[PurePosixPath, bytes]], sweep_tags: dict[str, str]) -> dict[str, Any]:
+    """The upload of a root's code objects (`root_code`); empty when its runs read none."""
     if not objects:
         return {}
     prefix = contract.control_prefix(plan.sweep_folder, contract.CONTROL_CODE)

@@ -14,7 +14,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract
-from spawn_tf.emit.code import code_document, code_files, root_code
+from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.json_text import dump_json
@@ -55,14 +55,15 @@ def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool =
 def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping[str, dict[str, Any]]) -> dict[PurePosixPath, bytes]:
     """The files of one self-contained root."""
     scripts = _script_files(root)
+    code = root_code(plan, root)
     documents = {
         "terraform.tf.json": _terraform(plan, root),
         "locals.tf.json": _locals(plan, root, scripts, heads),
-        "instances.tf.json": _instances(plan, root, compressed(raw_sizes(plan, root, heads))),
+        "instances.tf.json": _instances(plan, root, compressed(raw_sizes(plan, root, heads)), uploads_code=bool(code)),
         "network.tf.json": _network(plan, root),
         "schedule.tf.json": schedule(plan, root),
         "results.tf.json": _results(plan, root),
-        "code.tf.json": code_document(plan, root, _sweep_tags(plan)),
+        "code.tf.json": code_document(plan, code, _sweep_tags(plan)),
     }
     if root.roles:
         documents["iam.tf.json"] = iam_document(plan, root, _sweep_tags(plan))
@@ -70,7 +71,7 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     files[PurePosixPath(contract.AGENT_FILE)] = agent_script().encode()
     for text, name in scripts.items():
         files[PurePosixPath(contract.SCRIPTS_DIR) / name] = text.encode()
-    files.update(code_files(plan, root))
+    files.update(code.values())
     # Uploaded to S3 for the collector; sweep.json shows the same records readably.
     files[PurePosixPath(contract.ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records))
     return files
@@ -248,7 +249,7 @@ def _market_options(root: Root) -> dict[str, Any]:
     return {"dynamic": {"instance_market_options": {"for_each": Expr("each.value.spot ? [each.value] : []"), "content": content}}}
 
 
-def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
+def _instances(plan: Plan, root: Root, gzipped: bool, *, uploads_code: bool) -> dict[str, Any]:
     instance: dict[str, Any] = {
         "for_each": Expr(contract.ACTIVE_RUNS_LOCAL),
         "ami": Expr("local.amis[each.value.ami]"),
@@ -287,7 +288,7 @@ def _instances(plan: Plan, root: Root, gzipped: bool) -> dict[str, Any]:
         # IAM is eventually consistent: the role's policies exist before an instance uses it.
         attached = any(spec.managed_policies for spec in root.specs.values())
         instance["depends_on"] = ["aws_iam_role_policy.run", *(["aws_iam_role_policy_attachment.run"] if attached else [])]
-    if root_code(plan, root):  # the code is in S3 before an agent looks for it
+    if uploads_code:  # the code is in S3 before an agent looks for it
         instance["depends_on"] = [*instance.get("depends_on", []), "aws_s3_object.code"]
     return {
         "resource": {
