@@ -1,4 +1,5 @@
-"""Build the Sweep of a checked document: defaults gathered, the grid in key order, the random search, the budget."""
+"""Build the Sweep of a checked document: defaults gathered, the grid in key order, the random search, the budget,
+the early-stopping rule."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.load import Document
 from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch, Sweep
+from spawn_tf.stopping import Rule
 
 _NOT_IN_ID = re.compile(r"[^a-z0-9]+")
 _ID_HASH_CHARS = 6
@@ -70,6 +72,7 @@ def build_sweep(document: Document) -> Sweep:
         backend=None if backend is None else Backend(kind=backend[0], config=MappingProxyType(dict(backend[1]))),
         aws_provider_version=terraform.get("aws_provider_version", contract.DEFAULT_AWS_PROVIDER_VERSION),
         budget=_budget(data.get("budget")),
+        early_stopping=None if "early_stopping" not in data else Rule.from_settings(data["early_stopping"]),
     )
 
 

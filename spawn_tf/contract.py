@@ -29,6 +29,7 @@ SWEEP_KEYS: Final = (
     "max_runs_per_root",  # above this a region's root is split into shards
     "terraform",  # backend and provider constraint
     "budget",  # {max_usd, prices}: compile and cost fail above max_usd
+    "early_stopping",  # {metric, mode, rule, ...}: agents stop runs that fall behind the others (DESIGN §12)
 )
 
 # Keys a run (or `defaults`) may set; every other key is a workload parameter.
@@ -183,6 +184,10 @@ ENV_SETUP: Final = "SPAWN_SETUP"  # the setup script
 ENV_IMAGE: Final = "SPAWN_IMAGE"  # the container image
 ENV_GPU: Final = "SPAWN_GPU"  # "true" on NVIDIA GPU types (docker run --gpus all), with an image only
 ENV_WORKENV_SHA256: Final = "SPAWN_WORKENV_SHA256"  # the helper module that prepares them: S/_code/<this>.py
+# Early stopping (DESIGN §12), set for a sweep with an early_stopping block: its settings as JSON, and
+# the rule's module (spawn_tf/stopping.py as shipped) at S/_code/<this>.py.
+ENV_EARLY_STOPPING: Final = "SPAWN_EARLY_STOPPING"
+ENV_STOPPING_SHA256: Final = "SPAWN_STOPPING_SHA256"
 
 # Per-run settings the agent reads from its environment (set in the user-data preamble).
 ENV_TTL_SECONDS: Final = "SPAWN_TTL_SECONDS"  # empty: no ttl
@@ -304,6 +309,11 @@ CONTROL_CODE: Final = "_code"  # S/_code/<sha256>.tar.gz: a workdir archive, nam
 ARCHIVE_SUFFIX: Final = ".tar.gz"
 MODULE_SUFFIX: Final = ".py"  # S/_code/<sha256>.py: a helper module kept out of user-data
 CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
+# S/_progress/<metric>/<step:010d>/<run>=<value>[,<mean>,<best>]: a progress report (`spored report`, DESIGN §12)
+CONTROL_PROGRESS: Final = "_progress"
+METRIC_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # a reported metric's name, a key segment
+EARLY_STOPPED_REASON: Final = "early-stopped"  # the reason of a run its agent stopped by the early_stopping rule
+PROGRESS_FILE: Final = "progress.json"  # /opt/spawn/run/<this>: the run's reports this attempt, for its running mean and best
 STATUS_FILE: Final = "status.json"  # S/<run>/status.json
 LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log
 NO_EXIT_CODE: Final = "none"  # the exit code in a _done key when the workload has none
@@ -320,6 +330,12 @@ def code_key(sweep_folder: str, sha256: str, suffix: str = ARCHIVE_SUFFIX) -> st
     """S/_code/<sha256>.tar.gz: a workdir archive; `sha256` is that of the uncompressed tar (gzip builds differ, tar bytes do not).
     S/_code/<sha256>.py: a module of the agent's helper too large for user-data, named by its own sha256."""
     return f"{control_prefix(sweep_folder, CONTROL_CODE)}{sha256}{suffix}"
+
+
+def progress_prefix(sweep_folder: str, metric: str | None = None) -> str:
+    """S/_progress/[<metric>/]; below it <step>/ (spawn_tf/stopping.step_folder): one listing of a step gives every run's report of it."""
+    prefix = control_prefix(sweep_folder, CONTROL_PROGRESS)
+    return prefix if metric is None else f"{prefix}{metric}/"
 
 
 def history_key(sweep_folder: str, stamp: str, key: str) -> str:
@@ -407,6 +423,7 @@ CODE_DIR: Final = "code"  # build/<sweep>/<root>/code/<sha256>.tar.gz: the workd
 # The helper module that prepares a run's environment (templates/agent/): not in user-data (16 KB) but
 # an object beside the archives, fetched and hash-checked by the runs that set workdir, packages, setup or image.
 WORKENV_MODULE: Final = "workenv"
+STOPPING_MODULE: Final = "stopping"  # spawn_tf/stopping.py, fetched likewise by runs of a sweep with early_stopping
 SCRIPTS_DIR: Final = "scripts"  # build/<sweep>/<root>/scripts/<sha256[:16]>.sh: the run scripts, each once
 TERRAFORM_REQUIRED_VERSION: Final = ">= 1.10.0"  # check blocks, terraform_data, S3 backend use_lockfile
 COMPILED_FILES_RECORD: Final = ".spawn-tf-files.json"  # build/<sweep>/: the files compile wrote, the only ones it replaces or removes

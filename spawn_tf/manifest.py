@@ -15,6 +15,7 @@ from spawn_tf import contract
 from spawn_tf._version import __version__
 from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
+from spawn_tf.stopping import Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,7 +60,14 @@ def _run_record(run: Run, root: str) -> dict[str, Any]:
 
 
 def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    return {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
+    found = {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
+    return found | early_stopping_record(plan)
+
+
+def early_stopping_record(plan: Plan) -> dict[str, Any]:
+    """The sweep's early-stopping rule, for the collector to explain stops with (nothing without one)."""
+    rule = plan.sweep.early_stopping
+    return {} if rule is None else {"early_stopping": rule.settings()}
 
 
 def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_text: str | None = None) -> dict[str, Any]:
@@ -83,6 +91,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_tex
         },
         "home_region": plan.home_region,
         "max_concurrent": plan.sweep.max_concurrent,
+        **early_stopping_record(plan),
         "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
         "runs": sorted(records.values(), key=lambda record: record["index"]),
     }
@@ -105,6 +114,12 @@ def source_text(manifest: Mapping[str, Any]) -> tuple[str, str] | None:
     if isinstance(source, Mapping) and isinstance(source.get("text"), str) and isinstance(source.get("file"), str):
         return source["file"], source["text"]
     return None
+
+
+def early_stopping(manifest: Mapping[str, Any]) -> Rule | None:
+    """The sweep's early-stopping rule, from sweep.json or a root's manifest (None: the sweep has none)."""
+    settings = manifest.get("early_stopping")
+    return None if settings is None else Rule.from_settings(dict(settings))
 
 
 def location(manifest: Mapping[str, Any]) -> Location:

@@ -14,6 +14,8 @@ from spawn_tf.contract import Arch, OnComplete
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from spawn_tf.stopping import Rule
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RandomParameter:
@@ -70,6 +72,7 @@ class Sweep:
     backend: Backend | None
     aws_provider_version: str
     budget: Budget | None
+    early_stopping: Rule | None = None  # DESIGN §12
 
     @property
     def grid_size(self) -> int:

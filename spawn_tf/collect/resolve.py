@@ -70,6 +70,7 @@ def _from_manifest(data: Mapping[str, Any], aws: Aws, *, source: str, sweep_file
             runs=manifest.runs(data),
             sweep_file=sweep_file,
             source=None if sweep_file is not None else manifest.source_text(data),
+            early_stopping=manifest.early_stopping(data),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _not_a_manifest(source, exc) from None
@@ -211,6 +212,7 @@ def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str
     source = f"s3://{bucket}/{folder}/{contract.CONTROL_MANIFEST}/"
     try:
         runs = manifest.root_runs(roots)
+        rule = next((found for root in roots if (found := manifest.early_stopping(root)) is not None), None)
     except (KeyError, TypeError, AttributeError) as exc:
         raise _not_a_manifest(source, exc) from None
-    return SweepRecord(id=sweep_id, results=Results(bucket=bucket, region=region, folder=folder), runs=runs, sweep_file=None)
+    return SweepRecord(id=sweep_id, results=Results(bucket=bucket, region=region, folder=folder), runs=runs, sweep_file=None, early_stopping=rule)

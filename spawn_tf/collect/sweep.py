@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from spawn_tf.manifest import RunRecord
+from spawn_tf.stopping import Rule
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -34,6 +35,7 @@ class SweepRecord:
     runs: tuple[RunRecord, ...]  # in the sweep's order
     sweep_file: Path | None  # the sweep file, when the command was given one
     source: tuple[str, str] | None = None  # (file name, text) of the sweep file, from sweep.json, when there is no sweep_file
+    early_stopping: Rule | None = None  # the sweep's rule, to explain early stops with (DESIGN §12)
 
     @property
     def regions(self) -> tuple[str, ...]:
