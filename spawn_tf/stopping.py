@@ -13,9 +13,10 @@ so one listing is enough: no GET, no listing of other steps.
 
 from __future__ import annotations
 
+import math
 import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Optional, Sequence, Tuple
 
 MEDIAN = "median"
 ASHA = "asha"
@@ -38,7 +39,7 @@ class Rule:
     min_step: int = 1  # no verdict on reports of earlier steps
     min_runs: int = 3  # no verdict until this many other runs have reported the step
     grace: int = 1  # asha: the first rung's step
-    reduction_factor: int = 3  # asha: rungs at grace × factor^k; the top 1/factor go on
+    reduction_factor: int = 3  # asha: rungs at grace * factor^k; the top 1/factor go on
 
     @classmethod
     def from_settings(cls, settings: dict) -> Rule:
@@ -52,7 +53,7 @@ class Rule:
         return a < b if self.mode == "min" else a > b
 
     def is_rung(self, step: int) -> bool:
-        """asha: step is grace × reduction_factor^k for some k ≥ 0."""
+        """asha: step is grace * reduction_factor^k for some k ≥ 0."""
         if step < self.grace or step % self.grace:
             return False
         quotient = step // self.grace
@@ -77,37 +78,35 @@ class Verdict:
     stop: bool
     rule: str
     step: int
-    value: Optional[float]  # what was compared: the best so far (median) or the value at the rung (asha)
-    cutoff: Optional[float]  # the others' median running mean, or the rung's cut-off; None: no verdict
+    value: float | None  # what was compared: the best so far (median) or the value at the rung (asha)
+    cutoff: float | None  # the others' median running mean, or the rung's cut-off; None: no verdict
     runs: int  # the other runs that counted
 
     def explain(self, rule: Rule) -> str:
         if self.cutoff is None:
-            return "step {}: no verdict ({} other runs reported it; {} needed from step {})".format(self.step, self.runs, rule.min_runs, rule.min_step)
+            return f"step {self.step}: no verdict ({self.runs} other runs reported it; {rule.min_runs} needed from step {rule.min_step})"
         word = "worse than" if self.stop else "not worse than"
         if self.rule == MEDIAN:
-            return "step {}: best {} {} {} the median {} of {} other runs' running means".format(
-                self.step, rule.metric, number(self.value), word, number(self.cutoff), self.runs)
-        return "rung step {}: {} {} {} the cut-off {} of the top 1/{} of {} runs".format(
-            self.step, rule.metric, number(self.value), word, number(self.cutoff), rule.reduction_factor, self.runs + 1)  # fmt: skip
+            return f"step {self.step}: best {rule.metric} {number(self.value)} {word} the median {number(self.cutoff)} of {self.runs} other runs' running means"
+        return f"rung step {self.step}: {rule.metric} {number(self.value)} {word} the cut-off {number(self.cutoff)} of the top 1/{rule.reduction_factor} of {self.runs + 1} runs"  # fmt: skip
 
 
-def number(value: Optional[float]) -> str:
+def number(value: float | None) -> str:
     """A value as report keys carry it: the shortest text that reads back as the same float."""
     return repr(float(value))
 
 
-def entry_name(run: str, value: float, summary: Optional[Tuple[float, float]] = None) -> str:
+def entry_name(run: str, value: float, summary: tuple[float, float] | None = None) -> str:
     """The last part of a report's key: `<run>=<value>`, and `,<mean>,<best>` for the early-stopping metric."""
-    name = "{}={}".format(run, number(value))
-    return name if summary is None else "{},{},{}".format(name, number(summary[0]), number(summary[1]))
+    name = f"{run}={number(value)}"
+    return name if summary is None else f"{name},{number(summary[0])},{number(summary[1])}"
 
 
 def step_folder(step: int) -> str:
     return str(step).zfill(STEP_DIGITS)
 
 
-def parse_entry(name: str, written: int) -> Optional[Report]:
+def parse_entry(name: str, written: int) -> Report | None:
     """A report from the last part of its key; None for a name that is not one (never an error)."""
     run, sep, text = name.rpartition("=")
     parts = text.split(",")
@@ -117,14 +116,14 @@ def parse_entry(name: str, written: int) -> Optional[Report]:
         numbers = [float(part) for part in parts]
     except ValueError:
         return None
-    if any(value != value or value in (float("inf"), float("-inf")) for value in numbers):
+    if not all(math.isfinite(value) for value in numbers):
         return None
     value = numbers[0]
     mean, best = (numbers[1], numbers[2]) if len(numbers) == 3 else (value, value)
     return Report(run, value, mean, best, written)
 
 
-def running(history: dict, step: int, rule: Rule) -> Tuple[float, float]:
+def running(history: dict, step: int, rule: Rule) -> tuple[float, float]:
     """(running mean, best) of a run's values at steps up to `step`; history maps step -> value."""
     values = [value for at, value in sorted(history.items()) if at <= step]
     best = values[0]
