@@ -14,7 +14,6 @@ so one listing is enough: no GET, no listing of other steps.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -133,6 +132,13 @@ def running(history: dict, step: int, rule: Rule) -> tuple[float, float]:
     return sum(values) / len(values), best
 
 
+def median(values: list[float]) -> float:
+    """The middle value, or the mean of the two middle ones (statistics.median, whose import costs compile decimal)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def latest(reports: Iterable[Report]) -> dict:
     """run -> its latest report (a resumed run may have reported a step twice): latest second, then name order."""
     found = {}
@@ -163,7 +169,7 @@ def decide(rule: Rule, run: str, step: int, reports: Sequence[Report]) -> Verdic
     if step < rule.min_step or len(others) < rule.min_runs:
         return Verdict(False, rule.rule, step, own.best if rule.rule == MEDIAN else own.value, None, len(others))
     if rule.rule == MEDIAN:
-        cutoff = statistics.median(report.mean for report in others)
+        cutoff = median([report.mean for report in others])
         return Verdict(rule.better(cutoff, own.best), MEDIAN, step, own.best, cutoff, len(others))
     ranked = sorted([own.value, *(report.value for report in others)], reverse=rule.mode == "max")
     keep = max(1, len(ranked) // rule.reduction_factor)
