@@ -73,6 +73,7 @@ MODULES: dict[str, Target] = {
     "validate": Target("spawn_tf/validate.py", ("tests/unit/test_validate.py", "tests/unit/test_validate_rules.py"), sample="37"),
     "values": Target("spawn_tf/values.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py")),
     "run-settings": Target("spawn_tf/run_settings.py", ("tests/unit/test_run_settings.py", "tests/unit/test_expand_rules.py")),
+    "stopping": Target("spawn_tf/stopping.py", ("tests/unit/test_stopping.py",)),
 }
 
 
@@ -133,6 +134,18 @@ HAND_MUTANTS: dict[str, tuple[HandMutant, ...]] = {
         HandMutant("spawn_tf/run_settings.py", r"[\w .:/=+\-@]+", r"[\w .:/=+\-]+"),
         HandMutant("spawn_tf/contract.py", "MAX_TAG_VALUE_CHARS: Final = 256", "MAX_TAG_VALUE_CHARS: Final = 257"),
         HandMutant("spawn_tf/contract.py", "MAX_TAG_KEY_CHARS: Final = 128", "MAX_TAG_KEY_CHARS: Final = 127"),
+    ),
+    "stopping": (  # the module-level table and constants, then wrong rules the wording rules out
+        HandMutant("spawn_tf/stopping.py", '"min_step": 1, "min_runs": 3,', '"min_step": 1, "min_runs": 2,'),
+        HandMutant("spawn_tf/stopping.py", '"grace": 1, "reduction_factor": 3}', '"grace": 1, "reduction_factor": 2}'),
+        HandMutant("spawn_tf/stopping.py", "    min_runs: int = 3", "    min_runs: int = 2"),
+        HandMutant("spawn_tf/stopping.py", "STOP_EXIT = 3", "STOP_EXIT = 1"),
+        HandMutant("spawn_tf/stopping.py", "STEP_DIGITS = 10", "STEP_DIGITS = 9"),
+        HandMutant("spawn_tf/stopping.py", "MAX_STEP = 10**STEP_DIGITS - 1", "MAX_STEP = 10**STEP_DIGITS"),
+        HandMutant("spawn_tf/stopping.py", "report.written < own.written", "report.written <= own.written"),  # the same second counts
+        HandMutant("spawn_tf/stopping.py", "len(others) < rule.min_runs", "len(others) + 1 < rule.min_runs"),  # min_runs counts itself
+        HandMutant("spawn_tf/stopping.py", "median(report.mean for report in others)", "median([own.mean, *(r.mean for r in others)])"),
+        HandMutant("spawn_tf/stopping.py", "rule.better(cutoff, own.best)", "not rule.better(own.best, cutoff)"),  # ties stop
     ),
 }
 

@@ -75,7 +75,7 @@ def test_better_is_strict_and_follows_the_mode() -> None:
 @pytest.mark.parametrize(
     ("grace", "factor", "rungs", "not_rungs"),
     [
-        (1, 3, [1, 3, 9, 27, 81, 3**20], [0, 2, 4, 6, 8, 18, 26, 28, 2 * 3**5]),
+        (1, 3, [1, 3, 9, 27, 81, 3**20, 3**40], [0, 2, 4, 6, 8, 18, 26, 28, 2 * 3**5, 3**40 + 3]),  # 3**40: whole numbers, no float
         (5, 2, [5, 10, 20, 40, 5 * 2**30], [0, 1, 2, 4, 15, 25, 30, 45, 60]),
         (4, 2, [4, 8, 16], [2, 1, 12, 24]),  # 2 is a power of 2 but below grace; 12 = 4 x 3
         (10, 3, [10, 30, 90, 270], [1, 3, 9, 20, 60, 100]),
@@ -309,6 +309,14 @@ def test_two_reports_of_a_run_in_one_second_are_ordered_by_name() -> None:
     mine = [report("me", 1.0, written=T), report("me", 3.0, written=T)]
     for listing in (mine, mine[::-1]):
         assert decide(median(min_runs=1), "me", 1, [*others([2.0]), *listing]) == Verdict(True, MEDIAN, 1, 3.0, 2.0, 1)
+
+
+def test_two_reports_of_a_run_in_one_second_are_ordered_by_their_whole_names() -> None:
+    # the same value, another running mean: the names differ after the value, and the greater one is the latest
+    low, high = report("o0", 1.0, 1.0, 1.0, written=T - 1), report("o0", 1.0, 2.0, 1.0, written=T - 1)
+    for listing in ([low, high], [high, low]):
+        assert stopping.latest(listing) == {"o0": high}
+        assert decide(median(min_runs=1), "me", 1, [*listing, report("me", 1.5, written=T)]) == Verdict(False, MEDIAN, 1, 1.5, 2.0, 1)
 
 
 def test_latest_keeps_one_report_per_run() -> None:
