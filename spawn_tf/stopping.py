@@ -14,7 +14,6 @@ so one listing is enough: no GET, no listing of other steps.
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -96,6 +95,13 @@ def number(value: float | None) -> str:
     return repr(float(value))
 
 
+def median(values: Sequence[float]) -> float:
+    """The middle value, or the mean of the middle two (statistics.median, whose module would load decimal into every compile)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def entry_name(run: str, value: float, summary: tuple[float, float] | None = None) -> str:
     """The last part of a report's key: `<run>=<value>`, and `,<mean>,<best>` for the early-stopping metric."""
     name = f"{run}={number(value)}"
@@ -163,7 +169,7 @@ def decide(rule: Rule, run: str, step: int, reports: Sequence[Report]) -> Verdic
     if step < rule.min_step or len(others) < rule.min_runs:
         return Verdict(False, rule.rule, step, own.best if rule.rule == MEDIAN else own.value, None, len(others))
     if rule.rule == MEDIAN:
-        cutoff = statistics.median(report.mean for report in others)
+        cutoff = median([report.mean for report in others])
         return Verdict(rule.better(cutoff, own.best), MEDIAN, step, own.best, cutoff, len(others))
     ranked = sorted([own.value, *(report.value for report in others)], reverse=rule.mode == "max")
     keep = max(1, len(ranked) // rule.reduction_factor)

@@ -153,6 +153,14 @@ def test_running_mean_and_best_up_to_the_step() -> None:
 # --- median ------------------------------------------------------------------------------------
 
 
+def test_the_median_of_odd_and_even_counts() -> None:
+    assert stopping.median([3.0, 1.0, 2.0]) == 2.0
+    assert stopping.median([4.0, 1.0, 3.0, 2.0]) == 2.5
+    assert stopping.median([5.0]) == 5.0
+    assert stopping.median([1.0, 9.0]) == 5.0
+    assert stopping.median([2.0, 2.0, 1.0, 7.0, 7.0]) == 2.0
+
+
 def test_median_stops_a_best_worse_than_the_median_of_the_others_running_means() -> None:
     seen = [*others([1.0, 2.0, 3.0]), report("me", 9.0, 9.0, 2.5, written=T)]
     assert decide(median(), "me", 4, seen) == Verdict(True, MEDIAN, 4, 2.5, 2.0, 3)
