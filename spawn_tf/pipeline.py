@@ -13,6 +13,7 @@ from spawn_tf.expand import expand_runs, setting_path, workdirs
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
+from spawn_tf.stopping_checks import early_stopping_diagnostics
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
 from spawn_tf.workdir import Archive, pack_workdirs, workenv_module
@@ -66,6 +67,7 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
     archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
+    found.extend(early_stopping_diagnostics(sweep, runs, document, archives) if runs is not None else ())
     plan = None if runs is None else plan_roots(sweep, runs, archives, workenv_module())
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
