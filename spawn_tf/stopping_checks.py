@@ -21,6 +21,7 @@ from spawn_tf.stopping import ASHA, MEDIAN, Rule
 BLOCK = "early_stopping"
 # `spored report` in a script, or ["spored", "report", …] in a program the script runs.
 REPORT_CALL = re.compile(r"\bspored\b[\s\"',\[\]]*report\b")
+COMMAND_END = re.compile(r"[;&|#>]")  # `|| verdict=$?` is not a metric
 # A metric named as written after it: `val_loss=` (not `--step=`, `$NAME=` or `{name}=`).
 METRIC_WRITTEN = re.compile(r"(?<![\w.${}-])([A-Za-z0-9_][A-Za-z0-9_.-]{0,63})=(?!=)")
 SHOWN_RUNGS = 3  # rungs listed in a message, then "…"
@@ -67,9 +68,9 @@ def _metric_hint(metric: str, reported: list[str]) -> str:
 
 
 def report_lines(text: str) -> list[str]:
-    """The text after each `spored report` on its (backslash-continued) line."""
+    """The command after each `spored report` on its (backslash-continued) line, up to a shell operator or comment."""
     joined = re.sub(r"\\\r?\n", " ", text)
-    return [line[match.end() :] for line in joined.splitlines() for match in REPORT_CALL.finditer(line)]
+    return [COMMAND_END.split(line[match.end() :])[0] for line in joined.splitlines() for match in REPORT_CALL.finditer(line)]
 
 
 def archive_texts(data: bytes) -> Iterator[str]:

@@ -147,7 +147,9 @@ def test_the_checks_wait_for_a_sound_sweep(check: CheckSweep) -> None:
     ("line", "after"),
     [
         ("spored report --step 1 a=1", [" --step 1 a=1"]),
-        ("/opt/spawn/bin/spored report --step 1 a=1 || exit 0", [" --step 1 a=1 || exit 0"]),
+        ("/opt/spawn/bin/spored report --step 1 a=1 || verdict=$?", [" --step 1 a=1 "]),
+        ("spored report --step 1 a=1; b=2 # c=3", [" --step 1 a=1"]),
+        ("spored report --step 1 a=1 >/dev/null 2>&1 && x=1", [" --step 1 a=1 "]),
         ('subprocess.run(["spored", "report", "--step", "1", f"a={a}"])', ['", "--step", "1", f"a={a}"])']),
         ("subprocess.call(['spored','report'])", ["'])"]),
         ("spored complete --status success", []),
