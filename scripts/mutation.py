@@ -144,7 +144,7 @@ HAND_MUTANTS: dict[str, tuple[HandMutant, ...]] = {
         HandMutant("spawn_tf/stopping.py", "MAX_STEP = 10**STEP_DIGITS - 1", "MAX_STEP = 10**STEP_DIGITS"),
         HandMutant("spawn_tf/stopping.py", "report.written < own.written", "report.written <= own.written"),  # the same second counts
         HandMutant("spawn_tf/stopping.py", "len(others) < rule.min_runs", "len(others) + 1 < rule.min_runs"),  # min_runs counts itself
-        HandMutant("spawn_tf/stopping.py", "median(report.mean for report in others)", "median([own.mean, *(r.mean for r in others)])"),
+        HandMutant("spawn_tf/stopping.py", "median([report.mean for report in others])", "median([own.mean, *(r.mean for r in others)])"),
         HandMutant("spawn_tf/stopping.py", "rule.better(cutoff, own.best)", "not rule.better(own.best, cutoff)"),  # ties stop
     ),
 }
