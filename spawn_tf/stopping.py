@@ -82,6 +82,8 @@ class Verdict:
     runs: int  # the other runs that counted
 
     def explain(self, rule: Rule) -> str:
+        if self.cutoff is None and self.rule == ASHA and not rule.is_rung(self.step):
+            return f"step {self.step}: no verdict (not a rung: asha decides at steps {rule.grace} x {rule.reduction_factor}^k)"
         if self.cutoff is None:
             return f"step {self.step}: no verdict ({self.runs} other runs reported it; {rule.min_runs} needed from step {rule.min_step})"
         word = "worse than" if self.stop else "not worse than"

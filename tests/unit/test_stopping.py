@@ -348,6 +348,15 @@ def test_explanations_name_the_step_the_values_and_the_cutoff() -> None:
     assert Verdict(False, MEDIAN, 2, 9.0, None, 1).explain(median(min_step=4)) == (
         "step 2: no verdict (1 other runs reported it; 3 needed from step 4)"
     )
+    assert decide(asha(), "me", 4, [*rung([1.0, 2.0, 3.0]), report("me", 9.0, written=T)]).explain(asha()) == (
+        "step 4: no verdict (not a rung: asha decides at steps 1 x 3^k)"
+    )
+    assert decide(asha(grace=2), "me", 1, [report("me", 9.0, written=T)]).explain(asha(grace=2, reduction_factor=4)) == (
+        "step 1: no verdict (not a rung: asha decides at steps 2 x 4^k)"
+    )
+    assert decide(asha(min_runs=4), "me", 3, [*rung([1.0, 2.0, 3.0]), report("me", 9.0, written=T)]).explain(asha(min_runs=4)) == (
+        "step 3: no verdict (3 other runs reported it; 4 needed from step 1)"
+    )
     assert Verdict(True, ASHA, 9, 2.5, 2.0, 5).explain(asha()) == (
         "rung step 9: val_loss 2.5 worse than the cut-off 2.0 of the top 1/3 of 6 runs"
     )
