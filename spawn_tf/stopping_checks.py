@@ -75,12 +75,11 @@ def report_lines(text: str) -> list[str]:
 
 def archive_texts(data: bytes) -> Iterator[str]:
     """The regular files of a workdir archive, as text."""
-    import gzip  # here, with tarfile: only a sweep with early_stopping whose scripts do not report reads its archives (DESIGN §9)
-    import tarfile
+    import tarfile  # here: only a sweep with early_stopping whose scripts do not report reads its archives (DESIGN §9)
 
-    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(data)), mode="r:") as archive:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:  # gzip, found by tarfile
         for member in archive:
-            handle = archive.extractfile(member) if member.isfile() else None
+            handle = archive.extractfile(member)  # None for a folder
             if handle is not None:
                 yield handle.read().decode("utf-8", errors="replace")
 
@@ -89,7 +88,7 @@ def _too_few_runs(rule: Rule, count: int, document: Document) -> Iterator[Diagno
     """A verdict needs min_runs *other* runs at a step: with min_runs ≥ the number of runs there is never one."""
     if rule.min_runs < count:
         return
-    written = "min_runs" in document.data.get(BLOCK, {})
+    written = "min_runs" in document.data[BLOCK]  # the block is there: the rule was built from it
     where = document.span((BLOCK, "min_runs")) if written else document.span((BLOCK,), key=True)
     setting = "min_runs" if written else "min_runs, by default"
     runs = f"{count} run{'' if count == 1 else 's'}"
@@ -101,7 +100,7 @@ def _too_few_runs(rule: Rule, count: int, document: Document) -> Iterator[Diagno
 
 def _ignored_settings(rule: Rule, document: Document) -> Iterator[Diagnostic]:
     """median ignores asha's settings; asha decides at rungs only, so a min_step between rungs moves the first verdict."""
-    block = document.data.get(BLOCK, {})
+    block = document.data[BLOCK]
     if rule.rule == MEDIAN:
         for key in (key for key in ("grace", "reduction_factor") if key in block):
             yield warning("ignored-early-stopping-setting", f"{key} applies to rule asha; rule median ignores it",

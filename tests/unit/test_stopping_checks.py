@@ -59,6 +59,10 @@ def test_a_program_in_the_workdir_that_reports_counts(check: CheckSweep, tmp_pat
     assert [code for code, *_ in found(check, text)] == ["no-progress-reports"]
     program.write_text('import subprocess\nsubprocess.run(["spored", "report", "--step", "1", "loss=0.5"], check=False)\n')
     assert [code for code, *_ in found(check, text)] == ["unreported-metric"]
+    # a file that is not UTF-8 (a model, an image) is read past, not an error
+    (tmp_path / "app" / "weights.bin").write_bytes(b"\xff\xfe\x00spored report val_loss=1\x80")
+    program.write_text("print('no reports')\n")
+    assert found(check, text) == []
 
 
 def test_the_runs_report_another_metric(check: CheckSweep) -> None:
@@ -100,6 +104,8 @@ def test_min_runs_that_no_run_can_reach(check: CheckSweep) -> None:
          "a verdict needs 4 other runs to have reported the step (min_runs), but the sweep has 4 runs: no run is ever stopped",
          "set min_runs to at most 3", 11, 13),
     ]  # fmt: skip
+    two = "params:\n  - {name: a}\n  - {name: b}\n"
+    assert found(check, sweep(BLOCK + "  min_runs: 2\n", runs=two))[0][2] == "set min_runs to at most 1"
     one = "params:\n  - {name: a}\n"
     assert found(check, sweep(BLOCK + "  min_runs: 1\n", runs=one))[0][1:3] == (
         "a verdict needs 1 other runs to have reported the step (min_runs), but the sweep has 1 run: no run is ever stopped",
@@ -138,6 +144,12 @@ def test_asha_with_a_min_step_between_rungs(check: CheckSweep, settings: str, ex
     assert warnings == ([] if expected is None else [expected])
 
 
+def test_the_asha_warning_is_at_min_step(check: CheckSweep) -> None:
+    [(code, message, _, line, col)] = found(check, sweep(BLOCK + "  rule: asha\n  min_step: 10\n  grace: 1\n"))
+    assert (code, line, col) == ("ignored-early-stopping-setting", 12, 13)
+    assert message.endswith("the first verdict is at step 27 (the rungs before, at steps 1, 3, 9, give none)")  # three: no "…"
+
+
 def test_the_checks_wait_for_a_sound_sweep(check: CheckSweep) -> None:
     broken = sweep(BLOCK, script="    python3 train.py\n").replace("ttl: 2h", "ttl: forever")
     assert "no-progress-reports" not in [d.code for d in check(broken).diagnostics]
@@ -156,11 +168,13 @@ def test_the_checks_wait_for_a_sound_sweep(check: CheckSweep) -> None:
         ("spored reports", []),
         ("not_spored report", []),
         ("sporedreport", []),
+        ("spored \\\n  report --step 1 a=1", [" --step 1 a=1"]),  # a continued line is one command
+        ("spored report --step 1 \\\na=1", [" --step 1  a=1"]),
     ],
 )  # fmt: skip
 def test_report_calls_are_found_in_scripts_and_programs(line: str, after: list[str]) -> None:
     assert report_lines(line) == after
-    assert bool(REPORT_CALL.search(line)) == bool(after)
+    assert bool(REPORT_CALL.search(line.replace("\\\n", " "))) == bool(after)
 
 
 def test_metric_names_are_read_as_written() -> None:
