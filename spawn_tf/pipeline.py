@@ -67,11 +67,11 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
     archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
-    found.extend(early_stopping_diagnostics(sweep, runs, document, archives) if runs is not None else ())
     plan = None if runs is None else plan_roots(sweep, runs, archives, workenv_module())
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
+    found.extend(early_stopping_diagnostics(sweep, runs, document, archives) if runs is not None else ())
     if has_errors(found):
         return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document,
                        derived_id=derived_sweep_id(document))  # fmt: skip
