@@ -74,6 +74,7 @@ MODULES: dict[str, Target] = {
     "values": Target("spawn_tf/values.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py")),
     "run-settings": Target("spawn_tf/run_settings.py", ("tests/unit/test_run_settings.py", "tests/unit/test_expand_rules.py")),
     "stopping": Target("spawn_tf/stopping.py", ("tests/unit/test_stopping.py",)),
+    "stopping-checks": Target("spawn_tf/stopping_checks.py", ("tests/unit/test_stopping_checks.py",)),
 }
 
 
@@ -146,6 +147,16 @@ HAND_MUTANTS: dict[str, tuple[HandMutant, ...]] = {
         HandMutant("spawn_tf/stopping.py", "len(others) < rule.min_runs", "len(others) + 1 < rule.min_runs"),  # min_runs counts itself
         HandMutant("spawn_tf/stopping.py", "median([report.mean for report in others])", "median([own.mean, *(r.mean for r in others)])"),
         HandMutant("spawn_tf/stopping.py", "rule.better(cutoff, own.best)", "not rule.better(own.best, cutoff)"),  # ties stop
+    ),
+    "stopping-checks": (  # the patterns that find reports and their metrics in scripts
+        HandMutant("spawn_tf/stopping_checks.py", r'(r"\bspored\b[', r'(r"spored['),  # `not_spored report`
+        HandMutant("spawn_tf/stopping_checks.py", r']*report\b")', r']*report")'),  # `spored reports`
+        HandMutant("spawn_tf/stopping_checks.py", r"[\s\"',\[\]]*report", r"\s*report"),  # ["spored", "report"]
+        HandMutant("spawn_tf/stopping_checks.py", r'r"[;&|#>]"', r'r"[;&|]"'),
+        HandMutant("spawn_tf/stopping_checks.py", r'r"(?<![\w.${}-])', r'r"(?<![\w.])'),
+        HandMutant("spawn_tf/stopping_checks.py", "{0,63})=(?!=)", "{0,63})="),
+        HandMutant("spawn_tf/stopping_checks.py", "SHOWN_RUNGS = 3", "SHOWN_RUNGS = 4"),
+        HandMutant("spawn_tf/stopping_checks.py", "CLOSE_METRIC = 0.7", "CLOSE_METRIC = 0.5"),
     ),
 }
 

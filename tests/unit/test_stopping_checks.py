@@ -59,6 +59,13 @@ def test_a_program_in_the_workdir_that_reports_counts(check: CheckSweep, tmp_pat
     assert [code for code, *_ in found(check, text)] == ["no-progress-reports"]
     program.write_text('import subprocess\nsubprocess.run(["spored", "report", "--step", "1", "loss=0.5"], check=False)\n')
     assert [code for code, *_ in found(check, text)] == ["unreported-metric"]
+    # the README's helper for Python programs: the metric is a keyword argument, so any metric may be reported
+    program.write_text(
+        "import subprocess\nimport sys\n\n\ndef report(step, **metrics):\n"
+        '    command = ["spored", "report", "--step", str(step), *(f"{name}={float(value)!r}" for name, value in metrics.items())]\n'
+        "    if subprocess.run(command, check=False).returncode == 3:\n        sys.exit(3)\n\n\nreport(1, val_loss=0.5)\n"
+    )
+    assert found(check, text) == []
     # a file that is not UTF-8 (a model, an image) is read past, not an error
     (tmp_path / "app" / "weights.bin").write_bytes(b"\xff\xfe\x00spored report val_loss=1\x80")
     program.write_text("print('no reports')\n")
