@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from spawn_tf.diagnostics import Diagnostic, warning
 from spawn_tf.load import Document
 from spawn_tf.model import Run, Sweep
-from spawn_tf.stopping import ASHA, MEDIAN, Rule
+from spawn_tf.stopping import MEDIAN, Rule
 
 BLOCK = "early_stopping"
 # `spored report` in a script, or ["spored", "report", …] in a program the script runs.
@@ -48,7 +48,7 @@ def _reports(rule: Rule, runs: tuple[Run, ...], document: Document, archives: Ma
         codes = dict.fromkeys(run.settings.code_sha256 for run in runs if run.settings.code_sha256 in archives)
         lines = [line for sha256 in codes for text in archive_texts(archives[sha256]) for line in report_lines(text)]
     if not lines:
-        yield warning("no-progress-reports", f"early_stopping is set, but no run reports {rule.metric}: no script calls `spored report`",
+        yield warning("no-progress-reports", f"early_stopping is set, but no run reports {rule.metric}: nothing in the scripts or workdirs calls `spored report`",
                       document.span((BLOCK,), key=True),
                       f"report it at each step, e.g. `spored report --step \"$EPOCH\" {rule.metric}=\"$VALUE\"` (README, Early stopping)")  # fmt: skip
         return
@@ -74,7 +74,7 @@ def report_lines(text: str) -> list[str]:
 
 
 def archive_texts(data: bytes) -> Iterator[str]:
-    """The regular files of a workdir archive, as text."""
+    """The files of a workdir archive, as text."""
     import tarfile  # here: only a sweep with early_stopping whose scripts do not report reads its archives (DESIGN §9)
 
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:  # gzip, found by tarfile
@@ -105,7 +105,7 @@ def _ignored_settings(rule: Rule, document: Document) -> Iterator[Diagnostic]:
         for key in (key for key in ("grace", "reduction_factor") if key in block):
             yield warning("ignored-early-stopping-setting", f"{key} applies to rule asha; rule median ignores it",
                           document.span((BLOCK, key), key=True), "remove it, or set rule: asha")  # fmt: skip
-    elif rule.rule == ASHA:
+    else:  # asha
         skipped = list(_rungs_before(rule, rule.min_step))
         first = rule.grace * rule.reduction_factor ** len(skipped)
         if first == rule.min_step or not skipped:  # min_step is a rung, or no later than the first: it says what happens

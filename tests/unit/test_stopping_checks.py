@@ -36,7 +36,7 @@ def test_a_block_that_can_decide_gives_no_warning(check: CheckSweep) -> None:
 
 def test_no_script_reports(check: CheckSweep) -> None:
     assert found(check, sweep(BLOCK, script="    python3 train.py\n")) == [
-        ("no-progress-reports", "early_stopping is set, but no run reports val_loss: no script calls `spored report`",
+        ("no-progress-reports", "early_stopping is set, but no run reports val_loss: nothing in the scripts or workdirs calls `spored report`",
          "report it at each step, e.g. `spored report --step \"$EPOCH\" val_loss=\"$VALUE\"` (README, Early stopping)", 8, 1),
     ]  # fmt: skip
     # without early_stopping, a script that reports nothing is nobody's concern
