@@ -73,6 +73,8 @@ MODULES: dict[str, Target] = {
     "validate": Target("spawn_tf/validate.py", ("tests/unit/test_validate.py", "tests/unit/test_validate_rules.py"), sample="37"),
     "values": Target("spawn_tf/values.py", ("tests/unit/test_expand.py", "tests/unit/test_expand_rules.py")),
     "run-settings": Target("spawn_tf/run_settings.py", ("tests/unit/test_run_settings.py", "tests/unit/test_expand_rules.py")),
+    "stopping": Target("spawn_tf/stopping.py", ("tests/unit/test_stopping.py",)),
+    "stopping-checks": Target("spawn_tf/stopping_checks.py", ("tests/unit/test_stopping_checks.py",)),
 }
 
 
@@ -133,6 +135,28 @@ HAND_MUTANTS: dict[str, tuple[HandMutant, ...]] = {
         HandMutant("spawn_tf/run_settings.py", r"[\w .:/=+\-@]+", r"[\w .:/=+\-]+"),
         HandMutant("spawn_tf/contract.py", "MAX_TAG_VALUE_CHARS: Final = 256", "MAX_TAG_VALUE_CHARS: Final = 257"),
         HandMutant("spawn_tf/contract.py", "MAX_TAG_KEY_CHARS: Final = 128", "MAX_TAG_KEY_CHARS: Final = 127"),
+    ),
+    "stopping": (  # the module-level table and constants, then wrong rules the issue's wording rules out
+        HandMutant("spawn_tf/stopping.py", '"min_step": 1, "min_runs": 3,', '"min_step": 1, "min_runs": 2,'),
+        HandMutant("spawn_tf/stopping.py", '"grace": 1, "reduction_factor": 3}', '"grace": 1, "reduction_factor": 2}'),
+        HandMutant("spawn_tf/stopping.py", "    min_runs: int = 3", "    min_runs: int = 2"),
+        HandMutant("spawn_tf/stopping.py", "STOP_EXIT = 3", "STOP_EXIT = 1"),
+        HandMutant("spawn_tf/stopping.py", "STEP_DIGITS = 10", "STEP_DIGITS = 9"),
+        HandMutant("spawn_tf/stopping.py", "MAX_STEP = 10**STEP_DIGITS - 1", "MAX_STEP = 10**STEP_DIGITS"),
+        HandMutant("spawn_tf/stopping.py", "report.written < own.written", "report.written <= own.written"),  # the same second counts
+        HandMutant("spawn_tf/stopping.py", "len(others) < rule.min_runs", "len(others) + 1 < rule.min_runs"),  # min_runs counts itself
+        HandMutant("spawn_tf/stopping.py", "median([report.mean for report in others])", "median([own.mean, *(r.mean for r in others)])"),
+        HandMutant("spawn_tf/stopping.py", "rule.better(cutoff, own.best)", "not rule.better(own.best, cutoff)"),  # ties stop
+    ),
+    "stopping-checks": (  # the patterns that find reports and their metrics in scripts
+        HandMutant("spawn_tf/stopping_checks.py", r'(r"\bspored\b[', r'(r"spored['),  # `not_spored report`
+        HandMutant("spawn_tf/stopping_checks.py", r']*report\b")', r']*report")'),  # `spored reports`
+        HandMutant("spawn_tf/stopping_checks.py", r"[\s\"',\[\]]*report", r"\s*report"),  # ["spored", "report"]
+        HandMutant("spawn_tf/stopping_checks.py", r'r"[;&|#>]"', r'r"[;&|]"'),
+        HandMutant("spawn_tf/stopping_checks.py", r'r"(?<![\w.${}-])', r'r"(?<![\w.])'),
+        HandMutant("spawn_tf/stopping_checks.py", "{0,63})=(?!=)", "{0,63})="),
+        HandMutant("spawn_tf/stopping_checks.py", "SHOWN_RUNGS = 3", "SHOWN_RUNGS = 4"),
+        HandMutant("spawn_tf/stopping_checks.py", "CLOSE_METRIC = 0.7", "CLOSE_METRIC = 0.5"),
     ),
 }
 

@@ -13,6 +13,7 @@ from spawn_tf.expand import expand_runs, setting_path, workdirs
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
+from spawn_tf.stopping_checks import early_stopping_diagnostics
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
 from spawn_tf.workdir import Archive, pack_workdirs, workenv_module
@@ -70,6 +71,7 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
+    found.extend(early_stopping_diagnostics(sweep, runs, document, archives) if runs is not None else ())
     if has_errors(found):
         return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document,
                        derived_id=derived_sweep_id(document))  # fmt: skip

@@ -82,6 +82,8 @@ class Verdict:
     runs: int  # the other runs that counted
 
     def explain(self, rule: Rule) -> str:
+        if self.cutoff is None and self.rule == ASHA and not rule.is_rung(self.step):
+            return f"step {self.step}: no verdict (not a rung: asha decides at steps {rule.grace} x {rule.reduction_factor}^k)"
         if self.cutoff is None:
             return f"step {self.step}: no verdict ({self.runs} other runs reported it; {rule.min_runs} needed from step {rule.min_step})"
         word = "worse than" if self.stop else "not worse than"
@@ -93,6 +95,13 @@ class Verdict:
 def number(value: float | None) -> str:
     """A value as report keys carry it: the shortest text that reads back as the same float."""
     return repr(float(value))
+
+
+def median(values: Sequence[float]) -> float:
+    """The middle value, or the mean of the middle two (statistics.median, whose module would load decimal into every compile)."""
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def entry_name(run: str, value: float, summary: tuple[float, float] | None = None) -> str:

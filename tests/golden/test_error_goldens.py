@@ -24,7 +24,8 @@ from spawn_tf.cli import main
 
 CASES = Path(__file__).parent / "errors"
 SWEEP_SUFFIXES = (".yaml", ".json", ".csv")
-WARNING_ONLY = {"long-ttl.yaml", "script-writes.yaml", "secrets.yaml", "unknown-instance-family.yaml"}
+WARNING_ONLY = {"long-ttl.yaml", "script-writes.yaml", "secrets.yaml", "unknown-instance-family.yaml",
+                "early-stopping-no-reports.yaml", "early-stopping-settings.yaml", "early-stopping-asha.yaml"}  # fmt: skip
 # Budgets are checked against prices by compile (and cost), never by validate.
 COMPILED = {"budget-over.yaml", "budget-bad-prices.yaml", "budget-no-prices.yaml"}
 # Compiles that write, run in a scratch folder holding a copy of the case: the command line after `spawn-tf`.

@@ -32,6 +32,7 @@ EXAMPLE_RUNS = {
     "cost-optimized.yaml": 33,
     "dynamic-results-upload.yaml": 4,
     "early-stopping.yaml": 4,
+    "early-stopping-median.yaml": 6,
     "fine.yaml": 5,
     "grid-240.yaml": 240,
     "howto-dynamic-results-upload.yaml": 2,
