@@ -151,6 +151,18 @@ def test_status_json_gives_each_runs_last_reports_and_explains_the_median_stop(l
     assert calls == {("ec2", "DescribeInstances"): 1, ("ec2", "DescribeInstances MaxResults=1000"): 1, ("s3", "ListObjectsV2"): 4}
 
 
+def test_progress_is_read_page_by_page_never_run_by_run(layout, s3_clock, counting_aws) -> None:
+    """1,100 reports of one run more: two pages of S/_progress/ (1,000 keys a page); the last pages hold val_loss."""
+    sweep = lay_out_median(layout, s3_clock)
+    sweep.put_many(report_keys(sweep, None, "a", {"lr": {step: step / 1024 for step in range(1, 1101)}}))
+    aws, calls = counting_aws()
+    statuses = {status.run.name: status for status in run_statuses(sweep.record, observe(sweep.record, aws, progress=True))}
+    assert calls[("s3", "ListObjectsV2")] == 3 + 2 and calls[("s3", "GetObject")] == 0
+    assert statuses["a"].progress == RunProgress(read=True, step=1100, metrics={"accuracy": Last(3, 0.8), "lr": Last(1100, 1100 / 1024),
+                                                                                "val_loss": Last(3, 0.5)})  # fmt: skip
+    assert statuses["d"].early_stop == D_VERDICT
+
+
 def test_status_table_shows_the_last_step_and_the_rules_metric_and_the_early_stop(layout, s3_clock) -> None:
     sweep = lay_out_median(layout, s3_clock)
     result = CliRunner().invoke(main, ["status", str(sweep.sweep_file)])
