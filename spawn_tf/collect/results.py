@@ -180,7 +180,7 @@ def metric_missing(board: Leaderboard, found: list[Metrics], metric: str, metric
         return None
     names = metric_names(found)
     hint = did_you_mean(metric, names, cutoff=0.6)
-    nor = " nor a progress report of it" if reported is not None and reported.read else ""
+    nor = " or a progress report of it" if reported is not None and reported.read else ""
     return SpawnError(f"none of the {len(found)} runs ranked has a numeric '{metric}' in {metrics_file}{nor}",
                       f"{hint + ' ' if hint else ''}the runs' metrics are: {', '.join(names)}" if names else None)  # fmt: skip
 
