@@ -41,11 +41,11 @@ def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
     return aws, _collector(lambda: resolve(sweep, aws, results=results))
 
 
-def _read_status(record: Any, aws: Any) -> tuple[Any, Any]:
+def _read_status(record: Any, aws: Any, *, progress: bool = False) -> tuple[Any, Any]:
     from spawn_tf.collect.observe import observe
     from spawn_tf.collect.status import run_statuses
 
-    observation = _collector(lambda: observe(record, aws))
+    observation = _collector(lambda: observe(record, aws, progress=progress))
     return observation, run_statuses(record, observation)
 
 
@@ -66,13 +66,16 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
         raise click.UsageError("--watch refreshes a table; use --json alone in scripts")
     aws, record = _resolve(sweep, results, region)
     while True:
-        observation, statuses = _read_status(record, aws)
+        observation, statuses = _read_status(record, aws, progress=True)
         if as_json:
             click.echo(json.dumps(status_document(record, statuses, observation.problems), indent=2, ensure_ascii=False))
         else:
             if watch and show.on_terminal(sys.stdout):
                 click.clear()
-            show.table(show.STATUS_COLUMNS, show.status_rows(statuses), title=show.summary_line(record, statuses))
+            header, rows, notes = show.status_table(statuses, record.early_stopping)
+            show.table(header, rows, title=show.summary_line(record, statuses), drops=show.NARROW_DROPS)
+            for note in notes:
+                click.echo(note)
         warn(observation.problems)
         if not watch or sweep_status(statuses) is SweepStatus.COMPLETED:
             break
@@ -99,20 +102,23 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     Only current outputs are ranked: a run's status.json must name its current fingerprint.
     """
     from spawn_tf.collect import show
-    from spawn_tf.collect.results import Mode, left_out, metric_missing, rank, ranked_document, read_current
+    from spawn_tf.collect.results import Mode, last_reports, left_out, metric_missing, rank, ranked_document, read_current
 
     statuses = frozenset(str(status) for status in _statuses(wanted))
     aws, record = _resolve(sweep, results, region)
     standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
-    board = rank(found, metric, Mode(mode))
-    skipped = show.left_out_line(left_out(standings, statuses))
-    missing = metric_missing(board, found, metric, metrics_file)
+    reported, unlisted = _collector(lambda: last_reports(record, aws, metric, found))
+    problems = (*problems, *([unlisted] if unlisted else []))
+    board = rank(found, metric, Mode(mode), reported, file_name=metrics_file)
+    tally = left_out(standings, statuses)
+    skipped = show.left_out_line(tally)
+    missing = metric_missing(board, found, metric, metrics_file, reported)
     if missing is not None:
         for metrics, why in board.unranked:
             click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
         warn(problems)
         raise missing
-    documents = [ranked_document(entry) for entry in board.ranked[:top]]
+    documents = [ranked_document(entry, metric=metric, source=board.from_progress) for entry in board.ranked[:top]]
     best = [document for document, _ in documents]
     if fmt == "json":
         click.echo(json.dumps(best, indent=2, ensure_ascii=False))
@@ -123,7 +129,7 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     for metrics, why in board.unranked:
         click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
     if skipped:
-        click.echo(f"spawn-tf: {skipped} (only current {', '.join(sorted(statuses))} runs are ranked; --status widens it)", err=True)
+        click.echo(f"spawn-tf: {skipped} (only current {', '.join(sorted(statuses))} runs are ranked; {_widen(statuses, tally)})", err=True)
     warn([clash for _, clashes in documents for clash in clashes])
     if not no_save and best:
         write_file(save, (json.dumps(best, indent=2, ensure_ascii=False) + "\n").encode())
@@ -214,6 +220,14 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
+
+
+def _widen(statuses: frozenset[str], tally: dict[str, int]) -> str:
+    """How to rank more runs: early-stopped runs are `stopped`, ranked by their last progress report when they have no metrics."""
+    stopped = str(contract.Status.STOPPED)
+    if stopped not in tally:
+        return "--status widens it"
+    return f"--status {','.join(sorted(statuses | {stopped}))} adds the stopped ones, early-stopped runs among them"
 
 
 def _statuses(wanted: str) -> frozenset[Any]:

@@ -51,19 +51,23 @@ class Observation:
     problems: tuple[str, ...]
     unread_listings: frozenset[str] = frozenset()  # control prefixes (CONTROL_DONE, ...) that could not be listed
     unread_regions: frozenset[str] = frozenset()  # regions whose instances could not be described
+    # S/_progress/, when asked for and listed; None when not asked for, or unread (CONTROL_PROGRESS in unread_listings)
+    progress: tuple[Key, ...] | None = None
 
 
 CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP)
 
 
-def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True) -> Observation:
-    """Read the sweep's control listings and (unless `instances` is false) its instances, all at once.
+def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True, progress: bool = False) -> Observation:
+    """Read the sweep's control listings, its instances (unless `instances` is false) and its progress
+    reports (when `progress`: one listing of S/_progress/, every metric and step), all at once.
 
     What cannot be read is named in `problems` and the rest is kept; when nothing can be read
     (no credentials, no such bucket and no region answering), the first error is raised instead.
     """
     regions = sweep.regions if instances else ()
-    tasks: list[tuple[str, str]] = [("s3", control) for control in CONTROL_LISTINGS] + [("ec2", region) for region in regions]
+    controls = (*CONTROL_LISTINGS, *((contract.CONTROL_PROGRESS,) if progress else ()))
+    tasks: list[tuple[str, str]] = [("s3", control) for control in controls] + [("ec2", region) for region in regions]
 
     def read(task: tuple[str, str]) -> tuple[Any, BaseException | None]:
         kind, what = task
@@ -78,24 +82,26 @@ def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True) -> Observat
     errors = [(task, error) for task, (_, error) in answers.items() if error is not None]
     if errors and len(errors) == len(tasks):
         raise errors[0][1]
-    listings = {control: tuple(answers[("s3", control)][0]) for control in CONTROL_LISTINGS}
+    listings = {control: tuple(answers[("s3", control)][0]) for control in controls}
+    unread = frozenset(what for (kind, what), _ in errors if kind == "s3")
     return Observation(
         done=listings[contract.CONTROL_DONE],
         attempts=listings[contract.CONTROL_ATTEMPTS],
         stops=listings[contract.CONTROL_STOP],
         instances=tuple(instance for region in regions for instance in answers[("ec2", region)][0]),
-        problems=tuple(_problems(sweep, errors)),
-        unread_listings=frozenset(what for (kind, what), _ in errors if kind == "s3"),
+        problems=tuple(_problems(sweep, errors, len(controls))),
+        unread_listings=unread,
         unread_regions=frozenset(what for (kind, what), _ in errors if kind == "ec2"),
+        progress=listings[contract.CONTROL_PROGRESS] if progress and contract.CONTROL_PROGRESS not in unread else None,
     )
 
 
-def _problems(sweep: SweepRecord, errors: list[tuple[tuple[str, str], BaseException]]) -> list[str]:
-    """What could not be read, and how to fix it: one line for the bucket when every listing failed alike."""
+def _problems(sweep: SweepRecord, errors: list[tuple[tuple[str, str], BaseException]], listings: int) -> list[str]:
+    """What could not be read, and how to fix it: one line for the bucket when every one of the `listings` failed alike."""
     results = sweep.results
     s3 = [(what, error) for (kind, what), error in errors if kind == "s3"]
     lines = []
-    if len(s3) == len(CONTROL_LISTINGS) and len({error_text(error) for _, error in s3}) == 1:
+    if len(s3) == listings and len({error_text(error) for _, error in s3}) == 1:
         lines.append(f"s3://{results.bucket}/{results.folder}/ could not be read: {error_text(s3[0][1])}{bucket_hint(results.bucket, results.region, s3[0][1])}")
     else:
         lines += [f"s3://{results.bucket}/{contract.control_prefix(results.folder, what)} could not be read: {error_text(error)}"

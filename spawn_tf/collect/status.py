@@ -7,15 +7,17 @@ marker; else its live instance; else what its attempts say; else pending.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from spawn_tf import contract, lifecycle
 from spawn_tf.collect.observe import Instance, Observation
+from spawn_tf.collect.progress import Reports, RunProgress, early_stop_document, parse
 from spawn_tf.collect.sweep import SweepRecord
 from spawn_tf.contract import Status, SweepStatus
 from spawn_tf.manifest import RunRecord
+from spawn_tf.stopping import Rule, Verdict
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -30,24 +32,40 @@ class RunStatus:
     started_at: datetime | None
     finished_at: datetime | None
     reason: str  # why, when the status alone does not say
+    progress: RunProgress | None = None  # what the run reported; None when progress reports were not asked for
+    early_stop: Verdict | None = None  # the early_stopping verdict that stopped it (a `stopped` run, DESIGN §12)
 
 
 def run_statuses(sweep: SweepRecord, observation: Observation) -> tuple[RunStatus, ...]:
-    """Every run's status, in the sweep's order."""
+    """Every run's status, in the sweep's order; with its progress when the observation asked for it."""
     control = lifecycle.parse(sweep.results.folder, (*observation.done, *observation.attempts, *observation.stops))
     instances: dict[tuple[str, str], list[Instance]] = {}
     for instance in observation.instances:
         instances.setdefault((instance.run, instance.fingerprint), []).append(instance)
-    return tuple(
+    statuses = tuple(
         _run_status(run, control.facts(run.name, run.fingerprint), instances.get((run.name, run.fingerprint), []), _unread(run, observation))
         for run in sweep.runs
     )
+    if observation.progress is None and contract.CONTROL_PROGRESS not in observation.unread_listings:
+        return statuses
+    reports = None if observation.progress is None else parse(sweep.results.folder, observation.progress)
+    return tuple(_with_progress(status, reports, sweep.early_stopping) for status in statuses)
 
 
 def _unread(run: RunRecord, observation: Observation) -> tuple[str, ...]:
-    """What could not be read of the run's state: control prefixes, and EC2 in its region."""
+    """What could not be read of the run's state: control prefixes, and EC2 in its region (progress reports do not decide it)."""
     region = (f"EC2 in {run.region}",) if run.region in observation.unread_regions else ()
-    return (*sorted(observation.unread_listings), *region)
+    return (*sorted(observation.unread_listings - {contract.CONTROL_PROGRESS}), *region)
+
+
+def _with_progress(status: RunStatus, reports: Reports | None, rule: Rule | None) -> RunStatus:
+    """The run's last reports (none known when `reports` could not be read), and why a `stopped` run was
+    early-stopped: stopping.decide on its reports gives stop at some step. Another stop keeps its reason."""
+    if reports is None:
+        return replace(status, progress=RunProgress(read=False))
+    verdict = reports.early_stop(rule, status.run.name) if rule is not None and status.status is Status.STOPPED else None
+    reason = status.reason if verdict is None or rule is None else f"{contract.EARLY_STOPPED_REASON}: {verdict.explain(rule)}"
+    return replace(status, progress=reports.of_run(status.run.name), early_stop=verdict, reason=reason)
 
 
 def _run_status(run: RunRecord, facts: lifecycle.RunFacts, instances: list[Instance], unread: tuple[str, ...]) -> RunStatus:
@@ -112,7 +130,15 @@ def run_document(status: RunStatus) -> dict[str, Any]:
         "started_at": iso(status.started_at),
         "finished_at": iso(status.finished_at),
         "reason": status.reason,
+        **_progress_fields(status),
     }
+
+
+def _progress_fields(status: RunStatus) -> dict[str, Any]:
+    """`progress` (null when it could not be read) and `early_stop`, when progress reports were asked for."""
+    if status.progress is None:
+        return {}
+    return {"progress": status.progress.document(), "early_stop": early_stop_document(status.early_stop)}
 
 
 def status_document(sweep: SweepRecord, statuses: tuple[RunStatus, ...], problems: Iterable[str]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 One proxy per agent (its `AWS_ENDPOINT_URL`), on 127.0.0.1 and an ephemeral port. It forwards every
 request to moto unless a fault window covers it:
 
-- `down(service, seconds, after=0, path=None, method=None)`: 503 (`ServiceUnavailable`) for that
+- `down(service, seconds, after=0, path=None, method=None)`: 503 (`ServiceUnavailable`; `status` and
+  `code` for another error, e.g. 403 `AccessDenied`, which clients do not retry) for that
   service ("s3", "ec2", or None for both: read from the request's SigV4 credential scope) during the
   window, optionally only for keys matching `path` (a regex on the URL path), requests matching
   `query` (a regex on the decoded query string, e.g. a listing's prefix) and one HTTP method;
@@ -44,6 +45,8 @@ class Window:
     method: str | None
     query: re.Pattern[str] | None = None
     lose_answer: bool = False  # forward, then answer 503 (once: the window closes when it is used)
+    status: int = 503  # the error answered in the window (delay None)
+    code: str = "ServiceUnavailable"
 
     def covers(self, now: float, service: str | None, method: str, path: str, query: str = "") -> bool:
         return (
@@ -85,8 +88,10 @@ class FaultProxy:
         path: str | None = None,
         method: str | None = None,
         query: str | None = None,
+        status: int = 503,
+        code: str = "ServiceUnavailable",
     ) -> None:
-        self._open(service, seconds, after=after, delay=None, path=path, method=method, query=query)
+        self._open(service, seconds, after=after, delay=None, path=path, method=method, query=query, error=(status, code))
 
     def slow(self, service: str | None, delay: float, seconds: float | None, *, after: float = 0) -> None:
         self._open(service, seconds, after=after, delay=delay, path=None, method=None)
@@ -101,10 +106,12 @@ class FaultProxy:
         path: str | None,
         method: str | None,
         query: str | None = None,
+        error: tuple[int, str] = (503, "ServiceUnavailable"),
     ) -> None:
         start = time.monotonic() + after
         end = float("inf") if seconds is None else start + seconds
-        window = Window(service, start, end, delay, re.compile(path) if path else None, method, re.compile(query) if query else None)
+        window = Window(service, start, end, delay, re.compile(path) if path else None, method, re.compile(query) if query else None,
+                        status=error[0], code=error[1])  # fmt: skip
         with self._lock:
             self._windows.append(window)
 
@@ -192,9 +199,9 @@ class _Handler(BaseHTTPRequestHandler):
         path = target.path
         window = self.proxy._fault(service, self.command, path, urllib.parse.unquote(target.query))
         if window is not None and window.delay is None and not window.lose_answer:
-            self.proxy._record(self.command, path, service, "503")
-            error = b"<Error><Code>ServiceUnavailable</Code><Message>injected by the test proxy</Message></Error>"
-            self._answer(503, error, {"Content-Type": "application/xml"})
+            self.proxy._record(self.command, path, service, str(window.status))
+            error = f"<Error><Code>{window.code}</Code><Message>injected by the test proxy</Message></Error>".encode()
+            self._answer(window.status, error, {"Content-Type": "application/xml"})
             return
         if window is None or window.delay is not None:
             self.proxy._record(self.command, path, service, "slow" if window else "forwarded")  # on arrival
