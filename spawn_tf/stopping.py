@@ -141,13 +141,6 @@ def running(history: dict, step: int, rule: Rule) -> tuple[float, float]:
     return sum(values) / len(values), best
 
 
-def median(values: list[float]) -> float:
-    """The middle value, or the mean of the two middle ones (statistics.median, whose import costs compile decimal)."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def latest(reports: Iterable[Report]) -> dict:
     """run -> its latest report (a resumed run may have reported a step twice): latest second, then name order."""
     found = {}
