@@ -76,7 +76,7 @@ def test_by_default_a_parameter_searched_over_decades_is_refined_by_factors_besi
     assert yaml.safe_load((output.parent / "lr-fine.yaml").read_text())["sweep"] == "lr-fine"
 
 
-def test_from_sweep_json_to_stdout(layout, tmp_path) -> None:
+def test_from_sweep_json_to_stdout_or_the_current_folder(layout, tmp_path, monkeypatch) -> None:
     sweep = coarse(layout)
     build = tmp_path / "build"
     assert CliRunner().invoke(main, ["compile", str(sweep.sweep_file), "-o", str(build)]).exit_code == 0
@@ -86,6 +86,13 @@ def test_from_sweep_json_to_stdout(layout, tmp_path) -> None:
     assert yaml.safe_load(result.stdout)["params"] == [{"learning_rate": 0.0005}, {"learning_rate": 0.0015}]
     assert "stdout: sweep coarse-sweep-fine with 2 runs" in result.stderr
     assert sorted(tmp_path.glob("*.yaml")) == [sweep.sweep_file]  # nothing written beside it
+    # Without -o, from a sweep.json: <new id>.yaml in the current folder.
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    result = refine(str(build / "coarse-sweep" / "sweep.json"), "--sort-by", "val_accuracy", "--param", "learning_rate:linear", "--points", "3")
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load((here / "coarse-sweep-fine.yaml").read_text())["params"] == [{"learning_rate": 0.0005}, {"learning_rate": 0.0015}]
 
 
 STAGE1 = (
