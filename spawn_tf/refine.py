@@ -142,7 +142,7 @@ def _numeric(value: Any) -> bool:
 
 def axes(runs: Sequence[SourceRun], top: Sequence[SourceRun], choices: Sequence[Choice]) -> tuple[Axis, ...]:
     """The parameters to vary: those chosen, else every numeric one that varies across the sweep's runs."""
-    varying = [name for name in _param_order(runs) if _varies_numerically(runs, name)]
+    varying = [name for name in _param_order(runs) if _varies_numerically(runs, name) and all(name in run.params for run in top)]
     names = list(dict.fromkeys(choice.name for choice in choices)) or varying
     if not names:
         raise SpawnError("no numeric parameter varies across the sweep's runs: nothing to refine", "name one with --param NAME",

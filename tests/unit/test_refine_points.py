@@ -112,6 +112,8 @@ def test_axes_by_default_every_numeric_parameter_that_varies() -> None:
         axes(runs, runs[:1], [Choice("flag")])
     with pytest.raises(SpawnError, match="no numeric parameter varies"):
         axes(runs[:1], runs[:1], [])
+    partial = source({"lr": 0.1}, {"lr": 0.2, "depth": 3}, {"lr": 0.3, "depth": 4})  # the top run has no depth: not varied by default
+    assert [axis.name for axis in axes(partial, partial[:1], [])] == ["lr"]
     mixed = source({"x": 1}, {"x": 2.5})
     assert axes(mixed, mixed[:1], [])[0].integer is False
 
