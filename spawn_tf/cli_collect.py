@@ -17,6 +17,8 @@ from spawn_tf import contract
 from spawn_tf.cli_base import count, main, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import did_you_mean
+from spawn_tf.errors import SpawnError
+from spawn_tf.refine import DEFAULT_POINTS, DEFAULT_SPREAD
 
 
 def _sweep_argument(command: Any) -> Any:
@@ -138,6 +140,60 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
         click.echo(f"spawn-tf: no run to rank yet; {save} {'left as it is' if save.exists() else 'not written'}", err=True)
     warn(problems)
     sys.exit(ExitCode.PARTIAL if problems else ExitCode.OK)
+
+
+@main.command()
+@_sweep_argument
+@click.option("--sort-by", "metric", required=True, help="The metric to rank by, as `results` ranks: a key of metrics.json (a.b for nested).")
+@click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True, help="max: higher is better; min: lower is better (loss).")
+@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Refine around this many of the best runs.")
+@click.option("--param", "params", multiple=True, metavar="NAME[:log|:linear]",
+              help="A numeric parameter to vary (repeat for more; default: every numeric one that varies). "
+                   "Spacing: log when its values span more than two decades, else linear.")  # fmt: skip
+@click.option("--points", type=click.IntRange(min=2), default=DEFAULT_POINTS, show_default=True, help="Values per parameter around each top run.")
+@click.option("--spread", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True), default=DEFAULT_SPREAD, show_default=True,
+              help="How far values reach: linear best*(1-F) ... best*(1+F), log best*(1-F) ... best/(1-F).")  # fmt: skip
+@click.option("--metrics-file", default=contract.METRICS_FILE, show_default=True, help="The file each run writes in its output folder.")
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the new sweep file; - for stdout (default: <sweep-id>.yaml beside the sweep file, or here).")  # fmt: skip
+@click.option("--sweep-id", help="The new sweep's id (default: <sweep>-fine).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+def refine(*, sweep: str, results: str | None, region: str | None, metric: str, mode: str, top: int, params: tuple[str, ...], points: int,
+           spread: float, metrics_file: str, output: Path | None, sweep_id: str | None, force: bool) -> None:  # fmt: skip
+    """Write the next stage's sweep file: values around the best runs' parameters (coarse -> fine).
+
+    Keeps the sweep's settings and defaults; leaves out points a run of the sweep has already.
+    """
+    from spawn_tf.collect.refine import Request
+    from spawn_tf.collect.refine import refine as refine_sweep
+    from spawn_tf.collect.results import Mode
+    from spawn_tf.collect.retry import retry_sweep_id
+    from spawn_tf.refine import parse_choice
+
+    choices = tuple(parse_choice(text) for text in params)
+    aws, record = _resolve(sweep, results, region)
+    new_id = sweep_id or retry_sweep_id(record.id, "-fine")
+    if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
+        raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
+    to_stdout = output == Path("-")
+    target = output or (record.sweep_file.parent if record.sweep_file else Path()) / f"{new_id}.yaml"
+    if not to_stdout and target.exists() and not force:
+        raise SpawnError(f"{target} exists; nothing written", "give another -o, or --force to replace it")
+    request = Request(metric=metric, mode=Mode(mode), top=top, choices=choices, points=points, spread=spread, sweep_id=new_id,
+                      metrics_file=metrics_file)  # fmt: skip
+    outcome = _collector(lambda: refine_sweep(record, aws, request, Path(f"{new_id}.yaml") if to_stdout else target))
+    for line in outcome.unranked:
+        click.echo(f"spawn-tf: not ranked: {line}", err=True)
+    if to_stdout:
+        click.echo(outcome.text, nl=False)
+    else:
+        write_file(target, outcome.text.encode())
+    where = "stdout" if to_stdout else str(target)
+    click.echo(f"{where}: sweep {new_id} with {count(outcome.runs, 'run')} around {', '.join(outcome.top)} "
+               f"({', '.join(f'{axis.name}: {axis.spacing}' for axis in outcome.axes)}); "
+               f"{count(outcome.already_run, 'point')} already run left out", err=True)  # fmt: skip
+    warn(outcome.problems)
+    sys.exit(ExitCode.PARTIAL if outcome.problems else ExitCode.OK)
 
 
 @main.command(name="collect-results")

@@ -121,9 +121,8 @@ def retry_document(sweep: Sweep, document: Mapping[str, Any], runs: Iterable[Run
     return retry
 
 
-def retry_sweep_id(original: str) -> str:
-    """`<id>-retry`, shortened to fit the 40 characters of a sweep id."""
-    suffix = "-retry"
+def retry_sweep_id(original: str, suffix: str = "-retry") -> str:
+    """`<id>-retry` (or another suffix), shortened to fit the 40 characters of a sweep id."""
     return original[: 40 - len(suffix)].rstrip("-") + suffix
 
 
