@@ -222,8 +222,17 @@ def root_env(plan: Plan, root: Root) -> str:
             contract.ENV_REGION: root.region,
             contract.ENV_SWEEP_FOLDER: plan.sweep_folder,
             contract.ENV_RESULTS_REGION: plan.bucket_region,
+            **_early_stopping_env(plan),
         }
     )
+
+
+def _early_stopping_env(plan: Plan) -> dict[str, str]:
+    """The rule's settings and its module's code object, for a sweep with early_stopping (others' user-data is as it was)."""
+    rule, module = plan.sweep.early_stopping, plan.modules.get(contract.STOPPING_MODULE)
+    if rule is None or module is None:
+        return {}
+    return {contract.ENV_EARLY_STOPPING: json.dumps(rule.settings(), sort_keys=True), contract.ENV_STOPPING_SHA256: module.sha256}
 
 
 def bucket_env(bucket: str) -> str:
