@@ -143,11 +143,11 @@ MEDIAN = {
     "r5": ("3.0 0.1 0.1", "exit"),  # step 1: 3.0 worse than the median 1.0
 }
 ASHA = {  # acc, max; rungs at 1, 2, 4 (grace 1, factor 2); the top half goes on
-    "r1": ("0.5 0.6 0.7 0.8", "wait"),
-    "r2": ("0.4 0.5 0.6 0.7", "wait"),  # only r1 before it at each rung: fewer than min_runs
-    "r3": ("0.6 0.3 0.9 0.9", "wait"),  # rung 2: 0.3 below the cut-off 0.6 (the best of 3)
+    "r1": ("0.5 0.6 0.7", "wait"),
+    "r2": ("0.4 0.5 0.6", "wait"),  # only r1 before it at each rung: fewer than min_runs
+    "r3": ("0.6 0.3 0.9", "wait"),  # rung 2: 0.3 below the cut-off 0.6 (the best of 3)
     "r4": ("0.45 0.9", "exit"),  # rung 1: 0.45 below the cut-off 0.5 (second of 4)
-    "r5": ("0.7 0.7 0.1 0.9", "wait"),  # step 3 is no rung: 0.1 there does not stop it
+    "r5": ("0.7 0.7 0.1", "wait"),  # step 3 is no rung: 0.1 there does not stop it
 }
 
 
@@ -164,3 +164,57 @@ def test_asha_rule_stops_exactly_the_runs_it_condemns(bench, tmp_path) -> None:
     ran = chain(bench, tmp_path, "asha-bucket", "{metric: acc, mode: max, rule: asha, grace: 1, reduction_factor: 2, min_runs: 2}", ASHA)
     assert_outcomes(ran, {"r3": 2, "r4": 1}, ASHA)
     assert "rung step 2: acc 0.3 worse than the cut-off 0.6" in ran["r3"].log()
+
+
+def readme_snippet() -> str:
+    """The README's train.py helper for `spored report`, as documented."""
+    text = (ROOT / "README.md").read_text()
+    [snippet] = re.findall(r"```python\n(# train.py: progress for spawn-tf.*?)```", text, re.DOTALL)
+    return snippet
+
+
+PLAIN = """\
+#!/bin/bash
+set -e
+spored report --step 1 loss=0.5 acc=0.25
+spored report --step=2 loss=1e-3
+for bad in "--step x loss=1" "--step 1" "--step 1 bad/name=1" "--step 1 loss=nan" "--step 1 loss=1 loss=2" "--step 12345678901 loss=1" "loss=1"; do
+  code=0; spored report $bad || code=$?; echo "[$bad]: $code"
+done
+$CONTROL/down?service=s3&seconds=5&method=PUT&path=_progress'
+spored report --step 3 loss=0.1; echo "down: $?"
+sleep 5
+cat >train.py <<'TRAIN'
+{{snippet}}
+for epoch in (4, 5):
+    report(epoch, val_loss=1 / epoch)
+print("python done")
+TRAIN
+python3 train.py
+"""
+
+
+def test_reports_without_early_stopping_usage_errors_and_s3_failures(bench, tmp_path) -> None:
+    agent = bench.instance()
+    script = PLAIN.replace("$CONTROL/", agent.control_word()).replace("{{snippet}}", readme_snippet())
+    made = Sweep(bench, tmp_path, sweep_text("plain-bucket", "", {"r1": ("", "wait")}, script), "plain-bucket")
+    assert made.checked.plan is not None and made.checked.runs is not None
+    agent.result = agent.sandbox.run(user_data(made.checked.plan, made.checked.runs[0]), timeout=120, env=agent.sandbox.env(**FAST))
+    assert agent.result.returncode == 0, agent.result
+    ran = Ran(agent, bench.aws.s3_tree("plain-bucket"), made.checked.runs[0], {})
+    assert (ran.status()["status"], ran.done()) == ("success", ["success.0"]), (ran.log(), agent.agent_log())
+    reports = sorted(key.removeprefix(f"{FOLDER}/_progress/") for key in ran.keys if "/_progress/" in key)
+    assert reports == [
+        "acc/0000000001/r1=0.25", "loss/0000000001/r1=0.5", "loss/0000000002/r1=0.001",
+        "val_loss/0000000004/r1=0.25", "val_loss/0000000005/r1=0.2",
+    ]  # fmt: skip
+    assert all(key.rsplit("/", 1)[1] == stopping.entry_name("r1", float(key.split("=")[1])) for key in reports)
+    log = ran.log()
+    for bad in ("--step x loss=1", "--step 1", "--step 1 bad/name=1", "--step 1 loss=nan", "--step 1 loss=1 loss=2", "--step 12345678901 loss=1", "loss=1"):
+        assert f"[{bad}]: 2\n" in log
+    assert log.count("usage: spored report --step N METRIC=VALUE [METRIC=VALUE ...]\n") == 7
+    assert "spored: not a finite number: 'loss=nan'" in log and "spored report: not a finite number" in agent.agent_log()
+    assert "spored: S3 failed: step 3 not recorded: loss; no early-stopping verdict; the run goes on\ndown: 0\n" in log
+    assert "python done" in log
+    assert ran.calls("GET", f"prefix={FOLDER}/{contract.CONTROL_PROGRESS}/") == 0  # no rule: no listing
+    assert ran.calls("GET", "/_code/") == 0
