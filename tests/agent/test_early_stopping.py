@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from agentrun import FAST, Agent, Bench
+from workenv_stubs import calls, install_docker
 
 from spawn_tf import Checked, check_file, contract, stopping
 from spawn_tf.emit.code import root_code
 from spawn_tf.userdata import user_data
 
 ROOT = Path(__file__).resolve().parents[2]
+BUCKET = "spawn-test-bucket"
 FOLDER = "sweeps/es"
 # Reports each value of $CURVE as loss and acc, one step after the other. Told to stop (exit 3), it
 # notes the step and waits to be ended (ON_STOP=wait), or exits with it under `set -e` (ON_STOP=exit).
@@ -218,3 +221,46 @@ def test_reports_without_early_stopping_usage_errors_and_s3_failures(bench, tmp_
     assert "python done" in log
     assert ran.calls("GET", f"prefix={FOLDER}/{contract.CONTROL_PROGRESS}/") == 0  # no rule: no listing
     assert ran.calls("GET", "/_code/") == 0
+
+
+def test_one_listing_reads_every_page_of_a_step(bench, tmp_path) -> None:
+    """1,000 other runs at step 1 and min_runs 1000: a verdict needs both pages of the listing (1,000 keys each)."""
+    runs = {"me": ("5.0", "wait")}
+    made = Sweep(bench, tmp_path, sweep_text("paged-bucket", "{metric: loss, mode: min, min_runs: 1000}", runs), "paged-bucket")
+    prefix = f"{contract.progress_prefix(FOLDER, 'loss')}{stopping.step_folder(1)}/"
+    with ThreadPoolExecutor(8) as pool:
+        keys = (prefix + stopping.entry_name(f"other-{n:04d}", 1.0, (1.0, 1.0)) for n in range(1000))
+        list(pool.map(lambda key: bench.aws.s3.put_object(Bucket="paged-bucket", Key=key, Body=b""), keys))
+    ran = made.run("me")
+    assert (ran.status()["status"], ran.status()["reason"], ran.done()) == ("stopped", contract.EARLY_STOPPED_REASON, ["stopped.none"])
+    assert "step 1: best loss 5.0 worse than the median 1.0 of 1000 other runs' running means" in ran.agent.agent_log()
+    assert ran.calls("GET", f"prefix={prefix}") == 2  # 1,001 keys: two pages, one report
+
+
+def test_reports_in_an_image_run_inside_the_private_sandbox(aws, instance, agent_sandbox, results_bucket, tmp_path) -> None:
+    """`image:` runs (bubblewrap sandbox with a private /opt and /usr/local, docker stand-in): spored and
+    /opt/spawn are mounted into the container, the rule is fetched once and cached there."""
+    rule = "{metric: loss, mode: min, min_runs: 1}"
+    text = sweep_text(BUCKET, rule, {"r1": ("0.5 5.0", "wait")}).replace("  ttl: 1h\n", "  ttl: 1h\n  image: python:3.11\n")
+    made_path = tmp_path / "image.yaml"
+    made_path.write_text(text)
+    checked = check_file(made_path)
+    assert checked.plan is not None and checked.runs is not None, [d.render() for d in checked.diagnostics]
+    for root in checked.plan.roots:
+        for name, (_, data) in root_code(checked.plan, root).items():
+            aws.s3.put_object(Bucket=BUCKET, Key=contract.control_prefix(FOLDER, contract.CONTROL_CODE) + name, Body=data)
+    for step, value in ((1, 1.0), (2, 0.1)):  # another run's, earlier: r1's best 0.5 beats 1.0 at step 1, not 0.1 at step 2
+        aws.s3.put_object(Bucket=BUCKET, Key=f"{contract.progress_prefix(FOLDER, 'loss')}{stopping.step_folder(step)}/other={value}", Body=b"")
+    instance()
+    sandbox = agent_sandbox(private=("/opt", "/usr/local"))
+    install_docker(sandbox)
+    result = sandbox.run(user_data(checked.plan, checked.runs[0]), timeout=180)
+    assert result.returncode == 0, result
+    keys = aws.s3_tree(BUCKET)
+    status = json.loads(keys[f"{FOLDER}/r1/{contract.STATUS_FILE}"])
+    assert (status["status"], status["reason"]) == ("stopped", contract.EARLY_STOPPED_REASON), (status, sandbox.path("/opt/spawn/agent.log").read_text())
+    assert keys[f"{FOLDER}/r1/stopped-at"] == b"2\n"  # the workload, in the container, saw exit 3 at step 2
+    assert [call["argv"][:2] for call in calls(sandbox, "docker")] == [["pull", "python:3.11"]]  # `run` was ended: no record
+    assert "-v /opt/spawn:/opt/spawn " in sandbox.path("/opt/spawn/run/workload").read_text()
+    assert sandbox.path("/opt/spawn/agent/stopping.py").read_bytes() == Path(stopping.__file__).read_bytes()
+    assert f"{FOLDER}/_progress/loss/0000000002/r1=5.0,2.75,0.5" in keys
