@@ -60,7 +60,7 @@ def test_without_early_stopping_no_rule_is_shipped(tmp_path: Path) -> None:
     for root, inputs in planned.items():
         assert not (build / root / contract.CODE_DIR / f"{SHA}{contract.MODULE_SUFFIX}").exists()
         assert not any(SHA in address for address in inputs)
-    assert not any(contract.ENV_EARLY_STOPPING in user_data(checked.plan, run) for run in checked.runs)
+    assert not any(f"{contract.ENV_EARLY_STOPPING}=" in user_data(checked.plan, run) for run in checked.runs)  # (agent.json names it)
 
 
 def test_roles_may_report_progress_and_read_the_rule_in_their_own_sweep_only(tmp_path: Path) -> None:
