@@ -15,7 +15,7 @@ from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
-from spawn_tf.workdir import Archive, helper_modules, pack_workdirs
+from spawn_tf.workdir import Archive, code_modules, pack_workdirs
 
 if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
     from spawn_tf.cost import CostEstimate
@@ -66,7 +66,7 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
     archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
-    plan = None if runs is None else plan_roots(sweep, runs, archives, helper_modules())
+    plan = None if runs is None else plan_roots(sweep, runs, archives, code_modules())
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())

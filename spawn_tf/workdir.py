@@ -304,6 +304,6 @@ def stopping_sha256() -> str:
     return hashlib.sha256(stopping_module()).hexdigest()
 
 
-def helper_modules() -> dict[str, bytes]:
+def code_modules() -> dict[str, bytes]:
     """Every module of the agent's helper kept in S3 rather than user-data: name -> source (the plan keeps those its runs fetch)."""
     return {contract.WORKENV_MODULE: workenv_module(), contract.STOPPING_MODULE: stopping_module()}
