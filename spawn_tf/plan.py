@@ -121,7 +121,11 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
     home = home_region(sweep)
     used = {run.settings.code_sha256 for run in runs}
     needed = {name for settings in {id(run.settings): run.settings for run in runs}.values() for name in module_names(sweep, settings)}
-    shipped = {name: Module(name=name, data=data, sha256=hashlib.sha256(data).hexdigest()) for name, data in sorted((modules or {}).items()) if name in needed}
+    shipped = {
+        name: Module(name=name, data=data, sha256=hashlib.sha256(data).hexdigest())
+        for name, data in sorted((modules or {}).items())
+        if name in needed
+    }
     by_region: dict[str, list[Run]] = {}
     for run in runs:
         by_region.setdefault(run.region, []).append(run)
@@ -223,7 +227,11 @@ def _jumps(key: int, buckets: int) -> list[int]:
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
     distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
-    uses = [(settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules]) for settings in distinct if (spec := iam_spec(settings)) is not None]
+    uses = [
+        (settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules])
+        for settings in distinct
+        if (spec := iam_spec(settings)) is not None
+    ]
     specs = _gathered(uses)
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
     return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
