@@ -16,7 +16,7 @@ from spawn_tf.plan import Plan, plan_roots
 from spawn_tf.stopping_checks import early_stopping_diagnostics
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
-from spawn_tf.workdir import Archive, pack_workdirs, workenv_module
+from spawn_tf.workdir import Archive, code_modules, pack_workdirs
 
 if TYPE_CHECKING:  # cost, prices and diff are imported where used: a sweep without a budget compiles without them
     from spawn_tf.cost import CostEstimate
@@ -67,7 +67,7 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
         message = "no terraform.backend: a pipeline's apply with local state would launch every active run again"
         found.append(error("no-backend", message, document.span(()), "add terraform: {backend: {s3: {bucket: ..., region: ...}}}"))
     archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
-    plan = None if runs is None else plan_roots(sweep, runs, archives, workenv_module())
+    plan = None if runs is None else plan_roots(sweep, runs, archives, code_modules())
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())

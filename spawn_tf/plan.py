@@ -26,7 +26,7 @@ class IamSpec:
     can_stop: bool  # on_complete: stop needs ec2:StopInstances on its own instance
     # What the role's runs read beyond the sweep's folder, gathered over them (`_root`): not part of the
     # key, so that new code or a new image updates the role's policy in place instead of replacing it.
-    code: tuple[str, ...] = ()  # sha256 of the code objects its runs read (workdir archives, the helper module), sorted
+    code: tuple[str, ...] = ()  # sha256 of the code objects its runs read (workdir archives, helper modules), sorted
     images: tuple[str, ...] = ()  # the ECR images its runs pull, sorted
 
     @property
@@ -66,6 +66,25 @@ class Root:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Module:
+    """A module of the agent's helper kept out of user-data (16 KB): the code object S/_code/<sha256>.py."""
+
+    name: str  # contract.WORKENV_MODULE or contract.STOPPING_MODULE
+    data: bytes
+    sha256: str
+
+
+def module_names(sweep: Sweep, settings: RunSettings) -> tuple[str, ...]:
+    """The helper modules a run fetches: workenv when it prepares its environment (DESIGN §11), the
+    early-stopping rule in a sweep with early_stopping (DESIGN §12)."""
+    return tuple(
+        name
+        for name, needed in ((contract.WORKENV_MODULE, settings.prepares), (contract.STOPPING_MODULE, sweep.early_stopping is not None))
+        if needed
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     sweep: Sweep
     roots: tuple[Root, ...]  # sorted by name
@@ -75,8 +94,11 @@ class Plan:
     bucket_region: str
     sweep_folder: str  # S = PREFIX/<sweep>
     archives: Mapping[str, bytes] = field(default_factory=lambda: MappingProxyType({}))  # sha256 -> .tar.gz of every workdir archive a run uses
-    helper: bytes = b""  # the helper module that prepares runs' environments, when a run needs it (DESIGN §11)
-    helper_sha256: str | None = None  # its sha256, when there is one
+    modules: Mapping[str, Module] = field(default_factory=lambda: MappingProxyType({}))  # name -> the helper modules some run fetches
+
+    def modules_of(self, settings: RunSettings) -> tuple[Module, ...]:
+        """The helper modules the runs with these settings fetch."""
+        return tuple(self.modules[name] for name in module_names(self.sweep, settings))
 
 
 def home_region(sweep: Sweep) -> str:
@@ -84,11 +106,11 @@ def home_region(sweep: Sweep) -> str:
     return region if isinstance(region, str) else contract.DEFAULT_HOME_REGION
 
 
-def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes] | None = None, helper: bytes = b"") -> Plan:
+def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes] | None = None, modules: Mapping[str, bytes] | None = None) -> Plan:
     """Place every run in its root and name the roots' IAM roles.
 
-    `archives` are the packed workdirs (sha256 -> .tar.gz); `helper` is the module that prepares a
-    run's environment, kept in S3 for the runs that need it (DESIGN §11).
+    `archives` are the packed workdirs (sha256 -> .tar.gz); `modules` the agent's helper modules kept
+    in S3 (name -> source), of which the plan keeps those some run fetches (`module_names`).
     """
     if sweep.results is not None:
         parts = contract.results_uri_parts(sweep.results)
@@ -98,15 +120,19 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)
     used = {run.settings.code_sha256 for run in runs}
-    helper = helper if any(run.settings.prepares for run in runs) else b""
-    helper_sha = hashlib.sha256(helper).hexdigest() if helper else None
+    needed = {name for settings in {id(run.settings): run.settings for run in runs}.values() for name in module_names(sweep, settings)}
+    shipped = {
+        name: Module(name=name, data=data, sha256=hashlib.sha256(data).hexdigest())
+        for name, data in sorted((modules or {}).items())
+        if name in needed
+    }
     by_region: dict[str, list[Run]] = {}
     for run in runs:
         by_region.setdefault(run.region, []).append(run)
     roots: list[Root] = []
     for region, members in by_region.items():
         for name, shard in _shards(region, members, sweep.max_runs_per_root).items():
-            roots.append(_root(sweep, name, region, shard, helper_sha))
+            roots.append(_root(sweep, name, region, shard, shipped))
     return Plan(
         sweep=sweep,
         roots=tuple(sorted(roots, key=lambda root: root.name)),
@@ -116,8 +142,7 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
         bucket_region=sweep.results_region or home,
         sweep_folder=contract.sweep_prefix(prefix, sweep.id),
         archives=MappingProxyType({sha: data for sha, data in sorted((archives or {}).items()) if sha in used}),
-        helper=helper,
-        helper_sha256=helper_sha,
+        modules=MappingProxyType(shipped),
     )
 
 
@@ -200,21 +225,26 @@ def _jumps(key: int, buckets: int) -> list[int]:
     return jumps
 
 
-def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], helper_sha: str | None) -> Root:
+def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
     distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
-    specs = _gathered([(settings, spec) for settings in distinct if (spec := iam_spec(settings)) is not None], helper_sha)
+    uses = [
+        (settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules])
+        for settings in distinct
+        if (spec := iam_spec(settings)) is not None
+    ]
+    specs = _gathered(uses)
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
     return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
 
 
-def _gathered(uses: list[tuple[RunSettings, IamSpec]], helper_sha: str | None) -> dict[str, IamSpec]:
-    """One spec per role key, with the code objects and ECR images of all the runs that share the role."""
+def _gathered(uses: list[tuple[RunSettings, IamSpec, list[str]]]) -> dict[str, IamSpec]:
+    """One spec per role key, with the code objects (archive, helper modules' sha256) and ECR images of all the runs that share the role."""
     code: dict[str, set[str]] = {}
     images: dict[str, set[str]] = {}
     specs: dict[str, IamSpec] = {}
-    for settings, spec in uses:
+    for settings, spec, module_shas in uses:
         specs[spec.key] = spec
-        code.setdefault(spec.key, set()).update(sha for sha in (settings.code_sha256, helper_sha if settings.prepares else None) if sha)
+        code.setdefault(spec.key, set()).update(sha for sha in (settings.code_sha256, *module_shas) if sha)
         images.setdefault(spec.key, set()).update([settings.image] if settings.image and contract.ECR_IMAGE_PATTERN.fullmatch(settings.image) else [])
     return {key: replace(spec, code=tuple(sorted(code[key])), images=tuple(sorted(images[key]))) for key, spec in sorted(specs.items())}
 

@@ -16,7 +16,7 @@ from functools import cache
 
 import jinja2
 
-from spawn_tf import contract
+from spawn_tf import contract, stopping
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root
 from spawn_tf.resources import resource
@@ -75,7 +75,10 @@ _HELPER_READS = {
     "upload_budget": contract.ENV_UPLOAD_BUDGET_SECONDS,
     "lease": contract.ENV_LEASE_SECONDS,
     "workenv": contract.ENV_WORKENV_SHA256,
+    "early_stopping": contract.ENV_EARLY_STOPPING,
+    "stopping": contract.ENV_STOPPING_SHA256,
 }
+REPORT_USAGE = "usage: spored report --step N METRIC=VALUE [METRIC=VALUE ...]"
 
 
 # Statuses no attempt ends with: an outcome or done marker naming one is malformed.
@@ -94,6 +97,7 @@ def helper_settings() -> dict[str, object]:
             "lease": contract.CONTROL_LEASE,
             "stop": contract.CONTROL_STOP,
             "code": contract.CONTROL_CODE,
+            "progress": contract.CONTROL_PROGRESS,
         },
         "status": statuses,
         "failure_statuses": [str(status) for status in contract.FAILURE_STATUSES],
@@ -114,6 +118,14 @@ def helper_settings() -> dict[str, object]:
         "workenv_module": contract.WORKENV_MODULE,
         "module_suffix": contract.MODULE_SUFFIX,
         "helper_reason": str(contract.NotReadyReason.HELPER),
+        # What report.py needs; the rule itself is the stopping module, fetched like workenv.
+        "stopping_module": contract.STOPPING_MODULE,
+        "progress_file": contract.PROGRESS_FILE,
+        "metric_pattern": contract.METRIC_NAME_PATTERN.pattern,
+        "max_step": stopping.MAX_STEP,
+        "step_digits": stopping.STEP_DIGITS,
+        "early_stopped_reason": contract.EARLY_STOPPED_REASON,
+        "report_usage": REPORT_USAGE,
     }
 
 
@@ -124,7 +136,7 @@ def _read_environment() -> str:
 
 # The agent's Python helper: the modules of templates/agent/, written in this order into one directory
 # on the instance and run as `python3 DIR` (its __main__.py). A new step of a run is a new module here.
-HELPER_MODULES = ("__main__.py", "rules.py", "aws.py", "start.py", "checks.py", "finish.py", "fetch.py")
+HELPER_MODULES = ("__main__.py", "rules.py", "aws.py", "start.py", "checks.py", "finish.py", "fetch.py", "report.py")
 
 
 @cache
@@ -144,6 +156,7 @@ def agent_script() -> str:
         helper=helper_modules(),
         helper_settings=json.dumps(helper_settings(), sort_keys=True),
         verdict_statuses=[str(status) for status in contract.VERDICT_STATUSES],
+        report_usage=REPORT_USAGE,
         interrupted=str(contract.Status.INTERRUPTED),
         marker=contract.USER_SCRIPT_MARKER,
         not_ready=contract.NOT_READY_FILE,
@@ -222,8 +235,17 @@ def root_env(plan: Plan, root: Root) -> str:
             contract.ENV_REGION: root.region,
             contract.ENV_SWEEP_FOLDER: plan.sweep_folder,
             contract.ENV_RESULTS_REGION: plan.bucket_region,
+            **_early_stopping_env(plan),
         }
     )
+
+
+def _early_stopping_env(plan: Plan) -> dict[str, str]:
+    """The rule's settings and its module's code object, for a sweep with early_stopping (others' user-data is as it was)."""
+    rule, module = plan.sweep.early_stopping, plan.modules.get(contract.STOPPING_MODULE)
+    if rule is None or module is None:
+        return {}
+    return {contract.ENV_EARLY_STOPPING: json.dumps(rule.settings(), sort_keys=True), contract.ENV_STOPPING_SHA256: module.sha256}
 
 
 def bucket_env(bucket: str) -> str:

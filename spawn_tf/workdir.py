@@ -24,6 +24,7 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from importlib.resources import files
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -268,7 +269,7 @@ def _tar(folder: Path, entries: list[_Entry]) -> bytes:
 
 
 def code_name(sha256: str, suffix: str = contract.ARCHIVE_SUFFIX) -> PurePosixPath:
-    """A code object's file in a root: code/<sha256>.tar.gz (an archive) or code/<sha256>.py (the helper module)."""
+    """A code object's file in a root: code/<sha256>.tar.gz (an archive) or code/<sha256>.py (a helper module)."""
     return PurePosixPath(contract.CODE_DIR) / f"{sha256}{suffix}"
 
 
@@ -290,3 +291,19 @@ def workenv_module() -> bytes:
 @cache
 def workenv_sha256() -> str:
     return hashlib.sha256(workenv_module()).hexdigest()
+
+
+@cache
+def stopping_module() -> bytes:
+    """The early-stopping rule (spawn_tf/stopping.py), shipped as it is: standalone, so the agent imports it unchanged."""
+    return files("spawn_tf").joinpath(f"{contract.STOPPING_MODULE}{contract.MODULE_SUFFIX}").read_bytes()
+
+
+@cache
+def stopping_sha256() -> str:
+    return hashlib.sha256(stopping_module()).hexdigest()
+
+
+def code_modules() -> dict[str, bytes]:
+    """Every module of the agent's helper kept in S3 rather than user-data: name -> source (the plan keeps those its runs fetch)."""
+    return {contract.WORKENV_MODULE: workenv_module(), contract.STOPPING_MODULE: stopping_module()}

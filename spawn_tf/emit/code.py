@@ -1,9 +1,9 @@
 """The code objects of a root: files in the root, uploaded by Terraform to S/_code/ (DESIGN §11). Pure.
 
-Each workdir archive a root's runs use is a file `code/<sha256>.tar.gz`, and the agent's helper
-module that prepares runs' environments (too large for user-data) `code/<sha256>.py` when a run
-needs it; each is an `aws_s3_object` with `source` (the file) and `source_hash` (Terraform's own
-hash of it, so a changed file is uploaded again). Keys are content-addressed, so roots of one sweep
+Each workdir archive a root's runs use is a file `code/<sha256>.tar.gz`, and each module of the
+agent's helper kept out of user-data that a run fetches (the one that prepares runs' environments,
+the early-stopping rule) `code/<sha256>.py`; each is an `aws_s3_object` with `source` (the file)
+and `source_hash` (Terraform's own hash of it, so a changed file is uploaded again). Keys are content-addressed, so roots of one sweep
 that share an object write the same bytes to the same key. Each object carries its sha256 as the
 tag `spawn:code`: a role's policy lets it read only the objects whose tag its runs name.
 """
@@ -27,8 +27,8 @@ def root_code(plan: Plan, root: Root) -> dict[str, tuple[PurePosixPath, bytes]]:
         sha = settings.code_sha256
         if sha is not None:
             found[f"{sha}{contract.ARCHIVE_SUFFIX}"] = (code_name(sha), plan.archives[sha])
-        if settings.prepares and plan.helper_sha256 is not None:
-            found[f"{plan.helper_sha256}{contract.MODULE_SUFFIX}"] = (code_name(plan.helper_sha256, contract.MODULE_SUFFIX), plan.helper)
+        for module in plan.modules_of(settings):
+            found[f"{module.sha256}{contract.MODULE_SUFFIX}"] = (code_name(module.sha256, contract.MODULE_SUFFIX), module.data)
     return dict(sorted(found.items()))
 
 

@@ -92,7 +92,7 @@ def _policy(plan: Plan, root: Root, spec: IamSpec) -> dict[str, Any]:
                 "Condition": only_this_sweep,
             }
         )
-    if plan.archives or plan.helper:
+    if plan.archives or plan.modules:
         statements += code_statements(plan, spec.code, arn, bucket)
     statements += iam.ecr_statements(spec.images, lambda resource: Template((*arn.parts, resource)))
     for shorthand in spec.shorthands:

@@ -1,7 +1,7 @@
 """The on-instance agent's helper (DESIGN §6): Python 3.9+, stdlib only. agent.sh writes these modules
 into one folder and runs `python3 FOLDER agent.json COMMAND`; bash keeps the process work (detach,
 launch, kill, shutdown). Commands: `start` (start.py), `watch PID` (checks.py), `finish EXIT_CODE
-[STATUS REASON]` (finish.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
+[STATUS REASON]` (finish.py), `report ARGS` (`spored report`, report.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
 """
 
 import json
@@ -11,6 +11,7 @@ import sys
 import checks
 import fetch
 import finish
+import report
 import start
 from aws import Agent
 
@@ -26,6 +27,8 @@ def main(argv):
         print(checks.watch(agent, int(argv[3])))
     elif command == "finish":
         print(finish.finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "report":
+        return report.report(agent, argv[3:])
     elif command == "prepare":
         return fetch.prepare(agent)
     elif command == "stop-instance":

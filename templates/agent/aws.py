@@ -47,17 +47,20 @@ class Agent:
             self.note("failed: aws {}: {}".format(" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
         return done
 
-    def listing(self, prefix):
-        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
+    def objects(self, prefix):
+        """The items (Key, Size, LastModified) under prefix, every page; None when the listing failed."""
         done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
         if done is None or done.returncode != 0:
             return None
+        return json.loads(done.stdout or b"{}").get("Contents") or []
+
+    def listing(self, prefix):
+        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
+        items = self.objects(prefix)
+        if items is None:
+            return None
         now = datetime.now(timezone.utc)  # noqa: UP017 (python3 on AL2023 is 3.9)
-        items = json.loads(done.stdout or b"{}").get("Contents") or []
-        return {
-            item["Key"]: (item["Size"], (now - datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))).total_seconds())
-            for item in items
-        }
+        return {item["Key"]: (item["Size"], (now - modified(item)).total_seconds()) for item in items}
 
     def names(self, prefix):
         found = self.listing(prefix)
@@ -75,7 +78,7 @@ class Agent:
         return "taken" if done is not None and b"PreconditionFailed" in done.stderr else "error"
 
     def get(self, key):
-        path = os.path.join(self.dir, "got")
+        path = os.path.join(self.dir, f"got{os.getpid()}")  # reports run side by side
         done = self.aws("s3api", "get-object", "--bucket", self.s["bucket"], "--key", key, path)
         if done is None or done.returncode != 0:
             return None
@@ -150,6 +153,10 @@ class Agent:
     def heartbeat(self):
         state = self.state()
         self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
+
+
+def modified(item):
+    return datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))
 
 
 def read(path):

@@ -1,10 +1,12 @@
 """`watch PID`: the checks while the workload runs, each on its own schedule (DESIGN §6).
 
-The spot notice first (EC2 gives two minutes), then the ttl and idle time (local); the `_stop`
+The spot notice first (EC2 gives two minutes), then a stop (`_stop`, or run/early-stopped from
+`spored report`), the ttl and idle time (local); the `_stop`
 listing, the log upload and the lease heartbeat each in a thread of its own, so that no S3 call
 holds the others up.
 """
 
+import os
 import subprocess
 import threading
 import time
@@ -33,7 +35,7 @@ def watch(agent, pid):
     s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
     agent.instance = agent.state()["instance"]
     stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
-    stop_seen = []
+    stop_seen, early = [], agent.cfg["early_stopped_reason"]
 
     def check_stop():
         found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
@@ -57,6 +59,8 @@ def watch(agent, pid):
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
+            if os.path.exists(os.path.join(agent.dir, early)):
+                return f"{status['stopped']} {early}"
             if s["ttl"] is not None and now - started >= s["ttl"]:
                 return f"{status['timeout']} ttl of {s['ttl']:.0f} s reached"
             if idle and now >= next_idle:

@@ -1,4 +1,4 @@
-"""`prepare`: workenv.py, fetched from S3 (DESIGN §11), its sha256 checked."""
+"""Helper modules kept in S3 (DESIGN §11, §12), fetched once per instance, their sha256 checked."""
 
 import hashlib
 import importlib
@@ -8,17 +8,38 @@ import time
 from rules import backoff
 
 
+def load(agent, name, sha):
+    """The module `name` whose source has this sha256 (fetched once per instance), or None when S3 cannot give it."""
+    path, tries = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), 0
+    while not (os.path.exists(path) and digest(path) == sha):
+        if tries == 3:
+            return None
+        data = agent.get(code_key(agent, sha))
+        if data is not None and hashlib.sha256(data).hexdigest() == sha:
+            with open(f"{path}{os.getpid()}", "wb") as out:
+                out.write(data)
+            os.replace(out.name, path)  # whole, for reports side by side
+        else:
+            time.sleep(backoff(tries))
+        tries += 1
+    return importlib.import_module(name)
+
+
+def digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def code_key(agent, sha):
+    return "{}/{}/{}{}".format(agent.s["folder"], agent.cfg["control"]["code"], sha, agent.cfg["module_suffix"])
+
+
 def prepare(agent):
     s, cfg = agent.s, agent.cfg
-    name = cfg["workenv_module"]
-    key = "{}/{}/{}{}".format(s["folder"], cfg["control"]["code"], s["workenv"], cfg["module_suffix"])
-    for tries in range(3):
-        data = agent.get(key)
-        if data is not None and hashlib.sha256(data).hexdigest() == s["workenv"]:
-            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), "wb") as out:
-                out.write(data)
-            return importlib.import_module(name).prepare(agent)
-        time.sleep(backoff(tries))
+    module = load(agent, cfg["workenv_module"], s["workenv"])
+    if module is not None:
+        return module.prepare(agent)
+    key = code_key(agent, s["workenv"])
     agent.note(f"not ready: cannot read s3://{s['bucket']}/{key}")
     with open(os.path.join(agent.dir, cfg["not_ready"]), "w") as out:
         out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["helper_reason"], s["bucket"], key))

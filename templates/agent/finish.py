@@ -51,6 +51,8 @@ def finish(agent, exit_code, ending):
     every(s["lease"] / 3, agent.heartbeat, stopped)
     verdict_path = os.path.join(agent.dir, "verdict")
     verdict = read(verdict_path).split("\n")[:2] if os.path.exists(verdict_path) else None
+    if os.path.exists(os.path.join(agent.dir, cfg["early_stopped_reason"])):  # from `spored report`, however the workload ended
+        verdict = [cfg["status"]["stopped"], cfg["early_stopped_reason"]]
     code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
     status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
     budget = min(s["upload_budget"], cfg["spot_upload_seconds"]) if status == cfg["status"]["interrupted"] else s["upload_budget"]

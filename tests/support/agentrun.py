@@ -126,6 +126,10 @@ class Bench:
         run_key = contract.run_key(run.name, run.fingerprint)
         return Faults(self.aws, user_data(checked.plan, run), run_key, self._make, bucket)
 
+    def instance(self) -> Agent:
+        """A new instance (IMDS, proxy to moto, sandbox), for user-data made by the test itself."""
+        return self._make()
+
     def _new_folder(self, kind: str) -> Path:
         with self._lock:
             folder = self.folder / f"{kind}-{uuid.uuid4().hex[:8]}"

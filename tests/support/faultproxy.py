@@ -65,6 +65,7 @@ class Seen:
     path: str
     service: str | None
     answer: str  # "forwarded", "503", "slow" or "answer lost"
+    query: str = ""  # decoded, e.g. a listing's prefix
 
 
 class FaultProxy:
@@ -163,9 +164,9 @@ class FaultProxy:
                 self._windows.remove(window)
             return window
 
-    def _record(self, method: str, path: str, service: str | None, answer: str) -> None:
+    def _record(self, method: str, path: str, service: str | None, answer: str, query: str = "") -> None:
         with self._lock:
-            self._seen.append(Seen(time.monotonic(), method, path, service, answer))
+            self._seen.append(Seen(time.monotonic(), method, path, service, answer, query))
 
     def _control(self, path: str) -> None:
         """`/__fault__/down?service=s3&seconds=10` or `/__fault__/slow?service=s3&delay=30&seconds=60`."""
@@ -197,14 +198,15 @@ class _Handler(BaseHTTPRequestHandler):
         service = found.group(1) if found else None
         target = urllib.parse.urlsplit(self.path)
         path = target.path
-        window = self.proxy._fault(service, self.command, path, urllib.parse.unquote(target.query))
+        query = urllib.parse.unquote(target.query)
+        window = self.proxy._fault(service, self.command, path, query)
         if window is not None and window.delay is None and not window.lose_answer:
-            self.proxy._record(self.command, path, service, str(window.status))
+            self.proxy._record(self.command, path, service, str(window.status), query)
             error = f"<Error><Code>{window.code}</Code><Message>injected by the test proxy</Message></Error>".encode()
             self._answer(window.status, error, {"Content-Type": "application/xml"})
             return
         if window is None or window.delay is not None:
-            self.proxy._record(self.command, path, service, "slow" if window else "forwarded")  # on arrival
+            self.proxy._record(self.command, path, service, "slow" if window else "forwarded", query)  # on arrival
         if window is not None and window.delay is not None:
             time.sleep(window.delay)
             if self.proxy.closed:

@@ -27,7 +27,7 @@ cat >"$spawn_dir/agent/__main__.py" <<'SPAWN_AGENT_PY'
 """The on-instance agent's helper (DESIGN §6): Python 3.9+, stdlib only. agent.sh writes these modules
 into one folder and runs `python3 FOLDER agent.json COMMAND`; bash keeps the process work (detach,
 launch, kill, shutdown). Commands: `start` (start.py), `watch PID` (checks.py), `finish EXIT_CODE
-[STATUS REASON]` (finish.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
+[STATUS REASON]` (finish.py), `report ARGS` (`spored report`, report.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
 """
 
 import json
@@ -37,6 +37,7 @@ import sys
 import checks
 import fetch
 import finish
+import report
 import start
 from aws import Agent
 
@@ -52,6 +53,8 @@ def main(argv):
         print(checks.watch(agent, int(argv[3])))
     elif command == "finish":
         print(finish.finish(agent, argv[3], argv[4] if len(argv) > 4 else ""))
+    elif command == "report":
+        return report.report(agent, argv[3:])
     elif command == "prepare":
         return fetch.prepare(agent)
     elif command == "stop-instance":
@@ -298,17 +301,20 @@ class Agent:
             self.note("failed: aws {}: {}".format(" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
         return done
 
-    def listing(self, prefix):
-        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
+    def objects(self, prefix):
+        """The items (Key, Size, LastModified) under prefix, every page; None when the listing failed."""
         done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
         if done is None or done.returncode != 0:
             return None
+        return json.loads(done.stdout or b"{}").get("Contents") or []
+
+    def listing(self, prefix):
+        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
+        items = self.objects(prefix)
+        if items is None:
+            return None
         now = datetime.now(timezone.utc)  # noqa: UP017 (python3 on AL2023 is 3.9)
-        items = json.loads(done.stdout or b"{}").get("Contents") or []
-        return {
-            item["Key"]: (item["Size"], (now - datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))).total_seconds())
-            for item in items
-        }
+        return {item["Key"]: (item["Size"], (now - modified(item)).total_seconds()) for item in items}
 
     def names(self, prefix):
         found = self.listing(prefix)
@@ -326,7 +332,7 @@ class Agent:
         return "taken" if done is not None and b"PreconditionFailed" in done.stderr else "error"
 
     def get(self, key):
-        path = os.path.join(self.dir, "got")
+        path = os.path.join(self.dir, f"got{os.getpid()}")  # reports run side by side
         done = self.aws("s3api", "get-object", "--bucket", self.s["bucket"], "--key", key, path)
         if done is None or done.returncode != 0:
             return None
@@ -401,6 +407,10 @@ class Agent:
     def heartbeat(self):
         state = self.state()
         self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
+
+
+def modified(item):
+    return datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))
 
 
 def read(path):
@@ -562,11 +572,13 @@ SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/checks.py" <<'SPAWN_AGENT_PY'
 """`watch PID`: the checks while the workload runs, each on its own schedule (DESIGN §6).
 
-The spot notice first (EC2 gives two minutes), then the ttl and idle time (local); the `_stop`
+The spot notice first (EC2 gives two minutes), then a stop (`_stop`, or run/early-stopped from
+`spored report`), the ttl and idle time (local); the `_stop`
 listing, the log upload and the lease heartbeat each in a thread of its own, so that no S3 call
 holds the others up.
 """
 
+import os
 import subprocess
 import threading
 import time
@@ -595,7 +607,7 @@ def watch(agent, pid):
     s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
     agent.instance = agent.state()["instance"]
     stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
-    stop_seen = []
+    stop_seen, early = [], agent.cfg["early_stopped_reason"]
 
     def check_stop():
         found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
@@ -619,6 +631,8 @@ def watch(agent, pid):
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
+            if os.path.exists(os.path.join(agent.dir, early)):
+                return f"{status['stopped']} {early}"
             if s["ttl"] is not None and now - started >= s["ttl"]:
                 return f"{status['timeout']} ttl of {s['ttl']:.0f} s reached"
             if idle and now >= next_idle:
@@ -702,6 +716,8 @@ def finish(agent, exit_code, ending):
     every(s["lease"] / 3, agent.heartbeat, stopped)
     verdict_path = os.path.join(agent.dir, "verdict")
     verdict = read(verdict_path).split("\n")[:2] if os.path.exists(verdict_path) else None
+    if os.path.exists(os.path.join(agent.dir, cfg["early_stopped_reason"])):  # from `spored report`, however the workload ended
+        verdict = [cfg["status"]["stopped"], cfg["early_stopped_reason"]]
     code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
     status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
     budget = min(s["upload_budget"], cfg["spot_upload_seconds"]) if status == cfg["status"]["interrupted"] else s["upload_budget"]
@@ -724,7 +740,7 @@ def finish(agent, exit_code, ending):
     return status
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/fetch.py" <<'SPAWN_AGENT_PY'
-"""`prepare`: workenv.py, fetched from S3 (DESIGN §11), its sha256 checked."""
+"""Helper modules kept in S3 (DESIGN §11, §12), fetched once per instance, their sha256 checked."""
 
 import hashlib
 import importlib
@@ -734,24 +750,133 @@ import time
 from rules import backoff
 
 
+def load(agent, name, sha):
+    """The module `name` whose source has this sha256 (fetched once per instance), or None when S3 cannot give it."""
+    path, tries = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), 0
+    while not (os.path.exists(path) and digest(path) == sha):
+        if tries == 3:
+            return None
+        data = agent.get(code_key(agent, sha))
+        if data is not None and hashlib.sha256(data).hexdigest() == sha:
+            with open(f"{path}{os.getpid()}", "wb") as out:
+                out.write(data)
+            os.replace(out.name, path)  # whole, for reports side by side
+        else:
+            time.sleep(backoff(tries))
+        tries += 1
+    return importlib.import_module(name)
+
+
+def digest(path):
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()
+
+
+def code_key(agent, sha):
+    return "{}/{}/{}{}".format(agent.s["folder"], agent.cfg["control"]["code"], sha, agent.cfg["module_suffix"])
+
+
 def prepare(agent):
     s, cfg = agent.s, agent.cfg
-    name = cfg["workenv_module"]
-    key = "{}/{}/{}{}".format(s["folder"], cfg["control"]["code"], s["workenv"], cfg["module_suffix"])
-    for tries in range(3):
-        data = agent.get(key)
-        if data is not None and hashlib.sha256(data).hexdigest() == s["workenv"]:
-            with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), "wb") as out:
-                out.write(data)
-            return importlib.import_module(name).prepare(agent)
-        time.sleep(backoff(tries))
+    module = load(agent, cfg["workenv_module"], s["workenv"])
+    if module is not None:
+        return module.prepare(agent)
+    key = code_key(agent, s["workenv"])
     agent.note(f"not ready: cannot read s3://{s['bucket']}/{key}")
     with open(os.path.join(agent.dir, cfg["not_ready"]), "w") as out:
         out.write("{} {}: cannot read s3://{}/{}".format(cfg["status"]["failed"], cfg["helper_reason"], s["bucket"], key))
     return 1
 SPAWN_AGENT_PY
+cat >"$spawn_dir/agent/report.py" <<'SPAWN_AGENT_PY'
+"""`report --step N METRIC=VALUE…` (`spored report`, DESIGN §12). Exit 0: go on (also when S3 fails), 3: stop, 2: usage."""
+
+import fcntl
+import json
+import math
+import os
+import re
+import sys
+import time
+
+import fetch
+from aws import modified
+
+
+def say(agent, text):
+    agent.note("spored report: " + text)
+    print("spored: " + text, file=sys.stderr)
+
+
+def parse(args, cfg):
+    """(step, {metric: value}), or what is wrong."""
+    step, metrics, args = None, {}, iter(args)
+    for arg in args:
+        name, _, text = arg.partition("=")
+        if arg == "--step":
+            name, text = arg, next(args, "")
+        if name == "--step":
+            step = int(text) if re.fullmatch("[0-9]{1,%d}" % cfg["step_digits"], text) else f"--step needs an integer from 0 to {cfg['max_step']}"
+        elif not re.fullmatch(cfg["metric_pattern"], name) or name in metrics:
+            return f"unknown argument or metric given twice: {arg!r}"
+        else:
+            try:
+                metrics[name] = float(text)
+            except ValueError:
+                metrics[name] = math.nan
+            if not math.isfinite(metrics[name]):
+                return f"not a finite number: {arg!r}"
+    if isinstance(step, str):
+        return step
+    return (step, metrics) if step is not None and metrics else "--step and a METRIC=VALUE are required"
+
+
+def report(agent, args):
+    s, cfg, step = agent.s, agent.cfg, parse(args, agent.cfg)
+    if isinstance(step, str):
+        say(agent, step + "\n" + cfg["report_usage"])
+        return 2
+    step, metrics = step
+    with open(os.path.join(agent.dir, cfg["progress_file"]), "a+") as handle:  # metric -> {step: value}, this attempt's
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        history = json.loads(handle.read() or "{}")
+        for metric, value in metrics.items():
+            history.setdefault(metric, {})[str(step)] = value
+        handle.truncate(0)
+        json.dump(history, handle)
+    agent.deadline = time.monotonic() + 60
+    rule = stopping = fetch.load(agent, cfg["stopping_module"], s["stopping"]) if s["stopping"] else None
+    if stopping:
+        rule = stopping.Rule.from_settings(json.loads(s["early_stopping"]))
+
+    def folder(metric):
+        return "{}/{}/{}/{}/".format(s["folder"], cfg["control"]["progress"], metric, str(step).zfill(cfg["step_digits"]))
+
+    failed = []
+    for metric, value in metrics.items():
+        own = {int(at): v for at, v in history[metric].items()}
+        summary = stopping.running(own, step, rule) if rule and rule.metric == metric else None  # the rule's metric: mean, best
+        name = stopping.entry_name(s["run"], value, summary) if stopping else f"{s['run']}={value!r}"  # = entry_name(run, value)
+        if agent.put(folder(metric) + name, b"") != "ok":
+            failed.append(metric)
+    prefix = folder(rule.metric) if rule and rule.metric in metrics and not failed else None
+    items = agent.objects(prefix) if prefix else None
+    if failed or (s["stopping"] and not rule) or (prefix and items is None):
+        say(agent, f"S3 failed: step {step} {'not recorded: ' + ', '.join(failed) if failed else 'recorded'}; no early-stopping verdict; the run goes on")
+    if items is None:
+        return 0
+    listed = (stopping.parse_entry(item["Key"][len(prefix) :], int(modified(item).timestamp())) for item in items)
+    verdict = stopping.decide(rule, s["run"], step, [entry for entry in listed if entry])
+    agent.note("spored report: " + verdict.explain(rule))
+    if not verdict.stop:
+        return 0
+    with open(os.path.join(agent.dir, cfg["early_stopped_reason"]), "w") as out:
+        out.write(verdict.explain(rule))
+    say(agent, "early-stopped: " + verdict.explain(rule))
+    return stopping.STOP_EXIT
+SPAWN_AGENT_PY
 cat >"$spawn_dir/agent.json" <<'SPAWN_AGENT_JSON'
-{"control": {"attempts": "_attempts", "code": "_code", "done": "_done", "lease": "_lease", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS", "workenv": "SPAWN_WORKENV_SHA256"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "helper_reason": "helper", "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "module_suffix": ".py", "no_exit_code": "none", "not_ready": "not-ready", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "stop_all": "_all", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"], "workenv_module": "workenv"}
+{"control": {"attempts": "_attempts", "code": "_code", "done": "_done", "lease": "_lease", "progress": "_progress", "stop": "_stop"}, "defaults": {"imds": "http://169.254.169.254", "lease": "900", "log_upload": "60", "poll": "5", "start_budget": "300", "upload_budget": "600"}, "early_stopped_reason": "early-stopped", "env": {"agent_root": "SPAWN_AGENT_ROOT", "attempt": "SPAWN_ATTEMPT", "bucket": "SPAWN_RESULTS_BUCKET", "early_stopping": "SPAWN_EARLY_STOPPING", "fingerprint": "SPAWN_FINGERPRINT", "folder": "SPAWN_SWEEP_FOLDER", "idle_timeout": "SPAWN_IDLE_TIMEOUT_SECONDS", "imds": "SPAWN_IMDS_ENDPOINT", "index": "SPAWN_INDEX", "lease": "SPAWN_LEASE_SECONDS", "log_upload": "SPAWN_LOG_UPLOAD_SECONDS", "max_attempts": "SPAWN_MAX_ATTEMPTS", "max_interruptions": "SPAWN_MAX_INTERRUPTIONS", "output_dir": "SPAWN_OUTPUT_DIR", "poll": "SPAWN_POLL_SECONDS", "region": "SPAWN_REGION", "results_uri": "SPAWN_RESULTS_URI", "retry_failed": "SPAWN_RETRY_FAILED", "run": "SPAWN_RUN", "start_budget": "SPAWN_START_BUDGET_SECONDS", "stopping": "SPAWN_STOPPING_SHA256", "sweep": "SPAWN_SWEEP", "ttl": "SPAWN_TTL_SECONDS", "upload_budget": "SPAWN_UPLOAD_BUDGET_SECONDS", "workenv": "SPAWN_WORKENV_SHA256"}, "failure_statuses": ["failed", "timeout"], "final_statuses": ["success", "failed", "stopped", "timeout", "exhausted", "cancelled"], "helper_reason": "helper", "idle_busy_percent": 5, "interruption_statuses": ["interrupted"], "logs": "logs", "max_step": 9999999999, "metric_pattern": "[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}", "module_suffix": ".py", "no_exit_code": "none", "not_ready": "not-ready", "outcome_statuses": ["success", "failed", "stopped", "timeout", "interrupted", "exhausted", "cancelled"], "progress_file": "progress.json", "report_usage": "usage: spored report --step N METRIC=VALUE [METRIC=VALUE ...]", "spot_upload_seconds": 90, "status": {"cancelled": "cancelled", "exhausted": "exhausted", "failed": "failed", "interrupted": "interrupted", "pending": "pending", "running": "running", "stopped": "stopped", "success": "success", "timeout": "timeout", "unknown": "unknown"}, "status_file": "status.json", "step_digits": 10, "stop_all": "_all", "stopping_module": "stopping", "tag_status": "spawn:status", "upload_reason": "upload", "verdict_statuses": ["success", "stopped", "failed"], "workenv_module": "workenv"}
 SPAWN_AGENT_JSON
 helper() { python3 "$spawn_dir/agent" "$spawn_dir/agent.json" "$@" 2>>"$agent_log"; }
 
@@ -773,12 +898,18 @@ log="$run_dir/workload.log"
 verdict="$run_dir/verdict"
 
 # `spored complete --status S [--message M]`: the workload's own verdict, as spawn's scripts give it.
+
 # A mistake is an error (logged here and in the workload's log, exit 2), never silently ignored.
 cat >"$spawn_root/usr/local/bin/spored" <<SPORED
 #!/bin/bash
 usage="usage: spored complete --status success|stopped|failed [--message MESSAGE]"
 fail() { echo "spored: \$1" >&2; echo "\$usage" >&2; echo "\$(date -u +%FT%TZ) spored: \$1" >>"$agent_log"; exit 2; }
-[ "\${1:-}" = complete ] || fail "unknown command '\${1:-}'"
+case "\${1:-}" in
+  complete) ;;
+  report) shift; exec python3 -E "$spawn_dir/agent" "$spawn_dir/agent.json" report "\$@" ;;
+  *) usage="\$usage
+usage: spored report --step N METRIC=VALUE [METRIC=VALUE ...]"; fail "unknown command '\${1:-}'" ;;
+esac
 shift; status="" message=""
 while [ \$# -gt 0 ]; do
   case "\$1" in
