@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import importlib.util
+import io
 import sys
 import threading
 import time
+import tokenize
 from pathlib import Path
 from types import ModuleType
 
@@ -14,7 +17,7 @@ import pytest
 
 from spawn_tf import contract
 from spawn_tf.resources import resource
-from spawn_tf.userdata import HELPER_MODULES, agent_script, helper_modules, helper_settings
+from spawn_tf.userdata import HELPER_MODULES, agent_script, code_only, helper_modules, helper_settings
 
 FOLDER = Path(str(resource("templates", "agent/rules.py"))).parent
 
@@ -208,3 +211,67 @@ def test_backoff_grows_and_is_capped() -> None:
 def test_a_stop_marker_names_the_run_exactly_or_all() -> None:
     assert agent.stopped(["r1"], "r1", CFG) and agent.stopped([contract.STOP_ALL, "x"], "r1", CFG)
     assert not agent.stopped(["r1/x", "r10", "R1", f"{contract.STOP_ALL}/x", ""], "r1", CFG)
+
+
+def _code_by_python(source: str) -> str:
+    """What code_only must give, found by Python's own tokenizer (comments) and parser (docstrings)."""
+    lines = source.splitlines(keepends=True)
+    cuts = [(*token.start, *token.end) for token in tokenize.generate_tokens(io.StringIO(source).readline) if token.type == tokenize.COMMENT]
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef) and len(node.body) > 1 and ast.get_docstring(node, clean=False) is not None:
+            first = node.body[0]
+            cuts.append((first.lineno, first.col_offset, first.end_lineno, first.end_col_offset))
+    for row, col, end_row, end_col in sorted(cuts, reverse=True):
+        lines[row - 1 : end_row] = [lines[row - 1][:col] + lines[end_row - 1][end_col:]]
+    return "".join(line.rstrip() + "\n" for line in lines if line.strip())
+
+
+def _without_docstrings(source: str) -> str:
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef) and ast.get_docstring(node, clean=False) is not None:
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
+@pytest.mark.parametrize("name", HELPER_MODULES)
+def test_user_data_carries_each_module_as_code_only(name: str) -> None:
+    """Comments, docstrings and blank lines stay in templates/agent/ (user-data has 16 KB); the code is the same code."""
+    source = (FOLDER / name).read_text(encoding="utf-8")
+    shipped = dict(helper_modules())[name]
+    assert shipped == code_only(source) == _code_by_python(source)
+    assert ast.dump(ast.parse(shipped)) == _without_docstrings(source)
+    tokens = list(tokenize.generate_tokens(io.StringIO(shipped).readline))
+    assert not [token for token in tokens if token.type == tokenize.COMMENT] and "\n\n" not in shipped
+    assert ast.get_docstring(ast.parse(shipped)) is None and ast.get_docstring(ast.parse(source))
+
+
+def test_code_only_keeps_what_only_looks_like_a_comment_or_docstring() -> None:
+    source = (
+        '"""Module docstring,\n\nover lines."""\n\n'
+        "import re  # why\n"
+        "# a comment line\n"
+        "class A:\n"
+        "    '''One line.'''\n"
+        "    def f(self, text):\n"
+        '        """Two\n        lines."""\n'
+        "        pattern = re.compile('#x')  # the pattern\n"
+        '        return """not a docstring""" + text.strip()  #no space after the hash\n'
+        "def g():\n"
+        "    x = 1\n"
+        '    """not a docstring either"""\n'
+        "    return x\n"
+    )
+    shipped = code_only(source)
+    assert shipped == (
+        "import re\n"
+        "class A:\n"
+        "    def f(self, text):\n"
+        "        pattern = re.compile('#x')\n"
+        '        return """not a docstring""" + text.strip()  #no space after the hash\n'
+        "def g():\n"
+        "    x = 1\n"
+        '    """not a docstring either"""\n'
+        "    return x\n"
+    )
+    assert ast.dump(ast.parse(shipped)) == _without_docstrings(source)

@@ -99,8 +99,7 @@ def test_terraform_renders_the_policies(tmp_path: Path) -> None:
 
 
 def test_large_user_data_is_compressed_by_terraform(tmp_path: Path) -> None:
-    # ~10 KB raw that compresses well: with the agent (~45 KB raw) far over 16 KB raw, and still under 16 KB gzipped
-    script = "#!/bin/bash\n" + "".join(f"echo 'step {i}: ${{HOME}} %{{x}}'\n" for i in range(300))
+    script = "#!/bin/bash\n" + "".join(f"echo 'step {i}: ${{HOME}} %{{x}}'\n" for i in range(800))  # ~25 KB raw, compresses well
     text = "sweep: big\ndefaults:\n  instance_type: m7i.large\n  ttl: 1h\n  user_data: |\n" + "".join(
         f"    {line}\n" for line in script.splitlines()
     )
