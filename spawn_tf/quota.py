@@ -69,6 +69,7 @@ _SPOT = _quotas(Market.SPOT, (
     ("Trn", "L-6B0D517C", "All Trn Spot Instance Requests"),
 ))  # fmt: skip
 QUOTAS: tuple[Quota, ...] = (*_SPOT.values(), *_ON_DEMAND.values())
+_ORDER = {quota: index for index, quota in enumerate(QUOTAS)}  # what is read and said: by region, then in this order
 
 # A family's letters (before its generation digit) -> its class. `u` (high memory) runs on-demand only;
 # the spot classes of P go by generation (P2-P4, P5), so "p" is looked up with its digit.
@@ -151,7 +152,7 @@ def run_needs(run: RunDemand, vcpus: Mapping[str, int]) -> tuple[dict[Quota, int
 
 
 def peaks(sweeps: Iterable[SweepDemand], vcpus: Mapping[str, Mapping[str, int]]) -> tuple[dict[tuple[str, Quota], int], set[Unclassed]]:
-    """Peak vCPUs per (region, quota), summed over the sweeps; regions missing from `vcpus` (not read) are left out.
+    """Peak vCPUs per (region, quota) in report order, summed over the sweeps; regions missing from `vcpus` (not read) are left out.
 
     Per region the runs placed there, at most max_concurrent of them (the largest): each quota must hold
     that many, since the runs that hold instances at once may all be in one region.
@@ -169,7 +170,12 @@ def peaks(sweeps: Iterable[SweepDemand], vcpus: Mapping[str, Mapping[str, int]])
                 per_quota.setdefault((run.region, quota), []).append(need)
         for key, needs_there in per_quota.items():
             total[key] = total.get(key, 0) + peak_vcpus(needs_there, sweep.max_concurrent)
-    return total, unclassed
+    return dict(sorted(total.items(), key=_in_order)), unclassed
+
+
+def _in_order(item: tuple[tuple[str, Quota], int]) -> tuple[str, int]:
+    (region, quota), _ = item
+    return region, _ORDER[quota]
 
 
 # --- findings ---------------------------------------------------------------------------------
@@ -255,9 +261,8 @@ class Report:
 def report(peak: Mapping[tuple[str, Quota], int], values: Mapping[tuple[str, str], float | str],
            unclassed: Iterable[Unclassed] = (), unread_regions: Mapping[str, str] | None = None) -> Report:  # fmt: skip
     """The findings of `peak` against the quota values read, (region, code) -> value, or the error met reading it."""
-    order = {quota: index for index, quota in enumerate(QUOTAS)}
     findings = []
-    for (region, quota), needed in sorted(peak.items(), key=lambda item: (item[0][0], order[item[0][1]])):
+    for (region, quota), needed in sorted(peak.items(), key=_in_order):
         value = values[(region, quota.code)]
         if isinstance(value, str):
             findings.append(Finding(region=region, quota=quota, needed=needed, error=value))
