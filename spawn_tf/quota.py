@@ -4,16 +4,16 @@ EC2 caps the vCPUs an account runs at once per region, per class of instance fam
 (spot and on-demand apart). Reading the quotas and the vCPUs of each type is quota_aws.py's (boto3);
 here are the classes, the peak a sweep can reach and what is said about it.
 
-Classes and names: the Amazon EC2 User Guide, "Spot Instance quotas"
+Classes, names and defaults of spot: the Amazon EC2 User Guide, "Spot Instance quotas"
 (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/using-spot-limits.html: DL, F, G and VT, Inf,
-"P4, P3 and P2", P5, Standard (A, C, D, H, I, M, R, T, Z), Trn, X) and "On-Demand Instance quotas"
-(ec2-on-demand-instances.html#ec2-on-demand-instances-limits: the same classes, P as one, and High
-Memory). Codes: `aws service-quotas list-service-quotas --service-code ec2` as printed in public
-repositories (geyang/jaynes-starter-kit 02_ec2_docker_guide/setup/spot_limit.md for L-3819A6DF and
-L-7212CCBC; two full listings of every EC2 quota, name beside code, for the others) and the AWS CLI
-User Guide's get-aws-default-service-quota example (L-1216C47A, "Running On-Demand Standard (A, C,
-D, H, I, M, R, T, Z) instances"). Families no quota here covers (hpc, mac, high memory on spot, P
-beyond 5 on spot, any new letter) are reported as not checked, never counted as Standard.
+"P4, P3 and P2", P5, Standard (A, C, D, H, I, M, R, T, Z), Trn, X; all 0 by default but Standard).
+Codes, and the names of on-demand: `aws service-quotas list-service-quotas --service-code ec2` as
+printed in public repositories (geyang/jaynes-starter-kit 02_ec2_docker_guide/setup/spot_limit.md
+for L-3819A6DF and L-7212CCBC; two full listings of every EC2 quota, name beside code, for each code
+here) and the AWS CLI User Guide's get-aws-default-service-quota example (L-1216C47A, "Running
+On-Demand Standard (A, C, D, H, I, M, R, T, Z) instances"). Families no quota here covers (hpc, mac,
+high memory on spot, P beyond 5 on spot, any new letter) are reported as not checked, never counted
+as Standard.
 """
 
 from __future__ import annotations
