@@ -12,10 +12,15 @@ from typing import Any
 
 import botocore.exceptions
 
-from spawn_tf.collect.aws import AWS_ERRORS, error_text
+from spawn_tf.collect.aws import AWS_ERRORS, map_on_threads
+from spawn_tf.collect.aws import error_text as _error_text
 from spawn_tf.quota import SERVICE_CODE, Report, SweepDemand, peaks, report, types_by_region
 
 _BATCH = 100  # DescribeInstanceTypes takes at most 100 instance types a call
+# A check before launch must not hold it up: two attempts, short timeouts (the collector's adaptive ten
+# attempts can wait minutes on a service that answers 5xx), and no retry at all without a network.
+_CONFIG = {"retries": {"mode": "standard", "max_attempts": 2}, "connect_timeout": 5, "read_timeout": 15}
+_LONGEST_ERROR = 200  # characters of an AWS error shown
 _NOT_APPLIED = "NoSuchResourceException"  # GetServiceQuota has no applied value: the default is the value
 
 
@@ -27,10 +32,16 @@ class Clients:
 
 
 def default_clients() -> Clients:
-    """boto3's default session and credentials, with the collector's retries and fail-fast without a network."""
-    from spawn_tf.collect.aws import Aws
+    """boto3's default session and credentials."""
+    import boto3
+    from botocore.config import Config
 
-    return Clients(Aws().client)
+    from spawn_tf.collect.aws import fail_fast_offline
+
+    session = boto3.session.Session()
+    fail_fast_offline(session)
+    config = Config(**_CONFIG)
+    return Clients(lambda service, region: session.client(service, region_name=region, config=config))
 
 
 def preflight(sweeps: Sequence[SweepDemand], clients: Clients) -> Report:
@@ -51,7 +62,8 @@ def preflight(sweeps: Sequence[SweepDemand], clients: Clients) -> Report:
         else:
             vcpus[region] = found
     peak, unclassed = peaks(sweeps, vcpus)
-    values = {(region, quota.code): read_quota(clients, region, quota.code) for region, quota in peak}
+    read = map_on_threads(lambda key: read_quota(clients, key[0], key[1].code), list(peak))
+    values = {(region, quota.code): value for (region, quota), value in zip(peak, read, strict=True)}
     return report(peak, values, unclassed, unread)
 
 
@@ -64,6 +76,12 @@ def read_vcpus(clients: Clients, region: str, instance_types: Sequence[str]) -> 
         for page in ec2.get_paginator("describe_instance_types").paginate(InstanceTypes=batch):
             found.update((item["InstanceType"], item["VCpuInfo"]["DefaultVCpus"]) for item in page["InstanceTypes"])
     return found
+
+
+def error_text(error: BaseException) -> str:
+    """The collector's one line for an AWS error, kept to one line (a proxy's or a stand-in's 5xx answer may be a page of HTML)."""
+    text = " ".join(_error_text(error).split())
+    return text if len(text) <= _LONGEST_ERROR else text[: _LONGEST_ERROR - 1] + "…"
 
 
 def read_quota(clients: Clients, region: str, code: str) -> float | str:
