@@ -1,7 +1,8 @@
 """The commands that drive Terraform over every root of a build (DESIGN §10): launch, plan, destroy.
 
 Registered on the group of cli_base.py. Summaries and progress go to stderr; `plan` prints its summary on
-stdout (only JSON with --json). boto3 is imported only by `launch --until-done`, to read the status.
+stdout (only JSON with --json). boto3 is imported by the quota check of `plan` and `launch` (cli_quota.py)
+and by `launch --until-done`, to read the status.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import click
 
 from spawn_tf import contract
 from spawn_tf.cli_base import count, main, report
+from spawn_tf.cli_quota import check_builds, ignore_quota_option
 from spawn_tf.contract import ExitCode
 from spawn_tf.errors import SpawnError
 from spawn_tf.launch.build import Build
@@ -211,11 +213,13 @@ def launch_once(session: Session, jobs: Sequence[Job], *, auto_approve: bool, wh
     "--every", default=contract.DEFAULT_ROUND_PERIOD, show_default=True, help="With --until-done: the time between rounds (30s, 10m)."
 )
 @click.option("--local-state-ok", is_flag=True, help="Allow --until-done with state kept in the build folder.")
+@ignore_quota_option
 def launch(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: Path, parallel: int, terraform_bin: str | None, auto_approve: bool, until_done: bool,
-           every: str, local_state_ok: bool) -> None:  # fmt: skip
+           every: str, local_state_ok: bool, ignore_quota: bool) -> None:  # fmt: skip
     """Compile (sweep files) and apply every root of the sweeps: init, plan, confirm, apply; orphan roots are destroyed.
 
-    A root that fails is reported with Terraform's error and the others go on (exit 3).
+    A root that fails is reported with Terraform's error and the others go on (exit 3). Before anything
+    is planned, the sweeps' peak vCPUs are compared with the account's EC2 quotas (see `preflight`).
     """
     from spawn_tf.launch.session import ctrl_c
 
@@ -223,6 +227,8 @@ def launch(*, targets: tuple[Path, ...], param_files: tuple[Path, ...], output: 
     with _builds(_given(targets, param_files), output, "launch") as builds:
         if until_done and not local_state_ok:
             _refuse_local_state(builds)
+        if not ignore_quota:
+            check_builds([build.folder for build in builds], strict=True)
         session = _session(terraform_bin, parallel)
         with ctrl_c(session, _on_ctrl_c):
             jobs = _jobs(builds, destroy=False)
@@ -295,6 +301,7 @@ def plan_command(
     from spawn_tf.launch.session import ctrl_c
 
     with _builds(_given(targets, param_files), output, "plan") as builds:
+        check_builds([build.folder for build in builds], strict=False)
         session = _session(terraform_bin, parallel)
         with ctrl_c(session, _on_ctrl_c):
             planned = session.plan_all(_jobs(builds, destroy=False))

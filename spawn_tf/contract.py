@@ -64,6 +64,13 @@ RUN_SETTINGS: Final = (
     "name",
 )
 
+# spawn's spellings of our run settings, taken as ours (README "Coming from spawn"); both in one mapping is an error.
+SPAWN_SPELLINGS: Final = {
+    "key_pair": "key_name",
+    "iam_role": "iam_instance_profile",  # spawn's iam_role names an instance profile
+    "user_command": "command",
+}
+
 # Run settings whose values are IDs that exist in one region only (DESIGN §2).
 REGIONAL_SETTINGS: Final = ("ami", "subnet_id", "security_group_ids", "key_name")
 

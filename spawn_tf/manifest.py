@@ -28,6 +28,7 @@ class RunRecord:
     region: str
     root: str
     instance_type: str
+    spot: bool | None = None  # None: a manifest written before it said so
     max_attempts: int
     max_interruptions: int
     params: Mapping[str, Any]
@@ -56,7 +57,8 @@ def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
 
 
 def _run_record(run: Run, root: str) -> dict[str, Any]:
-    return run.record(max_attempts=run.settings.max_attempts, max_interruptions=run.settings.max_interruptions, root=root)
+    settings = run.settings
+    return run.record(spot=settings.spot, max_attempts=settings.max_attempts, max_interruptions=settings.max_interruptions, root=root)
 
 
 def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -122,6 +124,10 @@ def early_stopping(manifest: Mapping[str, Any]) -> Rule | None:
     return None if settings is None else Rule.from_settings(dict(settings))
 
 
+def max_concurrent(manifest: Mapping[str, Any]) -> int | None:
+    return manifest.get("max_concurrent")
+
+
 def location(manifest: Mapping[str, Any]) -> Location:
     results = manifest["results"]
     return Location(bucket=results["bucket"], region=results["region"], folder=results["sweep_folder"], home_region=manifest["home_region"])
@@ -145,6 +151,7 @@ def _read_run(record: Mapping[str, Any]) -> RunRecord:
         region=record["region"],
         root=record["root"],
         instance_type=record["instance_type"],
+        spot=record.get("spot"),
         max_attempts=record["max_attempts"],
         max_interruptions=record["max_interruptions"],
         params=record["params"],

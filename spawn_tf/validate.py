@@ -19,7 +19,7 @@ from spawn_tf.diagnostics import Diagnostic, did_you_mean, error, has_errors, or
 from spawn_tf.load import DataPath, Document
 from spawn_tf.model import Sweep
 from spawn_tf.repair import REPAIR_ROUNDS, SAID_BY_ABSENCE, dropped_names, without
-from spawn_tf.schema import invalid_paths, schema_diagnostics, setting_check, where
+from spawn_tf.schema import inside, invalid_paths, schema_diagnostics, setting_check, where
 from spawn_tf.size_limits import limit_diagnostics
 
 # Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
@@ -31,13 +31,12 @@ _SETTING_ALIASES: dict[str, str] = {
     **dict.fromkeys(("on_completion", "oncomplete", "terminate_on_done", "terminate_on_complete"), "did you mean 'on_complete'?"),
     "instance_types": "one instance type per run; for several, use grid: {instance_type: [...]}",
     **dict.fromkeys(("image_id", "ami_id"), "did you mean 'ami'?"),
-    **dict.fromkeys(("keypair", "key_pair", "ssh_key"), "did you mean 'key_name'?"),
+    **dict.fromkeys(("keypair", "ssh_key"), "did you mean 'key_name'?"),
     **dict.fromkeys(("spot_price", "max_price"), "did you mean 'spot_max_price'?"),
-    **dict.fromkeys(("iam_role", "iam_profile", "instance_profile"), "did you mean 'iam_instance_profile'?"),
+    **dict.fromkeys(("iam_profile", "instance_profile"), "did you mean 'iam_instance_profile'?"),
     "region_name": "did you mean 'region'?",
     **dict.fromkeys(("az", "availability_zone", "availability_zones"), "choose the zone with 'subnet_id': a subnet lies in one zone"),
     **dict.fromkeys(("disk_size", "root_volume_size", "volume_size_gb"), "did you mean 'volume_size'? (GiB)"),
-    "user_command": "did you mean 'command'?",
     **dict.fromkeys(("hibernate", "hibernate_on_idle"), "a one-time spot instance cannot hibernate"),
     **dict.fromkeys(("cost_limit", "max_cost", "cost_cap", "spend_limit"), "cap the sweep's cost with 'budget: {max_usd: N}' at the top level"),
     **dict.fromkeys(("completion_file", "completion_delay"), "the agent records completion itself; scripts may call 'spored complete'"),
@@ -74,8 +73,9 @@ def check_document(document: Document) -> Validation:
     limits = list(limit_diagnostics(document))
     if limits:  # before any check whose work grows with the runs
         return Validation(sweep=None, document=document, diagnostics=ordered(limits), valid=False, dropped=frozenset())
+    document, spelt = with_our_spellings(document)
     schema = schema_diagnostics(document)
-    found = [*schema, *_key_diagnostics(document)]
+    found = [*spelt, *schema, *_key_diagnostics(document)]
     removed: list[DataPath] = []
     checked = document
     for _ in range(REPAIR_ROUNDS):
@@ -135,6 +135,44 @@ def _run_mappings(data: Mapping[str, Any]) -> Iterator[tuple[DataPath, Mapping[s
     random = data.get("random")
     if isinstance(random, dict) and isinstance(random.get("parameters"), dict):
         yield ("random", "parameters"), random["parameters"]
+
+
+def with_our_spellings(document: Document) -> tuple[Document, list[Diagnostic]]:
+    """The document with spawn's spellings of settings (contract.SPAWN_SPELLINGS) renamed to ours, in place in each
+    mapping; where a mapping has both, an error at spawn's and ours kept. Spans still find spawn's key (load.Positions)."""
+    data = document.data
+    mappings = [((), data), *_run_mappings(data)]  # settings at the top level apply to every run
+    if not any(key in contract.SPAWN_SPELLINGS for _, mapping in mappings for key in mapping):
+        return document, []  # nearly every file: no copy
+    found: list[Diagnostic] = []
+    data = _renamed(document, (), data, found)
+    if isinstance(data.get("params"), list):
+        data["params"] = list(data["params"])
+    for path, mapping in list(_run_mappings(data)):
+        _put(data, path, _renamed(document, path, mapping, found))
+    return replace(document, data=data), found
+
+
+def _renamed(document: Document, path: DataPath, mapping: Mapping[str, Any], found: list[Diagnostic]) -> dict[str, Any]:
+    renamed: dict[str, Any] = {}
+    for key, value in mapping.items():
+        ours = contract.SPAWN_SPELLINGS.get(key)
+        if ours is not None and ours in mapping:
+            found.append(error("same-setting-twice", f"'{key}' and '{ours}' {inside(path)} are the same setting",
+                               document.span((*path, key), key=True), f"'{key}' is spawn's spelling of '{ours}'; keep one of them"))  # fmt: skip
+        else:
+            renamed[ours or key] = value
+    return renamed
+
+
+def _put(data: dict[str, Any], path: DataPath, mapping: dict[str, Any]) -> None:
+    """Set the run mapping at `path` (as _run_mappings gives it) in the copy of the document's data."""
+    if path[0] == "params":
+        data["params"][path[1]] = mapping
+    elif path == ("random", "parameters"):
+        data["random"] = {**data["random"], "parameters": mapping}
+    else:
+        data[str(path[0])] = mapping
 
 
 def _key_diagnostics(document: Document) -> Iterator[Diagnostic]:

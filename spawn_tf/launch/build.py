@@ -32,13 +32,13 @@ def read_build(folder: Path) -> Build:
     """The build in `folder` (a compiled build/<sweep>/, or its sweep.json)."""
     if folder.name == contract.MANIFEST_FILE:
         folder = folder.parent
-    data = _manifest(folder / contract.MANIFEST_FILE)
+    data = read_manifest(folder / contract.MANIFEST_FILE)
     roots = sorted({run.root for run in manifest.runs(data)})
     orphans = sorted(name for name in recorded_roots(folder) - set(roots) if (folder / name).is_dir() and holds_state(folder / name))
     return Build(folder=folder, sweep_id=manifest.sweep_id(data), roots=tuple(roots), orphans=tuple(orphans))
 
 
-def _manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

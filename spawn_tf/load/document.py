@@ -10,6 +10,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from spawn_tf.contract import SPAWN_SPELLINGS
 from spawn_tf.diagnostics import Span
 
 PathItem = str | int
@@ -117,7 +118,18 @@ def line_col(text: str | bytes, index: int) -> tuple[int, int]:
     return text.count(newline, 0, index) + 1, index - (text.rfind(newline, 0, index) + 1) + 1  # type: ignore[arg-type]
 
 
+# Validation renames spawn's spelling of a setting to ours: a path naming ours finds the key as written.
+_WRITTEN_AS: dict[PathItem, str] = {ours: spawns for spawns, ours in SPAWN_SPELLINGS.items()}
+
+
 def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
+    found = _written_child(node, item)
+    if found is None and item in _WRITTEN_AS:
+        return _written_child(node, _WRITTEN_AS[item])
+    return found
+
+
+def _written_child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
     if isinstance(node, SequenceNode) and isinstance(item, int) and 0 <= item < len(node.value):
         return None, node.value[item]
     if isinstance(node, MappingNode):
@@ -128,7 +140,7 @@ def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
             elif isinstance(key_node, ScalarNode) and key_node.value == item:
                 return key_node, value_node
         for source in reversed(merged):
-            found = _child(source, item)
+            found = _written_child(source, item)
             if found is not None:
                 return found
     return None
