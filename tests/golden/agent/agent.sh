@@ -24,24 +24,15 @@ agent_log="$spawn_dir/agent.log"
 note() { echo "$(date -u +%FT%TZ) $*" >>"$agent_log"; }
 mkdir -p "$spawn_dir/agent"
 cat >"$spawn_dir/agent/__main__.py" <<'SPAWN_AGENT_PY'
-"""The on-instance agent's helper (DESIGN §6): Python 3.9+, stdlib only. agent.sh writes these modules
-into one folder and runs `python3 FOLDER agent.json COMMAND`; bash keeps the process work (detach,
-launch, kill, shutdown). Commands: `start` (start.py), `watch PID` (checks.py), `finish EXIT_CODE
-[STATUS REASON]` (finish.py), `report ARGS` (`spored report`, report.py), `stop-instance` (on_complete: stop). Pure rules: rules.py; calls: aws.py.
-"""
-
 import json
 import os
 import sys
-
 import checks
 import fetch
 import finish
 import report
 import start
 from aws import Agent
-
-
 def main(argv):
     with open(argv[1]) as handle:
         cfg = json.load(handle)
@@ -61,33 +52,16 @@ def main(argv):
         done = agent.aws("ec2", "stop-instances", "--instance-ids", agent.state()["instance"])
         return 0 if done is not None and done.returncode == 0 else 1
     return 0
-
-
 if __name__ == "__main__":
     sys.exit(main(sys.argv))
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/rules.py" <<'SPAWN_AGENT_PY'
-"""The agent's pure decisions (DESIGN §6): no AWS, no files; unit-tested in-process.
-
-`cfg` is agent.json (names, statuses and defaults from spawn_tf/contract.py), `settings` the run's
-own (`load_settings`).
-"""
-
 from datetime import datetime, timezone
-
-
 def backoff(tries):
-    """Seconds before the next try: 1, 2, 4, 8, then 10."""
     return min(2**tries, 10)
-
-
 def now_text():
-    # timezone.utc, not datetime.UTC: python3 on AL2023 is 3.9
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")  # noqa: UP017
-
-
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 def load_settings(cfg, environ):
-    """The run's settings from the user-data's variables (names in cfg["env"], test defaults in cfg["defaults"])."""
     raw = {key: environ.get(name, cfg["defaults"].get(key, "")) for key, name in cfg["env"].items()}
     raw = {key: value if value or key not in cfg["defaults"] else cfg["defaults"][key] for key, value in raw.items()}
     for key in ("max_attempts", "max_interruptions"):
@@ -99,16 +73,7 @@ def load_settings(cfg, environ):
     raw["retry_failed"] = raw["retry_failed"] == "true"
     raw["output_dir"] = raw["agent_root"] + raw["output_dir"]
     return raw
-
-
-# --- control keys: done markers, attempts, leases ---------------------------------------------
-
-
 def read_attempts(names, cfg):
-    """Attempt key names (under the attempts prefix of the run) -> (instance ids that began, {instance id: outcome}).
-
-    Malformed names (empty, nested, no instance id) and unknown outcomes are not attempts' facts.
-    """
     begun, outcomes = [], {}
     for name in names:
         instance, dot, status = name.partition(".")
@@ -119,46 +84,23 @@ def read_attempts(names, cfg):
         elif status in cfg["outcome_statuses"]:
             outcomes[instance] = status
     return begun, outcomes
-
-
 def done_markers(names, cfg):
-    """The well-formed done marker names (`<status>.<exit code>`) among `names`: a final status, an integer or none."""
     found = []
     for name in names:
         status, dot, code = name.partition(".")
         if dot and "/" not in name and status in cfg["final_statuses"] and (code == cfg["no_exit_code"] or code.lstrip("-").isdigit()):
             found.append(name)
     return found
-
-
 def lease_numbers(names):
-    """Lease numbers from lease key names: 1, 2, … as written (no `01`, nothing nested)."""
     return sorted(int(name) for name in names if name.isdigit() and not name.startswith("0"))
-
-
 def stopped(names, run, cfg):
-    """A stop marker for this run (its exact name, not a pattern) or for all, among the stop prefix's key names."""
     return bool({run, cfg["stop_all"]} & set(names))
-
-
 def counts(outcomes, cfg):
-    """(failures, interruptions) among attempt outcomes."""
     values = list(outcomes.values())
     return sum(v in cfg["failure_statuses"] for v in values), sum(v in cfg["interruption_statuses"] for v in values)
-
-
 def exhausted(failures, interruptions, settings):
     return failures >= settings["max_attempts"] or interruptions >= settings["max_interruptions"]
-
-
 def lease_step(top, me, ended, limit):
-    """What to do about the newest lease `top` = (number, holder, age in s), or None.
-
-    ("take", n): write lease n (If-None-Match: one writer wins); ("lose", n): its holder is alive;
-    ("leave", n): this instance holds it. A holder is gone once its outcome is recorded (`ended`:
-    instance ids; a lease that names no holder is gone once n attempts have outcomes) or its
-    heartbeat is older than `limit`; only then does lease n + 1 take over.
-    """
     if top is None:
         return "take", 1
     number, holder, age = top
@@ -167,22 +109,13 @@ def lease_step(top, me, ended, limit):
     if (holder in ended if holder else len(ended) >= number) or age > limit:
         return "take", number + 1
     return "lose", number
-
-
 def holder_finished(top, outcomes, settings, cfg):
-    """The newest lease's holder recorded an outcome that makes the run final (its `_done` may follow)."""
     if not top or top[1] not in outcomes:
         return False
     outcome = outcomes[top[1]]
     failures_before = counts(outcomes, cfg)[0] - (outcome in cfg["failure_statuses"])
     return is_final(outcome, failures_before, settings, cfg)
-
-
-# --- the end of an attempt --------------------------------------------------------------------
-
-
 def decide(exit_code, ending, verdict, cfg):
-    """(status, exit code or None, reason) from the workload's exit, why the agent ended it, its own verdict."""
     status = cfg["status"]
     if ending:
         result, code, reason = ending[0], None, ending[1]
@@ -193,46 +126,28 @@ def decide(exit_code, ending, verdict, cfg):
     if verdict and verdict[0] in cfg["verdict_statuses"] and result != status["interrupted"]:
         result, reason = verdict
     return result, code, reason
-
-
 def after_upload(status, reason, missing, cfg):
-    """A success whose outputs are not all in S3 is not a success: it fails, the outputs named."""
     if not missing or status not in (cfg["status"]["success"], cfg["status"]["stopped"]):
         return status, reason
     shown = ", ".join(missing[:5]) + (", …" if len(missing) > 5 else "")
     return cfg["status"]["failed"], f"{cfg['upload_reason']}: {len(missing)} outputs not in S3: {shown}"
-
-
 def is_final(status, failures_before, settings, cfg):
-    """Interrupted attempts are relaunched; failed/timeout too while retry_failed has attempts left."""
     if status in cfg["interruption_statuses"]:
         return False
     if status in cfg["failure_statuses"] and settings["retry_failed"]:
         return failures_before + 1 >= settings["max_attempts"]
     return True
-
-
 def missing_outputs(local, remote):
-    """Local files (relative path -> size) not in S3 with that size, sorted."""
     return sorted(name for name, size in local.items() if remote.get(name) != size)
-
-
 def status_record(settings, state, verdict, now):
-    """status.json (DESIGN §5); `verdict` = (status, exit code, reason)."""
     status, exit_code, reason = verdict
     return {
         "sweep": settings["sweep"], "run": settings["run"], "index": int(settings["index"]),
         "fingerprint": settings["fingerprint"], "status": status, "exit_code": exit_code,
         "attempt": state["attempt"], "instance_id": state["instance"], "region": settings["region"],
         "started_at": state["started_at"], "finished_at": None if status == "running" else now, "reason": reason,
-    }  # fmt: skip
-
-
-# --- idle time ----------------------------------------------------------------------------------
-
-
+    }
 def core_times(stat_text):
-    """/proc/stat -> {cpuN: (busy, total)} jiffies."""
     found = {}
     for line in stat_text.splitlines():
         fields = line.split()
@@ -240,10 +155,7 @@ def core_times(stat_text):
             user, nice, system, idle = (int(v) for v in fields[1:5])
             found[fields[0]] = (user + nice + system, user + nice + system + idle)
     return found
-
-
 def busiest(before, after):
-    """Percent busy of the busiest core between two `core_times` samples."""
     most = 0
     for name, (busy, total) in after.items():
         busy0, total0 = before.get(name, (0, 0))
@@ -252,12 +164,6 @@ def busiest(before, after):
     return most
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/aws.py" <<'SPAWN_AGENT_PY'
-"""The agent's calls: the `aws` CLI (no boto3 on the instance), IMDSv2, its notes and its state file.
-
-Every call is bounded and answers "failed" as a value (None, "error"): a failed listing is never
-an empty one. `retry` repeats a call with backoff until a deadline.
-"""
-
 import json
 import os
 import subprocess
@@ -266,10 +172,7 @@ import threading
 import time
 import urllib.request
 from datetime import datetime, timezone
-
 from rules import backoff, load_settings, now_text, status_record
-
-
 class Agent:
     def __init__(self, cfg, environ):
         self.cfg, self.s = cfg, load_settings(cfg, environ)
@@ -277,18 +180,14 @@ class Agent:
         self.log_file = self.s["agent_root"] + "/opt/spawn/agent.log"
         self.prefix = "{}/{}/".format(self.s["folder"], self.s["run"])
         self.key = "{}.{}".format(self.s["run"], self.s["fingerprint"])
-        self.instance, self.deadline = None, None  # this instance, once known; the budget calls are made in
-
+        self.instance, self.deadline = None, None
     def note(self, text):
         with open(self.log_file, "a") as out:
             out.write(f"{now_text()} {text}\n")
-
     def control(self, name):
         return "{}/{}/{}/".format(self.s["folder"], self.cfg["control"][name], self.key)
-
     def aws(self, *args, timeout=60):
-        """One `aws` CLI call, bounded; its CompletedProcess, None when it timed out. Our own backoff does the retrying."""
-        if self.deadline is not None:  # a call never outlasts the budget it is made in (by much)
+        if self.deadline is not None:
             timeout = min(timeout, max(5.0, self.deadline - time.monotonic()))
         env = dict(os.environ, AWS_RETRY_MODE="standard", AWS_MAX_ATTEMPTS="2")
         command = ["aws", "--cli-connect-timeout", "5", "--cli-read-timeout", "20", *args]
@@ -300,28 +199,21 @@ class Agent:
         if done.returncode != 0:
             self.note("failed: aws {}: {}".format(" ".join(args[:2]), done.stderr.decode(errors="replace").strip()[-300:]))
         return done
-
     def objects(self, prefix):
-        """The items (Key, Size, LastModified) under prefix, every page; None when the listing failed."""
         done = self.aws("s3api", "list-objects-v2", "--bucket", self.s["bucket"], "--prefix", prefix, "--output", "json")
         if done is None or done.returncode != 0:
             return None
         return json.loads(done.stdout or b"{}").get("Contents") or []
-
     def listing(self, prefix):
-        """key -> (size, age in s) under prefix; None when the listing failed (never "no keys")."""
         items = self.objects(prefix)
         if items is None:
             return None
-        now = datetime.now(timezone.utc)  # noqa: UP017 (python3 on AL2023 is 3.9)
+        now = datetime.now(timezone.utc)
         return {item["Key"]: (item["Size"], (now - modified(item)).total_seconds()) for item in items}
-
     def names(self, prefix):
         found = self.listing(prefix)
         return None if found is None else [key[len(prefix) :] for key in found]
-
     def put(self, key, body, conditional=False):
-        """ "ok", "taken" (If-None-Match lost) or "error"."""
         with tempfile.NamedTemporaryFile(dir=self.dir, delete=False) as handle:
             handle.write(body)
         extra = ["--if-none-match", "*"] if conditional else []
@@ -330,21 +222,18 @@ class Agent:
         if done is not None and done.returncode == 0:
             return "ok"
         return "taken" if done is not None and b"PreconditionFailed" in done.stderr else "error"
-
     def get(self, key):
-        path = os.path.join(self.dir, f"got{os.getpid()}")  # reports run side by side
+        path = os.path.join(self.dir, f"got{os.getpid()}")
         done = self.aws("s3api", "get-object", "--bucket", self.s["bucket"], "--key", key, path)
         if done is None or done.returncode != 0:
             return None
         with open(path, "rb") as handle:
             return handle.read()
-
     def tag(self, status):
         done = self.aws(
             "ec2", "create-tags", "--resources", self.instance, "--tags", "Key={},Value={}".format(self.cfg["tag_status"], status)
         )
         return done is not None and done.returncode == 0
-
     def imds(self, path):
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
         base = self.s["imds"] + "/latest/"
@@ -355,9 +244,7 @@ class Agent:
             return opener.open(get, timeout=2).read().decode()
         except OSError:
             return None
-
     def retry(self, what, call, deadline):
-        """call() until it returns a value other than None/False/"error", with backoff, until `deadline`."""
         tries = 0
         while True:
             found = call()
@@ -368,17 +255,13 @@ class Agent:
                 return None
             time.sleep(min(backoff(tries), max(0.1, deadline - time.monotonic())))
             tries += 1
-
     def record(self, steps, deadline):
-        """Each (name, call) in order, each retried until `deadline`; a step that fails leaves the later ones unwritten."""
         for name, step in steps:
             if self.retry(name, step, deadline) is None:
                 self.note(f"not recorded: {name} and what follows it")
                 return False
         return True
-
     def state(self, **update):
-        """run/state.json, shared by the commands of one attempt; updated with `update`."""
         path = os.path.join(self.dir, "state.json")
         state = {}
         if os.path.exists(path):
@@ -389,11 +272,9 @@ class Agent:
             with open(path, "w") as out:
                 json.dump(state, out)
         return state
-
     def put_status(self, status, exit_code, reason):
         record = status_record(self.s, self.state(), (status, exit_code, reason), now_text())
         return self.put(self.prefix + self.cfg["status_file"], (json.dumps(record) + "\n").encode()) == "ok"
-
     def upload_log(self):
         name = "{}/{}-{}.log".format(self.cfg["logs"], self.state()["attempt"], self.instance)
         done = self.aws(
@@ -403,44 +284,26 @@ class Agent:
         if ok:
             self.note("log uploaded")
         return ok
-
     def heartbeat(self):
         state = self.state()
         self.put(f"{self.control('lease')}{state['lease']}", self.instance.encode())
-
-
 def modified(item):
     return datetime.fromisoformat(item["LastModified"].replace("Z", "+00:00"))
-
-
 def read(path):
     with open(path) as handle:
         return handle.read()
-
-
 def every(period, task, stopped):
-    """Run `task` every `period` s in a thread of its own until `stopped` is set: a slow task delays only itself."""
-
     def loop():
         while not stopped.wait(period):
             task()
-
     threading.Thread(target=loop, daemon=True).start()
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/start.py" <<'SPAWN_AGENT_PY'
-"""`start`: prints `run` (the workload's variables in run/workload.env), `leave` (this instance's
-other agent holds the run) or `end` (nothing to do, or AWS failed past the start budget: the caller
-ends the instance). Done markers first, attempts, the lease, then stop markers (DESIGN §6 "Faults")."""
-
 import json
 import os
 import time
-
 from rules import counts, done_markers, exhausted, holder_finished, lease_numbers, lease_step, now_text, read_attempts, stopped
-
-
 def start(agent):
-    """`run`, `leave` or `end`; every early exit notes why (and the caller ends the instance)."""
     s, deadline = agent.s, time.monotonic() + agent.s["start_budget"]
     agent.deadline = deadline
     agent.instance = agent.retry("instance id from IMDS", lambda: agent.imds("instance-id"), deadline)
@@ -449,13 +312,10 @@ def start(agent):
     agent.note(f"run {s['run']} ({agent.key}) on {agent.instance}")
     verdict, names = survey(agent, deadline)
     verdict = verdict or take_lease(agent, deadline, names)
-    if not verdict and agent.state()["lease"] > 1:  # taken over: look again, under the lease
+    if not verdict and agent.state()["lease"] > 1:
         verdict = survey(agent, deadline)[0]
     return verdict or cancelled(agent, deadline) or begin(agent, deadline)
-
-
 def newest_lease(agent, deadline):
-    """(number, holder, age) of the newest lease, None when there is none, False when S3 could not say."""
     prefix = agent.control("lease")
     leases = agent.retry("listing " + prefix, lambda: agent.listing(prefix), deadline)
     if leases is None:
@@ -466,11 +326,8 @@ def newest_lease(agent, deadline):
     key = prefix + str(numbers[-1])
     holder = agent.retry("lease holder", lambda: agent.get(key), deadline)
     return False if holder is None else (numbers[-1], holder.decode(), leases[key][1])
-
-
 def take_lease(agent, deadline, names):
-    """None once this agent holds the run's newest lease, else `leave` or `end` (noted)."""
-    for _ in range(5):  # each lost write means the newest lease changed: look again
+    for _ in range(5):
         top = newest_lease(agent, deadline)
         if names is None:
             names = agent.retry("listing attempts", lambda: agent.names(agent.control("attempts")), deadline)
@@ -489,16 +346,13 @@ def take_lease(agent, deadline, names):
         if answer is None:
             return "end"
         if answer == "taken" and agent.get(key) == agent.instance.encode():
-            answer = "ok"  # an earlier try of this write was made, its answer lost: this agent holds it
+            answer = "ok"
         if answer == "ok":
             agent.state(lease=number)
             return None
         names = None
     return "end"
-
-
 def survey(agent, deadline):
-    """(`end` or None, the attempt key names): `end` when the run is final or out of attempts."""
     s, status = agent.s, agent.cfg["status"]
     done = agent.retry("listing _done", lambda: agent.names(agent.control("done")), deadline)
     if done is None:
@@ -515,12 +369,7 @@ def survey(agent, deadline):
     if exhausted(failures, interruptions, s):
         return close_run(agent, status["exhausted"], f"{failures} failed attempts, {interruptions} interruptions", deadline), None
     return None, names
-
-
 def cancelled(agent, deadline):
-    """Under the lease, before the attempt begins: a stop marker cancels the run (DESIGN §6: `cancelled`
-    is a stop marker on a run that never started; one that appears later stops the workload). `end`
-    or None; a listing that fails is not "no marker"."""
     prefix = "{}/{}/".format(agent.s["folder"], agent.cfg["control"]["stop"])
     names = agent.retry("listing _stop", lambda: agent.names(prefix), deadline)
     if names is None:
@@ -528,10 +377,7 @@ def cancelled(agent, deadline):
     if stopped(names, agent.s["run"], agent.cfg):
         return close_run(agent, agent.cfg["status"]["cancelled"], "stop marker", deadline)
     return None
-
-
 def close_run(agent, status, reason, deadline):
-    """A run that ends without running (exhausted, cancelled): status.json and tag, then the done marker. `end`."""
     agent.note(f"{status}: {reason}")
     done = f"{agent.control('done')}{status}.{agent.cfg['no_exit_code']}"
     steps = [
@@ -541,10 +387,7 @@ def close_run(agent, status, reason, deadline):
     ]
     agent.record(steps, deadline)
     return "end"
-
-
 def begin(agent, deadline):
-    """Under the lease: record the attempt, tag, status.json; write the workload's variables."""
     s, state = agent.s, agent.state()
     body = json.dumps({"started_at": state["started_at"], "region": s["region"]}).encode()
     steps = [
@@ -564,70 +407,48 @@ def begin(agent, deadline):
         out.writelines(f"export {name}={quote(value)}\n" for name, value in exports.items())
         out.write(f"spawn_out={quote(s['output_dir'])}\n")
     return "run"
-
-
 def quote(value):
     return "'" + value.replace("'", "'\\''") + "'"
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/checks.py" <<'SPAWN_AGENT_PY'
-"""`watch PID`: the checks while the workload runs, each on its own schedule (DESIGN §6).
-
-The spot notice first (EC2 gives two minutes), then a stop (`_stop`, or run/early-stopped from
-`spored report`), the ttl and idle time (local); the `_stop`
-listing, the log upload and the lease heartbeat each in a thread of its own, so that no S3 call
-holds the others up.
-"""
-
 import os
 import subprocess
 import threading
 import time
-
 from aws import every, read
 from rules import busiest, core_times
-
-
 class Idle:
-    """idle_timeout: how long the busiest core (and any GPU) has stayed under the threshold."""
-
     def __init__(self, threshold, now, stat_path):
         self.threshold, self.busy_at, self.stat_path = threshold, now, stat_path
         self.cores = core_times(read(stat_path))
-
     def seconds(self, now):
         sample = core_times(read(self.stat_path))
         if max(busiest(self.cores, sample), gpu_busy()) >= self.threshold:
             self.busy_at = now
         self.cores = sample
         return now - self.busy_at
-
-
 def watch(agent, pid):
-    """Why the workload must end (`STATUS REASON`), or "" once it exited by itself."""
     s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
     agent.instance = agent.state()["instance"]
     stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
     stop_seen, early = [], agent.cfg["early_stopped_reason"]
-
     def check_stop():
         found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
         if found is not None and stop_keys & set(found):
             stop_seen.append(True)
-
     every(s["poll"], check_stop, stopped)
     every(s["log_upload"], agent.upload_log, stopped)
     every(s["lease"] / 3, agent.heartbeat, stopped)
     started = next_spot = next_idle = time.monotonic()
-    # Under the agent root like every path the agent uses: a test gives it a /proc/stat of its own.
     idle = Idle(agent.cfg["idle_busy_percent"], started, s["agent_root"] + "/proc/stat") if s["idle_timeout"] is not None else None
     try:
         while alive(pid):
             now = time.monotonic()
-            if now >= next_spot:  # first: EC2 gives two minutes
+            if now >= next_spot:
                 next_spot = now + s["poll"]
                 if agent.imds("spot/instance-action"):
                     agent.deadline = now + min(10, s["upload_budget"])
-                    agent.upload_log()  # logs first, briefly (the full upload follows, within its budget)
+                    agent.upload_log()
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
@@ -643,16 +464,12 @@ def watch(agent, pid):
         return ""
     finally:
         stopped.set()
-
-
 def alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as handle:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
-
-
 def gpu_busy():
     try:
         done = subprocess.run(
@@ -663,21 +480,11 @@ def gpu_busy():
         return 0
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/finish.py" <<'SPAWN_AGENT_PY'
-"""`finish EXIT_CODE [STATUS REASON]`: the end of an attempt, in DESIGN §6's order.
-
-Upload → verify (a listing against the local files: names and sizes) → attempt outcome →
-status.json and tag (agreeing) → done marker when final. A success whose outputs are not all in S3
-within the upload budget is recorded as a failure naming them.
-"""
-
 import os
 import threading
 import time
-
 from aws import every, read
 from rules import after_upload, backoff, decide, is_final, missing_outputs
-
-
 def local_files(folder):
     found = {}
     for top, _, files in os.walk(folder, followlinks=True):
@@ -685,10 +492,7 @@ def local_files(folder):
             path = os.path.join(top, name)
             found[os.path.relpath(path, folder).replace(os.sep, "/")] = os.stat(path).st_size
     return found
-
-
 def upload_outputs(agent, deadline):
-    """Sync the outputs and verify them by a listing (names and sizes) until all are in S3 or `deadline`."""
     local = local_files(agent.s["output_dir"])
     missing, tries = sorted(local), 0
     while missing:
@@ -706,17 +510,14 @@ def upload_outputs(agent, deadline):
     for name in missing:
         agent.note(f"not in S3: {name}")
     return missing
-
-
 def finish(agent, exit_code, ending):
-    """Upload → verify → attempt outcome → status.json and tag → done marker when final. Prints the status."""
     s, cfg, state = agent.s, agent.cfg, agent.state()
     agent.instance = state["instance"]
     stopped = threading.Event()
     every(s["lease"] / 3, agent.heartbeat, stopped)
     verdict_path = os.path.join(agent.dir, "verdict")
     verdict = read(verdict_path).split("\n")[:2] if os.path.exists(verdict_path) else None
-    if os.path.exists(os.path.join(agent.dir, cfg["early_stopped_reason"])):  # from `spored report`, however the workload ended
+    if os.path.exists(os.path.join(agent.dir, cfg["early_stopped_reason"])):
         verdict = [cfg["status"]["stopped"], cfg["early_stopped_reason"]]
     code = int(exit_code) if exit_code.lstrip("-").isdigit() else None
     status, code, reason = decide(code, ending.split(" ", 1) if ending else None, verdict, cfg)
@@ -740,18 +541,12 @@ def finish(agent, exit_code, ending):
     return status
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/fetch.py" <<'SPAWN_AGENT_PY'
-"""Helper modules kept in S3 (DESIGN §11, §12), fetched once per instance, their sha256 checked."""
-
 import hashlib
 import importlib
 import os
 import time
-
 from rules import backoff
-
-
 def load(agent, name, sha):
-    """The module `name` whose source has this sha256 (fetched once per instance), or None when S3 cannot give it."""
     path, tries = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), 0
     while not (os.path.exists(path) and digest(path) == sha):
         if tries == 3:
@@ -760,22 +555,16 @@ def load(agent, name, sha):
         if data is not None and hashlib.sha256(data).hexdigest() == sha:
             with open(f"{path}{os.getpid()}", "wb") as out:
                 out.write(data)
-            os.replace(out.name, path)  # whole, for reports side by side
+            os.replace(out.name, path)
         else:
             time.sleep(backoff(tries))
         tries += 1
     return importlib.import_module(name)
-
-
 def digest(path):
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
-
-
 def code_key(agent, sha):
     return "{}/{}/{}{}".format(agent.s["folder"], agent.cfg["control"]["code"], sha, agent.cfg["module_suffix"])
-
-
 def prepare(agent):
     s, cfg = agent.s, agent.cfg
     module = load(agent, cfg["workenv_module"], s["workenv"])
@@ -788,8 +577,6 @@ def prepare(agent):
     return 1
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/report.py" <<'SPAWN_AGENT_PY'
-"""`report --step N METRIC=VALUE…` (`spored report`, DESIGN §12). Exit 0: go on (also when S3 fails), 3: stop, 2: usage."""
-
 import fcntl
 import json
 import math
@@ -797,18 +584,12 @@ import os
 import re
 import sys
 import time
-
 import fetch
 from aws import modified
-
-
 def say(agent, text):
     agent.note("spored report: " + text)
     print("spored: " + text, file=sys.stderr)
-
-
 def parse(args, cfg):
-    """(step, {metric: value}), or what is wrong."""
     step, metrics, args = None, {}, iter(args)
     for arg in args:
         name, _, text = arg.partition("=")
@@ -828,15 +609,13 @@ def parse(args, cfg):
     if isinstance(step, str):
         return step
     return (step, metrics) if step is not None and metrics else "--step and a METRIC=VALUE are required"
-
-
 def report(agent, args):
     s, cfg, step = agent.s, agent.cfg, parse(args, agent.cfg)
     if isinstance(step, str):
         say(agent, step + "\n" + cfg["report_usage"])
         return 2
     step, metrics = step
-    with open(os.path.join(agent.dir, cfg["progress_file"]), "a+") as handle:  # metric -> {step: value}, this attempt's
+    with open(os.path.join(agent.dir, cfg["progress_file"]), "a+") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         handle.seek(0)
         history = json.loads(handle.read() or "{}")
@@ -848,15 +627,13 @@ def report(agent, args):
     rule = stopping = fetch.load(agent, cfg["stopping_module"], s["stopping"]) if s["stopping"] else None
     if stopping:
         rule = stopping.Rule.from_settings(json.loads(s["early_stopping"]))
-
     def folder(metric):
         return "{}/{}/{}/{}/".format(s["folder"], cfg["control"]["progress"], metric, str(step).zfill(cfg["step_digits"]))
-
     failed = []
     for metric, value in metrics.items():
         own = {int(at): v for at, v in history[metric].items()}
-        summary = stopping.running(own, step, rule) if rule and rule.metric == metric else None  # the rule's metric: mean, best
-        name = stopping.entry_name(s["run"], value, summary) if stopping else f"{s['run']}={value!r}"  # = entry_name(run, value)
+        summary = stopping.running(own, step, rule) if rule and rule.metric == metric else None
+        name = stopping.entry_name(s["run"], value, summary) if stopping else f"{s['run']}={value!r}"
         if agent.put(folder(metric) + name, b"") != "ok":
             failed.append(metric)
     prefix = folder(rule.metric) if rule and rule.metric in metrics and not failed else None
