@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,15 +99,6 @@ class Sweep:
         return Ran(agent, self.bench.aws.s3_tree(self.bucket), run, self.bench.aws.instance_tags(agent.instance))
 
 
-@pytest.fixture
-def bench(aws, moto_server, tmp_path):
-    made = Bench(aws, moto_server, tmp_path)
-    yield made
-    escaped = made.close()
-    if escaped:
-        pytest.fail(f"user-data wrote outside SPAWN_AGENT_ROOT, on this machine: {escaped}", pytrace=False)
-
-
 def chain(bench: Bench, tmp_path: Path, bucket: str, rule: str, runs: dict[str, tuple[str, str]]) -> dict[str, Ran]:
     """Every run, one after another (each sees the reports of those before it)."""
     made = Sweep(bench, tmp_path, sweep_text(bucket, rule, runs), bucket)
@@ -154,8 +145,8 @@ ASHA = {  # acc, max; rungs at 1, 2, 4 (grace 1, factor 2); the top half goes on
 }
 
 
-def test_median_rule_stops_exactly_the_runs_it_condemns(bench, tmp_path) -> None:
-    ran = chain(bench, tmp_path, "median-bucket", "{metric: loss, mode: min, rule: median, min_runs: 2}", MEDIAN)
+def test_median_rule_stops_exactly_the_runs_it_condemns(cases) -> None:
+    ran = cases("median")
     assert_outcomes(ran, {"r3": 2, "r5": 1}, MEDIAN)
     # The keys carry the running mean and best of the rule's metric, the plain value of the other.
     assert f"{FOLDER}/_progress/loss/0000000002/r3=1.5,1.25,1.0" in ran["r5"].keys
@@ -163,8 +154,8 @@ def test_median_rule_stops_exactly_the_runs_it_condemns(bench, tmp_path) -> None
     assert "median 0.95 of 2 other runs' running means" in ran["r3"].agent.agent_log()
 
 
-def test_asha_rule_stops_exactly_the_runs_it_condemns(bench, tmp_path) -> None:
-    ran = chain(bench, tmp_path, "asha-bucket", "{metric: acc, mode: max, rule: asha, grace: 1, reduction_factor: 2, min_runs: 2}", ASHA)
+def test_asha_rule_stops_exactly_the_runs_it_condemns(cases) -> None:
+    ran = cases("asha")
     assert_outcomes(ran, {"r3": 2, "r4": 1}, ASHA)
     assert "rung step 2: acc 0.3 worse than the cut-off 0.6" in ran["r3"].log()
 
@@ -197,14 +188,19 @@ python3 train.py
 """
 
 
-def test_reports_without_early_stopping_usage_errors_and_s3_failures(bench, tmp_path) -> None:
+def plain_reports(bench: Bench, tmp_path: Path) -> Ran:
     agent = bench.instance()
     script = PLAIN.replace("$CONTROL/", agent.control_word()).replace("{{snippet}}", readme_snippet())
     made = Sweep(bench, tmp_path, sweep_text("plain-bucket", "", {"r1": ("", "wait")}, script), "plain-bucket")
     assert made.checked.plan is not None and made.checked.runs is not None
     agent.result = agent.sandbox.run(user_data(made.checked.plan, made.checked.runs[0]), timeout=120, env=agent.sandbox.env(**FAST))
     assert agent.result.returncode == 0, agent.result
-    ran = Ran(agent, bench.aws.s3_tree("plain-bucket"), made.checked.runs[0], {})
+    return Ran(agent, bench.aws.s3_tree("plain-bucket"), made.checked.runs[0], {})
+
+
+def test_reports_without_early_stopping_usage_errors_and_s3_failures(cases) -> None:
+    ran = cases("plain")
+    agent = ran.agent
     assert (ran.status()["status"], ran.done()) == ("success", ["success.0"]), (ran.log(), agent.agent_log())
     reports = sorted(key.removeprefix(f"{FOLDER}/_progress/") for key in ran.keys if "/_progress/" in key)
     assert reports == [
@@ -223,15 +219,45 @@ def test_reports_without_early_stopping_usage_errors_and_s3_failures(bench, tmp_
     assert ran.calls("GET", "/_code/") == 0
 
 
-def test_one_listing_reads_every_page_of_a_step(bench, tmp_path) -> None:
-    """1,000 other runs at step 1 and min_runs 1000: a verdict needs both pages of the listing (1,000 keys each)."""
+PAGED_PREFIX = f"{contract.progress_prefix(FOLDER, 'loss')}{stopping.step_folder(1)}/"
+
+
+def paged_listing(bench: Bench, tmp_path: Path) -> Ran:
     runs = {"me": ("5.0", "wait")}
     made = Sweep(bench, tmp_path, sweep_text("paged-bucket", "{metric: loss, mode: min, min_runs: 1000}", runs), "paged-bucket")
-    prefix = f"{contract.progress_prefix(FOLDER, 'loss')}{stopping.step_folder(1)}/"
     with ThreadPoolExecutor(8) as pool:
-        keys = (prefix + stopping.entry_name(f"other-{n:04d}", 1.0, (1.0, 1.0)) for n in range(1000))
+        keys = (PAGED_PREFIX + stopping.entry_name(f"other-{n:04d}", 1.0, (1.0, 1.0)) for n in range(1000))
         list(pool.map(lambda key: bench.aws.s3.put_object(Bucket="paged-bucket", Key=key, Body=b""), keys))
-    ran = made.run("me")
+    return made.run("me")
+
+
+@pytest.fixture(scope="module")
+def cases(_aws_clients, moto_server, tmp_path_factory) -> Any:
+    """The median and asha sweeps (their runs one after another), the plain reports and the paged listing,
+    side by side, each in a bucket of its own; a test gets its case's outcome (or its error, raised again)."""
+    _aws_clients.reset()
+    folder = tmp_path_factory.mktemp("early-stopping")
+    bench = Bench(_aws_clients, moto_server, folder)
+    made = {
+        "median": lambda: chain(bench, folder, "median-bucket", "{metric: loss, mode: min, rule: median, min_runs: 2}", MEDIAN),
+        "asha": lambda: chain(bench, folder, "asha-bucket", "{metric: acc, mode: max, rule: asha, grace: 1, reduction_factor: 2, min_runs: 2}", ASHA),
+        "plain": lambda: plain_reports(bench, folder),
+        "paged": lambda: paged_listing(bench, folder),
+    }
+    futures: dict[str, Future[Any]] = {}
+    try:
+        with ThreadPoolExecutor(len(made)) as pool:
+            futures = {name: pool.submit(case) for name, case in made.items()}
+        yield lambda name: futures[name].result()
+    finally:
+        escaped = bench.close()
+    if escaped:
+        pytest.fail(f"user-data wrote outside SPAWN_AGENT_ROOT, on this machine: {escaped}", pytrace=False)
+
+
+def test_one_listing_reads_every_page_of_a_step(cases) -> None:
+    """1,000 other runs at step 1 and min_runs 1000: a verdict needs both pages of the listing (1,000 keys each)."""
+    ran, prefix = cases("paged"), PAGED_PREFIX
     assert (ran.status()["status"], ran.status()["reason"], ran.done()) == ("stopped", contract.EARLY_STOPPED_REASON, ["stopped.none"])
     assert "step 1: best loss 5.0 worse than the median 1.0 of 1000 other runs' running means" in ran.agent.agent_log()
     assert ran.calls("GET", f"prefix={prefix}") == 2  # 1,001 keys: two pages, one report
