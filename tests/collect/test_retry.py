@@ -201,3 +201,22 @@ def test_cancelling_a_whole_sweep_asks_on_a_terminal_and_needs_all_elsewhere(lay
     code, said = on_a_terminal("y\n")
     assert code == 0 and "cancelled every run of tune" in said
     assert stop_all in sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+
+
+def test_retry_status_stopped_reopens_an_early_stopped_run_and_the_default_does_not(layout) -> None:
+    """An early-stopped run is final (`stopped`, reason early-stopped): `retry` alone leaves it; `--status stopped`
+    re-opens it in place, its progress reports kept (its next reports of a step are its latest)."""
+    sweep = layout(SWEEP.replace("defaults:\n", "early_stopping: {metric: loss, mode: min}\ndefaults:\n"))
+    report = f"{contract.progress_prefix(sweep.folder, 'loss')}0000000002/lr-1e-3=0.9,0.8,0.7"
+    items = sweep.finished("lr-1e-3", "stopped", 3) + sweep.finished("lr-1e-4", "success", 0) + [(report, b"")]
+    sweep.put_many(items)
+    assert statuses(sweep.sweep_file)["lr-1e-3"] == "stopped"
+
+    default = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--dry-run"])
+    assert default.exit_code == 0 and "lr-1e-3" not in default.stdout.split()
+
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file), "--status", "stopped"])
+    assert result.exit_code == 0, result.output
+    assert "re-opened 1 run" in result.stderr
+    assert statuses(sweep.sweep_file) == {"lr-1e-4": "success", "lr-1e-3": "pending", "g-0.01": "pending", "g-0.10": "pending"}
+    assert report in sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
