@@ -36,7 +36,7 @@ THREE = {"a": ("eu-west-1", 0.1), "b": ("us-east-1", 0.2), "c": ("us-west-2", 0.
 def offline_tree(build: Path, data: dict[str, dict[str, Any]] | None = None) -> dict[PurePosixPath, bytes]:
     """The files of `build` with each root replaced by its offline copy (record left out: write_tree makes it)."""
     tree: dict[PurePosixPath, bytes] = {}
-    with tempfile.TemporaryDirectory(prefix="spawn-launch-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="offline-launch-") as scratch:  # not /tmp/spawn*: the agent tests watch that
         for entry in sorted(build.iterdir()):
             if entry.is_dir() and any(entry.glob("*.tf.json")):
                 text = "".join(path.read_text() for path in entry.glob("*.tf.json"))
