@@ -205,36 +205,34 @@ class _Handler(BaseHTTPRequestHandler):
     def _path(self) -> str:
         return self.path.split("?", 1)[0]
 
+    # Each request is recorded before it is answered: a client that has its answer finds it in `requests`.
     def do_PUT(self) -> None:
         path = self._path()
         ttl_text = self.headers.get(TOKEN_TTL_HEADER)
         if path != TOKEN_PATH:
             status = 404 if not path.startswith("/latest/") else 405
+            self.imds._record(ImdsRequest("PUT", path, None, status))
             self._send(status)
         elif ttl_text is None or not ttl_text.strip().isdigit() or not 1 <= int(ttl_text) <= MAX_TOKEN_TTL_SECONDS:
-            status = 400
-            self._send(status, "Missing or invalid X-aws-ec2-metadata-token-ttl-seconds")
+            self.imds._record(ImdsRequest("PUT", path, None, 400))
+            self._send(400, "Missing or invalid X-aws-ec2-metadata-token-ttl-seconds")
         else:
-            status = 200
             ttl = int(ttl_text)
-            self._send(status, self.imds._issue_token(ttl), headers={TOKEN_TTL_HEADER: str(ttl)})
-        self.imds._record(ImdsRequest("PUT", path, None, status))
+            token = self.imds._issue_token(ttl)
+            self.imds._record(ImdsRequest("PUT", path, None, 200))
+            self._send(200, token, headers={TOKEN_TTL_HEADER: str(ttl)})
 
     def do_GET(self) -> None:
         path = self._path()
         valid = self.imds._token_valid(self.headers.get(TOKEN_HEADER))
         found = self.imds._metadata(path) if valid else None
-        if not valid:
-            status = 401
-            self._send(status)
-        elif found is None:
-            status = 404
-            self._send(status, "Not Found")
-        else:
-            status = 200
-            self._send(status, found[1], content_type=found[0])
+        status = 401 if not valid else 404 if found is None else 200
         self.imds._record(ImdsRequest("GET", path, valid, status))
+        if found is None:
+            self._send(status, "" if not valid else "Not Found")
+        else:
+            self._send(status, found[1], content_type=found[0])
 
     def do_POST(self) -> None:
-        self._send(405)
         self.imds._record(ImdsRequest("POST", self._path(), None, 405))
+        self._send(405)
