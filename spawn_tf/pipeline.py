@@ -13,7 +13,6 @@ from spawn_tf.expand import expand_runs, setting_path, workdirs
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
-from spawn_tf.stopping_checks import early_stopping_diagnostics
 from spawn_tf.userdata import Size, heads, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
 from spawn_tf.workdir import Archive, code_modules, pack_workdirs
@@ -71,7 +70,10 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
     run_heads = heads(runs) if runs is not None else {}
     run_sizes = tuple(sizes(plan, run_heads)) if plan is not None else ()
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
-    found.extend(early_stopping_diagnostics(sweep, runs, document, archives) if runs is not None else ())
+    if sweep.early_stopping is not None and runs is not None:
+        from spawn_tf.stopping_checks import early_stopping_diagnostics  # only sweeps with the block load its checks
+
+        found.extend(early_stopping_diagnostics(sweep, runs, document, archives))
     if has_errors(found):
         return Checked(sweep=sweep, runs=None, plan=None, heads={}, sizes=run_sizes, diagnostics=ordered(found), document=document,
                        derived_id=derived_sweep_id(document))  # fmt: skip
