@@ -122,6 +122,13 @@ class Arch(StrEnum):
     ARM64 = "arm64"
 
 
+class Market(StrEnum):
+    """How a candidate buys its instance (DESIGN §13): `spot: auto` tries every spot candidate, then on-demand ones."""
+
+    SPOT = "spot"
+    ON_DEMAND = "on-demand"
+
+
 # Defaults of run settings that have one (DESIGN §2).
 DEFAULT_INSTANCE_TYPE: Final = "t3.micro"
 DEFAULT_SPOT: Final = True
@@ -133,6 +140,14 @@ DEFAULT_MAX_INTERRUPTIONS: Final = 10
 DEFAULT_RETRY_FAILED: Final = False
 DEFAULT_MAX_RUNS_PER_ROOT: Final = 500
 DEFAULT_AWS_PROVIDER_VERSION: Final = ">= 6.0"  # per-resource `region` needs provider 6
+SPOT_AUTO: Final = "auto"  # `spot: auto`: spot candidates first, then on-demand ones (DESIGN §13)
+# A capacity marker older than this no longer counts: capacity that came back is used again (DESIGN §13).
+DEFAULT_CAPACITY_RETRY_AFTER_SECONDS: Final = 3600
+# The AWS provider's own retries of a failing API call (its `max_retries`, default 25). EC2 answers a
+# capacity error with HTTP 500, which the provider retries with backoff: tens of minutes of a hanging
+# apply (terraform-provider-aws issues 43193, 38133, 49863). Bounded, the apply ends in about a minute
+# and the next round moves to the next candidate; throttled calls also give up sooner (reported, retried next round).
+DEFAULT_PROVIDER_MAX_RETRIES: Final = 5
 
 # AMI aliases -> SSM public parameter, formatted with the architecture (DESIGN §4).
 AMI_ALIASES: Final = {
@@ -316,6 +331,27 @@ CONTROL_CODE: Final = "_code"  # S/_code/<sha256>.tar.gz: a workdir archive, nam
 ARCHIVE_SUFFIX: Final = ".tar.gz"
 MODULE_SUFFIX: Final = ".py"  # S/_code/<sha256>.py: a helper module kept out of user-data
 CONTROL_HISTORY: Final = "_history"  # S/_history/...: control keys moved aside by `retry`
+# S/_capacity/R/<candidate index>.<unix time>: that candidate of the run had no capacity then (DESIGN §13)
+CONTROL_CAPACITY: Final = "_capacity"
+CAPACITY_MARKER_PATTERN: Final = r"([^/]+)/([0-9]+)[.]([0-9]+)"  # <R>/<candidate>.<unix time>, below the prefix
+CAPACITY_REASON: Final = "capacity"  # a pending run's reason while every candidate of it is marked
+# AWS error codes that say "no capacity for this candidate now": a launch failing with one writes a marker.
+# Others (a bad AMI, a missing permission) are not about the candidate and are reported as they are.
+CAPACITY_ERROR_CODES: Final = (
+    "InsufficientInstanceCapacity",  # no capacity of the type in the zone (spot or on-demand)
+    "InsufficientCapacity",
+    "InsufficientHostCapacity",
+    "InsufficientFreeAddressesInSubnet",  # the zone's subnet is full
+    "MaxSpotInstanceCountExceeded",  # the account's spot instance limit
+    "SpotMaxPriceTooLow",  # the spot price is above spot_max_price
+    "UnfulfillableCapacity",
+    "VcpuLimitExceeded",  # the vCPU quota of the type's class and market (see `spawn-tf preflight`)
+    "InstanceLimitExceeded",
+    "Unsupported",  # the type is not offered in the zone (offerings read by Terraform make this rare)
+)
+# The built-in resource whose input is a run's current candidate index: a new candidate replaces the
+# instance (it is in replace_triggered_by); the recorder reads the index back from the plan or state.
+CANDIDATE_RESOURCE: Final = "terraform_data.candidate"
 # S/_progress/<metric>/<step:010d>/<run>=<value>[,<mean>,<best>]: a progress report (`spored report`, DESIGN §12)
 CONTROL_PROGRESS: Final = "_progress"
 METRIC_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # a reported metric's name, a key segment
@@ -348,6 +384,11 @@ def progress_prefix(sweep_folder: str, metric: str | None = None) -> str:
 def history_key(sweep_folder: str, stamp: str, key: str) -> str:
     """S/_history/<stamp>/<key below S>: where `retry` moves a control key, keeping its path."""
     return f"{control_prefix(sweep_folder, CONTROL_HISTORY)}{stamp}/{key.removeprefix(sweep_folder + '/')}"
+
+
+def capacity_key(sweep_folder: str, run_key_: str, candidate: int, unix_time: int) -> str:
+    """S/_capacity/R/<candidate>.<unix time>: written by `launch` or `record-apply` when that candidate failed for capacity."""
+    return f"{control_prefix(sweep_folder, CONTROL_CAPACITY)}{run_key_}/{candidate}.{unix_time}"
 
 
 def run_key(run: str, fingerprint: str) -> str:

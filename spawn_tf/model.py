@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from spawn_tf.contract import Arch, OnComplete
+from spawn_tf import contract
+from spawn_tf.contract import Arch, Market, OnComplete
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -73,6 +74,8 @@ class Sweep:
     aws_provider_version: str
     budget: Budget | None
     early_stopping: Rule | None = None  # DESIGN §12
+    capacity_retry_after_seconds: int = contract.DEFAULT_CAPACITY_RETRY_AFTER_SECONDS  # DESIGN §13
+    provider_max_retries: int = contract.DEFAULT_PROVIDER_MAX_RETRIES  # `terraform: {max_retries}`
 
     @property
     def grid_size(self) -> int:
@@ -126,6 +129,25 @@ class RunSettings:
     setup: str | None = None
     packages: tuple[str, ...] = ()
     image: str | None = None
+    # Capacity (DESIGN §13): what a run may launch on besides its first instance type, subnet and market.
+    alternative_types: tuple[str, ...] = ()  # the types after instance_type, in the order tried
+    on_demand_fallback: bool = False  # `spot: auto`: after every spot candidate, the same on-demand
+    zones: tuple[str, ...] = ()  # `zones` / `az`: only these; empty = every zone of the region offering the type
+    alternative_subnets: tuple[str, ...] = ()  # the subnets after subnet_id (a `subnet_id` list), in order
+
+    @property
+    def instance_types(self) -> tuple[str, ...]:
+        return (self.instance_type, *self.alternative_types)
+
+    @property
+    def markets(self) -> tuple[Market, ...]:
+        if not self.spot:
+            return (Market.ON_DEMAND,)
+        return (Market.SPOT, Market.ON_DEMAND) if self.on_demand_fallback else (Market.SPOT,)
+
+    @property
+    def subnet_ids(self) -> tuple[str, ...]:
+        return () if self.subnet_id is None else (self.subnet_id, *self.alternative_subnets)
 
     @property
     def prepares(self) -> bool:

@@ -21,15 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
+from spawn_tf.contract import Market
+
 SERVICE_CODE = "ec2"  # Service Quotas' name for EC2
-
-
-class Market(StrEnum):
-    SPOT = "spot"
-    ON_DEMAND = "on-demand"
 
 
 @dataclass(frozen=True, slots=True)
