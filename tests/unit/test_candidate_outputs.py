@@ -151,3 +151,18 @@ def test_the_capacity_example_has_the_candidates_its_comment_promises() -> None:
     assert {(run.settings.instance_types, run.settings.markets, run.settings.zones) for run in checked.runs} == {
         (("g5.xlarge", "g6.xlarge"), (Market.SPOT, Market.ON_DEMAND), ())}  # fmt: skip
     assert checked.sweep.capacity_retry_after_seconds == 30 * 60
+
+
+def test_live_prices_are_asked_for_every_candidate_type(write_sweep: WriteSweep) -> None:
+    from spawn_tf.pipeline import price_table
+    from spawn_tf.prices import PriceTable
+
+    checked = check_file(write_sweep(SWEEP))
+    asked: list[set[tuple[str, str]]] = []
+
+    def fetch(pairs: set[tuple[str, str]]) -> PriceTable:
+        asked.append(pairs)
+        return PriceTable(source="test", prices={})
+
+    price_table(checked.runs or (), None, fetch)
+    assert asked == [{("us-east-1", "g5.xlarge"), ("us-east-1", "g6.xlarge")}]
