@@ -201,11 +201,12 @@ def gpu_driver_rule(context: SettingsContext) -> Iterator[Problem]:
 def placement_rule(context: SettingsContext) -> Iterator[Problem]:
     """Zones outside the run's region; zones beside subnet_id, whose subnets name their zones."""
     settings, region = context.settings, context.region
-    for item, zone in enumerate(settings.zones if region is not None else ()):
-        if not _in_region(zone, region):
+    listed = isinstance(context.raw.get("zones"), list)  # a zone is placed at its item; in a per-region map, at the map
+    for item, zone in enumerate(settings.zones):
+        if region is not None and not _in_region(zone, region):
             yield Problem(Severity.ERROR, "zone-not-in-region", f"zone '{zone}' is not in the run's region {region}", "zones",
                           f"zones of {region} look like {region}a; in a multi-region sweep give them per region: zones: {{{region}: [...]}}",
-                          item=item if isinstance(context.raw.get("zones"), list) else None)  # fmt: skip
+                          item=item if listed else None)  # fmt: skip
     if settings.zones and settings.subnet_id is not None:
         yield Problem(Severity.ERROR, "zones-with-subnet", "zones and subnet_id both choose where the run goes", "zones",
                       "a subnet lies in one zone: list the subnets in the order to try them (subnet_id: [...]), and drop zones")  # fmt: skip
