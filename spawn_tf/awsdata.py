@@ -45,3 +45,24 @@ def _ec2_shapes() -> dict[str, Any]:
 def ec2_enum(shape: str) -> frozenset[str]:
     """The values of an enum shape of the EC2 API model, e.g. 'InstanceType'."""
     return frozenset(_ec2_shapes()[shape]["enum"])
+
+
+@cache
+def family_sizes(family: str) -> tuple[str, ...]:
+    """The instance types of a family (`g5` -> g5.xlarge, g5.2xlarge, …), smallest first: spawn's order for `g5.*`."""
+    return tuple(sorted((t for t in ec2_enum("InstanceType") if t.split(".", 1)[0] == family), key=size_order))
+
+
+@cache
+def families() -> frozenset[str]:
+    return frozenset(t.split(".", 1)[0] for t in ec2_enum("InstanceType"))
+
+
+def size_order(instance_type: str) -> tuple[int, int, str]:
+    """nano < micro < … < xlarge < 2xlarge < … < metal: the order AWS lists sizes in."""
+    size = instance_type.split(".", 1)[1]
+    named = ("nano", "micro", "small", "medium", "large", "xlarge")
+    if size in named:
+        return (0, named.index(size), size)
+    count = size.removesuffix("xlarge")
+    return (1, int(count), size) if count.isdigit() else (2, 0, size)

@@ -13,6 +13,7 @@ from spawn_tf import contract
 from spawn_tf.load import Document
 from spawn_tf.model import Backend, Budget, RandomParameter, RandomSearch, Sweep
 from spawn_tf.stopping import Rule
+from spawn_tf.values import parse_duration
 
 _NOT_IN_ID = re.compile(r"[^a-z0-9]+")
 _ID_HASH_CHARS = 6
@@ -73,6 +74,8 @@ def build_sweep(document: Document) -> Sweep:
         aws_provider_version=terraform.get("aws_provider_version", contract.DEFAULT_AWS_PROVIDER_VERSION),
         budget=_budget(data.get("budget")),
         early_stopping=None if "early_stopping" not in data else Rule.from_settings(data["early_stopping"]),
+        capacity_retry_after_seconds=parse_duration(data.get("capacity_retry_after", "0s")) or contract.DEFAULT_CAPACITY_RETRY_AFTER_SECONDS,
+        provider_max_retries=int(terraform.get("max_retries", contract.DEFAULT_PROVIDER_MAX_RETRIES)),
     )
 
 

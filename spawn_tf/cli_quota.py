@@ -20,19 +20,16 @@ from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import has_errors
 from spawn_tf.errors import SpawnError
 from spawn_tf.model import Run
-from spawn_tf.quota import Market, Report, RunDemand, SweepDemand
+from spawn_tf.quota import Report, RunDemand, SweepDemand
 
 _RAISE_HINT = "ask AWS for more with the commands above (an answer can take hours), or lower max_concurrent"
 
 
-def _market(spot: bool) -> Market:
-    return Market.SPOT if spot else Market.ON_DEMAND
-
-
 def runs_demand(sweep_id: str, runs: Iterable[Run], max_concurrent: int | None) -> SweepDemand:
-    """A compiled sweep's demand: each run's region, market and instance type."""
+    """A compiled sweep's demand: per run and market it may launch in (`spot: auto`: both), its region and every type it may launch."""
     return SweepDemand(sweep=sweep_id, max_concurrent=max_concurrent, runs=tuple(
-        RunDemand(region=run.region, market=_market(run.settings.spot), instance_types=(run.settings.instance_type,)) for run in runs))  # fmt: skip
+        RunDemand(region=run.region, market=market, instance_types=run.settings.instance_types)
+        for run in runs for market in run.settings.markets))  # fmt: skip
 
 
 def build_demand(folder: Path) -> SweepDemand:
@@ -45,7 +42,7 @@ def build_demand(folder: Path) -> SweepDemand:
         raise SpawnError(f"{folder}: {contract.MANIFEST_FILE} does not say which runs are spot (an earlier spawn-tf wrote it)",
                          "compile the sweep file again, or add --ignore-quota")  # fmt: skip
     return SweepDemand(sweep=manifest.sweep_id(data), max_concurrent=manifest.max_concurrent(data), runs=tuple(
-        RunDemand(region=run.region, market=_market(bool(run.spot)), instance_types=(run.instance_type,)) for run in runs))  # fmt: skip
+        RunDemand(region=run.region, market=market, instance_types=run.instance_types) for run in runs for market in run.markets))  # fmt: skip
 
 
 def read_report(demands: Sequence[SweepDemand]) -> Report:

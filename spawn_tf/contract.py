@@ -30,6 +30,7 @@ SWEEP_KEYS: Final = (
     "terraform",  # backend and provider constraint
     "budget",  # {max_usd, prices}: compile and cost fail above max_usd
     "early_stopping",  # {metric, mode, rule, ...}: agents stop runs that fall behind the others (DESIGN §12)
+    "capacity_retry_after",  # a duration: a capacity marker older than this no longer counts (DESIGN §13)
 )
 
 # Keys a run (or `defaults`) may set; every other key is a workload parameter.
@@ -44,6 +45,7 @@ RUN_SETTINGS: Final = (
     "ami",
     "arch",
     "volume_size",
+    "zones",
     "subnet_id",
     "security_group_ids",
     "key_name",
@@ -69,10 +71,12 @@ SPAWN_SPELLINGS: Final = {
     "key_pair": "key_name",
     "iam_role": "iam_instance_profile",  # spawn's iam_role names an instance profile
     "user_command": "command",
+    "az": "zones",  # spawn pins one zone; ours also takes a list, in order of preference
+    "availability_zone": "zones",
 }
 
 # Run settings whose values are IDs that exist in one region only (DESIGN §2).
-REGIONAL_SETTINGS: Final = ("ami", "subnet_id", "security_group_ids", "key_name")
+REGIONAL_SETTINGS: Final = ("ami", "zones", "subnet_id", "security_group_ids", "key_name")
 
 # Settings that only make sense per run, never in `defaults`.
 RUN_ONLY_SETTINGS: Final = ("name",)

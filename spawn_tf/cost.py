@@ -17,6 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from spawn_tf import contract
+from spawn_tf.contract import Market
 from spawn_tf.diagnostics import Diagnostic, error
 from spawn_tf.expand import setting_path
 from spawn_tf.load import Document
@@ -119,10 +120,10 @@ class CostEstimate:
 
 
 def estimate_cost(runs: Iterable[Run], prices: PriceTable) -> CostEstimate:
-    """Group the runs by (region, instance type, market) and price each group's ttl hours."""
+    """Group the runs by (region, instance type, market) of their worst candidate and price each group's ttl hours."""
     groups: dict[tuple[str, str, bool], list[Run]] = {}
     for run in runs:
-        groups.setdefault((run.region, run.settings.instance_type, run.settings.spot), []).append(run)
+        groups.setdefault((run.region, *_worst_candidate(run, prices)), []).append(run)
     lines = [_line(key, members, prices) for key, members in groups.items()]
     lines.sort(key=lambda line: (line.region, line.instance_type, line.spot))
     return CostEstimate(source=prices.source, notes=prices.notes, lines=tuple(lines))
@@ -165,6 +166,24 @@ def _line(key: tuple[str, str, bool], runs: Sequence[Run], prices: PriceTable) -
         on_demand_usd=None if on_demand is None else on_demand * seconds / _SECONDS_PER_HOUR,
         first_run=runs[0].name,
     )
+
+
+def _worst_candidate(run: Run, prices: PriceTable) -> tuple[str, bool]:
+    """(instance type, spot) of the run's candidate whose hour can cost the most (DESIGN §13): a run that may fall back
+    to a larger type or to on-demand is priced as if it did. A candidate without a price wins: the run is unpriced."""
+    settings = run.settings
+    options = [(instance_type, market is Market.SPOT) for market in settings.markets for instance_type in settings.instance_types]
+    if len(options) == 1:
+        return options[0]
+    cap = Decimal(settings.spot_max_price_usd) if settings.spot_max_price_usd else None
+
+    def hour(option: tuple[str, bool]) -> Decimal | None:
+        price = prices.get(run.region, option[0])
+        return _highest_hour(option[1], cap, None if price is None else price.on_demand_usd)
+
+    hours = {option: hour(option) for option in reversed(options)}  # on a tie the later one: on-demand, the type tried last
+    unpriced = [option for option, price in hours.items() if price is None]
+    return unpriced[-1] if unpriced else max(hours, key=lambda option: hours[option] or Decimal(0))
 
 
 def _highest_hour(spot: bool, cap: Decimal | None, on_demand: Decimal | None) -> Decimal | None:

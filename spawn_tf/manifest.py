@@ -13,6 +13,8 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf._version import __version__
+from spawn_tf.candidates import candidates_record
+from spawn_tf.contract import Market
 from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
 from spawn_tf.stopping import Rule
@@ -32,10 +34,32 @@ class RunRecord:
     max_attempts: int
     max_interruptions: int
     params: Mapping[str, Any]
+    candidates: Mapping[str, Any] | None = None  # a run with an alternative (DESIGN §13); None: its one type and market
 
     @property
     def key(self) -> str:
         return contract.run_key(self.name, self.fingerprint)
+
+    @property
+    def instance_types(self) -> tuple[str, ...]:
+        return (self.instance_type,) if self.candidates is None else tuple(self.candidates["instance_types"])
+
+    @property
+    def markets(self) -> tuple[Market, ...]:
+        """Its markets in the order tried (a manifest that does not say whether the run is spot: spot, the default)."""
+        if self.candidates is None:
+            return (Market.ON_DEMAND,) if self.spot is False else (Market.SPOT,)
+        return tuple(Market(market) for market in self.candidates["markets"])
+
+    @property
+    def zones(self) -> tuple[str, ...]:
+        """The zones it is narrowed to, in order; none: every zone offering its types."""
+        return () if self.candidates is None else tuple(self.candidates["zones"])
+
+    @property
+    def subnets(self) -> tuple[str, ...]:
+        """The subnets of a `subnet_id` list, in order (a run with one subnet and no other alternative: none recorded)."""
+        return () if self.candidates is None else tuple(self.candidates["subnets"])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +82,8 @@ def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
 
 def _run_record(run: Run, root: str) -> dict[str, Any]:
     settings = run.settings
-    return run.record(spot=settings.spot, max_attempts=settings.max_attempts, max_interruptions=settings.max_interruptions, root=root)
+    return run.record(spot=settings.spot, **candidates_record(settings), max_attempts=settings.max_attempts,
+                      max_interruptions=settings.max_interruptions, root=root)  # fmt: skip
 
 
 def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
@@ -93,6 +118,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_tex
         },
         "home_region": plan.home_region,
         "max_concurrent": plan.sweep.max_concurrent,
+        "capacity_retry_after": plan.sweep.capacity_retry_after_seconds,
         **early_stopping_record(plan),
         "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
         "runs": sorted(records.values(), key=lambda record: record["index"]),
@@ -155,4 +181,5 @@ def _read_run(record: Mapping[str, Any]) -> RunRecord:
         max_attempts=record["max_attempts"],
         max_interruptions=record["max_interruptions"],
         params=record["params"],
+        candidates=record.get("candidates"),
     )

@@ -167,7 +167,7 @@ def price_table(runs: Iterable[Run], source: Path | None, fetch: PriceFetcher | 
     from spawn_tf.prices import read_price_file
 
     if fetch is not None:
-        return fetch({(run.region, run.settings.instance_type) for run in runs}), []
+        return fetch({(run.region, instance_type) for run in runs for instance_type in run.settings.instance_types}), []
     if source is None:
         return None, []
     table, problems = read_price_file(source)

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from spawn_tf.candidates import candidates_record, describe, has_alternative
 from spawn_tf.load import SourceFloat, SourceInt
 from spawn_tf.model import Run
 from spawn_tf.values import env_name
@@ -33,20 +34,23 @@ def plain(value: Any) -> Any:
 
 def run_record(run: Run) -> dict[str, Any]:
     settings = run.settings
-    record = run.record(arch=str(settings.arch), spot=settings.spot, ttl_seconds=settings.ttl_seconds)
+    record = run.record(arch=str(settings.arch), spot=settings.spot, ttl_seconds=settings.ttl_seconds, **candidates_record(settings))
     record["params"] = plain(run.params)  # for json.dumps and yaml, which write only built-in types
     return record
 
 
 def _rows(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+    """The fixed columns, CANDIDATES when a run has an alternative, then the parameters."""
     param_keys = list(dict.fromkeys(key for run in runs for key in run.params))
-    header = [*_FIXED_COLUMNS, *param_keys]
+    shown = any(has_alternative(run.settings) for run in runs)
+    header = [*_FIXED_COLUMNS, *(["candidates"] if shown else []), *param_keys]
     rows = []
     for run in runs:
         ttl = run.settings.ttl_seconds
         fixed = [str(run.index), run.name, run.region, run.settings.instance_type, "yes" if run.settings.spot else "no",
                  "-" if ttl is None else f"{ttl}s", run.fingerprint]  # fmt: skip
-        rows.append(fixed + [run.env.get(env_name(key), "") for key in param_keys])
+        candidates = [describe(run.settings) if has_alternative(run.settings) else "-"] if shown else []
+        rows.append(fixed + candidates + [run.env.get(env_name(key), "") for key in param_keys])
     return header, rows
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from spawn_tf import awsdata, contract, iam
+from spawn_tf import awsdata, candidates, contract, iam
 from spawn_tf.contract import Arch, OnComplete
 from spawn_tf.diagnostics import Severity, did_you_mean
 from spawn_tf.model import RunSettings, Workdir
@@ -44,6 +44,7 @@ class SettingsContext:
     ttl_required: bool  # the sweep has a budget: a run without a ttl has no worst-case cost
     results: tuple[str | None, str]  # (bucket or None for the default one, S): where the agent's role may write
     packed: Archive | WorkdirProblem | None = None  # the workdir's archive, or why there is none
+    region: str | None = None  # the run's region (zones must lie in it); None in tests of rules that need none
 
 
 Packed = Mapping[Workdir, Archive | WorkdirProblem]
@@ -61,7 +62,7 @@ def parse_settings(
     archive = None if settings.workdir is None else (packed or {}).get(settings.workdir, NO_FOLDER)
     if isinstance(archive, Archive):
         settings = replace(settings, code_sha256=archive.sha256)
-    context = SettingsContext(raw=raw, settings=settings, ttl_required=ttl_required, results=results, packed=archive)
+    context = SettingsContext(raw=raw, settings=settings, ttl_required=ttl_required, results=results, packed=archive, region=region)
     for rule in SETTING_RULES:
         problems.extend(rule(context))
     return settings, _identity(settings), tuple(problems)
@@ -88,21 +89,27 @@ def _read_settings(raw: Mapping[str, Any], region: str, problems: list[Problem])
     """The settings as written, with defaults; only what cannot be read at all (a zero duration, a region missing
     from a per-region map) is a problem here."""
     written = raw.get("instance_type")
-    instance_type = contract.DEFAULT_INSTANCE_TYPE if written is None else written
+    instance_type, *alternatives = (contract.DEFAULT_INSTANCE_TYPE,) if written is None else candidates.instance_types(written)
     price = raw.get("spot_max_price")
     security_groups = _regional(raw, "security_group_ids", region, problems)
+    subnet_id, *other_subnets = candidates.names(_regional(raw, "subnet_id", region, problems)) or (None,)
     image = raw.get("image")
+    spot = raw.get("spot", contract.DEFAULT_SPOT)
     return RunSettings(
         instance_type=instance_type,
+        alternative_types=tuple(alternatives),
         arch=Arch(raw["arch"]) if "arch" in raw else arch_of(instance_type),
-        spot=raw.get("spot", contract.DEFAULT_SPOT),
+        spot=spot is not False,  # true or `auto`
+        on_demand_fallback=spot == contract.SPOT_AUTO,
         spot_max_price_usd=None if price is None else env_text(price),
         ttl_seconds=_duration_setting(raw, "ttl", problems),
         idle_timeout_seconds=_duration_setting(raw, "idle_timeout", problems),
         on_complete=OnComplete(raw.get("on_complete", contract.DEFAULT_ON_COMPLETE)),
-        ami=_regional(raw, "ami", region, problems) or _default_ami(instance_type, image),
+        ami=_regional(raw, "ami", region, problems) or _default_ami((instance_type, *alternatives), image),
         volume_size_gib=raw.get("volume_size"),
-        subnet_id=_regional(raw, "subnet_id", region, problems),
+        zones=candidates.names(_regional(raw, "zones", region, problems)),
+        subnet_id=subnet_id,
+        alternative_subnets=tuple(other_subnets),
         security_group_ids=(security_groups,) if isinstance(security_groups, str) else tuple(security_groups or ()),
         key_name=_regional(raw, "key_name", region, problems),
         iam_policy=iam.split_shorthands(raw.get("iam_policy", ())),
@@ -126,34 +133,83 @@ def has_nvidia_gpu(instance_type: str) -> bool:
     return bool(_GPU_FAMILY.fullmatch(instance_type.split(".", 1)[0]))
 
 
-def _default_ami(instance_type: str, image: str | None) -> str:
-    """al2023; for `image:` runs one with Docker, and on GPU types the NVIDIA container toolkit (DESIGN §11)."""
+def _default_ami(instance_types: tuple[str, ...], image: str | None) -> str:
+    """al2023; for `image:` runs one with Docker, and when a type has NVIDIA GPUs the container toolkit (DESIGN §11)."""
     if image is None:
         return contract.DEFAULT_AMI
-    return contract.IMAGE_GPU_AMI if has_nvidia_gpu(instance_type) else contract.IMAGE_CPU_AMI
+    return contract.IMAGE_GPU_AMI if any(map(has_nvidia_gpu, instance_types)) else contract.IMAGE_CPU_AMI
 
 
 # --- the rules, in the order their problems are reported ---------------------------------------
 
 
 def instance_type_rule(context: SettingsContext) -> Iterator[Problem]:
-    """No instance_type (the default is used), or one botocore does not list."""
-    instance_type = context.raw.get("instance_type")
-    if instance_type is None:
+    """No instance_type (the default is used); an entry botocore does not list; a family's sizes, which differ in price;
+    types of two architectures (one AMI serves every candidate)."""
+    written = context.raw.get("instance_type")
+    if written is None:
         yield Problem(Severity.WARNING, "no-instance-type", f"no instance_type: runs use {context.settings.instance_type}", None,
                       "set instance_type in defaults")  # fmt: skip
-    elif instance_type not in awsdata.ec2_enum("InstanceType"):
-        severity, message, hint = _unknown_instance_type(instance_type)
-        yield Problem(severity, "unknown-instance-type", message, "instance_type", hint)
+        return
+    entries = candidates.type_entries(written)
+    for entry in entries:
+        yield from _entry_problems(entry)
+    first = arch_of(context.settings.instance_type)
+    other = next(((entry, t) for entry in entries for t in candidates.entry_types(entry) if arch_of(t) is not first), None)
+    if other is not None:
+        entry, instance_type = other
+        yield Problem(Severity.ERROR, "mixed-architectures",
+                      f"instance types of two architectures: {context.settings.instance_type} is {first}, {instance_type} is {arch_of(instance_type)}",
+                      "instance_type", "one AMI serves every candidate of a run: list types of one architecture (Graviton families like m7g are arm64)",
+                      item=entry.item)  # fmt: skip
+
+
+def _entry_problems(entry: candidates.TypeEntry) -> Iterator[Problem]:
+    """An entry of `instance_type` checked like a single type; a `family.*` entry by its family."""
+    family = entry.family
+    if family is None:
+        if entry.text not in awsdata.ec2_enum("InstanceType"):
+            severity, message, hint = _unknown_instance_type(entry.text)
+            yield Problem(severity, "unknown-instance-type", message, "instance_type", hint, item=entry.item)
+        return
+    sizes = awsdata.family_sizes(family)
+    if not sizes:
+        yield Problem(Severity.ERROR, "unknown-instance-family", f"'{entry.text}': botocore knows no instance family '{family}'", "instance_type",
+                      did_you_mean(family, awsdata.families()) or "families look like g5, m7i or c7g", item=entry.item)  # fmt: skip
+    elif len(sizes) > 1:
+        yield Problem(Severity.WARNING, "family-sizes", f"'{entry.text}' tries {len(sizes)} sizes, {sizes[0]} to {sizes[-1]}, which differ in price",
+                      "instance_type", f"cost and the budget count the largest; to try fewer, list them: '{sizes[0]}|{sizes[1]}'",
+                      item=entry.item)  # fmt: skip
+
+
+def _in_region(zone: str, region: str) -> bool:
+    """us-east-1a, or a Local Zone like us-east-1-bos-1a, lie in us-east-1; us-east-2a does not."""
+    rest = zone.removeprefix(region)
+    return rest != zone and (rest[:1].isalpha() or rest.startswith("-"))
 
 
 def gpu_driver_rule(context: SettingsContext) -> Iterator[Problem]:
     """A known NVIDIA GPU type on the default image, which has no driver (an unknown type's GPUs are a guess)."""
-    instance_type, ami = context.settings.instance_type, context.raw.get("ami", contract.DEFAULT_AMI)
-    known_type = instance_type in awsdata.ec2_enum("InstanceType")
-    if known_type and ami == contract.DEFAULT_AMI and context.settings.image is None and has_nvidia_gpu(instance_type):
+    ami = context.raw.get("ami", contract.DEFAULT_AMI)
+    known = awsdata.ec2_enum("InstanceType")
+    instance_type = next((t for t in context.settings.instance_types if t in known and has_nvidia_gpu(t)), None)
+    if instance_type is not None and ami == contract.DEFAULT_AMI and context.settings.image is None:
         yield Problem(Severity.WARNING, "gpu-without-driver", f"{instance_type} has NVIDIA GPUs, but the default image {ami} has no GPU driver",
                       "instance_type", "set ami: dlami-gpu (Deep Learning AMI with the NVIDIA driver), or an AMI of your own")  # fmt: skip
+
+
+def placement_rule(context: SettingsContext) -> Iterator[Problem]:
+    """Zones outside the run's region; zones beside subnet_id, whose subnets name their zones."""
+    settings, region = context.settings, context.region
+    listed = isinstance(context.raw.get("zones"), list)  # a zone is placed at its item; in a per-region map, at the map
+    for item, zone in enumerate(settings.zones):
+        if region is not None and not _in_region(zone, region):
+            yield Problem(Severity.ERROR, "zone-not-in-region", f"zone '{zone}' is not in the run's region {region}", "zones",
+                          f"zones of {region} look like {region}a; in a multi-region sweep give them per region: zones: {{{region}: [...]}}",
+                          item=item if listed else None)  # fmt: skip
+    if settings.zones and settings.subnet_id is not None:
+        yield Problem(Severity.ERROR, "zones-with-subnet", "zones and subnet_id both choose where the run goes", "zones",
+                      "a subnet lies in one zone: list the subnets in the order to try them (subnet_id: [...]), and drop zones")  # fmt: skip
 
 
 def spot_price_rule(context: SettingsContext) -> Iterator[Problem]:
@@ -213,11 +269,11 @@ def workdir_rule(context: SettingsContext) -> Iterator[Problem]:
 def image_rule(context: SettingsContext) -> Iterator[Problem]:
     """A container image on a GPU type needs an image with the NVIDIA driver and container toolkit."""
     settings = context.settings
-    if settings.image is None or not has_nvidia_gpu(settings.instance_type):
+    if settings.image is None or not any(map(has_nvidia_gpu, settings.instance_types)):
         return
     if settings.ami in contract.AMI_ALIASES and settings.ami not in contract.GPU_AMI_ALIASES:
         yield Problem(Severity.ERROR, "image-needs-gpu-ami",
-                      f"image on {settings.instance_type} needs an AMI with the NVIDIA driver and container toolkit; {settings.ami} has neither",
+                      f"image on {next(filter(has_nvidia_gpu, settings.instance_types))} needs an AMI with the NVIDIA driver and container toolkit; {settings.ami} has neither",
                       "ami", f"leave ami out (image runs on GPU types get {contract.IMAGE_GPU_AMI}), or set ami: {contract.IMAGE_GPU_AMI}")  # fmt: skip
 
 
@@ -228,7 +284,7 @@ def tags_rule(context: SettingsContext) -> Iterator[Problem]:
 
 SettingRule = Callable[[SettingsContext], Iterator[Problem]]
 SETTING_RULES: tuple[SettingRule, ...] = (
-    instance_type_rule, gpu_driver_rule, spot_price_rule, ttl_rule, on_complete_rule, iam_rule, instance_profile_rule, workload_rule,
+    instance_type_rule, gpu_driver_rule, placement_rule, spot_price_rule, ttl_rule, on_complete_rule, iam_rule, instance_profile_rule, workload_rule,
     tags_rule, workdir_rule, image_rule,
 )  # fmt: skip
 
@@ -248,7 +304,7 @@ def _unknown_instance_type(instance_type: str) -> tuple[Severity, str, str]:
     warning (DESIGN §2: a family newer than the installed botocore must still compile)."""
     known = awsdata.ec2_enum("InstanceType")
     family = instance_type.split(".", 1)[0]
-    sizes = sorted((t for t in known if t.split(".", 1)[0] == family), key=_size_order)
+    sizes = awsdata.family_sizes(family)
     if sizes:
         close = did_you_mean(instance_type, sizes, cutoff=0.6)
         hint = f"{close + ' ' if close else ''}{family} comes in {', '.join(s.split('.', 1)[1] for s in sizes)}"
@@ -256,16 +312,6 @@ def _unknown_instance_type(instance_type: str) -> tuple[Severity, str, str]:
     close = did_you_mean(instance_type, known, cutoff=0.8)
     return (Severity.WARNING, f"instance type '{instance_type}' is not known to this botocore",
             close or "its family may be newer than the installed botocore; check the spelling")  # fmt: skip
-
-
-def _size_order(instance_type: str) -> tuple[int, int, str]:
-    """nano < micro < … < xlarge < 2xlarge < … < metal: the order AWS lists sizes in."""
-    size = instance_type.split(".", 1)[1]
-    named = ("nano", "micro", "small", "medium", "large", "xlarge")
-    if size in named:
-        return (0, named.index(size), size)
-    count = size.removesuffix("xlarge")
-    return (1, int(count), size) if count.isdigit() else (2, 0, size)
 
 
 def _workload_problems(

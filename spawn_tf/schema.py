@@ -275,6 +275,7 @@ def _what(value: Any) -> str:
     return "a list" if isinstance(value, list) else "a mapping"
 
 
+_BOOLEAN_WORDS = ("true", "false", "yes", "no", "on", "off")  # a boolean written as text
 _ARTICLE = {"string": "text", "boolean": "true or false", "integer": "a whole number", "number": "a number",
             "array": "a list", "object": "a mapping", "null": "nothing"}  # fmt: skip
 
@@ -291,12 +292,15 @@ def _describe(document: Document, err: ValidationError) -> Diagnostic:  # noqa: 
     name = where(path)
     hint = err.schema.get("x-hint") if isinstance(err.schema, dict) else None
     setting = next((item for item in reversed(path) if isinstance(item, str)), "")
+    if err.validator == "anyOf" and isinstance(value, str) and value.lower() in _BOOLEAN_WORDS:  # `spot: 'yes'`: true or false, unquoted
+        err = next((branch for branch in err.context if branch.validator == "type" and branch.validator_value == "boolean"), err)
+        rule = err.validator_value
     if err.validator == "type":
         if value is None:
             return error("empty-value", f"{name} has no value", span, "give it a value, or remove the key")
         title = err.schema.get("title")
         wanted = f"a {title}" if title else " or ".join(_ARTICLE[t] for t in ([rule] if isinstance(rule, str) else rule))
-        if rule == "boolean" and isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
+        if rule == "boolean" and isinstance(value, str) and value.lower() in _BOOLEAN_WORDS:
             hint = "write true or false, without quotes"
         elif rule == "string" and isinstance(value, int) and setting in ("ttl", "idle_timeout"):
             hint = f"durations are text like '1h30m'; {value} seconds is '{duration_text(value)}'"

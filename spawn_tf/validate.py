@@ -21,6 +21,7 @@ from spawn_tf.model import Sweep
 from spawn_tf.repair import REPAIR_ROUNDS, SAID_BY_ABSENCE, dropped_names, without
 from spawn_tf.schema import inside, invalid_paths, schema_diagnostics, setting_check, where
 from spawn_tf.size_limits import limit_diagnostics
+from spawn_tf.values import parse_duration
 
 # Keys that are not settings but are meant as one (DESIGN §2: an error with a hint, never a
 # silent parameter). Keyed by the normalized spelling (lower case, '-' -> '_').
@@ -35,7 +36,7 @@ _SETTING_ALIASES: dict[str, str] = {
     **dict.fromkeys(("spot_price", "max_price"), "did you mean 'spot_max_price'?"),
     **dict.fromkeys(("iam_profile", "instance_profile"), "did you mean 'iam_instance_profile'?"),
     "region_name": "did you mean 'region'?",
-    **dict.fromkeys(("az", "availability_zone", "availability_zones"), "choose the zone with 'subnet_id': a subnet lies in one zone"),
+    "availability_zones": "did you mean 'zones'? (a zone or a list, in order of preference)",
     **dict.fromkeys(("disk_size", "root_volume_size", "volume_size_gb"), "did you mean 'volume_size'? (GiB)"),
     **dict.fromkeys(("hibernate", "hibernate_on_idle"), "a one-time spot instance cannot hibernate"),
     **dict.fromkeys(("cost_limit", "max_cost", "cost_cap", "spend_limit"), "cap the sweep's cost with 'budget: {max_usd: N}' at the top level"),
@@ -155,12 +156,16 @@ def with_our_spellings(document: Document) -> tuple[Document, list[Diagnostic]]:
 
 def _renamed(document: Document, path: DataPath, mapping: Mapping[str, Any], found: list[Diagnostic]) -> dict[str, Any]:
     renamed: dict[str, Any] = {}
+    spelt: dict[str, str] = {}  # ours -> spawn's spelling already renamed (`az` and `availability_zone` are both `zones`)
     for key, value in mapping.items():
         ours = contract.SPAWN_SPELLINGS.get(key)
-        if ours is not None and ours in mapping:
-            found.append(error("same-setting-twice", f"'{key}' and '{ours}' {inside(path)} are the same setting",
+        twice = ours if ours in mapping else spelt.get(ours or "")
+        if ours is not None and twice is not None:
+            found.append(error("same-setting-twice", f"'{key}' and '{twice}' {inside(path)} are the same setting",
                                document.span((*path, key), key=True), f"'{key}' is spawn's spelling of '{ours}'; keep one of them"))  # fmt: skip
         else:
+            if ours is not None:
+                spelt[ours] = key
             renamed[ours or key] = value
     return renamed
 
@@ -263,6 +268,14 @@ def _check_provider_version(document: Document) -> Iterator[Diagnostic]:
     if not lower or max(lower) < 6:
         yield error("old-provider", f"the constraint '{constraint}' admits AWS provider versions before 6.0", document.span(path),
                     "spawn-tf's roots need provider 6 (per-resource region); write e.g. '>= 6.0'")  # fmt: skip
+
+
+def _check_capacity_retry_after(document: Document) -> Iterator[Diagnostic]:
+    """A zero retry time would make every capacity marker expire at once: the run would try its first candidate forever."""
+    text = document.data.get("capacity_retry_after")
+    if text is not None and parse_duration(text) == 0:  # a value of the wrong form was taken out with its schema error
+        yield error("zero-duration", f"capacity_retry_after '{text}' is zero", document.span(("capacity_retry_after",)),
+                    "a candidate without capacity is passed over this long, e.g. '1h'")  # fmt: skip
 
 
 def _check_regions_used(document: Document) -> Iterator[Diagnostic]:
@@ -411,6 +424,7 @@ CHECKS: tuple[Callable[[Document], Iterable[Diagnostic]], ...] = (
     _check_random,
     _check_name_template,
     _check_provider_version,
+    _check_capacity_retry_after,
     _check_regions_used,
     _check_single_run,
 )

@@ -119,13 +119,17 @@ def line_col(text: str | bytes, index: int) -> tuple[int, int]:
 
 
 # Validation renames spawn's spelling of a setting to ours: a path naming ours finds the key as written.
-_WRITTEN_AS: dict[PathItem, str] = {ours: spawns for spawns, ours in SPAWN_SPELLINGS.items()}
+_WRITTEN_AS: dict[PathItem, tuple[str, ...]] = {
+    ours: tuple(spawns for spawns, same in SPAWN_SPELLINGS.items() if same == ours) for ours in SPAWN_SPELLINGS.values()
+}
 
 
 def _child(node: Node, item: PathItem) -> tuple[Node | None, Node] | None:
     found = _written_child(node, item)
-    if found is None and item in _WRITTEN_AS:
-        return _written_child(node, _WRITTEN_AS[item])
+    for spelling in _WRITTEN_AS.get(item, ()) if found is None else ():
+        found = _written_child(node, spelling)
+        if found is not None:
+            break
     return found
 
 

@@ -28,6 +28,7 @@ SEED = ROOT / "tests" / "data" / "seed"
 
 # example file -> number of runs it expands to
 EXAMPLE_RUNS = {
+    "capacity-failover.yaml": 20,
     "coarse.yaml": 4,
     "cost-optimized.yaml": 33,
     "dynamic-results-upload.yaml": 4,
