@@ -27,7 +27,6 @@ from spawn_tf.emit.terraform import emit_plan
 from spawn_tf.plan import Plan
 
 REGIONS = ("eu-west-1", "us-east-1", "us-west-2")
-ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
 LARGE, XLARGE = "m7i.large", "m7i.xlarge"
 SPOT = {
     "market_type": "spot",
