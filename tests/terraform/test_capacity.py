@@ -266,6 +266,16 @@ def test_the_capacity_listing_reads_its_control_prefix_and_fails_when_cut_short(
         decide(tmp_path, out / "us-east-1", full)
 
 
+def test_the_provider_gives_up_on_a_failing_call_after_max_retries(tmp_path: Path) -> None:
+    """An apply without capacity ends in minutes: the provider's own retries are bounded (DESIGN §13)."""
+
+    def max_retries(out: Path) -> int:
+        return json.loads((out / "us-east-1" / "terraform.tf.json").read_text())["provider"]["aws"]["max_retries"]
+
+    assert max_retries(build(tmp_path, ONE_ROOT, {})[1]) == contract.DEFAULT_PROVIDER_MAX_RETRIES
+    assert max_retries(build(tmp_path, ONE_ROOT, {}, provider_max_retries=2)[1]) == 2
+
+
 def test_what_chooses_candidates_is_known_at_plan_time(tmp_path: Path) -> None:
     """Only data sources and literals decide the candidates (they feed local.active): no managed resource, no depends_on."""
     _, out = build(tmp_path, ONE_ROOT, CHANGES)
