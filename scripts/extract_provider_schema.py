@@ -89,6 +89,8 @@ DEFAULT_DATA_SOURCES = (
     "aws_s3_objects",
     "aws_partition",
     "aws_region",
+    "aws_ec2_instance_type_offerings",
+    "aws_subnets",
 )
 
 ASSEMBLY_MEMBER = "package/.jsii"

@@ -4,6 +4,7 @@ Each root lists the sweep's control prefixes in S3 (done, attempts, stop markers
 of its own runs, those not finished: started runs always (so lowering `max_concurrent`, reordering
 the file or adding runs never kills a running instance), and pending ones unless stopped or out
 of attempts, within the first `max_concurrent` of the sweep's global order. Re-applying is resume.
+A run whose candidates are all marked (`local.waiting`, spawn_tf/emit/capacity.py) launches nothing.
 Every lookup is by map key: the cost is linear in runs plus keys.
 """
 
@@ -23,11 +24,12 @@ LISTINGS = {
 }
 
 
-def _listing(plan: Plan, name: str) -> dict[str, Any]:
+def listing(plan: Plan, name: str, prefix: str) -> dict[str, Any]:
+    """`data "aws_s3_objects"` of one control prefix (the expression `prefix`) of the results bucket."""
     return {
         "region": plan.bucket_region,
         "bucket": Expr("local.results_bucket"),
-        "prefix": Expr(f"local.control.{name}"),
+        "prefix": Expr(prefix),
         "max_keys": contract.MAX_LISTING_KEYS,
         "lifecycle": {
             # A listing cut short would relaunch finished runs: fail the plan instead.
@@ -85,11 +87,11 @@ def schedule(plan: Plan, root: Root) -> dict[str, Any]:
         locals_["run_state"] = Expr(f"{{for name, run in local.runs : name => {_state('name', 'run')}}}")
         locals_["active"] = Expr(
             "{for name, run in local.runs : name => run "
-            "if local.run_state[name].open && (local.run_state[name].started || !local.run_state[name].blocked)}"
+            "if local.run_state[name].open && (local.run_state[name].started || !local.run_state[name].blocked) && !lookup(local.waiting, name, false)}"
         )
     else:
         locals_.update(_global_choice(plan, root))
-    return {"data": {"aws_s3_objects": {name: _listing(plan, name) for name in LISTINGS}}, "locals": locals_}
+    return {"data": {"aws_s3_objects": {name: listing(plan, name, f"local.control.{name}") for name in LISTINGS}}, "locals": locals_}
 
 
 def _global_choice(plan: Plan, root: Root) -> dict[str, Any]:
@@ -107,7 +109,16 @@ def _global_choice(plan: Plan, root: Root) -> dict[str, Any]:
         ),
         "sweep_state": Expr(f"{{for key, run in local.sweep_entries : key => {_state('run.name', 'run')}}}"),
         "started_keys": Expr("[for key, state in local.sweep_state : key if state.open && state.started]"),
-        "pending_keys": Expr("[for key, state in local.sweep_state : key if state.open && !state.started && !state.blocked]"),
+        # Each root leaves its own waiting runs (every candidate marked: spawn_tf/emit/capacity.py) out of the
+        # pending list: it cannot know another region's offerings. The cap still holds over all roots. Let W be
+        # the root whose choice reaches furthest in sweep order (or takes all of its list). A pending run that
+        # another root R launches is in R's choice, so no later than W's last choice; W leaves out only its
+        # own runs, so it is in W's list there, and W chose it too. So the pending runs launched anywhere are
+        # among W's at most `max_concurrent - started`, beside the started runs that every root counts alike.
+        "pending_keys": Expr(
+            "[for key, state in local.sweep_state : key "
+            "if state.open && !state.started && !state.blocked && !lookup(local.waiting, local.sweep_entries[key].name, false)]"
+        ),
         "max_concurrent": plan.sweep.max_concurrent,
         "chosen_keys": Expr(
             "concat(local.started_keys, slice(local.pending_keys, 0, "
@@ -115,6 +126,6 @@ def _global_choice(plan: Plan, root: Root) -> dict[str, Any]:
         ),
         "active": Expr(
             "{for key in local.chosen_keys : local.sweep_entries[key].name => local.runs[local.sweep_entries[key].name] "
-            f'if local.sweep_entries[key].root == "{root.name}"}}'
+            f'if local.sweep_entries[key].root == "{root.name}" && !lookup(local.waiting, local.sweep_entries[key].name, false)}}'
         ),
     }

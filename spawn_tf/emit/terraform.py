@@ -14,6 +14,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from spawn_tf import contract
+from spawn_tf.contract import Market
+from spawn_tf.emit.capacity import Specs, capacity
 from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
@@ -25,7 +27,18 @@ from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
-IGNORED_CHANGES = ("ami", "user_data", "user_data_base64", "subnet_id", "key_name", "instance_market_options", "root_block_device")
+# instance_type, subnet_id and the market come from the run's candidate: a new one replaces the instance
+# (terraform_data.candidate), never updates it in place (DESIGN §13).
+IGNORED_CHANGES = (
+    "ami",
+    "user_data",
+    "user_data_base64",
+    "subnet_id",
+    "key_name",
+    "instance_market_options",
+    "root_block_device",
+    "instance_type",
+)
 
 
 def _header(plan: Plan) -> str:
@@ -56,11 +69,12 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     """The files of one self-contained root."""
     scripts = _script_files(root)
     code = root_code(plan, root)
+    specs = Specs.of(root.runs)
     documents = {
         "terraform.tf.json": _terraform(plan, root),
-        "locals.tf.json": _locals(plan, root, scripts, heads),
-        "instances.tf.json": _instances(plan, root, compressed(raw_sizes(plan, root, heads)), uploads_code=bool(code)),
-        "network.tf.json": _network(plan, root),
+        "locals.tf.json": _locals(plan, root, specs, scripts, heads),
+        "instances.tf.json": _instances(plan, root, specs, compressed(raw_sizes(plan, root, heads)), uploads_code=bool(code)),
+        "network.tf.json": _merged(_network(plan, root), capacity(plan, specs)),
         "schedule.tf.json": schedule(plan, root),
         "results.tf.json": _results(plan, root),
         "code.tf.json": code_document(plan, code, _sweep_tags(plan)),
@@ -114,7 +128,8 @@ def _terraform(plan: Plan, root: Root) -> dict[str, Any]:
         settings["backend"] = {backend.kind: config}
     return {
         "terraform": settings,
-        "provider": {"aws": {"region": root.region, "ignore_tags": {"keys": [contract.TAG_STATUS]}}},
+        # max_retries bounds the provider's own retries of a failing call: an apply without capacity ends in minutes.
+        "provider": {"aws": {"region": root.region, "max_retries": plan.sweep.provider_max_retries, "ignore_tags": {"keys": [contract.TAG_STATUS]}}},
     }
 
 
@@ -163,7 +178,7 @@ def _profile_key_of(settings: RunSettings) -> str:
     return f"role:{spec.key}" if spec is not None else f"existing:{settings.iam_instance_profile}"
 
 
-def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> dict[str, Any]:
+def _run_values(run: Run, spec: str, scripts: Mapping[str, str], head: str) -> dict[str, Any]:
     """A run's entry in local.runs, lowered: free text escaped here; names, ids and keys are validated safe."""
     settings = run.settings
     script = script_text(run)
@@ -172,12 +187,10 @@ def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> 
         "fingerprint": run.fingerprint,
         "max_attempts": settings.max_attempts,
         "max_interruptions": settings.max_interruptions,
-        "instance_type": settings.instance_type,
+        "candidates": spec,  # its instance type, subnet and market: local.candidates (capacity)
         "ami": _ami_key(run),
-        "spot": settings.spot,
         "spot_max_price": settings.spot_max_price_usd,
         "volume_size": settings.volume_size_gib,
-        "subnet_id": settings.subnet_id,
         "key_name": None if settings.key_name is None else escape(settings.key_name),
         "security_groups": _security_key(run),
         "profile": _profile_key(run),
@@ -187,7 +200,7 @@ def _run_values(plan: Plan, run: Run, scripts: Mapping[str, str], head: str) -> 
     }
 
 
-def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
+def _locals(plan: Plan, root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
     amis: dict[str, Any] = {}
     own_groups: dict[str, list[str]] = {}
     profiles: dict[str, Any] = {}
@@ -210,7 +223,7 @@ def _locals(plan: Plan, root: Root, scripts: Mapping[str, str], heads: Mapping[s
         profiles_value = profiles
     return {
         "locals": {
-            "runs": Lowered({run.name: _run_values(plan, run, scripts, heads[run.name]) for run in root.runs}),
+            "runs": Lowered({run.name: _run_values(run, specs.key(run), scripts, heads[run.name]) for run in root.runs}),
             "sweep_tags": _sweep_tags(plan),
             "amis": amis,
             "security_groups": security_groups,
@@ -234,28 +247,30 @@ def _user_data(gzipped: bool) -> dict[str, Expr]:
     return {"user_data_base64": Expr(f"base64gzip({user_data})")} if gzipped else {"user_data": Expr(user_data)}
 
 
-def _market_options(root: Root) -> dict[str, Any]:
-    """Spot for every run of the root, for some of them (a dynamic block), or none."""
+def _market_options(specs: Specs) -> dict[str, Any]:
+    """Spot for every candidate of the root, for some of them (a dynamic block on the run's candidate), or none."""
     spot_options = {
         "spot_instance_type": "one-time",
         "instance_interruption_behavior": "terminate",
         "max_price": Expr("each.value.spot_max_price"),
     }
-    if all(run.settings.spot for run in root.runs):
+    markets = {market for settings in specs.by_key.values() for market in settings.markets}
+    if markets == {Market.SPOT}:
         return {"instance_market_options": {"market_type": "spot", "spot_options": spot_options}}
-    if not any(run.settings.spot for run in root.runs):
+    if Market.SPOT not in markets:
         return {}
     content = {"market_type": "spot", "spot_options": {**spot_options, "max_price": Expr("instance_market_options.value.spot_max_price")}}
-    return {"dynamic": {"instance_market_options": {"for_each": Expr("each.value.spot ? [each.value] : []"), "content": content}}}
+    spot = f"local.candidates[each.key].market == {json.dumps(Market.SPOT.value)}"
+    return {"dynamic": {"instance_market_options": {"for_each": Expr(f"{spot} ? [each.value] : []"), "content": content}}}
 
 
-def _instances(plan: Plan, root: Root, gzipped: bool, *, uploads_code: bool) -> dict[str, Any]:
+def _instances(plan: Plan, root: Root, specs: Specs, gzipped: bool, *, uploads_code: bool) -> dict[str, Any]:
     instance: dict[str, Any] = {
         "for_each": Expr(contract.ACTIVE_RUNS_LOCAL),
         "ami": Expr("local.amis[each.value.ami]"),
-        "instance_type": Expr("each.value.instance_type"),
+        "instance_type": Expr("local.candidates[each.key].instance_type"),
         "iam_instance_profile": Expr("local.profiles[each.value.profile]"),
-        "subnet_id": Expr("each.value.subnet_id"),
+        "subnet_id": Expr("local.candidates[each.key].subnet"),
         "vpc_security_group_ids": Expr("local.security_groups[each.value.security_groups]"),
         "key_name": Expr("each.value.key_name"),
         "instance_initiated_shutdown_behavior": "terminate",
@@ -278,12 +293,13 @@ def _instances(plan: Plan, root: Root, gzipped: bool, *, uploads_code: bool) -> 
         "lifecycle": {
             # A new AMI release, agent or run order must not replace running instances, nor a
             # changed subnet, key pair, spot price or volume setting (the provider would replace
-            # for those): only a new fingerprint does (DESIGN §4). New launches use the new values.
+            # for those): only a new fingerprint does (DESIGN §4), or a new candidate (§13). New launches
+            # use the new values.
             "ignore_changes": list(IGNORED_CHANGES),
-            "replace_triggered_by": ["terraform_data.fp[each.key]"],
+            "replace_triggered_by": ["terraform_data.fp[each.key]", f"{contract.CANDIDATE_RESOURCE}[each.key]"],
         },
     }
-    instance.update(_market_options(root))
+    instance.update(_market_options(specs))
     if root.roles:
         # IAM is eventually consistent: the role's policies exist before an instance uses it.
         attached = any(spec.managed_policies for spec in root.specs.values())
@@ -293,7 +309,13 @@ def _instances(plan: Plan, root: Root, gzipped: bool, *, uploads_code: bool) -> 
     return {
         "resource": {
             "aws_instance": {"run": instance},
-            "terraform_data": {"fp": {"for_each": Expr(contract.ACTIVE_RUNS_LOCAL), "input": Expr("each.value.fingerprint")}},
+            "terraform_data": {
+                "fp": {"for_each": Expr(contract.ACTIVE_RUNS_LOCAL), "input": Expr("each.value.fingerprint")},
+                contract.CANDIDATE_RESOURCE.split(".")[1]: {
+                    "for_each": Expr(contract.ACTIVE_RUNS_LOCAL),
+                    "input": Expr("local.current_candidate[each.key]"),
+                },
+            },
         }
     }
 
@@ -307,10 +329,8 @@ def _network(plan: Plan, root: Root) -> dict[str, Any]:
     if "default" in networks:
         data["aws_vpc"] = {"default": {"default": True}}
         vpcs["default"] = Expr("data.aws_vpc.default.id")
-    subnets = [key for key in networks if key != "default"]
-    if subnets:
-        data["aws_subnet"] = {"run": {"for_each": Expr(f"toset({_hcl_list(subnets)})"), "id": Expr("each.key")}}
-        vpcs.update({subnet: Expr(f'data.aws_subnet.run["{subnet}"].vpc_id') for subnet in subnets})
+    # data.aws_subnet.run reads every subnet a run names (spawn_tf/emit/capacity.py): their zones, and here their VPCs
+    vpcs.update({subnet: Expr(f'data.aws_subnet.run["{subnet}"].vpc_id') for subnet in networks if subnet != "default"})
     rule = {"for_each": Expr("aws_security_group.run"), "security_group_id": Expr("each.value.id"), "ip_protocol": "-1"}
     return {
         "data": data,
@@ -335,8 +355,19 @@ def _network(plan: Plan, root: Root) -> dict[str, Any]:
     }
 
 
-def _hcl_list(items: list[str]) -> str:
-    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+def _merged(first: Mapping[str, Any], second: Mapping[str, Any]) -> dict[str, Any]:
+    """Two parts of one document joined: their `data` and `resource` types, `locals` and `check` blocks (never one name twice)."""
+    merged: dict[str, Any] = {kind: dict(blocks) for kind, blocks in first.items()}
+    for kind, blocks in second.items():
+        into = merged.setdefault(kind, {})
+        for name, block in blocks.items():
+            if kind in ("data", "resource") and name in into:  # a type of both: its names joined
+                assert not set(block) & set(into[name]), f"{kind}.{name} twice"
+                into[name] = {**into[name], **block}
+            else:
+                assert name not in into, f"{kind}.{name} twice"
+                into[name] = block
+    return merged
 
 
 def _results(plan: Plan, root: Root) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def test_launch_applies_every_root_and_a_second_launch_applies_nothing(compiled:
     assert {root: (build / root / "terraform.tfstate").read_bytes() for root in states} == states
     log = (build / "us-east-1" / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
     assert log.count("terraform apply") == 1  # the whole output of every command, and no second apply
-    assert "Apply complete! Resources: 9 added" in log
+    assert "Apply complete! Resources: 10 added" in log
 
 
 def test_launch_without_auto_approve_off_a_terminal_applies_nothing(compiled: Any) -> None:

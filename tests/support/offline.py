@@ -39,14 +39,46 @@ def data_values(root: Path, extra: dict[str, dict[str, Any]] | None = None) -> d
     text = "".join(path.read_text() for path in root.glob("*.tf.json"))
     if '"aws_vpc"' in text:
         values["aws_vpc.default"] = {"id": "vpc-0default"}
-    if '"aws_subnet"' in text:
-        values["aws_subnet.run"] = {"vpc_id": "vpc-0subnet"}
-    for listing in ("done", "attempts", "stop"):
+    values.update(placement_values(root))
+    for listing in ("done", "attempts", "stop", "capacity"):
         values[f"aws_s3_objects.{listing}"] = {"keys": [], "common_prefixes": [], "owners": [], "request_charged": ""}
     if '"aws_ssm_parameter"' in text:
         values["aws_ssm_parameter.ami"] = {"value": "ami-00000000000000000"}
         values.update({f"aws_ssm_parameter.ami[{key}]": {"value": ami} for key, ami in AMI_BY_ALIAS.items()})
     values.update(extra or {})
+    return values
+
+
+def region_zones(root: Path) -> list[str]:
+    """Three zones of the root's region."""
+    region = json.loads((root / "terraform.tf.json").read_text())["provider"]["aws"]["region"]
+    return [f"{region}{letter}" for letter in "abc"]
+
+
+def placement_values(root: Path, zones: list[str] | None = None, offered: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+    """Where instances may go: `zones` (default: three of the region) each with a default subnet `subnet-<zone>`;
+    the zones offering each type (`offered`: type -> zones; default: every type the root asks about, in every zone);
+    and each subnet a run names, in the first zone."""
+    network = json.loads((root / "network.tf.json").read_text())
+    zones = region_zones(root) if zones is None else zones
+    if offered is None:
+        asked = network["data"]["aws_ec2_instance_type_offerings"]["zones"]["filter"]["values"]
+        offered = dict.fromkeys(asked, zones)
+    pairs = [(instance_type, zone) for instance_type, where in offered.items() for zone in where]
+    values: dict[str, dict[str, Any]] = {
+        "aws_ec2_instance_type_offerings.zones": {
+            "instance_types": [instance_type for instance_type, _ in pairs],
+            "locations": [zone for _, zone in pairs],
+            "location_types": ["availability-zone"] * len(pairs),
+        }
+    }
+    subnets = network["data"].get("aws_subnet", {})
+    if "zone" in subnets:
+        values["aws_subnets.default"] = {"ids": [f"subnet-{zone}" for zone in zones]}
+        values["aws_subnet.zone"] = {"availability_zone": "none"}  # (each id below has its own)
+        values.update({f"aws_subnet.zone[subnet-{zone}]": {"availability_zone": zone} for zone in zones})
+    if "run" in subnets:
+        values["aws_subnet.run"] = {"vpc_id": "vpc-0subnet", "availability_zone": region_zones(root)[0]}
     return values
 
 

@@ -89,7 +89,8 @@ def test_every_instance_is_locked_down(tmp_path: Path) -> None:
         assert instance["root_block_device"]["encrypted"] is True, name
         assert instance["instance_initiated_shutdown_behavior"] == "terminate", name
         assert instance["user_data_replace_on_change"] is False, name
-        assert instance["lifecycle"] == {"ignore_changes": list(IGNORED_CHANGES), "replace_triggered_by": ["terraform_data.fp[each.key]"]}
+        triggers = ["terraform_data.fp[each.key]", f"{contract.CANDIDATE_RESOURCE}[each.key]"]  # a new fingerprint or candidate
+        assert instance["lifecycle"] == {"ignore_changes": list(IGNORED_CHANGES), "replace_triggered_by": triggers}
         assert {"ami", "user_data", "user_data_base64", "subnet_id", "key_name"} <= set(IGNORED_CHANGES)
         assert "associate_public_ip_address" not in instance and "ebs_block_device" not in instance
 
