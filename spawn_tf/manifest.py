@@ -13,9 +13,21 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf._version import __version__
+from spawn_tf.contract import Market
 from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
 from spawn_tf.stopping import Rule
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateSpec:
+    """What a run may launch on, as its record lists it (DESIGN §13): the fields capacity.placements and
+    capacity.candidates read, so that the collector builds the run's candidates as Terraform does."""
+
+    instance_types: tuple[str, ...]
+    markets: tuple[Market, ...]
+    zones: tuple[str, ...] = ()  # empty: every zone of the region offering the type
+    subnet_ids: tuple[str, ...] = ()  # empty: the default subnet of each zone
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,10 +44,16 @@ class RunRecord:
     max_attempts: int
     max_interruptions: int
     params: Mapping[str, Any]
+    candidates: CandidateSpec | None = None  # None: its instance type and market alone, in every zone (no alternative)
 
     @property
     def key(self) -> str:
         return contract.run_key(self.name, self.fingerprint)
+
+    @property
+    def candidate_spec(self) -> CandidateSpec:
+        """Its candidates' spec: as listed, else its instance type and market in every zone."""
+        return self.candidates or CandidateSpec((self.instance_type,), (_market(self.spot),))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -128,6 +146,12 @@ def max_concurrent(manifest: Mapping[str, Any]) -> int | None:
     return manifest.get("max_concurrent")
 
 
+def capacity_retry_after(manifests: Iterable[Mapping[str, Any]]) -> int:
+    """Seconds a capacity marker counts: the `capacity_retry_after` of sweep.json (or of the first root manifest
+    that has one); the default when none has it."""
+    return next((int(found["capacity_retry_after"]) for found in manifests if "capacity_retry_after" in found), contract.DEFAULT_CAPACITY_RETRY_AFTER_SECONDS)
+
+
 def location(manifest: Mapping[str, Any]) -> Location:
     results = manifest["results"]
     return Location(bucket=results["bucket"], region=results["region"], folder=results["sweep_folder"], home_region=manifest["home_region"])
@@ -155,4 +179,23 @@ def _read_run(record: Mapping[str, Any]) -> RunRecord:
         max_attempts=record["max_attempts"],
         max_interruptions=record["max_interruptions"],
         params=record["params"],
+        candidates=_candidate_spec(record),
     )
+
+
+def _candidate_spec(record: Mapping[str, Any]) -> CandidateSpec | None:
+    """A record's `candidates`, which only a run with an alternative has; a list it leaves out is the run's default."""
+    found = record.get("candidates")
+    if found is None:
+        return None
+    return CandidateSpec(
+        instance_types=tuple(found.get("instance_types") or (record["instance_type"],)),
+        markets=tuple(Market(market) for market in found.get("markets") or (_market(record.get("spot")),)),
+        zones=tuple(found.get("zones") or ()),
+        subnet_ids=tuple(found.get("subnets") or ()),
+    )
+
+
+def _market(spot: bool | None) -> Market:
+    """A record's market: on-demand for `spot: false`; spot otherwise (a record without `spot` is older than the field: the default)."""
+    return Market.ON_DEMAND if spot is False else Market.SPOT
