@@ -1,5 +1,5 @@
 """`status` shows capacity markers (DESIGN §13) against moto server: a run's live markers, the candidate its
-instance is on, and why a pending run waits.
+instance is on, and why a pending run waits; `retry` moves a re-opened run's markers to history.
 
 The runs' candidates come from their records in sweep.json (`candidates`, `capacity_retry_after`) and from
 the zones moto's EC2 says offer their types: moto offers g5.xlarge and g6.xlarge in us-east-1a-d and f, not e.
@@ -194,6 +194,23 @@ def test_zones_ec2_will_not_describe_leave_the_marker_only_wording_and_say_why(l
     assert by_run["r-wait"].reason == f"capacity: candidates 0-1 without capacity; retried from {_clock(now - 600 + RETRY_AFTER)} ({unknown})"
     assert by_run["r-running"].capacity.in_use.index is None and by_run["r-running"].capacity.candidates is None
     assert observation.problems == ()  # the statuses are whole: only the explanation is shorter
+
+
+def test_retry_moves_a_reopened_runs_markers_to_history(layout, tmp_path) -> None:
+    now = int(time.time())
+    sweep = layout(SWEEP)
+    markers = [contract.capacity_key(sweep.folder, sweep.key(run), 0, now - 60) for run in ("r-wait", "r-next")]
+    sweep.put_many([*sweep.finished("r-wait", "failed", 1, files=False), *[(key, b"") for key in markers]])
+    result = CliRunner().invoke(main, ["retry", str(sweep.sweep_file)])
+    assert result.exit_code == 0, result.output
+    tree = sweep.aws.s3_tree(BUCKET, sweep.folder + "/")
+    history = contract.control_prefix(sweep.folder, contract.CONTROL_HISTORY)
+    assert markers[0] not in tree and [key for key in tree if key.startswith(history) and key.endswith(markers[0].removeprefix(sweep.folder))]
+    assert markers[1] in tree  # r-next was not re-opened (not final): its marker stays
+    document = json.loads(CliRunner().invoke(main, ["status", str(sweep.sweep_file), "--json"]).stdout)
+    runs = {item["run"]: item for item in document["instances"]}
+    assert (runs["r-wait"]["status"], runs["r-wait"]["reason"], "capacity" in runs["r-wait"]) == ("pending", "", False)
+    assert runs["r-next"]["reason"].startswith("capacity: candidate 0 without capacity; the next apply tries candidate 1 (t3.micro in us-east-1b")
 
 
 def test_a_markers_rule_is_the_candidate_rules() -> None:
