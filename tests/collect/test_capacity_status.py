@@ -154,11 +154,14 @@ def test_status_table_has_a_line_per_run_with_markers_and_the_count_of_runs_wait
 def test_markers_are_one_listing_and_the_zones_are_read_only_for_runs_with_live_ones(layout, tmp_path, counting_aws) -> None:
     now = int(time.time())
     sweep, build = applied(layout, tmp_path, now)
+    # 1,000 expired markers more: S/_capacity/ takes two pages of 1,000 keys; a one-page reader would miss r-wait's
+    sweep.put_many([(contract.capacity_key(sweep.folder, sweep.key("r-expired"), 0, now - RETRY_AFTER - age), b"") for age in range(1000)])
     record = resolve(str(build), Aws())
     aws, calls = counting_aws()
-    read_statuses(record, aws, progress=True, capacity=True)
-    assert calls == {("ec2", "DescribeInstances"): 1, ("ec2", "DescribeInstances MaxResults=1000"): 1, ("s3", "ListObjectsV2"): 5,
+    _, statuses = read_statuses(record, aws, progress=True, capacity=True)
+    assert calls == {("ec2", "DescribeInstances"): 1, ("ec2", "DescribeInstances MaxResults=1000"): 1, ("s3", "ListObjectsV2"): 4 + 2,
                      ("ec2", "DescribeInstanceTypeOfferings"): 1, ("ec2", "DescribeSubnets"): 1}  # fmt: skip
+    assert [status.run.name for status in statuses if status.capacity is not None] == ["r-wait", "r-next", "r-running"]
 
     # Only expired markers (and those of a final run): the same listing, no question to EC2 about zones.
     for key in sweep.aws.s3_tree(BUCKET, contract.control_prefix(sweep.folder, contract.CONTROL_CAPACITY)):
@@ -166,7 +169,7 @@ def test_markers_are_one_listing_and_the_zones_are_read_only_for_runs_with_live_
             sweep.aws.s3.delete_object(Bucket=BUCKET, Key=key)
     aws, calls = counting_aws()
     _, statuses = read_statuses(record, aws, progress=True, capacity=True)
-    assert calls == {("ec2", "DescribeInstances"): 1, ("ec2", "DescribeInstances MaxResults=1000"): 1, ("s3", "ListObjectsV2"): 5}
+    assert calls == {("ec2", "DescribeInstances"): 1, ("ec2", "DescribeInstances MaxResults=1000"): 1, ("s3", "ListObjectsV2"): 4 + 2}
     assert [status.capacity for status in statuses] == [None] * len(RUNS)
 
     # Commands that do not show markers do not list them.
