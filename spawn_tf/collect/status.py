@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from spawn_tf import contract, lifecycle
+from spawn_tf.capacity import Marker
 from spawn_tf.collect import markers
 from spawn_tf.collect.markers import CapacityView
 from spawn_tf.collect.observe import Instance, Observation, Zones
@@ -74,7 +75,7 @@ def _unread(run: RunRecord, observation: Observation) -> tuple[str, ...]:
     return (*sorted(observation.unread_listings - {contract.CONTROL_PROGRESS, contract.CONTROL_CAPACITY}), *region)
 
 
-def _with_capacity(status: RunStatus, found: tuple[markers.Marker, ...], zones: Zones | None, sweep: SweepRecord,
+def _with_capacity(status: RunStatus, found: tuple[Marker, ...], zones: Zones | None, sweep: SweepRecord,
                    observation: Observation) -> RunStatus:  # fmt: skip
     """The run's live markers, unless it is final; a pending run with some waits for capacity (reason `capacity`)."""
     if status.final or not found:
