@@ -66,9 +66,9 @@ def has_alternative(settings: RunSettings) -> bool:
 
 
 def candidates_record(settings: RunSettings) -> dict[str, Any]:
-    """`{"candidates": {...}}` for a run with an alternative (manifests, `expand --json`), else nothing: the
-    collector reads a missing record as the run's one type and market."""
-    if not has_alternative(settings):
+    """`{"candidates": {...}}` for a run with an alternative or a subnet (manifests, `expand --json`), else nothing:
+    the collector reads a missing record as the run's one type and market in every zone."""
+    if not (has_alternative(settings) or settings.subnet_ids):
         return {}
     return {"candidates": {
         "instance_types": list(settings.instance_types), "markets": [str(market) for market in settings.markets],

@@ -43,12 +43,10 @@ def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
     return aws, _collector(lambda: resolve(sweep, aws, results=results))
 
 
-def _read_status(record: Any, aws: Any, *, progress: bool = False) -> tuple[Any, Any]:
-    from spawn_tf.collect.observe import observe
-    from spawn_tf.collect.status import run_statuses
+def _read_status(record: Any, aws: Any, *, progress: bool = False, capacity: bool = False) -> tuple[Any, Any]:
+    from spawn_tf.collect.reading import read_statuses
 
-    observation = _collector(lambda: observe(record, aws, progress=progress))
-    return observation, run_statuses(record, observation)
+    return _collector(lambda: read_statuses(record, aws, progress=progress, capacity=capacity))
 
 
 @main.command()
@@ -68,7 +66,7 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
         raise click.UsageError("--watch refreshes a table; use --json alone in scripts")
     aws, record = _resolve(sweep, results, region)
     while True:
-        observation, statuses = _read_status(record, aws, progress=True)
+        observation, statuses = _read_status(record, aws, progress=True, capacity=True)
         if as_json:
             click.echo(json.dumps(status_document(record, statuses, observation.problems), indent=2, ensure_ascii=False))
         else:

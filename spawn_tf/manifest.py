@@ -20,6 +20,17 @@ from spawn_tf.plan import Plan, Root
 from spawn_tf.stopping import Rule
 
 
+@dataclass(frozen=True, slots=True)
+class CandidateSpec:
+    """What a run may launch on, as its record lists it (DESIGN §13): the fields capacity.placements and
+    capacity.candidates read, so that the collector builds the run's candidates as Terraform does."""
+
+    instance_types: tuple[str, ...]
+    markets: tuple[Market, ...]
+    zones: tuple[str, ...] = ()  # empty: every zone of the region offering the type
+    subnet_ids: tuple[str, ...] = ()  # empty: the default subnet of each zone
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunRecord:
     """A run as a manifest lists it: what the collector knows of it."""
@@ -34,32 +45,35 @@ class RunRecord:
     max_attempts: int
     max_interruptions: int
     params: Mapping[str, Any]
-    candidates: Mapping[str, Any] | None = None  # a run with an alternative (DESIGN §13); None: its one type and market
+    candidates: CandidateSpec | None = None  # None: its instance type and market alone, in every zone (no alternative)
 
     @property
     def key(self) -> str:
         return contract.run_key(self.name, self.fingerprint)
 
     @property
+    def candidate_spec(self) -> CandidateSpec:
+        """Its candidates' spec: as listed, else its instance type and market in every zone."""
+        return self.candidates or CandidateSpec((self.instance_type,), (_market(self.spot),))
+
+    @property
     def instance_types(self) -> tuple[str, ...]:
-        return (self.instance_type,) if self.candidates is None else tuple(self.candidates["instance_types"])
+        return self.candidate_spec.instance_types
 
     @property
     def markets(self) -> tuple[Market, ...]:
         """Its markets in the order tried (a manifest that does not say whether the run is spot: spot, the default)."""
-        if self.candidates is None:
-            return (Market.ON_DEMAND,) if self.spot is False else (Market.SPOT,)
-        return tuple(Market(market) for market in self.candidates["markets"])
+        return self.candidate_spec.markets
 
     @property
     def zones(self) -> tuple[str, ...]:
         """The zones it is narrowed to, in order; none: every zone offering its types."""
-        return () if self.candidates is None else tuple(self.candidates["zones"])
+        return self.candidate_spec.zones
 
     @property
     def subnets(self) -> tuple[str, ...]:
-        """The subnets of a `subnet_id` list, in order (a run with one subnet and no other alternative: none recorded)."""
-        return () if self.candidates is None else tuple(self.candidates["subnets"])
+        """The subnets of a `subnet_id` list, in order."""
+        return self.candidate_spec.subnet_ids
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +168,12 @@ def max_concurrent(manifest: Mapping[str, Any]) -> int | None:
     return manifest.get("max_concurrent")
 
 
+def capacity_retry_after(manifests: Iterable[Mapping[str, Any]]) -> int:
+    """Seconds a capacity marker counts: the `capacity_retry_after` of sweep.json (or of the first root manifest
+    that has one); the default when none has it."""
+    return next((int(found["capacity_retry_after"]) for found in manifests if "capacity_retry_after" in found), contract.DEFAULT_CAPACITY_RETRY_AFTER_SECONDS)
+
+
 def location(manifest: Mapping[str, Any]) -> Location:
     results = manifest["results"]
     return Location(bucket=results["bucket"], region=results["region"], folder=results["sweep_folder"], home_region=manifest["home_region"])
@@ -181,5 +201,23 @@ def _read_run(record: Mapping[str, Any]) -> RunRecord:
         max_attempts=record["max_attempts"],
         max_interruptions=record["max_interruptions"],
         params=record["params"],
-        candidates=record.get("candidates"),
+        candidates=_candidate_spec(record),
     )
+
+
+def _candidate_spec(record: Mapping[str, Any]) -> CandidateSpec | None:
+    """A record's `candidates`, which only a run with an alternative has; a list it leaves out is the run's default."""
+    found = record.get("candidates")
+    if found is None:
+        return None
+    return CandidateSpec(
+        instance_types=tuple(found.get("instance_types") or (record["instance_type"],)),
+        markets=tuple(Market(market) for market in found.get("markets") or (_market(record.get("spot")),)),
+        zones=tuple(found.get("zones") or ()),
+        subnet_ids=tuple(found.get("subnets") or ()),
+    )
+
+
+def _market(spot: bool | None) -> Market:
+    """A record's market: on-demand for `spot: false`; spot otherwise (a record without `spot` is older than the field: the default)."""
+    return Market.ON_DEMAND if spot is False else Market.SPOT

@@ -7,8 +7,9 @@ the facts (status, exit code, instance id), so no object is read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf import contract
@@ -16,6 +17,7 @@ from spawn_tf.collect.aws import AWS_ERRORS, Aws, error_text, is_missing, map_on
 
 if TYPE_CHECKING:
     from spawn_tf.collect.sweep import SweepRecord
+    from spawn_tf.manifest import CandidateSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,11 @@ class Instance:
     state: str  # EC2's: pending, running, stopping, stopped, shutting-down, terminated
     status_tag: str | None  # spawn:status, as the agent last set it
     launched: datetime
+    # Where and how it runs, as EC2 describes it: its capacity candidate (DESIGN §13).
+    instance_type: str | None = None
+    zone: str | None = None
+    subnet: str | None = None
+    market: contract.Market | None = None  # spot when InstanceLifecycle says so, else on-demand
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,20 +60,36 @@ class Observation:
     unread_regions: frozenset[str] = frozenset()  # regions whose instances could not be described
     # S/_progress/, when asked for and listed; None when not asked for, or unread (CONTROL_PROGRESS in unread_listings)
     progress: tuple[Key, ...] | None = None
+    # S/_capacity/, the same way: the markers of candidates without capacity (DESIGN §13)
+    capacity: tuple[Key, ...] | None = None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))  # when it was read: markers expire against it
+
+
+@dataclass(frozen=True, slots=True)
+class Zones:
+    """What EC2 says of a region's zones, to build candidates with as Terraform does; `problem` when it could not say."""
+
+    offered: Mapping[str, frozenset[str]] = field(default_factory=dict)  # instance type -> the zones offering it
+    default_subnets: Mapping[str, str] = field(default_factory=dict)  # zone -> its default subnet
+    subnet_zones: Mapping[str, str] = field(default_factory=dict)  # subnet -> its zone
+    problem: str | None = None
 
 
 CONTROL_LISTINGS = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_STOP)
 
 
-def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True, progress: bool = False) -> Observation:
-    """Read the sweep's control listings, its instances (unless `instances` is false) and its progress
-    reports (when `progress`: one listing of S/_progress/, every metric and step), all at once.
+def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True, progress: bool = False, capacity: bool = False) -> Observation:
+    """Read the sweep's control listings, its instances (unless `instances` is false), its progress
+    reports (when `progress`: one listing of S/_progress/, every metric and step) and its capacity
+    markers (when `capacity`: one listing of S/_capacity/), all at once.
 
     What cannot be read is named in `problems` and the rest is kept; when nothing can be read
     (no credentials, no such bucket and no region answering), the first error is raised instead.
     """
     regions = sweep.regions if instances else ()
-    controls = (*CONTROL_LISTINGS, *((contract.CONTROL_PROGRESS,) if progress else ()))
+    asked = ((contract.CONTROL_PROGRESS,) if progress else ()) + ((contract.CONTROL_CAPACITY,) if capacity else ())
+    controls = (*CONTROL_LISTINGS, *asked)
+    at = datetime.now(UTC)
     tasks: list[tuple[str, str]] = [("s3", control) for control in controls] + [("ec2", region) for region in regions]
 
     def read(task: tuple[str, str]) -> tuple[Any, BaseException | None]:
@@ -93,6 +116,8 @@ def observe(sweep: SweepRecord, aws: Aws, *, instances: bool = True, progress: b
         unread_listings=unread,
         unread_regions=frozenset(what for (kind, what), _ in errors if kind == "ec2"),
         progress=listings[contract.CONTROL_PROGRESS] if progress and contract.CONTROL_PROGRESS not in unread else None,
+        capacity=listings[contract.CONTROL_CAPACITY] if capacity and contract.CONTROL_CAPACITY not in unread else None,
+        at=at,
     )
 
 
@@ -143,6 +168,40 @@ def describe_instances(aws: Aws, sweep_id: str, region: str) -> list[Instance]:
                 found.append(Instance(
                     instance_id=item["InstanceId"], region=region, run=tags[contract.TAG_RUN],
                     fingerprint=tags.get(contract.TAG_FINGERPRINT, ""), state=item["State"]["Name"],
-                    status_tag=tags.get(contract.TAG_STATUS), launched=item["LaunchTime"],
+                    status_tag=tags.get(contract.TAG_STATUS), launched=item["LaunchTime"], instance_type=item.get("InstanceType"),
+                    zone=item.get("Placement", {}).get("AvailabilityZone"), subnet=item.get("SubnetId"),
+                    market=contract.Market.SPOT if item.get("InstanceLifecycle") == "spot" else contract.Market.ON_DEMAND,
                 ))  # fmt: skip
     return found
+
+
+def read_zones(aws: Aws, wanted: Mapping[str, Iterable[CandidateSpec]]) -> dict[str, Zones]:
+    """By region, the zones offering the runs' instance types and the subnets they may use, as Terraform reads them
+    (DESIGN §13): asked only for runs with live markers, two paginations per region, all regions at once.
+    A region that cannot be read (these credentials may not describe EC2) gets its `problem`."""
+
+    def read(region: str) -> Zones:
+        specs = list(wanted[region])
+        types = sorted({instance_type for spec in specs for instance_type in spec.instance_types})
+        named = {subnet for spec in specs for subnet in spec.subnet_ids}
+        ec2 = aws.ec2(region)
+        try:
+            offerings = ec2.get_paginator("describe_instance_type_offerings").paginate(
+                LocationType="availability-zone", Filters=[{"Name": "instance-type", "Values": types}])  # fmt: skip
+            offered: dict[str, set[str]] = {}
+            for page in offerings:
+                for offer in page.get("InstanceTypeOfferings", []):
+                    offered.setdefault(offer["InstanceType"], set()).add(offer["Location"])
+            # Default subnets alone, unless a run names its own: then every subnet (a name's zone is in the same answer).
+            filters = [] if named else [{"Name": "default-for-az", "Values": ["true"]}]
+            subnets = [subnet for page in ec2.get_paginator("describe_subnets").paginate(Filters=filters) for subnet in page.get("Subnets", [])]
+        except AWS_ERRORS as exc:
+            return Zones(problem=f"EC2 in {region} could not be read: {error_text(exc)}")
+        return Zones(
+            offered={instance_type: frozenset(zones) for instance_type, zones in offered.items()},
+            default_subnets={subnet["AvailabilityZone"]: subnet["SubnetId"] for subnet in subnets if subnet.get("DefaultForAz")},
+            subnet_zones={subnet["SubnetId"]: subnet["AvailabilityZone"] for subnet in subnets},
+        )
+
+    regions = sorted(wanted)
+    return dict(zip(regions, map_on_threads(read, regions), strict=True))

@@ -71,6 +71,7 @@ def _from_manifest(data: Mapping[str, Any], aws: Aws, *, source: str, sweep_file
             sweep_file=sweep_file,
             source=None if sweep_file is not None else manifest.source_text(data),
             early_stopping=manifest.early_stopping(data),
+            capacity_retry_after=manifest.capacity_retry_after([data]),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise _not_a_manifest(source, exc) from None
@@ -213,6 +214,8 @@ def applied_sweep(aws: Aws, bucket: str, region: str, prefix: str, sweep_id: str
     try:
         runs = manifest.root_runs(roots)
         rule = next((found for root in roots if (found := manifest.early_stopping(root)) is not None), None)
-    except (KeyError, TypeError, AttributeError) as exc:
+        retry_after = manifest.capacity_retry_after(roots)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise _not_a_manifest(source, exc) from None
-    return SweepRecord(id=sweep_id, results=Results(bucket=bucket, region=region, folder=folder), runs=runs, sweep_file=None, early_stopping=rule)
+    return SweepRecord(id=sweep_id, results=Results(bucket=bucket, region=region, folder=folder), runs=runs, sweep_file=None, early_stopping=rule,
+                       capacity_retry_after=retry_after)  # fmt: skip

@@ -1,8 +1,9 @@
 """retry: re-open finished runs in place, or write a sweep file of just those runs (DESIGN §7).
 
-In place, a run's done marker, attempt records and leases move to S/_history/<time>/ (copied, then
-deleted), so the next `terraform apply` launches it again into the same prefix with a fresh count
-of attempts. Leases move too: a new agent's first lease would otherwise be taken already.
+In place, a run's done marker, attempt records, leases and capacity markers move to S/_history/<time>/
+(copied, then deleted), so the next `terraform apply` launches it again into the same prefix with a
+fresh count of attempts. Leases move too: a new agent's first lease would otherwise be taken already;
+and capacity markers: a re-opened run starts from its first candidate.
 """
 
 from __future__ import annotations
@@ -40,15 +41,19 @@ def select(statuses: Iterable[RunStatus], wanted: frozenset[Status], names: froz
     return tuple(status for status in statuses if status.final and status.status in wanted)
 
 
-def keys_to_move(sweep: SweepRecord, observation: Observation, leases: Iterable[Key], chosen: Iterable[RunStatus]) -> dict[str, list[str]]:
-    """By run: the control keys that keep it finished — done, attempts, leases, and its own stop marker."""
+# The control prefixes whose keys of a run (R/...) move to history when it is re-opened.
+_REOPENED = (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE, contract.CONTROL_CAPACITY)
+
+
+def keys_to_move(sweep: SweepRecord, observation: Observation, listed: Iterable[Key], chosen: Iterable[RunStatus]) -> dict[str, list[str]]:
+    """By run: the control keys that keep it finished — done, attempts, leases, capacity markers (`listed`: the
+    leases and markers), and its own stop marker."""
     folder = sweep.results.folder
-    every = [*observation.done, *observation.attempts, *leases]
+    every = [*observation.done, *observation.attempts, *listed]
     stops = {key.name for key in observation.stops}
     moved = {}
     for status in chosen:
-        prefixes = tuple(f"{contract.control_prefix(folder, control)}{status.run.key}/"
-                         for control in (contract.CONTROL_DONE, contract.CONTROL_ATTEMPTS, contract.CONTROL_LEASE))  # fmt: skip
+        prefixes = tuple(f"{contract.control_prefix(folder, control)}{status.run.key}/" for control in _REOPENED)
         stop = contract.stop_key(folder, status.run.name)
         moved[status.run.name] = sorted(key.name for key in every if key.name.startswith(prefixes)) + ([stop] if stop in stops else [])
     return moved
@@ -61,8 +66,9 @@ def reopen(sweep: SweepRecord, aws: Aws, observation: Observation, chosen: tuple
     say) would make its next agent lose the lease to nobody.
     """
     results = sweep.results
-    leases = list_keys(aws, results.bucket, results.region, contract.control_prefix(results.folder, contract.CONTROL_LEASE))
-    by_run = keys_to_move(sweep, observation, leases, chosen)
+    controls = (contract.CONTROL_LEASE, contract.CONTROL_CAPACITY)
+    listings = map_on_threads(lambda control: list_keys(aws, results.bucket, results.region, contract.control_prefix(results.folder, control)), controls)
+    by_run = keys_to_move(sweep, observation, [key for listing in listings for key in listing], chosen)
     keys = [key for run_keys in by_run.values() for key in run_keys]
     stamp = now.strftime("%Y%m%dT%H%M%SZ")
     s3 = aws.s3(results.region)

@@ -12,8 +12,9 @@ from typing import Any, TextIO
 
 from spawn_tf.collect.progress import RunProgress
 from spawn_tf.collect.results import Leaderboard, Mode
-from spawn_tf.collect.status import RunStatus, counts, iso, sweep_status
+from spawn_tf.collect.status import RunStatus, counts, iso, sweep_status, waiting_for_capacity
 from spawn_tf.collect.sweep import SweepRecord
+from spawn_tf.contract import Status
 from spawn_tf.render import text_table
 from spawn_tf.stopping import Rule
 from spawn_tf.values import env_text
@@ -85,7 +86,15 @@ def status_table(statuses: Sequence[RunStatus], rule: Rule | None) -> tuple[list
         header += ["step", metric]
         rows = [[*row, *_progress_cells(status.progress, metric)] for row, status in zip(rows, statuses, strict=True)]
     notes = [f"{status.run.name}: {status.reason}" for status in statuses if status.early_stop is not None]
-    return header, rows, notes
+    return header, rows, notes + capacity_notes(statuses)
+
+
+def capacity_notes(statuses: Sequence[RunStatus]) -> list[str]:
+    """A line per run with live capacity markers (a pending one's `capacity` reason), and how many runs wait for capacity."""
+    lines = [f"{status.run.name}: {status.reason if status.status is Status.PENDING else status.capacity.explain()}"
+             for status in statuses if status.capacity is not None]  # fmt: skip
+    waiting = waiting_for_capacity(statuses)
+    return lines + ([f"{waiting} run{'' if waiting == 1 else 's'} waiting for capacity"] if waiting else [])
 
 
 def _progress_cells(progress: RunProgress | None, metric: str) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from spawn_tf import contract
 from spawn_tf.manifest import RunRecord
 from spawn_tf.stopping import Rule
 
@@ -36,6 +37,7 @@ class SweepRecord:
     sweep_file: Path | None  # the sweep file, when the command was given one
     source: tuple[str, str] | None = None  # (file name, text) of the sweep file, from sweep.json, when there is no sweep_file
     early_stopping: Rule | None = None  # the sweep's rule, to explain early stops with (DESIGN §12)
+    capacity_retry_after: int = contract.DEFAULT_CAPACITY_RETRY_AFTER_SECONDS  # seconds a capacity marker counts (DESIGN §13)
 
     @property
     def regions(self) -> tuple[str, ...]:
