@@ -66,10 +66,10 @@ def candidates(settings: RunSettings, where: Iterable[Placement], offered: Mappi
     return tuple(Candidate(index, instance_type, market, placement) for index, (instance_type, market, placement) in enumerate(ordered))
 
 
-def live(markers: Iterable[Marker], now: int, retry_after: int, *, started: bool) -> frozenset[int]:
-    """The candidates marked within `retry_after` seconds of `now`. A started run's markers all count:
-    its instance stays on the candidate it runs on when older markers expire."""
-    return frozenset(marker.candidate for marker in markers if started or marker.unix_time + retry_after > now)
+def live(markers: Iterable[Marker], now: int, retry_after: int) -> frozenset[int]:
+    """The candidates marked within `retry_after` seconds of `now`. They choose a run's candidate when it is
+    launched, and again after a new marker of it; in between (a started run) it keeps the one it has."""
+    return frozenset(marker.candidate for marker in markers if marker.unix_time + retry_after > now)
 
 
 def current(count: int, marked: Collection[int]) -> int | None:

@@ -2,8 +2,8 @@
 what the run is on, and why a pending run waits. Pure.
 
 The rule is spawn_tf/capacity.py's, the one Terraform applies: a marker counts while it is younger than the
-sweep's `capacity_retry_after` (always, for a started run); the run's current candidate is the first
-without one. Its candidates are built as Terraform builds them, from the zones EC2 says offer its types.
+sweep's `capacity_retry_after`; the run's current candidate is the first without one. A started run
+stays on the candidate it was launched on (its markers are shown, and move nothing). Its candidates are built as Terraform builds them, from the zones EC2 says offer its types.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class Seen:
 def view(run: RunRecord, markers: Collection[Marker], seen: Seen, zones: Zones | None, *, now: datetime, retry_after: int) -> CapacityView | None:
     """The run's capacity view; None when it has no live marker."""
     moment = int(now.timestamp())
-    shown = tuple(marker for marker in markers if capacity.live((marker,), moment, retry_after, started=seen.started))
+    # a started run's markers are all shown: none of them moves it while it runs
+    shown = tuple(marker for marker in markers if seen.started or capacity.live((marker,), moment, retry_after))
     if not shown:
         return None
     built = None

@@ -121,20 +121,25 @@ def _locals(plan: Plan, specs: Mapping[str, RunSettings], *, subnets: bool, defa
             "[for m in [for key in data.aws_s3_objects.capacity.keys : regexall(local.capacity_pattern, trimprefix(key, local.capacity_control))] : "
             "{run = m[0][0], candidate = tonumber(m[0][1]), unix_time = tonumber(m[0][2])} if length(m) > 0]"
         ),
-        # R -> its live markers' candidates: younger than capacity_retry_after, or any marker of a started
-        # run (it stays on the candidate it runs on when older markers expire)
-        "capacity_live": Expr(
-            "{for m in local.capacity_markers : m.run => m.candidate... "
-            f"if lookup(local.started_runs, m.run, null) != null || timecmp({expiry}, plantimestamp()) > 0}}"
-        ),
-        # run -> the first of its candidates without a live marker, or null: it waits (spawn_tf.capacity.current)
+        # R -> its live markers' candidates: those younger than capacity_retry_after
+        "capacity_live": Expr(f"{{for m in local.capacity_markers : m.run => m.candidate... if timecmp({expiry}, plantimestamp()) > 0}}"),
+        # R -> the time of its newest marker: a new one chooses the run's candidate again (terraform_data.candidate)
+        "capacity_latest": Expr("{for run, times in {for m in local.capacity_markers : m.run => m.unix_time...} : run => max(times...)}"),
+        # run -> the first of its candidates without a live marker, or null (spawn_tf.capacity.current)
         "current_candidate": Expr(
             "{for name, run in local.runs : name => concat([for i in range(length(local.candidate_lists[run.candidates])) : i "
             'if !contains(lookup(local.capacity_live, "${name}.${run.fingerprint}", []), i)], [null])[0]}'
         ),
-        "waiting": Expr("{for name, candidate in local.current_candidate : name => true if candidate == null}"),
+        # A run not started with every candidate marked waits. A started run never waits: it keeps its instance.
+        "waiting": Expr(
+            "{for name, run in local.runs : name => true "
+            'if local.current_candidate[name] == null && lookup(local.started_runs, "${name}.${run.fingerprint}", null) == null}'
+        ),
+        # The candidate each active run was launched on (terraform_data.candidate keeps it). A started run left
+        # without any candidate (its offerings changed) keeps its instance, whose placement is never updated in place.
         "candidates": Expr(
-            f"{{for name, run in {contract.ACTIVE_RUNS_LOCAL} : name => local.candidate_lists[run.candidates][local.current_candidate[name]]}}"
+            f"{{for name, run in {contract.ACTIVE_RUNS_LOCAL} : name => try(local.candidate_lists[run.candidates][{contract.CANDIDATE_RESOURCE}[name].input], "
+            "{instance_type = local.capacity_specs[run.candidates].types[0], market = local.capacity_specs[run.candidates].markets[0], zone = null, subnet = null})}"
         ),
         "without_candidates": Expr("sort([for name, run in local.runs : name if length(local.candidate_lists[run.candidates]) == 0])"),
     }

@@ -314,6 +314,10 @@ def _instances(plan: Plan, root: Root, specs: Specs, gzipped: bool, *, uploads_c
                 contract.CANDIDATE_RESOURCE.split(".")[1]: {
                     "for_each": Expr(contract.ACTIVE_RUNS_LOCAL),
                     "input": Expr("local.current_candidate[each.key]"),
+                    # The candidate is chosen when the run is launched and again only after a new capacity
+                    # marker of the run: an instance stays on its candidate when old markers expire.
+                    "triggers_replace": Expr('lookup(local.capacity_latest, "${each.key}.${each.value.fingerprint}", 0)'),
+                    "lifecycle": {"ignore_changes": ["input"]},
                 },
             },
         }

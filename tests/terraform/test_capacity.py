@@ -185,12 +185,30 @@ def test_a_marker_older_than_capacity_retry_after_is_ignored(tmp_path: Path) -> 
 
 
 def test_a_started_run_keeps_its_candidate_when_its_markers_expire(tmp_path: Path) -> None:
+    """The candidate is chosen at launch and after a new marker only: expiring markers move no running instance."""
+    plan, out = build(tmp_path, ONE_ROOT, CHANGES, capacity_retry_after_seconds=7200)
+    marked = Scenario(plan).mark("types", 0, 1, age=3600)
+    launched = decide(tmp_path, out / "us-east-1", marked)
+    assert placed(launched["instances"]["types"]) == (LARGE, "subnet-us-east-1b", [SPOT])
+    state = tfh.apply(launched["dest"])
+    # the same markers, an hour older than capacity_retry_after allows: the same root compiled with 30 minutes
+    _, shorter = build(tmp_path, ONE_ROOT, CHANGES, capacity_retry_after_seconds=1800)
+    later = decide(tmp_path, shorter / "us-east-1", marked.start("types"), state=state)
+    assert later["current"]["types"] == 0  # a launch now would take candidate 0 ...
+    changed = {address for address, acts in tfh.actions(later["plan"]).items() if acts not in (["no-op"], ["read"])}
+    assert changed == set()  # ... but the running instance stays where it is
+    assert later["candidate"]["types"] == 2
+
+
+def test_a_run_launched_after_its_markers_expired_stays_when_it_starts(tmp_path: Path) -> None:
+    """An expired marker of the candidate a run runs on does not count again once the run has started."""
     plan, out = build(tmp_path, ONE_ROOT, CHANGES)
-    expired = Scenario(plan).mark("types", 0, 1, age=7200)
-    assert decide(tmp_path, out / "us-east-1", expired)["current"]["types"] == 0
-    decided = decide(tmp_path, out / "us-east-1", expired.start("types"))
-    assert decided["current"]["types"] == 2
-    assert placed(decided["instances"]["types"]) == (LARGE, "subnet-us-east-1b", [SPOT])
+    old = Scenario(plan).mark("types", 0, age=7200)
+    launched = decide(tmp_path, out / "us-east-1", old)
+    assert launched["candidate"]["types"] == 0
+    state = tfh.apply(launched["dest"])
+    later = decide(tmp_path, out / "us-east-1", old.start("types"), state=state)
+    assert {address for address, acts in tfh.actions(later["plan"]).items() if acts not in (["no-op"], ["read"])} == set()
 
 
 def test_a_new_candidate_replaces_that_instance_and_no_other(tmp_path: Path) -> None:
@@ -203,7 +221,7 @@ def test_a_new_candidate_replaces_that_instance_and_no_other(tmp_path: Path) -> 
     changed = {address: acts for address, acts in tfh.actions(moved["plan"]).items() if acts not in (["no-op"], ["read"])}
     assert changed == {
         'aws_instance.run["markets"]': ["delete", "create"],
-        f'{contract.CANDIDATE_RESOURCE}["markets"]': ["update"],
+        f'{contract.CANDIDATE_RESOURCE}["markets"]': ["delete", "create"],
     }
     assert placed(moved["instances"]["markets"]) == (LARGE, "subnet-us-east-1b", [SPOT])
 
@@ -226,8 +244,8 @@ def test_a_run_with_every_candidate_marked_launches_nothing(tmp_path: Path) -> N
     assert set(decided["instances"]) == set(decided["candidate"]) == {"types", "plain"}
     assert decided["waiting"] == {"markets": True}
     assert decided["current"] == {"types": 5, "markets": None, "plain": 0}
-    # started or not: a run with nowhere to go has no instance to keep
-    assert "markets" not in decide(tmp_path, out / "us-east-1", Scenario(plan).mark("markets", *range(6)).start("markets"))["instances"]
+    # a started run never waits: its instance is kept wherever it runs
+    assert "markets" in decide(tmp_path, out / "us-east-1", Scenario(plan).mark("markets", *range(6)).start("markets"))["instances"]
 
 
 def test_zones_that_do_not_offer_a_type_are_left_out(tmp_path: Path) -> None:
@@ -280,7 +298,8 @@ def test_what_chooses_candidates_is_known_at_plan_time(tmp_path: Path) -> None:
     """Only data sources and literals decide the candidates (they feed local.active): no managed resource, no depends_on."""
     _, out = build(tmp_path, ONE_ROOT, CHANGES)
     network = json.loads((out / "us-east-1" / "network.tf.json").read_text())
-    text = json.dumps({"data": network["data"], "locals": {k: v for k, v in network["locals"].items() if k != "vpcs"}})
+    # vpcs and candidates (the placement of the launched instances, read by their arguments only) feed no for_each
+    text = json.dumps({"data": network["data"], "locals": {k: v for k, v in network["locals"].items() if k not in ("vpcs", "candidates")}})
     assert "depends_on" not in text
     assert [m.group(0) for m in re.finditer(r"(?<![\w.])(aws_[a-z0-9_]+|terraform_data)\.[a-z0-9_]+", text)] == []
 
@@ -362,7 +381,9 @@ def test_terraform_and_spawn_tf_capacity_choose_the_same_candidates(tmp_path: Pa
         assert [(c["instance_type"], Market(c["market"]), c["zone"], c["subnet"]) for c in found] == [
             (c.instance_type, c.market, c.placement.zone, c.placement.subnet) for c in expected
         ], run.name
-        marked = capacity.live(markers.get(run.name, ()), scenario.now, 900, started=run.name in started)
+        marked = capacity.live(markers.get(run.name, ()), scenario.now, 900)
         assert decided["current"][run.name] == capacity.current(len(expected), marked), run.name
         chosen.add(decided["current"][run.name])
+        # a run waits when it has no candidate left, unless it started: then it keeps its instance
+        assert (run.name in decided["instances"]) == (decided["current"][run.name] is not None or run.name in started), run.name
     assert len(chosen) > 1  # the runs' answers differ: the scenario is not one where any rule agrees

@@ -38,6 +38,8 @@ params:
 FAILOVER = {"instance_types": ["g5.xlarge", "g6.xlarge"], "markets": ["spot", "on-demand"], "zones": [], "subnets": []}
 ZONED = {"instance_types": ["g5.xlarge"], "markets": ["spot"], "zones": ["us-east-1b", "us-east-1a"], "subnets": []}
 SUBNETS = {"instance_types": ["g5.xlarge"], "markets": ["on-demand"], "zones": [], "subnets": ["subnet-0000000a", "subnet-0000000b"]}
+# one subnet is no alternative, but without it the collector would count a candidate in every zone
+ONE_SUBNET = {"instance_types": ["g5.xlarge"], "markets": ["spot"], "zones": [], "subnets": ["subnet-0000000a"]}
 
 
 def _compiled(write_sweep: WriteSweep, text: str = SWEEP) -> dict[PurePosixPath, bytes]:
@@ -46,12 +48,12 @@ def _compiled(write_sweep: WriteSweep, text: str = SWEEP) -> dict[PurePosixPath,
     return files
 
 
-def test_manifests_record_candidates_only_for_runs_with_an_alternative(write_sweep: WriteSweep) -> None:
+def test_manifests_record_candidates_only_for_runs_with_an_alternative_or_a_subnet(write_sweep: WriteSweep) -> None:
     files = _compiled(write_sweep)
     sweep = json.loads(files[PurePosixPath(contract.MANIFEST_FILE)])
     assert sweep["capacity_retry_after"] == 45 * 60
     recorded = {run["name"]: run.get("candidates") for run in sweep["runs"]}
-    assert recorded == {"plain": None, "failover": FAILOVER, "zoned": ZONED, "subnets": SUBNETS, "one-subnet": None}
+    assert recorded == {"plain": None, "failover": FAILOVER, "zoned": ZONED, "subnets": SUBNETS, "one-subnet": ONE_SUBNET}
     [root] = [json.loads(content) for path, content in files.items() if path.name == contract.ROOT_MANIFEST_FILE]
     assert {run["name"]: run.get("candidates") for run in root["runs"]} == recorded
 
@@ -77,12 +79,12 @@ def _record(run: manifest.RunRecord, **changes: object) -> dict[str, object]:
     return {**record, **changes}
 
 
-def test_expand_json_shows_candidates_of_runs_with_an_alternative(write_sweep: WriteSweep) -> None:
+def test_expand_json_shows_candidates_of_runs_with_an_alternative_or_a_subnet(write_sweep: WriteSweep) -> None:
     result = CliRunner().invoke(main, ["expand", str(write_sweep(SWEEP)), "--format", "json"])
     assert result.exit_code == 0, result.output
     records = {record["name"]: record for record in json.loads(result.stdout)}
     assert {name: record.get("candidates") for name, record in records.items()} == {
-        "plain": None, "failover": FAILOVER, "zoned": ZONED, "subnets": SUBNETS, "one-subnet": None}  # fmt: skip
+        "plain": None, "failover": FAILOVER, "zoned": ZONED, "subnets": SUBNETS, "one-subnet": ONE_SUBNET}  # fmt: skip
     assert list(records["failover"])[4:7] == ["instance_type", "arch", "spot"]  # beside the other settings, before the fingerprint
 
 

@@ -62,17 +62,11 @@ def test_no_zone_offering_any_type_leaves_no_candidate() -> None:
 
 def test_markers_on_the_first_three_of_six_candidates_make_the_fourth_current_until_they_expire() -> None:
     markers = [Marker(0, 1000), Marker(1, 1100), Marker(2, 1200), Marker(2, 400)]
-    assert current(6, live(markers, 1500, 3600, started=False)) == 3
+    assert current(6, live(markers, 1500, 3600)) == 3
     # At 4600 candidate 0's marker is exactly an hour old: no longer live.
-    assert live(markers, 4600, 3600, started=False) == {1, 2}
-    assert current(6, live(markers, 4600, 3600, started=False)) == 0
-    assert current(3, live(markers, 1500, 3600, started=False)) is None  # every candidate marked: the run waits
-
-
-def test_a_started_run_keeps_every_marker() -> None:
-    markers = [Marker(0, 1000), Marker(1, 1100)]
-    assert live(markers, 10**9, 3600, started=True) == {0, 1}
-    assert current(4, live(markers, 10**9, 3600, started=True)) == 2
+    assert live(markers, 4600, 3600) == {1, 2}
+    assert current(6, live(markers, 4600, 3600)) == 0
+    assert current(3, live(markers, 1500, 3600)) is None  # every candidate marked: the run waits
 
 
 # --- properties ---------------------------------------------------------------------------------
@@ -128,9 +122,9 @@ def test_current_is_the_least_unmarked_index(count: int, marked: set[int]) -> No
 
 
 @given(markers, st.integers(0, 20_000), st.integers(0, 20_000), st.integers(1, 5000))
-def test_a_started_run_never_moves_and_markers_only_expire(found: list[Marker], now: int, later: int, retry_after: int) -> None:
+def test_markers_only_expire_so_the_current_candidate_only_moves_back(found: list[Marker], now: int, later: int, retry_after: int) -> None:
     later = max(now, later)
-    started = [current(8, live(found, moment, retry_after, started=True)) for moment in (now, later)]
-    assert started[0] == started[1]
-    assert live(found, later, retry_after, started=False) <= live(found, now, retry_after, started=False)
-    assert live(found, now, retry_after, started=False) <= live(found, now, retry_after, started=True)
+    assert live(found, later, retry_after) <= live(found, now, retry_after)
+    before, after = (current(8, live(found, moment, retry_after)) for moment in (now, later))
+    assert after is not None if before is not None else True
+    assert before is None or after <= before
