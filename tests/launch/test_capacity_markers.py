@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_stream import NO_AMI, NO_CAPACITY, NO_SPOT, T0, diagnostic, errored, failing_apply, instance, lines, write_apply_stand_in
+from apply_stream import NO_AMI, NO_CAPACITY, NO_SPOT, T0, diagnostic, failing_apply, instance, lines, write_apply_stand_in
 from offline_build import BUCKET, cli, sweep_text
 from sandbox import Aws
 
@@ -174,7 +174,7 @@ def test_launch_writes_a_marker_per_capacity_failure_and_reports_the_other_error
     assert "1 root failed: lt/us-east-1 (the others went on)" in result.stderr
     assert "lt/us-east-1: apply failed:\n    Error: creating EC2 Instance: operation error EC2: RunInstances" in result.stderr
     assert f"lt/us-east-1: error: {instance('c')}: {NO_AMI}\n" in result.stderr
-    assert "lt/us-east-1: no capacity for run 'a' on candidate 2 (InsufficientInstanceCapacity): marker s3://spawn-launch-test/" in result.stderr
+    assert f"lt/us-east-1: no capacity for run 'a' on candidate 2 (InsufficientInstanceCapacity): marker s3://{BUCKET}/" in result.stderr
     assert "lt/us-east-1: no capacity for run 'b' on candidate 0 (MaxSpotInstanceCountExceeded)" in result.stderr
     log = (build / "us-east-1" / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
     assert f"{instance('b')}: Creation errored after 1s\n" in log and f"Error: {NO_AMI}\n  with {instance('c')},\n" in log
