@@ -34,8 +34,8 @@ def record_apply(root: Path, terraform_bin: str | None) -> None:
     """
     problem = _root_problem(root)
     stream = ApplyStream()
-    for line in click.get_text_stream("stdin"):
-        for text in stream.feed(line):
+    for raw in sys.stdin.buffer:  # bytes: a stray byte that is not UTF-8 must not end the reading
+        for text in stream.feed(raw.decode(errors="replace")):
             click.echo(text)
     if problem is not None:
         raise problem

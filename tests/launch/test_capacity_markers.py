@@ -12,19 +12,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apply_stream import NO_AMI, NO_CAPACITY, NO_SPOT, T0, diagnostic, failing_apply, instance, lines, write_apply_stand_in
+from apply_stream import (
+    ERRORS,
+    FOLDER,
+    NO_AMI,
+    NO_CAPACITY,
+    NO_SPOT,
+    ONE_ROOT,
+    PLANNED,
+    T0,
+    diagnostic,
+    expected_markers,
+    failing_apply,
+    instance,
+    lines,
+    write_apply_stand_in,
+)
 from offline_build import BUCKET, cli, sweep_text
 from sandbox import Aws
 
 from spawn_tf import contract
 from spawn_tf.launch.apply_events import Failure, candidate_indexes, capacity_code, instance_run, read_stream, unix_time
 from spawn_tf.launch.capacity_markers import report_lines, sort_failures
-
-FOLDER = "sweeps/lt"
-ONE_ROOT = {"a": ("us-east-1", 0.1), "b": ("us-east-1", 0.2), "c": ("us-east-1", 0.3)}
-ERRORS = {"a": NO_CAPACITY, "b": NO_SPOT, "c": NO_AMI}
-PLANNED = {"a": 2, "b": 0, "c": 1}
-
 
 # --- the error code ----------------------------------------------------------------------------
 
@@ -155,12 +164,6 @@ def _launch(tmp_path: Path, launch_env: dict[str, str], errors: dict[str, str]) 
     sweep.write_text(sweep_text(ONE_ROOT))
     result = cli("launch", sweep, "-o", tmp_path / "build", "--auto-approve", "--ignore-quota")
     return result, tmp_path / "build" / "lt"
-
-
-def expected_markers(build: Path, candidates: dict[str, int], times: dict[str, int]) -> set[str]:
-    """The keys of the markers of `times`' runs: the run's fingerprint from sweep.json, its candidate, its time."""
-    fingerprints = {record["name"]: record["fingerprint"] for record in json.loads((build / contract.MANIFEST_FILE).read_text())["runs"]}
-    return {contract.capacity_key(FOLDER, contract.run_key(run, fingerprints[run]), candidates[run], when) for run, when in times.items()}
 
 
 def test_launch_writes_a_marker_per_capacity_failure_and_reports_the_other_error(

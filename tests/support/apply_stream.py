@@ -7,6 +7,9 @@ them (checked in tests/launch/test_capacity_markers.py). The errors are the AWS 
 SDK for Go v2 error `operation error EC2: RunInstances, https response error StatusCode: ..., api error <Code>: ...`
 wrapped in `creating EC2 Instance: `.
 
+The launch tests' sweep: ONE_ROOT's three runs, failing with ERRORS (two without capacity, one without its AMI),
+on PLANNED's candidates; `expected_markers` names the keys their markers must have.
+
 `write_apply_stand_in(path, stream, plan_candidates, state_candidates)`: a `terraform` on PATH that records its
 arguments in $STAND_IN_LOG, plans three runs' instances, shows the plan with `terraform_data.candidate`
 (planned_values), applies by printing `stream` and failing (exit 1), and shows the state with the candidates.
@@ -40,6 +43,17 @@ NO_AMI = (
     "creating EC2 Instance: operation error EC2: RunInstances, https response error StatusCode: 400, "
     "RequestID: 9a1f6c2d-5e84-4b3a-a7c0-3d8e1f2b5a69, api error InvalidAMIID.NotFound: The image id '[ami-0123456789abcdef0]' does not exist"
 )
+
+FOLDER = "sweeps/lt"  # the sweep folder of offline_build.sweep_text's sweep
+ONE_ROOT = {"a": ("us-east-1", 0.1), "b": ("us-east-1", 0.2), "c": ("us-east-1", 0.3)}
+ERRORS = {"a": NO_CAPACITY, "b": NO_SPOT, "c": NO_AMI}
+PLANNED = {"a": 2, "b": 0, "c": 1}
+
+
+def expected_markers(build: Path, candidates: Mapping[str, int], times: Mapping[str, int]) -> set[str]:
+    """The keys of the markers of `times`' runs: the run's fingerprint from sweep.json, its candidate, its time."""
+    fingerprints = {record["name"]: record["fingerprint"] for record in json.loads((build / contract.MANIFEST_FILE).read_text())["runs"]}
+    return {contract.capacity_key(FOLDER, contract.run_key(run, fingerprints[run]), candidates[run], when) for run, when in times.items()}
 
 
 def stamp(unix_time: float) -> str:
