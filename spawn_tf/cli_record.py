@@ -37,6 +37,7 @@ def record_apply(root: Path, terraform_bin: str | None) -> None:
     for raw in sys.stdin.buffer:  # bytes: a stray byte that is not UTF-8 must not end the reading
         for text in stream.feed(raw.decode(errors="replace")):
             click.echo(text)
+        sys.stdout.flush()  # as they come, in a pipe too (a CI log follows the apply)
     if problem is not None:
         raise problem
     if stream.events == 0:
