@@ -178,12 +178,7 @@ def _record_capacity(item: Applied) -> None:
 
     if not item.failures:
         return
-    try:
-        recording = record(item.job.path, item.failures, lambda: item.candidates)
-    except SpawnError as exc:
-        click.echo(f"{item.job.label}: capacity markers not written: {exc.message}", err=True)
-        return
-    for line in report_lines(recording):
+    for line in report_lines(record(item.job.path, item.failures, lambda: item.candidates)):
         click.echo(f"{item.job.label}: {line}", err=True)
 
 

@@ -30,7 +30,8 @@ def record_apply(root: Path, terraform_bin: str | None) -> None:
     """Read `terraform apply -json` on stdin, print it, and write a capacity marker for each run that had no capacity.
 
     ROOT is the compiled root the apply ran in (build/<sweep>/<root>). Errors that are not about capacity
-    are named on stderr. Exit 1 when the apply had errors, or stdin held no `-json` stream.
+    are named on stderr. Exit 1 when the apply had errors, or stdin held no `-json` stream; 3 when a
+    marker could not be written (AWS, or the state, could not be read).
     """
     problem = _root_problem(root)
     stream = ApplyStream()
@@ -51,7 +52,7 @@ def record_apply(root: Path, terraform_bin: str | None) -> None:
     recording = record(root.resolve(), failures, lambda: _state_candidates(root, terraform_bin))
     for line in report_lines(recording):
         click.echo(f"{root}: {line}", err=True)
-    sys.exit(ExitCode.FAILED)
+    sys.exit(ExitCode.FAILED if recording.problem is None else ExitCode.PARTIAL)
 
 
 def _root_problem(root: Path) -> SpawnError | None:

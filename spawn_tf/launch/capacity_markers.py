@@ -10,20 +10,21 @@ boto3 is imported only when there is a marker to write (through the collector's 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from spawn_tf import contract
+from spawn_tf.errors import SpawnError
 from spawn_tf.launch.apply_events import Failure
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Marker:
-    """A marker to write: the run and candidate that had no capacity, the error code that said so, and its key."""
+    """A marker to write: the run and candidate that had no capacity, the failure that said so, and its key."""
 
     run: str
     candidate: int
-    code: str
+    failure: Failure
     key: str
 
 
@@ -37,11 +38,13 @@ class Reported:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Recording:
-    """What an apply's errors came to: markers (written to `bucket`) and the errors reported as they are."""
+    """What an apply's errors came to: markers written to `bucket`, the errors reported as they are, and why
+    some marker could not be written (`problem`: AWS or Terraform could not be read; those failures are reported)."""
 
     markers: tuple[Marker, ...] = ()
     reported: tuple[Reported, ...] = ()
     bucket: str | None = None
+    problem: str | None = None
 
 
 def sort_failures(
@@ -65,7 +68,7 @@ def sort_failures(
             if slot not in earliest or failure.unix_time < earliest[slot].unix_time:
                 earliest[slot] = failure
     markers = tuple(
-        Marker(run=run, candidate=candidate, code=str(failure.code),
+        Marker(run=run, candidate=candidate, failure=failure,
                key=contract.capacity_key(sweep_folder, contract.run_key(run, fingerprints[run]), candidate, failure.unix_time))
         for (run, candidate), failure in earliest.items()
     )  # fmt: skip
@@ -75,27 +78,41 @@ def sort_failures(
 def record(root: Path, failures: Sequence[Failure], candidates: Callable[[], Mapping[str, int]]) -> Recording:
     """Write the markers of a root's failed apply (`root` = build/<sweep>/<root>), and say what else failed.
 
-    `candidates` is called only when some failure is a run's capacity error (record-apply reads the state then).
-    AWS errors are SpawnErrors (the collector's `collecting`).
+    `candidates` is called only when some failure is a run's capacity error (record-apply reads the state
+    then; it raises a SpawnError when it cannot). Nothing raises: a marker that cannot be written is reported.
     """
     if not any(failure.capacity for failure in failures):
         return sort_failures(failures, candidates={}, fingerprints={}, sweep_folder="")  # nothing to write: no AWS
     from spawn_tf.collect.aws import Aws, collecting
     from spawn_tf.collect.resolve import resolve
 
-    aws = Aws()
-    sweep = collecting(lambda: resolve(str(root.parent / contract.MANIFEST_FILE), aws))
-    fingerprints = {run.name: run.fingerprint for run in sweep.runs if run.root == root.name}
-    recording = sort_failures(failures, candidates=candidates(), fingerprints=fingerprints, sweep_folder=sweep.results.folder)
-    s3 = aws.s3(sweep.results.region)
-    for marker in recording.markers:
-        collecting(lambda marker=marker: s3.put_object(Bucket=sweep.results.bucket, Key=marker.key, Body=b""))
-    return Recording(markers=recording.markers, reported=recording.reported, bucket=sweep.results.bucket)
+    try:
+        aws = Aws()
+        sweep = collecting(lambda: resolve(str(root.parent / contract.MANIFEST_FILE), aws))
+        fingerprints = {run.name: run.fingerprint for run in sweep.runs if run.root == root.name}
+        found = sort_failures(failures, candidates=candidates(), fingerprints=fingerprints, sweep_folder=sweep.results.folder)
+        s3 = aws.s3(sweep.results.region)
+    except SpawnError as exc:
+        others = sort_failures([failure for failure in failures if not failure.capacity], candidates={}, fingerprints={}, sweep_folder="")
+        return _unwritten(others, [failure for failure in failures if failure.capacity], exc.message)
+    for done, marker in enumerate(found.markers):
+        try:
+            collecting(lambda marker=marker: s3.put_object(Bucket=sweep.results.bucket, Key=marker.key, Body=b""))
+        except SpawnError as exc:
+            written = replace(found, markers=found.markers[:done], bucket=sweep.results.bucket)
+            return _unwritten(written, [left.failure for left in found.markers[done:]], exc.message)
+    return replace(found, bucket=sweep.results.bucket)
+
+
+def _unwritten(recording: Recording, failures: Sequence[Failure], problem: str) -> Recording:
+    """`recording` with `failures`, capacity failures whose markers could not be written, reported with why."""
+    unwritten = tuple(Reported(failure=failure, why_not=problem) for failure in failures)
+    return replace(recording, reported=recording.reported + unwritten, problem=problem)
 
 
 def report_lines(recording: Recording) -> list[str]:
     """A line per marker written and per error reported (its first line: Terraform's summary)."""
-    lines = [f"no capacity for run '{marker.run}' on candidate {marker.candidate} ({marker.code}): marker s3://{recording.bucket}/{marker.key}"
+    lines = [f"no capacity for run '{marker.run}' on candidate {marker.candidate} ({marker.failure.code}): marker s3://{recording.bucket}/{marker.key}"
              for marker in recording.markers]  # fmt: skip
     for item in recording.reported:
         where = f"{item.failure.address}: " if item.failure.address else ""

@@ -139,3 +139,16 @@ def test_a_folder_that_is_not_a_root_of_the_build_is_refused_after_the_whole_str
     assert result.exit_code == 1
     assert f"{instance('a')}: Creation errored after 1s" in result.stdout  # read to its end: Terraform never meets a closed pipe
     assert "not a root of" in result.stderr
+
+
+def test_markers_that_cannot_be_written_are_named_with_why_and_exit_3(build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # nothing listens
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    result = record(build / "us-east-1", lines(failing_apply(ERRORS)))
+    assert result.exit_code == contract.ExitCode.PARTIAL
+    other, *capacity = result.stderr.splitlines()
+    assert other == f"{build / 'us-east-1'}: error: {instance('c')}: {NO_AMI}"
+    why = f"{build / 'us-east-1'}: error (a capacity error, no marker: cannot connect to AWS at http://127.0.0.1:9/"
+    assert [line.startswith(why) for line in capacity] == [True, True]
+    assert capacity[0].endswith(f"): {instance('a')}: {NO_CAPACITY}") and capacity[1].endswith(f"): {instance('b')}: {NO_SPOT}")
