@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -35,7 +35,7 @@ class Failure:
     address: str | None
     run: str | None  # the run whose instance failed (address `aws_instance.run["<run>"]`), else None
     code: str | None  # the capacity error code in its text, else None (not a capacity error)
-    unix_time: int  # when it failed: the `@timestamp` of its apply_errored event, else of its diagnostic
+    unix_time: int | None  # when it failed: the `@timestamp` of its apply_errored event, else of its diagnostic
     message: str  # Terraform's summary, then the detail
 
     @property
@@ -94,7 +94,7 @@ class ApplyStream:
 
     events: int = 0  # JSON events seen (none: the stream was not `apply -json`)
     _errored: dict[str, int] = field(default_factory=dict)  # address -> time of its first apply_errored
-    _diagnostics: list[tuple[Mapping[str, Any], int]] = field(default_factory=list)
+    _diagnostics: list[tuple[Mapping[str, Any], int | None]] = field(default_factory=list)
 
     def feed(self, line: str) -> list[str]:
         event = parse(line)
@@ -108,25 +108,18 @@ class ApplyStream:
             self._errored.setdefault(str(resource.get("addr")), when)
         diagnostic = event.get("diagnostic")
         if event["type"] == "diagnostic" and isinstance(diagnostic, Mapping) and diagnostic.get("severity") == "error":
-            self._diagnostics.append((diagnostic, when or 0))
+            self._diagnostics.append((diagnostic, when))
         return human_lines(event)
 
     def failures(self) -> tuple[Failure, ...]:
         """Every error diagnostic of the stream, in its order."""
         return tuple(self._failure(diagnostic, when) for diagnostic, when in self._diagnostics)
 
-    def _failure(self, diagnostic: Mapping[str, Any], when: int) -> Failure:
+    def _failure(self, diagnostic: Mapping[str, Any], when: int | None) -> Failure:
         address = diagnostic.get("address") or None
         message = "\n".join(part for part in (str(diagnostic.get("summary") or ""), str(diagnostic.get("detail") or "")) if part)
         return Failure(address=address, run=instance_run(address), code=capacity_code(message),
                        unix_time=self._errored.get(str(address), when), message=message)  # fmt: skip
-
-
-def read_stream(lines: Iterable[str]) -> tuple[ApplyStream, list[str]]:
-    """A whole stream at once: the reader, and every human line (tests, and a log read back)."""
-    stream = ApplyStream()
-    shown = [text for line in lines for text in stream.feed(line)]
-    return stream, shown
 
 
 def candidate_indexes(document: Mapping[str, Any]) -> dict[str, int]:

@@ -63,13 +63,15 @@ def sort_failures(
             reported.append(Reported(failure=failure, why_not=f"'{failure.run}' is not a run of this root's sweep.json"))
         elif failure.run not in candidates:
             reported.append(Reported(failure=failure, why_not=f'no {contract.CANDIDATE_RESOURCE}["{failure.run}"] in the plan or state'))
+        elif failure.unix_time is None:
+            reported.append(Reported(failure=failure, why_not="no time (@timestamp) in the stream"))
         else:
             slot = (failure.run, candidates[failure.run])
-            if slot not in earliest or failure.unix_time < earliest[slot].unix_time:
+            if slot not in earliest or failure.unix_time < (earliest[slot].unix_time or 0):
                 earliest[slot] = failure
     markers = tuple(
         Marker(run=run, candidate=candidate, failure=failure,
-               key=contract.capacity_key(sweep_folder, contract.run_key(run, fingerprints[run]), candidate, failure.unix_time))
+               key=contract.capacity_key(sweep_folder, contract.run_key(run, fingerprints[run]), candidate, int(failure.unix_time or 0)))
         for (run, candidate), failure in earliest.items()
     )  # fmt: skip
     return Recording(markers=markers, reported=tuple(reported))

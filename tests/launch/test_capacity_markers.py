@@ -26,13 +26,14 @@ from apply_stream import (
     failing_apply,
     instance,
     lines,
+    read_stream,
     write_apply_stand_in,
 )
 from offline_build import BUCKET, cli, sweep_text
 from sandbox import Aws
 
 from spawn_tf import contract
-from spawn_tf.launch.apply_events import Failure, candidate_indexes, capacity_code, instance_run, read_stream, unix_time
+from spawn_tf.launch.apply_events import Failure, candidate_indexes, capacity_code, instance_run, unix_time
 from spawn_tf.launch.capacity_markers import report_lines, sort_failures
 
 # --- the error code ----------------------------------------------------------------------------
@@ -112,6 +113,13 @@ def test_a_run_missing_from_the_candidates_or_the_sweep_is_reported_not_guessed(
         ("b", f'no {contract.CANDIDATE_RESOURCE}["b"] in the plan or state'),
         ("z", "'z' is not a run of this root's sweep.json"),
     ]
+
+
+def test_a_capacity_failure_without_a_time_is_reported_not_marked_at_the_epoch() -> None:
+    timeless = {**diagnostic(NO_CAPACITY, T0, address=instance("a")), "@timestamp": "soon"}
+    stream, _ = read_stream([json.dumps(timeless)])
+    recording = sort_failures(stream.failures(), candidates={"a": 0}, fingerprints={"a": "fa"}, sweep_folder=FOLDER)
+    assert recording.markers == () and [item.why_not for item in recording.reported] == ["no time (@timestamp) in the stream"]
 
 
 ROOT = {

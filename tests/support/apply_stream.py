@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from spawn_tf import contract
+from spawn_tf.launch.apply_events import ApplyStream
 
 T0 = 1796638860  # 2026-12-07T10:21:00Z: the first failure of the recorded apply
 
@@ -108,6 +109,13 @@ def failing_apply(errors: Mapping[str, str], *, t0: int = T0) -> list[dict[str, 
 
 def lines(events: Sequence[Mapping[str, Any]]) -> str:
     return "".join(json.dumps(item) + "\n" for item in events)
+
+
+def read_stream(stream: Iterable[str]) -> tuple[ApplyStream, list[str]]:
+    """A whole stream fed a line at a time, as launch and record-apply feed it: the reader, and every human line."""
+    reader = ApplyStream()
+    shown = [text for line in stream for text in reader.feed(line)]
+    return reader, shown
 
 
 def _candidates(candidates: Mapping[str, int], values_key: str) -> dict[str, Any]:
