@@ -1,8 +1,8 @@
 """The commands that drive Terraform over every root of a build (DESIGN §10): launch, plan, destroy.
 
 Registered on the group of cli_base.py. Summaries and progress go to stderr; `plan` prints its summary on
-stdout (only JSON with --json). boto3 is imported by the quota check of `plan` and `launch` (cli_quota.py)
-and by `launch --until-done`, to read the status.
+stdout (only JSON with --json). boto3 is imported by the quota check of `plan` and `launch` (cli_quota.py),
+by `launch --until-done`, to read the status, and when an apply fails for capacity, to write its markers.
 """
 
 from __future__ import annotations
@@ -168,7 +168,18 @@ def _apply_and_report(session: Session, planned: Sequence[Planned]) -> list[Appl
                 f"{item.job.label}: apply failed:\n    {_indent(item.error)}\n    log: {item.job.path / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG}",
                 err=True,
             )
+            _record_capacity(item)
     return applied
+
+
+def _record_capacity(item: Applied) -> None:
+    """A failed apply's capacity markers written (the next plan moves those runs on), and its other errors named (DESIGN §13)."""
+    from spawn_tf.launch.capacity_markers import record, report_lines
+
+    if not item.failures:
+        return
+    for line in report_lines(record(item.job.path, item.failures, lambda: item.candidates)):
+        click.echo(f"{item.job.label}: {line}", err=True)
 
 
 def _exit_code(session: Session, planned: Sequence[Planned], applied: Sequence[Applied]) -> int:

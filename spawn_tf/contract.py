@@ -356,6 +356,8 @@ CAPACITY_ERROR_CODES: Final = (
 # The built-in resource whose input is a run's current candidate index: a new candidate replaces the
 # instance (it is in replace_triggered_by); the recorder reads the index back from the plan or state.
 CANDIDATE_RESOURCE: Final = "terraform_data.candidate"
+# A run's instance, keyed by run name: an apply error at `aws_instance.run["<run>"]` is that run's (DESIGN §13).
+INSTANCE_RESOURCE: Final = "aws_instance.run"
 # S/_progress/<metric>/<step:010d>/<run>=<value>[,<mean>,<best>]: a progress report (`spored report`, DESIGN §12)
 CONTROL_PROGRESS: Final = "_progress"
 METRIC_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # a reported metric's name, a key segment

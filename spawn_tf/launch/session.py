@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from spawn_tf import contract
+from spawn_tf.launch.apply_events import ApplyStream, Failure, candidate_indexes
 from spawn_tf.launch.plan_summary import Changes, summarize
 from spawn_tf.launch.progress import Progress
 from spawn_tf.launch.terraform import Children, Result, Terraform, init_inputs, run
@@ -52,6 +53,7 @@ class Planned:
     digest: str | None = None  # sha256 of the plan file shown: the one applied must be the same
     failed: str | None = None  # init, plan, show; "interrupted" when Ctrl-C came first
     error: str = ""
+    candidates: Mapping[str, int] = field(default_factory=dict)  # run -> its candidate index in the plan (terraform_data.candidate)
 
     @property
     def applicable(self) -> bool:
@@ -63,6 +65,8 @@ class Applied:
     job: Job
     failed: str | None = None  # apply, or interrupted
     error: str = ""
+    failures: tuple[Failure, ...] = ()  # the errors of the apply's -json stream
+    candidates: Mapping[str, int] = field(default_factory=dict)  # as in the plan applied
 
 
 @dataclass
@@ -119,13 +123,15 @@ class Session:
         assert self.progress is not None, "only while a batch runs"
         return self.progress
 
-    def _run(self, job: Job, step: str, args: Sequence[str], *, keep_stdout: bool = False) -> Result | None:
+    def _run(
+        self, job: Job, step: str, args: Sequence[str], *, keep_stdout: bool = False, events: ApplyStream | None = None
+    ) -> Result | None:
         """One command, or None when Ctrl-C came before it started."""
         if self.stopping.is_set():
             return None
         self._show().phase(job.label, step)
         try:
-            return run(self.terraform, job.path, args, children=self.children, env=self.env, keep_stdout=keep_stdout)
+            return run(self.terraform, job.path, args, children=self.children, env=self.env, keep_stdout=keep_stdout, events=events)
         except OSError as exc:  # Terraform could not be started, or the root's log cannot be written
             return Result(1, b"", f"{exc.filename or job.path}: {exc.strerror or exc}")
 
@@ -148,11 +154,12 @@ class Session:
         if shown is None or shown.code != 0:
             return self._failed(job, "show", shown)
         try:
-            changes = summarize(json.loads(shown.stdout))
+            document = json.loads(shown.stdout)
+            changes = summarize(document)
         except ValueError as exc:
             return self._failed(job, "show", Result(1, b"", f"`terraform show -json` printed no JSON: {exc}"))
         self._show().finished(job.label, "planned")
-        return Planned(job, changes=changes, digest=digest)
+        return Planned(job, changes=changes, digest=digest, candidates=candidate_indexes(document))
 
     def _init(self, job: Job) -> Result | None:
         """init, unless the last one in this root saw the same files with the same Terraform."""
@@ -178,13 +185,14 @@ class Session:
         if _digest(job.path / job.plan_file) != planned.digest:
             self._show().finished(job.label, "not applied: the plan file changed since it was shown")
             return Applied(job, failed="apply", error=f"{job.plan_file} is not the plan that was shown: plan again")
-        result = self._run(job, "destroy" if job.destroy else "apply", ["apply", *_COMMON, job.plan_file])
+        events = ApplyStream()  # -json: each error with its resource's address, for the capacity markers (DESIGN §13)
+        result = self._run(job, "destroy" if job.destroy else "apply", ["apply", *_COMMON, "-json", job.plan_file], events=events)
         if result is None:
             self._show().finished(job.label, "not applied (interrupted)")
             return Applied(job, failed="interrupted")
         if result.code != 0:
             self._show().finished(job.label, f"apply failed (exit {result.code})")
-            return Applied(job, failed="apply", error=result.error)
+            return Applied(job, failed="apply", error=result.error, failures=events.failures(), candidates=planned.candidates)
         self._show().finished(job.label, "destroyed" if job.destroy else "applied")
         return Applied(job)
 

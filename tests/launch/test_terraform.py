@@ -41,11 +41,11 @@ def test_launch_calls_terraform_on_path_with_chdir_no_input_and_applies_the_plan
         [f"-chdir={root}", "init", "-input=false", "-no-color"],
         [f"-chdir={root}", "plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={plan_file}"],
         [f"-chdir={root}", "show", "-json", plan_file],
-        [f"-chdir={root}", "apply", "-input=false", "-no-color", plan_file],
+        [f"-chdir={root}", "apply", "-input=false", "-no-color", "-json", plan_file],  # -json: errors with their addresses (DESIGN §13)
     ]
     assert "total: 1 to launch" in result.stderr
     log = (root / contract.LAUNCH_FOLDER / contract.LAUNCH_LOG).read_text()
-    assert "terraform apply -input=false -no-color .spawn/launch.tfplan" in log
+    assert "terraform apply -input=false -no-color -json .spawn/launch.tfplan" in log
 
 
 def test_a_plan_file_changed_after_it_was_shown_is_not_applied(stand_in: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
