@@ -8,10 +8,12 @@ and write to moto server.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import tfharness as tfh
 from apply_stream import (
     ERRORS,
     FOLDER,
@@ -29,6 +31,7 @@ from apply_stream import (
     read_stream,
     write_apply_stand_in,
 )
+from offline import placement_values, plan_root
 from offline_build import BUCKET, cli, sweep_text
 from sandbox import Aws
 
@@ -164,9 +167,9 @@ def test_a_candidate_index_is_a_whole_number(given: Any, read: int | None) -> No
 # --- launch ----------------------------------------------------------------------------------------
 
 
-def _launch(tmp_path: Path, launch_env: dict[str, str], errors: dict[str, str]) -> tuple[Any, Path]:
+def _launch(tmp_path: Path, launch_env: dict[str, str], errors: dict[str, str], t0: int = T0) -> tuple[Any, Path]:
     runs = list(ONE_ROOT)
-    write_apply_stand_in(Path(launch_env["bin"]) / "terraform", lines(failing_apply(errors)), runs=runs,
+    write_apply_stand_in(Path(launch_env["bin"]) / "terraform", lines(failing_apply(errors, t0=t0)), runs=runs,
                          plan_candidates=PLANNED, state_candidates=PLANNED)  # fmt: skip
     sweep = tmp_path / "lt.yaml"
     sweep.write_text(sweep_text(ONE_ROOT))
@@ -201,3 +204,35 @@ def test_an_apply_without_capacity_errors_writes_nothing_and_needs_no_aws(
     assert result.exit_code == contract.ExitCode.PARTIAL, result.stderr
     assert f"lt/us-east-1: error: {instance('c')}: {NO_AMI}\n" in result.stderr
     assert "marker" not in result.stderr
+
+
+def test_the_next_plan_moves_the_runs_launch_marked_to_their_next_candidates(
+    tmp_path: Path, launch_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, results_s3: Aws
+) -> None:
+    """launch's markers, listed from S3 as Terraform lists them, move the two runs on; the third stays."""
+    monkeypatch.setenv("STAND_IN_LOG", str(tmp_path / "calls.jsonl"))
+    now = int(time.time())  # markers count for an hour after the failures they record
+    result, build = _launch(tmp_path, launch_env, ERRORS, t0=now - 30)
+    assert result.exit_code == contract.ExitCode.PARTIAL, result.stderr
+    root = build / "us-east-1"
+    zones = [f"us-east-1{letter}" for letter in "abcdef"]  # six candidates each: spot in every zone
+    # the plan launch applied: markers that were there already put run a on candidate 2 (PLANNED)
+    earlier = [contract.capacity_key(FOLDER, key, candidate, now - 90) for key, candidate in (
+        (_run_key(build, "a"), 0), (_run_key(build, "a"), 1))]  # fmt: skip
+    for key in earlier:
+        results_s3.s3.put_object(Bucket=BUCKET, Key=key, Body=b"")
+
+    def planned(keys: list[str], name: str) -> dict[str, int]:
+        listing = {"keys": keys, "common_prefixes": [], "owners": [], "request_charged": ""}
+        data = {**placement_values(root, zones=zones), "aws_s3_objects.capacity": listing}
+        found = tfh.planned_inputs(plan_root(root, tmp_path / name, data=data))
+        return {run: found[f'{contract.CANDIDATE_RESOURCE}["{run}"]'] for run in ONE_ROOT}
+
+    assert planned(earlier, "before") == {"a": 2, "b": 0, "c": 0}
+    listed = list(results_s3.s3_tree(BUCKET, f"{FOLDER}/{contract.CONTROL_CAPACITY}/"))
+    assert planned(listed, "after") == {"a": 3, "b": 1, "c": 0}
+
+
+def _run_key(build: Path, run: str) -> str:
+    [record] = [r for r in json.loads((build / contract.MANIFEST_FILE).read_text())["runs"] if r["name"] == run]
+    return contract.run_key(run, record["fingerprint"])
