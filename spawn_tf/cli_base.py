@@ -70,6 +70,7 @@ main.command_modules = {
     **dict.fromkeys(("status", "results", "refine", "collect-results", "retry", "list-sweeps", "wait", "cancel", "bootstrap"), "spawn_tf.cli_collect"),
     **dict.fromkeys(("launch", "plan", "destroy"), "spawn_tf.cli_launch"),
     "preflight": "spawn_tf.cli_quota",
+    "report": "spawn_tf.cli_report",
 }
 
 

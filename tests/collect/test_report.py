@@ -1,0 +1,290 @@
+"""`spawn-tf report` against moto server (DESIGN §14): one laid-out sweep, read by `status --json`, `results --format json`
+and `report`; the page's embedded document and figures are parsed back and compared with the collector's answers.
+
+The sweep is laid out once for the module (the commands only read it): successes with metrics, a failure, a stale run
+(its status.json names an earlier fingerprint), a running run, a pending one, an interrupted attempt then a success, a
+lost attempt, two early stops by the median rule (at steps 1 and 2) and progress reports of two metrics. Attempts
+begin at T0 and end an hour or two later (moto's S3 clock is set per batch of keys), so the cost so far is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import moto.s3.models
+import pytest
+from click.testing import CliRunner
+from imds import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from moto_layout import BUCKET, REGION, Layout
+
+from spawn_tf import contract, stopping
+from spawn_tf.cli import main
+from spawn_tf.collect.aws import Aws as CollectorAws
+from spawn_tf.collect.report import DATA_ELEMENT_ID, LOST, RUNNING
+from spawn_tf.collect.resolve import resolve
+from spawn_tf.report_page import FIGURE_CLASS, GENERATED_CLASS, PLOT_CLASS, page
+
+T0 = datetime(2026, 12, 7, 9, 0, 0)  # naive UTC, as moto keeps times
+T1 = T0 + timedelta(seconds=1)
+RULE = stopping.Rule(metric="val_loss", mode="min")  # median, min_step 1, min_runs 3
+RUNS = {  # name: (lr, batch, optimizer)
+    "a": (0.0001, 32, "adam"), "b": (0.001, 64, "adam"), "c": (0.01, 32, "sgd"), "d": (0.1, 64, "sgd"),
+    "fail": (0.3, 32, "adam"), "stale": (0.05, 64, "sgd"), "live": (0.002, 32, "adam"), "wait": (0.004, 64, "adam"),
+    "bumpy": (0.02, 32, "sgd"), "lost": (0.03, 64, "sgd"), "x": (0.5, 32, "adam"), "y": (0.2, 64, "sgd"),
+}  # fmt: skip
+SWEEP = (
+    f"sweep: pictures\nresults: s3://{BUCKET}/sweeps\n"
+    "early_stopping: {metric: val_loss, mode: min}\n"
+    "defaults:\n  instance_type: t3.micro\n  ttl: 3h\n  spot: false\n  command: ./train.sh\n"
+    "params:\n" + "".join(f"  - {{name: {run}, lr: {lr}, batch: {batch}, optimizer: {opt}}}\n" for run, (lr, batch, opt) in RUNS.items())
+)
+PRICE = "0.5"  # USD an hour of t3.micro on demand in us-east-1, in the test's price file
+# a, b and c report at T0; x and y at T1 (a later second): x stops at step 1, y at step 2 (see test_two_early_stops).
+CURVES_T0 = {
+    "a": {"val_loss": {1: 1.0, 2: 0.5, 3: 0.5}, "accuracy": {1: 0.5, 2: 0.75, 3: 0.8}},
+    "b": {"val_loss": {1: 0.75, 2: 0.5, 3: 0.5}, "accuracy": {1: 0.5, 2: 0.75, 3: 0.85}},
+    "c": {"val_loss": {1: 0.5, 2: 0.25, 3: 0.25}},
+}
+CURVES_T1 = {"x": {"val_loss": {1: 2.0, 2: 1.9}}, "y": {"val_loss": {1: 0.7, 2: 0.9}}}
+# run: (status, exit code, hours) of runs that ended; the metrics of the successes
+ENDED = {"a": ("success", 0, 1), "b": ("success", 0, 2), "c": ("success", 0, 1), "d": ("success", 0, 1), "fail": ("failed", 1, 1),
+         "stale": ("success", 0, 1), "x": ("stopped", None, 1), "y": ("stopped", None, 1)}  # fmt: skip
+METRICS = {"a": {"val_loss": 0.45, "accuracy": 0.8}, "b": {"accuracy": 0.85}, "d": {"val_loss": 0.9}, "stale": {"val_loss": 0.01}}
+
+
+@dataclass(frozen=True)
+class Laid:
+    """The commands' answers on the laid-out sweep."""
+
+    sweep_file: Path
+    status: dict
+    results: list
+    results_all: list
+    pages: tuple[str, str]  # two `report` runs of the same reads
+    report_stderr: str
+
+
+def report_keys(sweep: Layout, run: str, curves: dict) -> list[tuple[str, bytes]]:
+    """The keys `spored report` writes for these values, step after step (the rule's metric with its running mean and best)."""
+    items = []
+    for metric, curve in curves.items():
+        history: dict[int, float] = {}
+        for step, value in sorted(curve.items()):
+            history[step] = value
+            summary = stopping.running(history, step, RULE) if metric == RULE.metric else None
+            items.append(
+                (
+                    f"{contract.progress_prefix(sweep.folder, metric)}{stopping.step_folder(step)}/{stopping.entry_name(run, value, summary)}",
+                    b"",
+                )
+            )
+    return items
+
+
+def lay_out(sweep: Layout, at) -> None:
+    at(T0)
+    begun = {run: sweep.instance_id() for run in [*ENDED, "bumpy", "lost"]}
+    sweep.put_many([item for run, instance in begun.items() for item in sweep.attempt(run, instance)])
+    sweep.put_many([item for run, curve in CURVES_T0.items() for item in report_keys(sweep, run, curve)])
+    at(T1)
+    sweep.put_many([item for run, curve in CURVES_T1.items() for item in report_keys(sweep, run, curve)])
+    for hours in (1, 2):
+        at(T0 + timedelta(hours=hours))
+        items = []
+        for run, (status, code, took) in ENDED.items():
+            if took == hours:
+                items += _ended(sweep, run, begun[run], status, code)
+        if hours == 1:  # bumpy: interrupted after an hour; its second attempt succeeds an hour later
+            items.append(
+                (
+                    f"{contract.control_prefix(sweep.folder, contract.CONTROL_ATTEMPTS)}{sweep.key('bumpy')}/{begun['bumpy']}.interrupted",
+                    b"",
+                )
+            )
+            second = sweep.instance_id()
+            items.append((f"{contract.control_prefix(sweep.folder, contract.CONTROL_ATTEMPTS)}{sweep.key('bumpy')}/{second}", b""))
+        else:
+            items += _ended(sweep, "bumpy", second, "success", 0)
+        sweep.put_many(items)
+    sweep.launch("live", status_tag="running")
+    sweep.put_many(sweep.attempt("live", sweep.instance_id()))  # its attempt began after the others ended
+
+
+def _ended(sweep: Layout, run: str, instance_id: str, status: str, code: int | None) -> list[tuple[str, bytes]]:
+    """What the agent writes at the end of an attempt that began earlier: outcome, done marker, status.json and metrics."""
+    found = sweep.record.run(run)
+    assert found is not None
+    fingerprint = "0" * len(found.fingerprint) if run == "stale" else found.fingerprint
+    record = {
+        "sweep": sweep.record.id,
+        "run": run,
+        "fingerprint": fingerprint,
+        "status": status,
+        "exit_code": code,
+        "instance_id": instance_id,
+    }
+    items = [(f"{contract.control_prefix(sweep.folder, contract.CONTROL_ATTEMPTS)}{sweep.key(run)}/{instance_id}.{status}", b""),
+             sweep.done(run, status, code), sweep.file(run, contract.STATUS_FILE, json.dumps(record).encode())]  # fmt: skip
+    if run in METRICS:
+        items.append(sweep.file(run, contract.METRICS_FILE, json.dumps(METRICS[run]).encode()))
+    return items
+
+
+@pytest.fixture(scope="module")
+def laid(_aws_clients, tmp_path_factory) -> Iterator[Laid]:
+    """The sweep laid out once, and what status, results and report (twice) say of it."""
+    import itertools
+
+    folder = tmp_path_factory.mktemp("report")
+    _aws_clients.reset()
+    now: list[datetime] = []
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ENDPOINT_URL": _aws_clients.endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID, "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+                            "AWS_DEFAULT_REGION": REGION, "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                            "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+                            "SPAWN_TF_INDEX": str(folder / "index.json")}.items():  # fmt: skip
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        patch.delenv("AWS_REGION", raising=False)
+        real = moto.s3.models.utcnow
+        patch.setattr(moto.s3.models, "utcnow", lambda: now[-1] if now else real())
+        sweep_file = folder / "pictures.yaml"
+        sweep_file.write_text(SWEEP, encoding="utf-8")
+        (folder / "prices.csv").write_text(
+            f"region,instance_type,on_demand,spot,date\n{REGION},t3.micro,{PRICE},,2026-12-01\n", encoding="utf-8"
+        )
+        record = resolve(str(sweep_file), CollectorAws())
+        _aws_clients.s3.create_bucket(Bucket=record.results.bucket)
+        lay_out(Layout(aws=_aws_clients, record=record, sweep_file=sweep_file, _ids=itertools.count(1)), now.append)
+        runner = CliRunner()
+        status = runner.invoke(main, ["status", str(sweep_file), "--json"])
+        ranked = runner.invoke(
+            main, ["results", str(sweep_file), "--sort-by", "val_loss", "--mode", "min", "--top", "3", "--format", "json", "--no-save"]
+        )
+        every = runner.invoke(
+            main, ["results", str(sweep_file), "--sort-by", "val_loss", "--mode", "min", "--top", "100", "--format", "json", "--no-save"]
+        )
+        reports = [runner.invoke(main, ["report", str(sweep_file), "--top", "3", "--prices", str(folder / "prices.csv"), "-o", str(folder / f"{n}.html")])
+                   for n in (1, 2)]  # fmt: skip
+        for result in (status, ranked, every, *reports):
+            assert result.exit_code == 0, result.output
+        yield Laid(sweep_file=sweep_file, status=json.loads(status.stdout), results=json.loads(ranked.stdout), results_all=json.loads(every.stdout),
+                   pages=tuple((folder / f"{n}.html").read_text(encoding="utf-8") for n in (1, 2)), report_stderr=reports[0].stderr)  # fmt: skip
+
+
+def embedded(page_text: str) -> tuple[dict, dict[str, dict]]:
+    """The page's document and its figures by container id, parsed back from their script elements."""
+    data = re.search(rf'<script type="application/json" id="{DATA_ELEMENT_ID}">(.*?)</script>', page_text, re.S)
+    assert data is not None
+    figures = {target: json.loads(text) for target, text in
+               re.findall(rf'<script type="application/json" class="{FIGURE_CLASS}" data-target="([^"]+)">(.*?)</script>', page_text, re.S)}  # fmt: skip
+    return json.loads(data.group(1)), figures
+
+
+def test_the_page_embeds_what_status_and_results_say(laid: Laid) -> None:
+    document, _ = embedded(laid.pages[0])
+    assert document["status"] == laid.status  # `status --json`, value for value
+    assert document["ranking"]["results"] == laid.results  # `results --format json --top 3`
+    assert [item["run"] for item in document["ranking"]["values"]] == [item["name"] for item in laid.results_all]
+    assert [item["value"] for item in document["ranking"]["values"]] == [item["val_loss"] for item in laid.results_all]
+    # the layout is what it claims: mixed statuses, the stale run left out, the running and lost attempts
+    assert laid.status["counts"] == {"pending": 1, "running": 1, "success": 6, "failed": 1, "stopped": 2, "interrupted": 1}
+    assert document["ranking"]["left_out"] == {"pending": 3, "stopped": 2, "failed": 1, "stale": 1}  # by status.json
+    assert [item["name"] for item in laid.results_all] == ["c", "a", "b", "d"]  # c and b by their last progress report
+    assert document["ranking"]["unranked"] == [{"run": "bumpy", "why": "no metrics.json, and no progress report of it"}]
+
+
+def test_two_early_stops_and_their_curves(laid: Laid) -> None:
+    document, figures = embedded(laid.pages[0])
+    stops = {item["run"]: item["early_stop"]["step"] for item in laid.status["instances"] if item["early_stop"]}
+    assert stops == {"x": 1, "y": 2}
+    assert document["curves"]["val_loss"]["y"] == [[1, 0.7], [2, 0.9]]
+    assert document["curves"]["accuracy"] == {run: [[step, value] for step, value in curves["accuracy"].items()] for run, curves in CURVES_T0.items()
+                                              if "accuracy" in curves}  # fmt: skip
+    curve = figures["plot-curve-1"]  # val_loss (curves are in metric name order)
+    apart = {trace["name"]: trace for trace in curve["data"]}
+    assert set(apart) == {"runs", "early-stopped", "stop step"}
+    assert [name for name in apart["early-stopped"]["text"] if name] == ["x", "x", "y", "y"]
+    assert (apart["stop step"]["x"], apart["stop step"]["y"]) == ([1, 2], [2.0, 0.9])
+    assert sorted({name for name in apart["runs"]["text"] if name}) == ["a", "b", "c"]
+
+
+def test_figures_are_drawn_from_the_collectors_answers(laid: Laid) -> None:
+    _, figures = embedded(laid.pages[0])
+    ranked = laid.results_all
+    parallel = figures["plot-parallel"]["data"][0]
+    assert parallel["type"] == "parcoords"
+    axes = {dimension["label"]: dimension for dimension in parallel["dimensions"]}
+    assert list(axes) == ["lr (log)", "batch", "optimizer", "val_loss"]  # lr spans three decades: log10 with decade ticks
+    assert axes["val_loss"]["values"] == [item["val_loss"] for item in ranked]
+    assert axes["lr (log)"]["values"] == pytest.approx([math.log10(item["lr"]) for item in ranked])
+    assert axes["batch"]["values"] == [item["batch"] for item in ranked]
+    assert [axes["optimizer"]["ticktext"][code] for code in axes["optimizer"]["values"]] == [item["optimizer"] for item in ranked]
+    scatter = figures["plot-param-0"]
+    assert scatter["data"][0]["type"] == "scattergl" and scatter["layout"]["xaxis"]["type"] == "log"
+    assert (scatter["data"][0]["x"], scatter["data"][0]["y"]) == ([item["lr"] for item in ranked], [item["val_loss"] for item in ranked])
+    assert figures["plot-param-1"]["layout"]["xaxis"]["type"] == "linear"
+    assert figures["plot-param-2"]["layout"]["xaxis"]["type"] == "category"
+
+
+def test_the_timeline_shows_every_attempt_with_interruptions_and_the_running_one(laid: Laid) -> None:
+    document, figures = embedded(laid.pages[0])
+    attempts = document["attempts"]
+    assert [attempt["outcome"] for attempt in attempts["bumpy"]] == ["interrupted", "success"]
+    assert [attempt["outcome"] for attempt in attempts["lost"]] == [LOST]
+    assert attempts["live"][0]["outcome"] == RUNNING and attempts["live"][0]["ended"] is None
+    assert "wait" not in attempts
+    assert attempts["b"][0] | {"instance_id": "-"} == {"instance_id": "-", "region": REGION, "instance_type": "t3.micro",
+                                                      "began": "2026-12-07T09:00:00Z", "ended": "2026-12-07T11:00:00Z", "outcome": "success"}  # fmt: skip
+    by_outcome = {trace["name"]: trace for trace in figures["plot-timeline"]["data"]}
+    assert set(by_outcome) == {"success", "failed", "stopped", "interrupted", LOST, RUNNING}
+    assert by_outcome[RUNNING]["x"][1] == document["as_of"]  # drawn to the newest time read, not to "now"
+    assert sum(1 for x in by_outcome["success"]["x"] if x is None) == 6  # one segment per attempt: a, b, c, d, stale, bumpy
+
+
+def test_the_header_counts_and_costs(laid: Laid) -> None:
+    document, _ = embedded(laid.pages[0])
+    hours = sum(took for _, _, took in ENDED.values()) + 2  # bumpy: 1 interrupted + 1 success
+    assert document["cost"] | {"worst_case": None} == {"so_far_usd": f"{hours * float(PRICE):.2f}", "so_far_hours": f"{hours:.2f}",
+                                                       "unpriced_attempts": 0, "running_attempts": 1, "lost_attempts": 1, "worst_case": None}  # fmt: skip
+    assert document["cost"]["worst_case"]["worst_case_usd"] == f"{len(RUNS) * 3 * float(PRICE):.2f}"  # every run for its 3h ttl
+    header = laid.pages[0].split("</header>")[0]
+    assert f"${hours * float(PRICE):.2f} so far" in header and "1 still running" in header
+    assert "12 runs: 1 pending, 1 running, 6 success, 1 failed, 2 stopped, 1 interrupted" in header
+    assert document["placement"] == {"region": {REGION: laid.status["counts"]}, "instance_type": {"t3.micro": laid.status["counts"]}}
+
+
+def test_the_same_reads_give_the_same_bytes_but_the_generated_line(laid: Laid) -> None:
+    first, second = (text.splitlines() for text in laid.pages)
+    assert len(first) == len(second)
+    differ = [number for number, (one, two) in enumerate(zip(first, second, strict=True)) if one != two]
+    generated = [number for number, line in enumerate(first) if f'class="{GENERATED_CLASS}"' in line]
+    assert len(generated) == 1 and set(differ) <= set(generated)
+    document, _ = embedded(laid.pages[0])
+    one, two = page(document, "2026-12-07T10:00:00Z"), page(document, "2027-01-01T00:00:00Z")  # a second apart or a month: one line
+    assert [a == b for a, b in zip(one.splitlines(), two.splitlines(), strict=True)].count(False) == 1
+    assert page(document, "x") == page(document, "x")
+
+
+def test_the_page_has_one_plot_container_per_figure_and_plotly_inlined_once(laid: Laid) -> None:
+    _, figures = embedded(laid.pages[0])
+    containers = re.findall(rf'<div class="{PLOT_CLASS}" id="([^"]+)">', laid.pages[0])
+    assert containers == list(figures) and len(containers) == 1 + 3 + 2 + 1 + 1  # parallel, 3 parameters, 2 curves, timeline, placement
+    outside = re.sub(r"<script[^>]*>.*?</script>", "", laid.pages[0], flags=re.S)
+    assert "src=" not in outside and "<link" not in outside  # nothing fetched: the browser test checks it with networking off
+    assert laid.pages[0].count("<script>") == 2  # plotly.js, then the few lines that draw the figures
+    assert "top 3 of 4 ranked by val_loss (lower is better)" in laid.pages[0]
+
+
+def test_without_plotly_the_command_names_the_extra(laid: Laid, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "plotly.graph_objects", None)  # as if not installed: importing it fails
+    result = CliRunner().invoke(main, ["report", str(laid.sweep_file)])
+    assert result.exit_code == 1
+    assert "plotly" in result.stderr and "pip install 'spawn-tf[report]'" in result.stderr
