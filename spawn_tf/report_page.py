@@ -17,7 +17,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from spawn_tf.collect.report import DATA_ELEMENT_ID, params_and_metric
+from spawn_tf.collect.report import DATA_ELEMENT_ID, RUNNING, params_and_metric
 from spawn_tf.errors import SpawnError
 from spawn_tf.refine import LOG_SPAN
 
@@ -144,7 +144,8 @@ def learning_curves(go: Any, document: Mapping[str, Any], metric: str) -> Any:
 
 
 def timeline(go: Any, document: Mapping[str, Any]) -> Any:
-    """One line per attempt, from its start to its outcome (one still going: to the newest time read), by outcome."""
+    """One line per attempt, from its start to its outcome, by outcome: one still going ends at the newest time read,
+    a lost one (no outcome, its instance gone) is a mark at its start."""
     runs = [item["run"] for item in document["status"]["instances"]]
     row = {run: position for position, run in enumerate(runs)}
     by_outcome: dict[str, tuple[list[Any], list[Any], list[Any]]] = {}
@@ -154,7 +155,7 @@ def timeline(go: Any, document: Mapping[str, Any]) -> Any:
             label = (
                 f"{run} attempt {number}: {attempt['outcome']}, {attempt['region']}, {attempt['instance_type']}, {attempt['instance_id']}"
             )
-            x += [attempt["began"], attempt["ended"] or document["as_of"], None]
+            x += [attempt["began"], attempt["ended"] or (document["as_of"] if attempt["outcome"] == RUNNING else attempt["began"]), None]
             y += [row[run], row[run], None]
             text += [label, label, None]
     traces = [go.Scattergl(x=x, y=y, text=text, name=outcome, mode="lines+markers", line={"color": COLOURS.get(outcome), "width": 4},

@@ -22,6 +22,7 @@ import moto.s3.models
 import pytest
 from click.testing import CliRunner
 from imds import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from browser import Browser, png_pixels
 from moto_layout import BUCKET, REGION, Layout
 
 from spawn_tf import contract, stopping
@@ -56,6 +57,7 @@ CURVES_T1 = {"x": {"val_loss": {1: 2.0, 2: 1.9}}, "y": {"val_loss": {1: 0.7, 2: 
 # run: (status, exit code, hours) of runs that ended; the metrics of the successes
 ENDED = {"a": ("success", 0, 1), "b": ("success", 0, 2), "c": ("success", 0, 1), "d": ("success", 0, 1), "fail": ("failed", 1, 1),
          "stale": ("success", 0, 1), "x": ("stopped", None, 1), "y": ("stopped", None, 1)}  # fmt: skip
+SCREENSHOT = Path(__file__).parents[2] / "docs" / "report.png"  # the README's picture of this sweep's page
 METRICS = {"a": {"val_loss": 0.45, "accuracy": 0.8}, "b": {"accuracy": 0.85}, "d": {"val_loss": 0.9}, "stale": {"val_loss": 0.01}}
 
 
@@ -246,6 +248,7 @@ def test_the_timeline_shows_every_attempt_with_interruptions_and_the_running_one
     by_outcome = {trace["name"]: trace for trace in figures["plot-timeline"]["data"]}
     assert set(by_outcome) == {"success", "failed", "stopped", "interrupted", LOST, RUNNING}
     assert by_outcome[RUNNING]["x"][1] == document["as_of"]  # drawn to the newest time read, not to "now"
+    assert by_outcome[LOST]["x"][:2] == [attempts["lost"][0]["began"]] * 2  # no end known: a mark at its start
     assert sum(1 for x in by_outcome["success"]["x"] if x is None) == 6  # one segment per attempt: a, b, c, d, stale, bumpy
 
 
@@ -288,3 +291,73 @@ def test_without_plotly_the_command_names_the_extra(laid: Laid, monkeypatch) -> 
     result = CliRunner().invoke(main, ["report", str(laid.sweep_file)])
     assert result.exit_code == 1
     assert "plotly" in result.stderr and "pip install 'spawn-tf[report]'" in result.stderr
+
+
+def test_chromium_draws_every_plot_offline_without_console_errors(laid: Laid, tmp_path, request) -> None:
+    """Debian's chromium, headless, networking off: the page loads, every figure is drawn (plotly's own markup in each
+    container), the console and the log hold no error, nothing is requested but the file, and the screenshot is no blank.
+
+    With --update-golden it also writes the README's picture of the page (SCREENSHOT), whole, by the same browser."""
+    _, figures = embedded(laid.pages[0])
+    path = tmp_path / "report.html"
+    path.write_text(laid.pages[0], encoding="utf-8")
+    with Browser() as browser:
+        seen = browser.open(path)
+        drawn = browser.wait_for(f"document.querySelectorAll('.{PLOT_CLASS}.js-plotly-plot .main-svg').length >= {len(figures)} && "
+                                 f"Array.from(document.querySelectorAll('.{PLOT_CLASS}'), e => e.id)")  # fmt: skip
+        assert drawn == list(figures)  # each container, in order, drawn by plotly
+        gl = browser.evaluate(f"document.querySelectorAll('.{PLOT_CLASS} canvas').length")
+        rows = browser.evaluate("document.querySelectorAll('table.leaderboard tbody tr').length")
+        browser.evaluate("document.querySelectorAll('table.leaderboard th')[3].click()")  # sort by val_loss, ascending
+        sorted_names = browser.evaluate("Array.from(document.querySelectorAll('table.leaderboard tbody tr'), r => r.cells[1].textContent)")
+        shot = browser.screenshot(full_page=False)
+        if request.config.getoption("--update-golden"):
+            SCREENSHOT.write_bytes(browser.screenshot(full_page=True))
+    assert seen.errors == [], seen.errors
+    assert [url for url in seen.requests if not url.startswith("file://")] == []
+    assert gl > 0 and rows == 3 and sorted_names == [item["name"] for item in laid.results]
+    width, height, pixels = png_pixels(shot)
+    assert (width, height) == (1280, 900)
+    colours = {row[i : i + 3] for row in pixels[::4] for i in range(0, len(row), 12)}
+    inked = sum(1 for row in pixels[::4] for i in range(0, len(row), 12) if row[i : i + 3] != b"\xff\xff\xff")
+    assert len(colours) > 20 and inked > 2000, (len(colours), inked)
+
+
+def on_a_terminal(*args: str) -> tuple[str, str]:
+    """The command as a process whose stdout is a terminal (a pty): (what it printed there, its stderr)."""
+    import os
+    import pty
+    import subprocess
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "spawn_tf.cli", *args], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+    )
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process ended and closed its side
+            break
+        if not chunk:
+            break
+        shown += chunk
+    _, stderr = process.communicate(timeout=60)
+    os.close(leader)
+    assert process.returncode == 0, stderr
+    return shown.decode(), stderr.decode()
+
+
+def test_status_and_results_name_the_report_on_a_terminal_only(laid: Laid) -> None:
+    sweep = str(laid.sweep_file)
+    shown, said = on_a_terminal("status", sweep)
+    assert "RUN" in shown and said.splitlines() == [f"spawn-tf: plots of it in one page: spawn-tf report {sweep} [-o FILE] [--open]"]
+    shown, said = on_a_terminal("results", sweep, "--sort-by", "val_loss", "--mode", "min", "--no-save")
+    assert (
+        f"spawn-tf: plots of it in one page: spawn-tf report {sweep} --sort-by val_loss --mode min [-o FILE] [--open]" in said.splitlines()
+    )
+    for args in (["status", sweep, "--json"], ["results", sweep, "--sort-by", "val_loss", "--format", "json", "--no-save"]):
+        assert "spawn-tf report" not in on_a_terminal(*args)[1]  # JSON: no hint, terminal or not
+    piped = CliRunner().invoke(main, ["status", sweep])
+    assert piped.exit_code == 0 and "spawn-tf report" not in piped.stderr
