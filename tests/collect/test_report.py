@@ -20,9 +20,9 @@ from pathlib import Path
 
 import moto.s3.models
 import pytest
+from browser import Browser, png_pixels
 from click.testing import CliRunner
 from imds import ACCESS_KEY_ID, SECRET_ACCESS_KEY
-from browser import Browser, png_pixels
 from moto_layout import BUCKET, REGION, Layout
 
 from spawn_tf import contract, stopping
