@@ -30,7 +30,7 @@ from spawn_tf.cli import main
 from spawn_tf.collect.aws import Aws as CollectorAws
 from spawn_tf.collect.report import DATA_ELEMENT_ID, LOST, RUNNING
 from spawn_tf.collect.resolve import resolve
-from spawn_tf.report_page import FIGURE_CLASS, GENERATED_CLASS, PLOT_CLASS, page
+from spawn_tf.report_page import FIGURE_CLASS, GENERATED_CLASS, PACKED_TYPE, PLOT_CLASS, page, unpack
 
 T0 = datetime(2026, 12, 7, 9, 0, 0)  # naive UTC, as moto keeps times
 T1 = T0 + timedelta(seconds=1)
@@ -183,11 +183,11 @@ def laid(_aws_clients, tmp_path_factory) -> Iterator[Laid]:
 
 def embedded(page_text: str) -> tuple[dict, dict[str, dict]]:
     """The page's document and its figures by container id, parsed back from their script elements."""
-    data = re.search(rf'<script type="application/json" id="{DATA_ELEMENT_ID}">(.*?)</script>', page_text, re.S)
+    data = re.search(rf'<script type="{PACKED_TYPE}" id="{DATA_ELEMENT_ID}">(.*?)</script>', page_text, re.S)
     assert data is not None
-    figures = {target: json.loads(text) for target, text in
-               re.findall(rf'<script type="application/json" class="{FIGURE_CLASS}" data-target="([^"]+)">(.*?)</script>', page_text, re.S)}  # fmt: skip
-    return json.loads(data.group(1)), figures
+    figures = {target: unpack(text) for target, text in
+               re.findall(rf'<script type="{PACKED_TYPE}" class="{FIGURE_CLASS}" data-target="([^"]+)">(.*?)</script>', page_text, re.S)}  # fmt: skip
+    return unpack(data.group(1)), figures
 
 
 def test_the_page_embeds_what_status_and_results_say(laid: Laid) -> None:
@@ -310,12 +310,15 @@ def test_chromium_draws_every_plot_offline_without_console_errors(laid: Laid, tm
         rows = browser.evaluate("document.querySelectorAll('table.leaderboard tbody tr').length")
         browser.evaluate("document.querySelectorAll('table.leaderboard th')[3].click()")  # sort by val_loss, ascending
         sorted_names = browser.evaluate("Array.from(document.querySelectorAll('table.leaderboard tbody tr'), r => r.cells[1].textContent)")
+        total = browser.evaluate(
+            f"unpack(document.getElementById('{DATA_ELEMENT_ID}')).then(d => d.status.total)"
+        )  # the page's own unpacking
         shot = browser.screenshot(full_page=False)
         if request.config.getoption("--update-golden"):
             SCREENSHOT.write_bytes(browser.screenshot(full_page=True))
     assert seen.errors == [], seen.errors
     assert [url for url in seen.requests if not url.startswith("file://")] == []
-    assert gl > 0 and rows == 3 and sorted_names == [item["name"] for item in laid.results]
+    assert total == len(RUNS) and gl > 0 and rows == 3 and sorted_names == [item["name"] for item in laid.results]
     width, height, pixels = png_pixels(shot)
     assert (width, height) == (1280, 900)
     colours = {row[i : i + 3] for row in pixels[::4] for i in range(0, len(row), 12)}

@@ -10,6 +10,7 @@ the page makes, and can evaluate JavaScript and take a screenshot. The flags are
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import queue
@@ -62,6 +63,7 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="chromium-profile-")
         to_browser, self._write = os.pipe()
         self._read, from_browser = os.pipe()
+        to_browser, from_browser = _above_four(to_browser), _above_four(from_browser)  # not 3 or 4, which the redirections below take
         # The protocol's pipe is the browser's fds 3 (it reads) and 4 (it writes).
         script = f'exec "$0" "$@" 3<&{to_browser} 4>&{from_browser} {to_browser}<&- {from_browser}>&-'
         self.process = subprocess.Popen(
@@ -167,6 +169,12 @@ class Browser:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def _above_four(fd: int) -> int:
+    moved = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return moved
 
 
 def png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
