@@ -326,16 +326,28 @@ def test_chromium_draws_every_plot_offline_without_console_errors(laid: Laid, tm
     assert len(colours) > 20 and inked > 2000, (len(colours), inked)
 
 
-def on_a_terminal(*args: str) -> tuple[str, str]:
-    """The command as a process whose stdout is a terminal (a pty): (what it printed there, its stderr)."""
+# Runs each command line (a JSON list) in one process whose stdout is the terminal; a line on stderr after each.
+ON_A_TERMINAL = """
+import json, sys
+from spawn_tf.cli import main
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args, prog_name="spawn-tf")
+    except SystemExit as exc:
+        assert not exc.code, (args, exc.code)
+    print("--- done", file=sys.stderr, flush=True)
+"""
+
+
+def on_a_terminal(*commands: list[str]) -> list[str]:
+    """What each command printed on stderr while its stdout was a terminal (a pty); one process for all of them."""
     import os
     import pty
     import subprocess
 
     leader, follower = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "spawn_tf.cli", *args], stdout=follower, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
-    )
+    process = subprocess.Popen([sys.executable, "-c", ON_A_TERMINAL, json.dumps(commands)], stdout=follower, stderr=subprocess.PIPE,
+                               stdin=subprocess.DEVNULL)  # fmt: skip
     os.close(follower)
     shown = b""
     while True:
@@ -349,18 +361,50 @@ def on_a_terminal(*args: str) -> tuple[str, str]:
     _, stderr = process.communicate(timeout=60)
     os.close(leader)
     assert process.returncode == 0, stderr
-    return shown.decode(), stderr.decode()
+    assert b"RUN" in shown  # the status table, on the terminal
+    return stderr.decode().split("--- done\n")[:-1]
 
 
 def test_status_and_results_name_the_report_on_a_terminal_only(laid: Laid) -> None:
     sweep = str(laid.sweep_file)
-    shown, said = on_a_terminal("status", sweep)
-    assert "RUN" in shown and said.splitlines() == [f"spawn-tf: plots of it in one page: spawn-tf report {sweep} [-o FILE] [--open]"]
-    shown, said = on_a_terminal("results", sweep, "--sort-by", "val_loss", "--mode", "min", "--no-save")
+    table, ranked, status_json, results_json = on_a_terminal(
+        ["status", sweep], ["results", sweep, "--sort-by", "val_loss", "--mode", "min", "--no-save"], ["status", sweep, "--json"],
+        ["results", sweep, "--sort-by", "val_loss", "--format", "json", "--no-save"],
+    )  # fmt: skip
+    assert table.splitlines() == [f"spawn-tf: plots of it in one page: spawn-tf report {sweep} [-o FILE] [--open]"]
     assert (
-        f"spawn-tf: plots of it in one page: spawn-tf report {sweep} --sort-by val_loss --mode min [-o FILE] [--open]" in said.splitlines()
+        f"spawn-tf: plots of it in one page: spawn-tf report {sweep} --sort-by val_loss --mode min [-o FILE] [--open]"
+        in ranked.splitlines()
     )
-    for args in (["status", sweep, "--json"], ["results", sweep, "--sort-by", "val_loss", "--format", "json", "--no-save"]):
-        assert "spawn-tf report" not in on_a_terminal(*args)[1]  # JSON: no hint, terminal or not
+    assert "spawn-tf report" not in status_json + results_json  # JSON: no hint, terminal or not
     piped = CliRunner().invoke(main, ["status", sweep])
     assert piped.exit_code == 0 and "spawn-tf report" not in piped.stderr
+
+
+def test_status_widens_the_ranking_as_for_results_and_open_hands_the_page_to_the_browser(laid: Laid, tmp_path, monkeypatch) -> None:
+    import webbrowser
+
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\nprintf %s "$1" > {opened}\n', encoding="utf-8")
+    browser.chmod(0o755)
+    monkeypatch.setenv("BROWSER", str(browser))
+    monkeypatch.setattr(webbrowser, "_tryorder", None)  # read $BROWSER again
+    target = tmp_path / "wide.html"
+    options = ["--status", "success,stopped", "--sort-by", "val_loss", "--mode", "min", "--top", "5"]
+    result = CliRunner().invoke(main, ["report", str(laid.sweep_file), *options, "-o", str(target), "--open"])
+    expected = CliRunner().invoke(main, ["results", str(laid.sweep_file), *options, "--format", "json", "--no-save"])
+    assert result.exit_code == 0 and expected.exit_code == 0, result.output + expected.output
+    document, _ = embedded(target.read_text(encoding="utf-8"))
+    assert document["ranking"]["results"] == json.loads(expected.stdout)
+    assert {item["name"] for item in document["ranking"]["results"]} >= {"y"}  # an early-stopped run, by its last report
+    assert document["ranking"]["statuses"] == ["stopped", "success"]
+    assert opened.read_text(encoding="utf-8") == target.resolve().as_uri()
+
+
+def test_without_a_metric_the_page_has_no_ranking_but_everything_else(laid: Laid) -> None:
+    document, figures = embedded(laid.pages[0])
+    text = page({**document, "ranking": None}, "2026-12-07T10:00:00Z")
+    _, drawn = embedded(text)
+    assert list(drawn) == [name for name in figures if not name.startswith(("plot-parallel", "plot-param-"))]
+    assert "no metric to rank by: give --sort-by" in text
