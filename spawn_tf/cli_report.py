@@ -86,13 +86,17 @@ def _ranking(
     notes = [f"{missing.message}{'; ' + missing.hint if missing.hint else ''}"] if missing is not None else []
     for line in notes:
         click.echo(f"spawn-tf: {line}", err=True)
-    ranking = Ranking(board=board, statuses=tuple(sorted(statuses)), left_out=left_out(standings, statuses), top=top)
-    return ranking, [*problems, *([unlisted] if unlisted else [])]
+    problems = (*problems, *([unlisted] if unlisted else []))
+    return Ranking(board=board, statuses=tuple(sorted(statuses)), left_out=left_out(standings, statuses), top=top, problems=problems), list(
+        problems
+    )
 
 
 def _cost(record: Any, prices: Path | None) -> Any:
     """The cost lines' prices: from --prices or the sweep file's budget.prices; None without a sweep file or a price file."""
     if record.sweep_file is None:
+        if prices is not None:
+            click.echo("spawn-tf: --prices: the cost needs the sweep file (its runs' ttl); give SWEEP as the file", err=True)
         return None
     from spawn_tf.collect.report import Cost
     from spawn_tf.cost import estimate_as_json, estimate_cost

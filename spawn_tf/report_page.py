@@ -245,7 +245,8 @@ def header(document: Mapping[str, Any], generated: str) -> list[str]:
              f"<p>status: <b>{html.escape(status['status'])}</b> ({status['total']} runs: {html.escape(counts)})</p>"]  # fmt: skip
     if document["cost"] is not None:
         lines.append(f"<p>cost: {html.escape(cost_line(document['cost']))}</p>")
-    lines += [f'<p class="problem">could not be read: {html.escape(problem)}</p>' for problem in status["problems"]]
+    problems = [*status["problems"], *(document["ranking"] or {}).get("problems", [])]
+    lines += [f'<p class="problem">could not be read: {html.escape(problem)}</p>' for problem in problems]
     return [*lines, "</header>"]
 
 

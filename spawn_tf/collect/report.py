@@ -3,8 +3,8 @@
 The reads are `status`'s and `results`' own (collect/observe.py, collect/results.py) and so are the
 rules: `status` is `status --json`'s document, `results` the entries `results --format json` prints.
 The rest is derived from the same reads without another call: each run's attempts from the
-`_attempts/` listing (start and end are the keys' LastModified), each run's learning curves from the
-`_progress/` listing (a step reported twice keeps stopping.latest's report, as `status` does), and the
+attempts listing (start and end are the keys' LastModified), each run's learning curves from the
+progress listing (a step reported twice keeps stopping.latest's report, as `status` does), and the
 cost from the sweep's price table. Nothing here depends on the time it runs: an attempt still going
 ends, in the timeline, at the newest time any key shows (`as_of`), so the same reads give the same page.
 """
@@ -44,6 +44,7 @@ class Ranking:
     statuses: tuple[str, ...]
     left_out: Mapping[str, int]  # standing -> runs not considered (results.left_out)
     top: int = DEFAULT_TOP
+    problems: tuple[str, ...] = ()  # what `results`' reads could not read (status.json or metrics files, progress reports)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +90,7 @@ def ranking_document(ranking: Ranking) -> dict[str, Any]:
         "values": [{"run": entry.metrics.run.name, "value": entry.value, "source": entry.source} for entry in board.ranked],
         "unranked": [{"run": metrics.run.name, "why": why} for metrics, why in board.unranked],
         "left_out": dict(ranking.left_out),
+        "problems": list(ranking.problems),
     }
 
 

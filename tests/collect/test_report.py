@@ -408,3 +408,27 @@ def test_without_a_metric_the_page_has_no_ranking_but_everything_else(laid: Laid
     _, drawn = embedded(text)
     assert list(drawn) == [name for name in figures if not name.startswith(("plot-parallel", "plot-param-"))]
     assert "no metric to rank by: give --sort-by" in text
+
+
+def test_what_could_not_be_read_is_on_the_page_and_exits_3(laid: Laid, tmp_path) -> None:
+    """A region EC2 does not answer for (moto serves no such region), through a sweep.json: the page is written with the
+    rest, says what it lacks, the run there is unknown; and without the sweep file there is no cost line."""
+    from spawn_tf.manifest import run_records, sweep_manifest
+    from spawn_tf.pipeline import check_file
+
+    plan = check_file(laid.sweep_file).plan
+    manifest = sweep_manifest(plan, run_records(plan))
+    manifest["runs"][list(RUNS).index("wait")]["region"] = "xx-nowhere-1"
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "sweep.json").write_text(json.dumps(manifest), encoding="utf-8")
+    target = tmp_path / "partial.html"
+    result = CliRunner().invoke(
+        main, ["report", str(tmp_path / "build"), "--prices", str(laid.sweep_file.parent / "prices.csv"), "-o", str(target)]
+    )
+    assert result.exit_code == 3, result.output
+    text = target.read_text(encoding="utf-8")
+    document, _ = embedded(text)
+    assert [problem.split(" could not be read")[0] for problem in document["status"]["problems"]] == ["EC2 in xx-nowhere-1"]
+    assert '<p class="problem">could not be read: EC2 in xx-nowhere-1' in text
+    assert {item["run"]: item["status"] for item in document["status"]["instances"]}["wait"] == "unknown"
+    assert document["cost"] is None and "the cost needs the sweep file" in result.stderr
