@@ -153,6 +153,7 @@ def laid(_aws_clients, tmp_path_factory) -> Iterator[Laid]:
                             "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
                             "SPAWN_TF_INDEX": str(folder / "index.json")}.items():  # fmt: skip
             patch.setenv(name, value)
+        patch.chdir(folder)  # the price file by its name, as the header (and the README's picture) shows it
         patch.delenv("AWS_PROFILE", raising=False)
         patch.delenv("AWS_REGION", raising=False)
         real = moto.s3.models.utcnow
@@ -173,7 +174,7 @@ def laid(_aws_clients, tmp_path_factory) -> Iterator[Laid]:
         every = runner.invoke(
             main, ["results", str(sweep_file), "--sort-by", "val_loss", "--mode", "min", "--top", "100", "--format", "json", "--no-save"]
         )
-        reports = [runner.invoke(main, ["report", str(sweep_file), "--top", "3", "--prices", str(folder / "prices.csv"), "-o", str(folder / f"{n}.html")])
+        reports = [runner.invoke(main, ["report", str(sweep_file), "--top", "3", "--prices", "prices.csv", "-o", str(folder / f"{n}.html")])
                    for n in (1, 2)]  # fmt: skip
         for result in (status, ranked, every, *reports):
             assert result.exit_code == 0, result.output

@@ -33,7 +33,7 @@ FLAGS = (
     "--use-angle=swiftshader", "--enable-unsafe-swiftshader",  # WebGL (plotly's scattergl, parcoords) on the CPU
     "--remote-debugging-pipe",
 )  # fmt: skip
-TIMEOUT = 30.0
+TIMEOUT = 120.0  # generous: a loaded 2-core machine (the whole suite on every core) slows the software WebGL a lot
 
 
 def chromium() -> str:
