@@ -71,6 +71,7 @@ main.command_modules = {
     **dict.fromkeys(("launch", "plan", "destroy"), "spawn_tf.cli_launch"),
     "preflight": "spawn_tf.cli_quota",
     "record-apply": "spawn_tf.cli_record",
+    "report": "spawn_tf.cli_report",
 }
 
 

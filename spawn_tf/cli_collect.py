@@ -6,6 +6,7 @@ Every AWS module is imported inside the commands: `spawn-tf validate` never load
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -80,6 +81,8 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
         if not watch or sweep_status(statuses) is SweepStatus.COMPLETED:
             break
         time.sleep(interval)
+    if not as_json:
+        _report_hint(sweep)
     sys.exit(ExitCode.PARTIAL if observation.problems else ExitCode.OK)
 
 
@@ -126,6 +129,7 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
         click.echo(show.leaderboard_csv(board, top), nl=False)
     else:
         show.leaderboard(board, top, analyzed=len(found))
+        _report_hint(sweep, f" --sort-by {shlex.quote(metric)} --mode {mode}")
     for metrics, why in board.unranked:
         click.echo(f"spawn-tf: not ranked: {metrics.run.name}: {why}", err=True)
     if skipped:
@@ -274,6 +278,14 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
     warn([f"not moved: {problem}" for problem in reopened.failed])
     sys.exit(ExitCode.PARTIAL if reopened.failed else ExitCode.OK)
+
+
+def _report_hint(sweep: str, options: str = "") -> None:
+    """On a terminal only (never in --json, nor when piped): one line naming the command that draws the sweep (`report`)."""
+    from spawn_tf.collect.show import on_terminal
+
+    if on_terminal(sys.stdout):
+        click.echo(f"spawn-tf: plots of it in one page: spawn-tf report {shlex.quote(sweep)}{options} [-o FILE] [--open]", err=True)
 
 
 def _widen(statuses: frozenset[str], tally: dict[str, int]) -> str:
