@@ -24,6 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from offline_build import STAND_IN_HEAD
+
 from spawn_tf import contract
 from spawn_tf.launch.apply_events import ApplyStream
 
@@ -145,16 +147,7 @@ def state_document(candidates: Mapping[str, int]) -> dict[str, Any]:
     return {"format_version": "1.0", "terraform_version": "1.15.5", **_candidates(candidates, "values")}
 
 
-STAND_IN = """#!{python}
-import json, os, pathlib, sys
-args = sys.argv[1:]
-with open(os.environ["STAND_IN_LOG"], "a") as log:
-    log.write(json.dumps(args) + "\\n")
-if args == ["version", "-json"]:
-    print(json.dumps({{"terraform_version": "9.9.9"}}))
-    sys.exit(0)
-root, command = pathlib.Path(args[0].removeprefix("-chdir=")), args[1]
-if command == "plan":
+STAND_IN = STAND_IN_HEAD + """if command == "plan":
     (root / next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")).write_text("a plan")
     sys.exit(2)
 if command == "show":

@@ -64,7 +64,8 @@ PLAN = {
     "resource_changes": [{"address": 'aws_instance.run["a"]', "mode": "managed", "index": "a", "change": {"actions": ["create"]}}],
 }  # fmt: skip
 
-STAND_IN = """#!{python}
+# The part every stand-in `terraform` shares: its arguments logged in $STAND_IN_LOG, `version`, and the root and command.
+STAND_IN_HEAD = """#!{python}
 import json, os, pathlib, sys
 args = sys.argv[1:]
 with open(os.environ["STAND_IN_LOG"], "a") as log:
@@ -73,7 +74,9 @@ if args == ["version", "-json"]:
     print(json.dumps({{"terraform_version": "9.9.9"}}))
     sys.exit(0)
 root, command = pathlib.Path(args[0].removeprefix("-chdir=")), args[1]
-if command == "plan":
+"""
+
+STAND_IN = STAND_IN_HEAD + """if command == "plan":
     out = next(arg for arg in args if arg.startswith("-out=")).removeprefix("-out=")
     (root / out).write_text("the plan of " + str(root))
     sys.exit(2)
