@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         spawn_tf = find_spawn_tf()
         results: list[Result] = []
-        with tempfile.TemporaryDirectory(prefix="spawn-tf-bench-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="bench-spawn-tf-") as tmp:
             workdir = Path(tmp)
             for runs in args.runs:
                 sweep = workdir / f"sweep-{runs}.yaml"

@@ -94,7 +94,7 @@ def _stand_in_alone(build: Path, env: dict[str, str]) -> float:
 
 
 def measure(roots: int, repeat: int, parallel: int) -> dict[str, float]:
-    with tempfile.TemporaryDirectory(prefix="spawn-tf-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="bench-spawn-tf-") as scratch:
         build, env = _setup(Path(scratch), roots)
         argv = [sys.executable, "-m", "spawn_tf.cli", "launch", str(build), "--auto-approve", "--parallel", str(parallel)]
         _timed(argv, env)  # warm-up: inits, bytecode
