@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from spawn_tf import contract
 from spawn_tf.cost import CostEstimate, estimate_as_json, usd
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan
@@ -25,6 +26,8 @@ from spawn_tf.values import duration_text, env_text
 _SETTING_NAMES = {"spot_max_price_usd": "spot_max_price", "ttl_seconds": "ttl", "idle_timeout_seconds": "idle_timeout",
                   "volume_size_gib": "volume_size", "script": "user_data"}  # fmt: skip
 _DURATIONS = frozenset({"ttl_seconds", "idle_timeout_seconds"})
+# What a run's candidates add to its first type, market and subnet: shown within instance_type, spot and subnet_id.
+_CANDIDATE_PARTS = frozenset({"alternative_types", "on_demand_fallback", "alternative_subnets"})
 _SHOWN_CHARS = 60
 
 
@@ -131,15 +134,28 @@ def _field_changes(old: Run, old_entry: RunEntry, new: Run, new_entry: RunEntry)
         after = _text(new.params[key]) if key in new.params else None
         if before != after:
             changes.append(FieldChange(field=f"params.{key}", old=before, new=after))
-    for field in dataclasses.fields(RunSettings):
-        before, after = getattr(old.settings, field.name), getattr(new.settings, field.name)
+    written_before, written_after = _written(old.settings), _written(new.settings)
+    for name, before in written_before.items():
+        after = written_after[name]
         if before != after:
-            name = _SETTING_NAMES.get(field.name, field.name)
-            changes.append(FieldChange(field=name, old=_setting_text(field.name, before), new=_setting_text(field.name, after)))
+            changes.append(FieldChange(field=name, old=before, new=after))
     for name, before, after in (("region", old.region, new.region), ("root", old_entry.root, new_entry.root)):
         if before != after:
             changes.append(FieldChange(field=name, old=before, new=after))
     return tuple(changes)
+
+
+def _written(settings: RunSettings) -> dict[str, str | None]:
+    """The settings as text under the names a sweep file gives them; a run's candidates as written (`a|b`, `spot: auto`)."""
+    written = {
+        _SETTING_NAMES.get(field.name, field.name): _setting_text(field.name, getattr(settings, field.name))
+        for field in dataclasses.fields(RunSettings)
+        if field.name not in _CANDIDATE_PARTS
+    }
+    written["instance_type"] = "|".join(settings.instance_types)
+    written["spot"] = contract.SPOT_AUTO if settings.on_demand_fallback else _text(settings.spot)
+    written["subnet_id"] = _setting_text("subnet_id", settings.subnet_ids)
+    return written
 
 
 def _setting_text(field: str, value: Any) -> str | None:

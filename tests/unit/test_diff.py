@@ -80,6 +80,18 @@ def test_diff_settings_outside_the_fingerprint_update_in_place(tmp_path: Path) -
     assert result.unchanged == 3 and result.roots == ("us-east-1",)
 
 
+def test_diff_shows_a_runs_candidates_as_written_and_runs_nothing_again(tmp_path: Path) -> None:
+    failover = "{name: b, lr: 0.01, instance_type: 'm7i.large|m7i.xlarge', spot: auto, subnet_id: [subnet-0000000a, subnet-0000000b]}"
+    result = _diff(tmp_path, OLD, OLD.replace("{name: b, lr: 0.01}", failover))
+    [change] = result.changed
+    assert not change.reruns and not change.moves  # other candidates are policy, not the run's identity
+    assert [(f.field, f.old, f.new) for f in change.fields] == [
+        ("instance_type", "m7i.large", "m7i.large|m7i.xlarge"),
+        ("spot", "true", "auto"),
+        ("subnet_id", None, "subnet-0000000a,subnet-0000000b"),
+    ]
+
+
 def test_diff_identical_files_is_empty(tmp_path: Path) -> None:
     result = _diff(tmp_path, OLD, OLD)
     assert result.empty and result.unchanged == 4 and result.roots == ()
