@@ -362,6 +362,8 @@ INSTANCE_RESOURCE: Final = "aws_instance.run"
 CONTROL_PROGRESS: Final = "_progress"
 METRIC_NAME_PATTERN: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # a reported metric's name, a key segment
 EARLY_STOPPED_REASON: Final = "early-stopped"  # the reason of a run its agent stopped by the early_stopping rule
+# Told to stop (`spored report` exit 3), a workload has this long to save and exit by itself before its agent ends it.
+EARLY_STOP_GRACE_SECONDS: Final = 10
 PROGRESS_FILE: Final = "progress.json"  # /opt/spawn/run/<this>: the run's reports this attempt, for its running mean and best
 STATUS_FILE: Final = "status.json"  # S/<run>/status.json
 LOGS_FOLDER: Final = "logs"  # S/<run>/logs/<attempt>-<instance-id>.log

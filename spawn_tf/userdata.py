@@ -126,6 +126,7 @@ def helper_settings() -> dict[str, object]:
         "max_step": stopping.MAX_STEP,
         "step_digits": stopping.STEP_DIGITS,
         "early_stopped_reason": contract.EARLY_STOPPED_REASON,
+        "early_stop_grace": contract.EARLY_STOP_GRACE_SECONDS,
         "report_usage": REPORT_USAGE,
     }
 

@@ -35,7 +35,7 @@ def watch(agent, pid):
     s, status, stopped = agent.s, agent.cfg["status"], threading.Event()
     agent.instance = agent.state()["instance"]
     stop_keys = {f"{s['folder']}/{agent.cfg['control']['stop']}/{name}" for name in (agent.cfg["stop_all"], s["run"])}
-    stop_seen, early = [], agent.cfg["early_stopped_reason"]
+    stop_seen, early, early_at = [], agent.cfg["early_stopped_reason"], []
 
     def check_stop():
         found = agent.listing(f"{s['folder']}/{agent.cfg['control']['stop']}/")
@@ -59,7 +59,9 @@ def watch(agent, pid):
                     return f"{status['interrupted']} spot interruption notice"
             if stop_seen:
                 return f"{status['stopped']} stop marker"
-            if os.path.exists(os.path.join(agent.dir, early)):
+            if not early_at and os.path.exists(os.path.join(agent.dir, early)):
+                early_at.append(now)  # told at its report: the workload may save and exit by itself first
+            if early_at and now - early_at[0] >= agent.cfg["early_stop_grace"]:
                 return f"{status['stopped']} {early}"
             if s["ttl"] is not None and now - started >= s["ttl"]:
                 return f"{status['timeout']} ttl of {s['ttl']:.0f} s reached"

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "spawn-test-bucket"
 FOLDER = "sweeps/es"
 # Reports each value of $CURVE as loss and acc, one step after the other. Told to stop (exit 3), it
-# notes the step and waits to be ended (ON_STOP=wait), or exits with it under `set -e` (ON_STOP=exit).
+# takes two seconds to save the step (the grace period lets it), then waits to be ended (ON_STOP=wait), or exits
+# with it under `set -e` (ON_STOP=exit).
 CURVES = """\
 #!/bin/bash
 set -e
@@ -38,7 +39,7 @@ for value in $CURVE; do
   code=0
   spored report --step "$step" loss="$value" acc="$value" || code=$?
   echo "step $step: $code"
-  if [ "$code" = 3 ]; then echo "$step" >"$SPAWN_OUTPUT_DIR/stopped-at"; sleep 60; fi
+  if [ "$code" = 3 ]; then sleep 2; echo "$step" >"$SPAWN_OUTPUT_DIR/stopped-at"; sleep 60; fi
 done
 """
 
