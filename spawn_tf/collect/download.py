@@ -22,7 +22,7 @@ import signal
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -33,6 +33,7 @@ from spawn_tf.collect.observe import Key, list_keys
 from spawn_tf.collect.sweep import SweepRecord
 
 _CHUNK = 1024 * 1024
+_SIGNAL_CHECK_SECONDS = 0.1  # how soon Ctrl-C or SIGTERM is acted on
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +90,7 @@ def is_present(path: Path, key: Key) -> bool:
     return found.st_size == key.size and int(found.st_mtime) == int(key.written.timestamp())
 
 
-def collect_results(
-    sweep: SweepRecord, aws: Aws, output: Path, *, progress: Callable[[int, int], None] | None = None
-) -> CollectReport:
+def collect_results(sweep: SweepRecord, aws: Aws, output: Path, *, progress: Callable[[int, int], None] | None = None) -> CollectReport:
     """Download the sweep's run folders into `output`, skipping what is already there."""
     listing = list_keys(aws, sweep.results.bucket, sweep.results.region, sweep.results.folder + "/")
     downloads, refused = wanted(listing, sweep.results.folder)
@@ -107,10 +106,11 @@ def collect_results(
     except OSError as exc:
         raise CollectError(f"{output}: {exc.strerror or exc}") from None
     todo = [download for download in todo if not _moved_aside(output, download)]
-    done = 0
-    stopping = threading.Event()  # set on Ctrl-C or SIGTERM: downloads under way end at their next chunk
+    stopping = threading.Event()  # set on Ctrl-C or SIGTERM, and when the downloads end
 
     def fetch(download: Download) -> int:
+        if stopping.is_set():
+            raise _Stopped
         temporary = partial / uuid.uuid4().hex
         body = s3.get_object(Bucket=sweep.results.bucket, Key=download.key.name)["Body"]
         with temporary.open("wb") as handle:
@@ -125,29 +125,47 @@ def collect_results(
         os.replace(temporary, target)
         return download.key.size
 
-    total_bytes = 0
-    pool = ThreadPoolExecutor(max_workers=WORKERS)
     try:
-        with _terminate_as_interrupt():
-            futures = {pool.submit(fetch, download): download for download in todo}
-            for future in as_completed(futures):
-                try:
-                    total_bytes += future.result()
-                except (*AWS_ERRORS, OSError) as exc:
-                    failed.append(f"{futures[future].key.name}: {error_text(exc) if isinstance(exc, AWS_ERRORS) else exc}")
-                done += 1
-                if progress:
-                    progress(done, len(todo))
-    except KeyboardInterrupt:
-        stopping.set()
-        raise
+        total_bytes = _run_all(fetch, todo, stopping, failed, progress)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(partial, ignore_errors=True)
     return CollectReport(
         downloaded=len(todo) - (len(failed) - unread), present=len(placed) - len(todo), bytes=total_bytes,
         failed=tuple(sorted(failed)), refused=tuple(refused), stale=tuple(stale),
     )  # fmt: skip
+
+
+def _run_all(
+    fetch: Callable[[Download], int], todo: list[Download], stopping: threading.Event, failed: list[str],
+    progress: Callable[[int, int], None] | None,
+) -> int:  # fmt: skip
+    """Every download on the pool; the bytes fetched. Raises KeyboardInterrupt once the pool has stopped
+    after Ctrl-C or SIGTERM, so no download writes after it returns."""
+    total_bytes = done = 0
+    pool = ThreadPoolExecutor(max_workers=WORKERS)
+    try:
+        with _signals_set(stopping):
+            futures = {pool.submit(fetch, download): download for download in todo}
+            waiting = set(futures)
+            while waiting and not stopping.is_set():
+                finished, waiting = wait(waiting, timeout=_SIGNAL_CHECK_SECONDS, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    try:
+                        total_bytes += future.result()
+                    except _Stopped:
+                        pass
+                    except (*AWS_ERRORS, OSError) as exc:
+                        failed.append(f"{futures[future].key.name}: {error_text(exc) if isinstance(exc, AWS_ERRORS) else exc}")
+                    done += 1
+                    if progress:
+                        progress(done, len(todo))
+        interrupted = stopping.is_set()
+    finally:
+        stopping.set()  # the downloads under way end at their next chunk, the queued ones never start
+        pool.shutdown(wait=True, cancel_futures=True)
+    if interrupted:
+        raise KeyboardInterrupt
+    return total_bytes
 
 
 def _place(sweep: SweepRecord, s3: Any, downloads: list[Download], failed: list[str]) -> tuple[list[Download], list[str], int]:
@@ -189,17 +207,23 @@ class _Stopped(Exception):
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM ends the downloads as Ctrl-C does, so the partial folder is removed."""
+def _signals_set(stopping: threading.Event) -> Iterator[None]:
+    """Ctrl-C and SIGTERM set `stopping` instead of raising wherever the main thread happens to be.
+
+    An exception raised inside the pool's submit can leave a worker thread that shutdown does not
+    wait for, still writing into the partial folder after it is removed; a flag checked between
+    waits cannot.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
