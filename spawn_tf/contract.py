@@ -473,6 +473,8 @@ MAX_SWEEP_INDEX_ENTRIES: Final = 1000  # the most recently compiled sweeps are k
 # --- compiled output (DESIGN §4) -------------------------------------------------------------
 
 MANIFEST_FILE: Final = "sweep.json"  # build/<sweep>/sweep.json: what the collector reads
+# build/<sweep>/sweep-order.json, with max_concurrent: every run's place in sweep order, read by every root (emit/schedule.py)
+SWEEP_ORDER_FILE: Final = "sweep-order.json"
 AGENT_FILE: Final = "agent.sh"  # build/<sweep>/<root>/agent.sh: the agent every run's user-data carries
 ROOT_MANIFEST_FILE: Final = "manifest.json"  # build/<sweep>/<root>/manifest.json: the root's runs, uploaded to S/_manifest/<root>.json
 CODE_DIR: Final = "code"  # build/<sweep>/<root>/code/<sha256>.tar.gz: the workdir archives its runs use, uploaded by Terraform

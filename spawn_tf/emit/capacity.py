@@ -17,7 +17,7 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.emit.hcl import Expr, Template
-from spawn_tf.emit.schedule import listing
+from spawn_tf.emit.schedule import listed_keys, listing
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan
 
@@ -118,7 +118,7 @@ def _locals(plan: Plan, specs: Mapping[str, RunSettings], *, subnets: bool, defa
         "candidate_lists": Expr(CANDIDATE_LISTS),
         # <R>/<candidate>.<unix time>: that candidate had no capacity then
         "capacity_markers": Expr(
-            "[for m in [for key in data.aws_s3_objects.capacity.keys : regexall(local.capacity_pattern, trimprefix(key, local.capacity_control))] : "
+            f"[for m in [for key in {listed_keys('capacity')} : regexall(local.capacity_pattern, trimprefix(key, local.capacity_control))] : "
             "{run = m[0][0], candidate = tonumber(m[0][1]), unix_time = tonumber(m[0][2])} if length(m) > 0]"
         ),
         # R -> its live markers' candidates: those younger than capacity_retry_after

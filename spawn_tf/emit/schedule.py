@@ -4,6 +4,7 @@ Each root lists the sweep's control prefixes in S3 (done, attempts, stop markers
 of its own runs, those not finished: started runs always (so lowering `max_concurrent`, reordering
 the file or adding runs never kills a running instance), and pending ones unless stopped or out
 of attempts, within the first `max_concurrent` of the sweep's global order. Re-applying is resume.
+The global order is written once per build (sweep-order.json), not into every root.
 A run whose candidates are all marked (`local.waiting`, spawn_tf/emit/capacity.py) launches nothing.
 Every lookup is by map key: the cost is linear in runs plus keys.
 """
@@ -15,7 +16,7 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.emit.hcl import Expr
 from spawn_tf.lifecycle import ATTEMPT_PATTERN, DONE_PATTERN
-from spawn_tf.plan import Plan, Root
+from spawn_tf.plan import Plan
 
 LISTINGS = {
     "done": contract.CONTROL_DONE,
@@ -24,9 +25,16 @@ LISTINGS = {
 }
 
 
-def listing(plan: Plan, name: str, prefix: str) -> dict[str, Any]:
+RANK_FORMAT = f"%0{len(str(contract.MAX_RUNS))}d"  # ranks sort as zero-padded strings: Terraform's sort() takes strings
+
+# A root whose runs are all finished reads only the done listing: the others are read while one of its runs is open.
+WHILE_OPEN = "local.open_runs > 0 ? 1 : 0"
+
+
+def listing(plan: Plan, name: str, prefix: str, *, while_open: bool = True) -> dict[str, Any]:
     """`data "aws_s3_objects"` of one control prefix (the expression `prefix`) of the results bucket."""
     return {
+        **({"count": Expr(WHILE_OPEN)} if while_open else {}),
         "region": plan.bucket_region,
         "bucket": Expr("local.results_bucket"),
         "prefix": Expr(prefix),
@@ -41,6 +49,11 @@ def listing(plan: Plan, name: str, prefix: str) -> dict[str, Any]:
     }
 
 
+def listed_keys(name: str) -> str:
+    """The keys of a listing read while a run is open (none when it is not read)."""
+    return f"flatten(data.aws_s3_objects.{name}[*].keys)"
+
+
 def _state(name: str, run: str) -> str:
     """An HCL object expression: started, open (not done) and blocked (stopped or out of attempts)."""
     key = f'"${{{name}}}.${{{run}.fingerprint}}"'
@@ -53,7 +66,7 @@ def _state(name: str, run: str) -> str:
     )
 
 
-def schedule(plan: Plan, root: Root) -> dict[str, Any]:
+def schedule(plan: Plan) -> dict[str, Any]:
     """schedule.tf.json: the listings and `local.active`, the runs `aws_instance.run` launches."""
     failure = ", ".join(f'"{status}"' for status in contract.FAILURE_STATUSES)
     interruption = ", ".join(f'"{status}"' for status in contract.INTERRUPTION_STATUSES)
@@ -68,64 +81,95 @@ def schedule(plan: Plan, root: Root) -> dict[str, Any]:
         ),
         # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended)
         "attempts": Expr(
-            "[for m in [for key in data.aws_s3_objects.attempts.keys : regexall(local.patterns.attempt, trimprefix(key, local.control.attempts))] : "
+            f"[for m in [for key in {listed_keys('attempts')} : regexall(local.patterns.attempt, trimprefix(key, local.control.attempts))] : "
             '{run = m[0][0], attempt = m[0][1], status = trimprefix(m[0][2], ".")} if length(m) > 0]'
+        ),
+        # this root's runs not finished: while there is none, no other listing is read (WHILE_OPEN)
+        "open_runs": Expr(
+            'length([for name, run in local.runs : name if lookup(local.done_runs, "${name}.${run.fingerprint}", null) == null])'
         ),
         "ended_attempts": Expr('{for a in local.attempts : "${a.run}/${a.attempt}" => true... if a.status != ""}'),
         "started_runs": Expr(
             '{for a in local.attempts : a.run => true... if a.status == "" && lookup(local.ended_attempts, "${a.run}/${a.attempt}", null) == null}'
         ),
         # R -> how many of its attempts failed (were interrupted): each attempt once, whatever outcomes it has
-        "failures": Expr(f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{failure}], a.status)}} : run => length(distinct(ids))}}"),
+        "failures": Expr(
+            f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{failure}], a.status)}} : run => length(distinct(ids))}}"
+        ),
         "interruptions": Expr(
             f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{interruption}], a.status)}} : run => length(distinct(ids))}}"
         ),
-        "stopped": Expr("{for key in data.aws_s3_objects.stop.keys : trimprefix(key, local.control.stop) => true}"),
+        "stopped": Expr(f"{{for key in {listed_keys('stop')} : trimprefix(key, local.control.stop) => true}}"),
         "stop_all": Expr(f'lookup(local.stopped, "{contract.STOP_ALL}", false)'),
     }
+    locals_["run_state"] = Expr(f"{{for name, run in local.runs : name => {_state('name', 'run')}}}")
     if plan.sweep.max_concurrent is None:
-        locals_["run_state"] = Expr(f"{{for name, run in local.runs : name => {_state('name', 'run')}}}")
         locals_["active"] = Expr(
             "{for name, run in local.runs : name => run "
             "if local.run_state[name].open && (local.run_state[name].started || !local.run_state[name].blocked) && !lookup(local.waiting, name, false)}"
         )
     else:
-        locals_.update(_global_choice(plan, root))
-    return {"data": {"aws_s3_objects": {name: listing(plan, name, f"local.control.{name}") for name in LISTINGS}}, "locals": locals_}
+        locals_.update(_global_choice(plan))
+    listings = {name: listing(plan, name, f"local.control.{name}", while_open=name != "done") for name in LISTINGS}
+    return {"data": {"aws_s3_objects": listings}, "locals": locals_}
 
 
-def _global_choice(plan: Plan, root: Root) -> dict[str, Any]:
-    """With max_concurrent, every root makes the same sweep-wide choice and keeps its own runs."""
-    runs = sorted(((run, r.name) for r in plan.roots for run in r.runs), key=lambda pair: pair[0].index)
+def sweep_order(plan: Plan) -> dict[str, str]:
+    """The build's sweep-order.json, with max_concurrent: run -> "<rank> <fingerprint> <max attempts> <max interruptions>".
+
+    Ranks are 0..N-1 in sweep order, with no gap: a rank no run holds would count as a pending run forever.
+    """
+    runs = sorted((run for root in plan.roots for run in root.runs), key=lambda run: run.index)
     return {
-        # sort key -> "<run> <fingerprint> <root> <max attempts> <max interruptions>", in sweep order
-        "sweep_runs": {
-            f"{run.index:06d}": f"{run.name} {run.fingerprint} {name} {run.settings.max_attempts} {run.settings.max_interruptions}"
-            for run, name in runs
-        },
-        "sweep_entries": Expr(
-            '{for key, line in local.sweep_runs : key => {name = split(" ", line)[0], fingerprint = split(" ", line)[1], '
-            'root = split(" ", line)[2], max_attempts = tonumber(split(" ", line)[3]), max_interruptions = tonumber(split(" ", line)[4])}}'
+        run.name: f"{rank} {run.fingerprint} {run.settings.max_attempts} {run.settings.max_interruptions}" for rank, run in enumerate(runs)
+    }
+
+
+def _global_choice(plan: Plan) -> dict[str, Any]:
+    """With max_concurrent, every root makes the same sweep-wide choice and keeps its own runs.
+
+    The choice is started runs first, then the first `max_concurrent - started` pending runs in sweep
+    order. A root needs the facts of the other roots' runs only for the runs a listing names, so it
+    reads them from the build's one sweep-order.json (not from a copy of the sweep in every root) and
+    works through the listed keys and its own runs: no step goes over the whole sweep but the file's
+    decoding. A run no listing names and no root holds back is pending; so the runs that are not
+    pending are few enough to sort, and the rank of the first pending run past the cap follows from them.
+    """
+    pending_or_waiting = "!local.run_state[name].blocked && !lookup(local.waiting, name, false)"
+    return {
+        "sweep_order": Expr(f'jsondecode(file("${{path.module}}/../{contract.SWEEP_ORDER_FILE}"))'),
+        # run -> its facts, for every run of the sweep that a listing names (with any fingerprint: a key of
+        # an earlier configuration still names the run, whose state is then read under its current one)
+        "listed": Expr(
+            "{for name in distinct(concat(keys(local.stopped), [for m in [for key in concat(keys(local.done_runs), [for a in local.attempts : a.run]) : "
+            'regexall("^(.+)[.][^.]+$", key)] : m[0][0] if length(m) > 0])) : '
+            'name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), fingerprint = split(" ", local.sweep_order[name])[1], '
+            'max_attempts = tonumber(split(" ", local.sweep_order[name])[2]), max_interruptions = tonumber(split(" ", local.sweep_order[name])[3])} '
+            "if lookup(local.sweep_order, name, null) != null}"
         ),
-        "sweep_state": Expr(f"{{for key, run in local.sweep_entries : key => {_state('run.name', 'run')}}}"),
-        "started_keys": Expr("[for key, state in local.sweep_state : key if state.open && state.started]"),
-        # Each root leaves its own waiting runs (every candidate marked: spawn_tf/emit/capacity.py) out of the
-        # pending list: it cannot know another region's offerings. The cap still holds over all roots. Let W be
-        # the root whose choice reaches furthest in sweep order (or takes all of its list). A pending run that
-        # another root R launches is in R's choice, so no later than W's last choice; W leaves out only its
-        # own runs, so it is in W's list there, and W chose it too. So the pending runs launched anywhere are
-        # among W's at most `max_concurrent - started`, beside the started runs that every root counts alike.
-        "pending_keys": Expr(
-            "[for key, state in local.sweep_state : key "
-            "if state.open && !state.started && !state.blocked && !lookup(local.waiting, local.sweep_entries[key].name, false)]"
-        ),
+        "listed_state": Expr(f"{{for name, run in local.listed : name => {_state('name', 'run')}}}"),
+        "started_count": Expr("length([for name, state in local.listed_state : name if state.open && state.started])"),
         "max_concurrent": plan.sweep.max_concurrent,
-        "chosen_keys": Expr(
-            "concat(local.started_keys, slice(local.pending_keys, 0, "
-            "max(0, min(local.max_concurrent - length(local.started_keys), length(local.pending_keys)))))"
+        "pending_places": Expr("max(0, local.max_concurrent - local.started_count)"),
+        # The ranks of runs that are not pending: finished, started, stopped or out of attempts (the same in
+        # every root), and this root's own waiting runs (every candidate marked: spawn_tf/emit/capacity.py).
+        # A root cannot know another region's offerings, so it counts the other roots' waiting runs as pending.
+        # The cap still holds over all roots: let W be the root whose choice reaches furthest in sweep order.
+        # A pending run that another root R launches is pending in R's list, so no later than W's last
+        # choice; W holds back only its own runs, so the run is in W's list too, and W chose it. So the
+        # pending runs launched anywhere are among W's at most `max_concurrent - started`.
+        "held_ranks": Expr(
+            "distinct(concat([for name, state in local.listed_state : local.listed[name].rank if !state.open || state.started || state.blocked], "
+            '[for name, run in local.runs : tonumber(split(" ", local.sweep_order[name])[0]) if lookup(local.waiting, name, false)]))'
+        ),
+        # The rank of the first pending run past the places: with the held ranks h_0 < h_1 < ... in order,
+        # h_j - j pending runs come before h_j, so h_j comes before that run exactly when h_j - j <= places.
+        "first_unplaced_rank": Expr(
+            f'local.pending_places + length([for j, rank in sort([for rank in local.held_ranks : format("{RANK_FORMAT}", rank)]) : j '
+            "if tonumber(rank) - j <= local.pending_places])"
         ),
         "active": Expr(
-            "{for key in local.chosen_keys : local.sweep_entries[key].name => local.runs[local.sweep_entries[key].name] "
-            f'if local.sweep_entries[key].root == "{root.name}" && !lookup(local.waiting, local.sweep_entries[key].name, false)}}'
+            "{for name, run in local.runs : name => run if local.run_state[name].open && (local.run_state[name].started || "
+            f'({pending_or_waiting} && tonumber(split(" ", local.sweep_order[name])[0]) < local.first_unplaced_rank))}}'
         ),
     }

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tfharness as tfh
 
+from spawn_tf import contract
 from spawn_tf.emit.files import write_tree
 from spawn_tf.pipeline import Checked, compile_file
 
@@ -103,9 +105,22 @@ def plan_root(
     text = "".join(path.read_text() for path in root.glob("*.tf.json"))
     computed = {key: value for key, value in COMPUTED.items() if f'"{key.split(".")[0]}"' in text}
     tfh.offline_copy(root, dest, data_values(root, data), computed, field="input")
+    _with_sweep_order(root, dest)
     if outputs:
         (dest / "test_outputs.tf.json").write_text(json.dumps({"output": {name: {"value": value} for name, value in outputs.items()}}))
     return tfh.plan(dest, state)
+
+
+def _with_sweep_order(root: Path, dest: Path) -> None:
+    """A copy planned away from its build reads the build's sweep-order.json from beside its own files:
+    the file is copied in, and an override file (Terraform merges `*_override.tf.json` local by local)
+    points `local.sweep_order` at it."""
+    order = root.parent / contract.SWEEP_ORDER_FILE
+    if not order.exists() or "sweep_order" not in (root / "schedule.tf.json").read_text():
+        return
+    shutil.copyfile(order, dest / contract.SWEEP_ORDER_FILE)
+    local = f'jsondecode(file("${{path.module}}/{contract.SWEEP_ORDER_FILE}"))'
+    (dest / "sweep_order_override.tf.json").write_text(json.dumps({"locals": {"sweep_order": "${" + local + "}"}}))
 
 
 def relative(path: Path, build: Path) -> PurePosixPath:

@@ -23,10 +23,6 @@ from spawn_tf import contract
 
 SCENARIOS = scenarios()
 DEFAULTS = "defaults:\n  instance_type: t3.micro\n  ttl: 1h\n  region: us-east-1\n  command: ./train.sh\n"
-STATE_BY_NAME = {
-    "run_state": "${local.run_state}",
-    "sweep_state": "${{for key, run in local.sweep_entries : run.name => local.sweep_state[key]}}",
-}
 
 
 def batches() -> Iterator[tuple[str, list[Scenario]]]:
@@ -59,12 +55,17 @@ def decide(group: list[Scenario], folder: Path) -> dict[str, dict[str, bool]]:
     keys: list[str] = []
     for n, scenario in enumerate(group):
         keys += scenario.control_keys(checked.plan.sweep_folder, f"lc-{n:02d}", fingerprints[f"lc-{n:02d}"])
-    state = "run_state" if checked.plan.sweep.max_concurrent is None else "sweep_state"
-    plan = plan_root(build / root.name, folder / "offline", data=listings(keys, checked.plan.sweep_folder), outputs={"state": STATE_BY_NAME[state]})
+    plan = plan_root(
+        build / root.name, folder / "offline", data=listings(keys, checked.plan.sweep_folder), outputs={"state": "${local.run_state}"}
+    )
     active = {m[1] for address in tfh.planned_inputs(plan) if (m := re.fullmatch(r'aws_instance\.run\["(.+)"\]', address))}
     states = plan["planned_values"]["outputs"]["state"]["value"]
     return {
-        scenario.name: {"started": states[f"lc-{n:02d}"]["started"], "open": f"lc-{n:02d}" in active, "blocked": states[f"lc-{n:02d}"]["blocked"]}
+        scenario.name: {
+            "started": states[f"lc-{n:02d}"]["started"],
+            "open": f"lc-{n:02d}" in active,
+            "blocked": states[f"lc-{n:02d}"]["blocked"],
+        }
         for n, scenario in enumerate(group)
     }
 

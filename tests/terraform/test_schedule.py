@@ -19,6 +19,7 @@ from offline import compile_sweep, plan_root
 from provider_schema import check_root
 
 from spawn_tf import contract
+from spawn_tf.emit.files import RECORD
 from spawn_tf.pipeline import Checked
 
 FOLDER = "sweeps/sched"
@@ -230,3 +231,100 @@ def test_what_feeds_for_each_is_known_at_plan_time(tmp_path: Path) -> None:
         assert "data.aws_s3_objects.done.keys" in text
         runs = json.loads((build / root / "locals.tf.json").read_text())["locals"]["runs"]
         assert "${" not in json.dumps(runs).replace("$${", "")
+
+
+# --- the global choice from the listings and the build's one sweep order (issue: 100,000-run sweeps) ---
+
+
+def rule(checked: Checked, *, cap: int, done: set[str], started: set[str], blocked: set[str]) -> set[str]:
+    """DESIGN §4 in a few lines: started runs, then the first `cap - started` pending runs in sweep order."""
+    order = [run.name for run in sorted(checked.runs or (), key=lambda run: run.index)]
+    running = [name for name in order if name in started and name not in done]
+    pending = [name for name in order if name not in done | started | blocked]
+    return set(running) | set(pending[: max(0, cap - len(running))])
+
+
+def test_the_choice_over_three_roots_follows_the_rule_from_the_listings_alone(tmp_path: Path) -> None:
+    """Every root plans from the same listings and decides for its own runs only; together they make the one choice."""
+    before, _ = compiled(tmp_path, sweep_text(count=15, max_concurrent=6))
+    checked, build = compiled(tmp_path, sweep_text(count=15, max_concurrent=6, changed=7))  # run-07's configuration changed since
+    done = [f"{key(checked, 'run-00')}/success.0", f"{key(checked, 'run-04')}/failed.1", f"{key(before, 'run-07')}/success.0"]
+    attempts = [
+        f"{key(checked, 'run-09')}/i-09",  # started (us-east-1)
+        f"{key(checked, 'run-13')}/i-13",  # started (us-east-1)
+        *(f"{key(checked, 'run-05')}/i-5{n}.failed" for n in range(2)),  # out of attempts (us-west-2), never a done marker
+        f"{key(checked, 'run-01')}/i-01.interrupted",  # one interruption of three: pending again
+        "ghost.0123456789ab/i-99",  # a run this build does not have: no place taken
+        f"{key(before, 'run-07')}/i-07",  # an attempt of run-07's earlier configuration: not the run's now
+    ]
+    stop = ["run-02"]  # stopped before it ever started: no other key names it
+    chosen = active(checked, build, tmp_path, listings(done=done, attempts=attempts, stop=stop))
+    expected = rule(checked, cap=6, done={"run-00", "run-04"}, started={"run-09", "run-13"}, blocked={"run-02", "run-05"})
+    assert chosen == expected == {"run-09", "run-13", "run-01", "run-03", "run-06", "run-07"}
+    # a lower cap keeps the started runs and launches nothing else; a higher one takes the next pending runs in order
+    lowered, build2 = compiled(tmp_path, sweep_text(count=15, max_concurrent=1, changed=7))
+    assert active(lowered, build2, tmp_path, listings(done=done, attempts=attempts, stop=stop)) == {"run-09", "run-13"}
+    raised, build3 = compiled(tmp_path, sweep_text(count=15, max_concurrent=8, changed=7))
+    assert active(raised, build3, tmp_path, listings(done=done, attempts=attempts, stop=stop)) == expected | {"run-08", "run-10"}
+    # the file reversed: the first pending runs are now the last ones, the started runs stay
+    reordered, build4 = compiled(tmp_path, sweep_text(count=15, max_concurrent=6, changed=7, order=list(reversed(range(15)))))
+    assert active(reordered, build4, tmp_path, listings(done=done, attempts=attempts, stop=stop)) == {
+        "run-09", "run-13", "run-14", "run-12", "run-11", "run-10",
+    }  # fmt: skip
+    # the sweep stopped: nothing launches, the started runs keep their instances until their agents report
+    assert active(checked, build, tmp_path, listings(done=done, attempts=attempts, stop=[*stop, contract.STOP_ALL])) == {"run-09", "run-13"}
+
+
+def test_each_root_carries_its_own_runs_and_the_build_the_order_once(tmp_path: Path) -> None:
+    checked, build = compiled(tmp_path, sweep_text(count=15, max_concurrent=6))
+    assert checked.plan is not None
+    order = json.loads((build / contract.SWEEP_ORDER_FILE).read_text())
+    runs = sorted(checked.runs or (), key=lambda run: run.index)
+    assert order == {
+        run.name: f"{rank} {run.fingerprint} {run.settings.max_attempts} {run.settings.max_interruptions}" for rank, run in enumerate(runs)
+    }
+    for root in checked.plan.roots:
+        text = "".join(path.read_text() for path in sorted((build / root.name).glob("*.tf.json")))
+        others = {run.name for other in checked.plan.roots if other is not root for run in other.runs}
+        assert [name for name in others if f'"{name}"' in text] == []
+    _, build2 = compiled(tmp_path, sweep_text(count=15))
+    assert not (build2 / contract.SWEEP_ORDER_FILE).exists()
+
+
+def test_adding_one_run_changes_its_root_and_the_build_files_only(tmp_path: Path) -> None:
+    def files(build: Path) -> dict[str, bytes]:
+        return {path.relative_to(build).as_posix(): path.read_bytes() for path in sorted(build.rglob("*")) if path.is_file()}
+
+    _, build = compiled(tmp_path, sweep_text(count=30, max_concurrent=6))
+    grown, build2 = compiled(tmp_path, sweep_text(count=31, max_concurrent=6))
+    old, new = files(build), files(build2)
+    changed = {path for path in old.keys() | new.keys() if old.get(path) != new.get(path)}
+    assert grown.plan is not None
+    (root,) = {r.name for r in grown.plan.roots for run in r.runs if run.name == "run-30"}
+    assert {path.split("/")[0] for path in changed} - {RECORD.as_posix()} == {root, contract.MANIFEST_FILE, contract.SWEEP_ORDER_FILE}
+    order_lines = set(old[contract.SWEEP_ORDER_FILE].decode().splitlines()) ^ set(new[contract.SWEEP_ORDER_FILE].decode().splitlines())
+    assert len(order_lines) <= 3  # the new run's line, and the comma the line before it gains
+
+
+@pytest.mark.parametrize("max_concurrent", [None, 4], ids=["uncapped", "capped"])
+def test_a_root_whose_runs_are_all_finished_reads_only_the_done_listing(tmp_path: Path, max_concurrent: int | None) -> None:
+    checked, build = compiled(tmp_path, sweep_text(max_concurrent=max_concurrent))
+    assert checked.plan is not None
+    (root,) = (r for r in checked.plan.roots if r.name == "eu-west-1")
+    mine = [f"{key(checked, run.name)}/success.0" for run in root.runs]
+    attempts = [f"{key(checked, 'run-01')}/i-01"]  # another root's started run
+
+    def reads(done: list[str]) -> tuple[set[str], set[str]]:
+        plan = plan_root(build / root.name, tmp_path / f"off-{time.monotonic_ns()}", data=listings(done=done, attempts=attempts))
+        listed = {address for address in tfh.data_reads(plan) if address.startswith("data.aws_s3_objects.")}
+        return listed, {address for address in tfh.planned_inputs(plan) if address.startswith("aws_instance.run[")}
+
+    assert reads(mine) == ({"data.aws_s3_objects.done"}, set())
+    listed, instances = reads(mine[1:])  # one run open: every listing is read again, and the run launches
+    assert listed == {
+        "data.aws_s3_objects.done",
+        "data.aws_s3_objects.attempts[0]",
+        "data.aws_s3_objects.stop[0]",
+        "data.aws_s3_objects.capacity[0]",
+    }
+    assert instances == {f'aws_instance.run["{root.runs[0].name}"]'}
