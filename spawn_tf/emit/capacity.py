@@ -33,13 +33,13 @@ PLACEMENTS = (
     "{for key, spec in local.capacity_specs : key => (length(spec.subnets) > 0 "
     "? [for subnet in spec.subnets : {zone = local.subnet_zones[subnet], subnet = subnet}] "
     ": [for zone in (length(spec.zones) > 0 ? spec.zones : sort(keys(local.default_subnets))) : "
-    "{zone = zone, subnet = local.default_subnets[zone]} if lookup(local.default_subnets, zone, null) != null])}"
+    "{zone = zone, subnet = local.default_subnets[zone]} if try(local.default_subnets[zone], null) != null])}"
 )
 # Market, then instance type, then placement (spawn_tf.capacity.candidates); a zone not offering the type is left out.
 CANDIDATE_LISTS = (
     "{for key, spec in local.capacity_specs : key => flatten([for market in spec.markets : [for type in spec.types : "
     "[for place in local.placements[key] : {instance_type = type, market = market, zone = place.zone, subnet = place.subnet} "
-    'if lookup(local.offered, "${type} ${place.zone}", null) != null]]])}'
+    'if try(local.offered["${type} ${place.zone}"], null) != null]]])}'
 )
 
 
@@ -128,12 +128,12 @@ def _locals(plan: Plan, specs: Mapping[str, RunSettings], *, subnets: bool, defa
         # run -> the first of its candidates without a live marker, or null (spawn_tf.capacity.current)
         "current_candidate": Expr(
             "{for name, run in local.runs : name => concat([for i in range(length(local.candidate_lists[run.candidates])) : i "
-            'if !contains(lookup(local.capacity_live, "${name}.${run.fingerprint}", []), i)], [null])[0]}'
+            'if !contains(try(local.capacity_live["${name}.${run.fingerprint}"], []), i)], [null])[0]}'
         ),
         # A run not started with every candidate marked waits. A started run never waits: it keeps its instance.
         "waiting": Expr(
             "{for name, run in local.runs : name => true "
-            'if local.current_candidate[name] == null && lookup(local.started_runs, "${name}.${run.fingerprint}", null) == null}'
+            'if local.current_candidate[name] == null && try(local.started_runs["${name}.${run.fingerprint}"], null) == null}'
         ),
         # The candidate each active run was launched on (terraform_data.candidate keeps it). A started run left
         # without any candidate (its offerings changed) keeps its instance, whose placement is never updated in place.

