@@ -24,11 +24,24 @@ def _names(statuses: Iterable[Status]) -> str:
     return "|".join(str(status) for status in statuses)
 
 
+def _done_pattern(also_not: str = "") -> str:
+    return f"([^/{also_not}]+)/({_names(contract.DONE_STATUSES)})[.]({contract.NO_EXIT_CODE}|[0-9]+)"
+
+
+def _attempt_pattern(also_not: str = "") -> str:
+    return f"([^/{also_not}]+)/([^./{also_not}]+)([.](?:{_names(contract.OUTCOME_STATUSES)})|)"
+
+
 # Key names below a control prefix, as regular expressions that mean the same in Python and in
 # Terraform's RE2 (no escapes, so they read the same in Terraform's strings). Groups: R, then the
 # status and exit code of a done marker; the instance id and ".<outcome>" (or "") of an attempt.
-DONE_PATTERN = f"([^/]+)/({_names(contract.DONE_STATUSES)})[.]({contract.NO_EXIT_CODE}|[0-9]+)"
-ATTEMPT_PATTERN = f"([^/]+)/([^./]+)([.](?:{_names(contract.OUTCOME_STATUSES)})|)"
+DONE_PATTERN = _done_pattern()
+ATTEMPT_PATTERN = _attempt_pattern()
+# The same, for Terraform, over a whole listing at once: its key names one per line, each matched whole
+# (one regexall per listing, not one per key: each call compiles its pattern). A key name holding a
+# line break is left out of the lines; no run's key does (run names and fingerprints have none).
+DONE_LINES_PATTERN = f"(?m)^{_done_pattern(chr(10))}$"
+ATTEMPT_LINES_PATTERN = f"(?m)^{_attempt_pattern(chr(10))}$"
 LEASE_PATTERN = "([^/]+)/([^/]+)"
 _DONE, _ATTEMPT, _LEASE = (re.compile(pattern) for pattern in (DONE_PATTERN, ATTEMPT_PATTERN, LEASE_PATTERN))
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.emit.hcl import Expr
-from spawn_tf.lifecycle import ATTEMPT_PATTERN, DONE_PATTERN
+from spawn_tf.lifecycle import ATTEMPT_LINES_PATTERN, DONE_LINES_PATTERN
 from spawn_tf.plan import Plan
 
 LISTINGS = {
@@ -56,6 +56,11 @@ def listed_keys(name: str) -> str:
     return f"flatten(data.aws_s3_objects.{name}[*].keys)"
 
 
+def _lines(keys: str, prefix: str) -> str:
+    """A listing's key names below `prefix`, one per line, for one regexall over them all (lifecycle.DONE_LINES_PATTERN)."""
+    return f'join("\\n", [for key in {keys} : trimprefix(key, {prefix}) if !strcontains(key, "\\n")])'
+
+
 def _state(name: str, run: str) -> str:
     """An HCL object expression: started, open (not done) and blocked (stopped or out of attempts)."""
     key = f'"${{{name}}}.${{{run}.fingerprint}}"'
@@ -75,16 +80,15 @@ def schedule(plan: Plan) -> dict[str, Any]:
     locals_: dict[str, Any] = {
         "control": {name: contract.control_prefix(plan.sweep_folder, prefix) for name, prefix in LISTINGS.items()},
         # Key names as spawn_tf/lifecycle.py reads them: a key of another shape is no marker.
-        "patterns": {"done": f"^{DONE_PATTERN}$", "attempt": f"^{ATTEMPT_PATTERN}$"},
+        "patterns": {"done": DONE_LINES_PATTERN, "attempt": ATTEMPT_LINES_PATTERN},
         # <R>/<status>.<exit code> -> the run R = <run>.<fingerprint> is finished
         "done_runs": Expr(
-            "{for m in [for key in data.aws_s3_objects.done.keys : regexall(local.patterns.done, trimprefix(key, local.control.done))] : "
-            "m[0][0] => true... if length(m) > 0}"
+            f"{{for m in regexall(local.patterns.done, {_lines('data.aws_s3_objects.done.keys', 'local.control.done')}) : m[0] => true...}}"
         ),
         # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended)
         "attempts": Expr(
-            f"[for m in [for key in {listed_keys('attempts')} : regexall(local.patterns.attempt, trimprefix(key, local.control.attempts))] : "
-            '{run = m[0][0], attempt = m[0][1], status = trimprefix(m[0][2], ".")} if length(m) > 0]'
+            f"[for m in regexall(local.patterns.attempt, {_lines(listed_keys('attempts'), 'local.control.attempts')}) : "
+            '{run = m[0], attempt = m[1], status = trimprefix(m[2], ".")}]'
         ),
         # this root's runs not finished: while there is none, no other listing is read (WHILE_OPEN)
         "open_runs": Expr(
@@ -144,8 +148,8 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         # an earlier configuration still names the run, whose state is then read under its current one).
         # Names are gathered as map keys, not with distinct(), whose cost grows with the square of the list.
         "listed_names": Expr(
-            "merge(local.stopped, {for m in [for key in concat(keys(local.done_runs), [for a in local.attempts : a.run]) : "
-            'regexall("^(.+)[.][^.]+$", key)] : m[0][0] => true... if length(m) > 0})'
+            'merge(local.stopped, {for m in regexall("(?m)^(.+)[.][^.\\n]+$", join("\\n", concat(keys(local.done_runs), [for a in local.attempts : a.run]))) : '
+            "m[0] => true...})"
         ),
         "listed": Expr(
             '{for name in keys(local.listed_names) : name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), '

@@ -159,6 +159,9 @@ def test_keys_that_only_begin_like_a_marker_are_none(tmp_path: Path) -> None:
     checked, build = compiled(tmp_path, sweep_text())
     done = [f"{key(checked, 'run-01')}/success.0/x", f"{key(checked, 'run-01')}/failed.1x"]
     attempts = [f"{key(checked, 'run-02')}/i-0{n}.failed/x" for n in range(2)]  # max_attempts 2, were they outcomes
+    # a key name holding a line break is one name, not two lines (Terraform matches a listing's names as lines)
+    done.append(f"x\n{key(checked, 'run-03')}/success.0")
+    attempts += [f"x\n{key(checked, 'run-04')}/i-1{n}.failed" for n in range(2)]
     assert active(checked, build, tmp_path, listings(done=done, attempts=attempts)) == ALL
 
 
