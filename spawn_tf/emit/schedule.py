@@ -57,8 +57,12 @@ def listed_keys(name: str) -> str:
 
 
 def _lines(keys: str, prefix: str) -> str:
-    """A listing's key names below `prefix`, one per line, for one regexall over them all (lifecycle.DONE_LINES_PATTERN)."""
-    return f'join("\\n", [for key in {keys} : trimprefix(key, {prefix}) if !strcontains(key, "\\n")])'
+    """A listing's key names below `prefix`, one per line, for one regexall over them all (lifecycle.DONE_LINES_PATTERN).
+
+    A template's for directive, not join() of a for expression: converting a long tuple to a list, as a
+    function's list argument does, grows with the square of its length (20,000 names: 17 s).
+    """
+    return f'"%{{for key in {keys}}}%{{if !strcontains(key, "\\n")}}${{trimprefix(key, {prefix})}}\\n%{{endif}}%{{endfor}}"'
 
 
 def _state(name: str, run: str) -> str:
@@ -148,8 +152,8 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         # an earlier configuration still names the run, whose state is then read under its current one).
         # Names are gathered as map keys, not with distinct(), whose cost grows with the square of the list.
         "listed_names": Expr(
-            'merge(local.stopped, {for m in regexall("(?m)^(.+)[.][^.\\n]+$", join("\\n", concat(keys(local.done_runs), [for a in local.attempts : a.run]))) : '
-            "m[0] => true...})"
+            'merge(local.stopped, {for m in regexall("(?m)^(.+)[.][^.\\n]+$", '
+            '"%{for key in keys(local.done_runs)}${key}\\n%{endfor}%{for a in local.attempts}${a.run}\\n%{endfor}") : m[0] => true...})'
         ),
         "listed": Expr(
             '{for name in keys(local.listed_names) : name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), '
