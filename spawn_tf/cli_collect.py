@@ -16,42 +16,15 @@ import click
 
 from spawn_tf import contract
 from spawn_tf.cli_base import count, main, warn, write_file
+from spawn_tf.cli_sweep import collector, read_status, resolve_sweep, sweep_argument, wanted_statuses
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import did_you_mean
 from spawn_tf.errors import SpawnError
 from spawn_tf.refine import DEFAULT_POINTS, DEFAULT_SPREAD
 
 
-def _sweep_argument(command: Any) -> Any:
-    """SWEEP and the options that say where an id's sweep reports."""
-    command = click.option("--region", help="Home region: of the default results bucket (default: AWS_REGION, else us-east-1).")(command)
-    command = click.option("--results", metavar="s3://BUCKET/PREFIX", help="Where a sweep given by id reports (default: the account's bucket).")(command)
-    return click.argument("sweep", metavar="SWEEP")(command)
-
-
-def _collector(work: Any) -> Any:
-    """`work()`, with its AWS failures as SpawnErrors (collect/aws.py imports boto3: only the collector's commands pay for it)."""
-    from spawn_tf.collect.aws import collecting
-
-    return collecting(work)
-
-
-def _resolve(sweep: str, results: str | None, region: str | None) -> Any:
-    from spawn_tf.collect.aws import Aws
-    from spawn_tf.collect.resolve import resolve
-
-    aws = Aws(region=region)
-    return aws, _collector(lambda: resolve(sweep, aws, results=results))
-
-
-def _read_status(record: Any, aws: Any, *, progress: bool = False, capacity: bool = False) -> tuple[Any, Any]:
-    from spawn_tf.collect.reading import read_statuses
-
-    return _collector(lambda: read_statuses(record, aws, progress=progress, capacity=capacity))
-
-
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON on stdout (only JSON).")
 @click.option("--watch", is_flag=True, help="Refresh until every run is final.")
 @click.option("--interval", type=click.IntRange(min=1), default=30, show_default=True, help="Seconds between refreshes with --watch.")
@@ -65,9 +38,9 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
 
     if watch and as_json:
         raise click.UsageError("--watch refreshes a table; use --json alone in scripts")
-    aws, record = _resolve(sweep, results, region)
+    aws, record = resolve_sweep(sweep, results, region)
     while True:
-        observation, statuses = _read_status(record, aws, progress=True, capacity=True)
+        observation, statuses = read_status(record, aws, progress=True, capacity=True)
         if as_json:
             click.echo(json.dumps(status_document(record, statuses, observation.problems), indent=2, ensure_ascii=False))
         else:
@@ -87,7 +60,7 @@ def status(*, sweep: str, results: str | None, region: str | None, as_json: bool
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--sort-by", "metric", required=True, help="The metric to rank by: a key of metrics.json (a.b for nested).")
 @click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True, help="max: higher is better; min: lower is better (loss).")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, help="How many runs to show and save.")
@@ -107,10 +80,10 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
     from spawn_tf.collect import show
     from spawn_tf.collect.results import Mode, last_reports, left_out, metric_missing, rank, ranked_document, read_current
 
-    statuses = frozenset(str(status) for status in _statuses(wanted))
-    aws, record = _resolve(sweep, results, region)
-    standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
-    reported, unlisted = _collector(lambda: last_reports(record, aws, metric, found))
+    statuses = frozenset(str(status) for status in wanted_statuses(wanted))
+    aws, record = resolve_sweep(sweep, results, region)
+    standings, found, problems = collector(lambda: read_current(record, aws, metrics_file, statuses))
+    reported, unlisted = collector(lambda: last_reports(record, aws, metric, found))
     problems = (*problems, *([unlisted] if unlisted else []))
     board = rank(found, metric, Mode(mode), reported, file_name=metrics_file)
     tally = left_out(standings, statuses)
@@ -145,7 +118,7 @@ def results(*, sweep: str, results: str | None, region: str | None, metric: str,
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--sort-by", "metric", required=True, help="The metric to rank by, as `results` ranks: a key of metrics.json (a.b for nested).")
 @click.option("--mode", type=click.Choice(["max", "min"]), default="max", show_default=True, help="max: higher is better; min: lower is better (loss).")
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Refine around this many of the best runs.")
@@ -173,7 +146,7 @@ def refine(*, sweep: str, results: str | None, region: str | None, metric: str, 
     from spawn_tf.refine import parse_choice
 
     choices = tuple(parse_choice(text) for text in params)
-    aws, record = _resolve(sweep, results, region)
+    aws, record = resolve_sweep(sweep, results, region)
     new_id = sweep_id or retry_sweep_id(record.id, "-fine")
     if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
         raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
@@ -183,7 +156,7 @@ def refine(*, sweep: str, results: str | None, region: str | None, metric: str, 
         raise SpawnError(f"{target} exists; nothing written", "give another -o, or --force to replace it")
     request = Request(metric=metric, mode=Mode(mode), top=top, choices=choices, points=points, spread=spread, sweep_id=new_id,
                       metrics_file=metrics_file)  # fmt: skip
-    outcome = _collector(lambda: refine_sweep(record, aws, request, Path(f"{new_id}.yaml") if to_stdout else target))
+    outcome = collector(lambda: refine_sweep(record, aws, request, Path(f"{new_id}.yaml") if to_stdout else target))
     for line in outcome.unranked:
         click.echo(f"spawn-tf: not ranked: {line}", err=True)
     if to_stdout:
@@ -199,7 +172,7 @@ def refine(*, sweep: str, results: str | None, region: str | None, metric: str, 
 
 
 @main.command(name="collect-results")
-@_sweep_argument
+@sweep_argument
 @click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
               help="Folder to download into: OUTPUT/<run>/... (default: ./<sweep>-results).")  # fmt: skip
 def collect_results_command(sweep: str, results: str | None, region: str | None, output: Path | None) -> None:
@@ -207,11 +180,11 @@ def collect_results_command(sweep: str, results: str | None, region: str | None,
     from spawn_tf.collect import show
     from spawn_tf.collect.download import collect_results
 
-    aws, record = _resolve(sweep, results, region)
+    aws, record = resolve_sweep(sweep, results, region)
     output = output or Path(f"{record.id}-results")
     try:
         with show.progress(f"collecting {record.id}") as update:
-            report = _collector(lambda: collect_results(record, aws, output, progress=update))
+            report = collector(lambda: collect_results(record, aws, output, progress=update))
     except KeyboardInterrupt:
         click.echo(f"spawn-tf: interrupted; files already in {output} are complete, run again to fetch the rest", err=True)
         sys.exit(ExitCode.INTERRUPTED)
@@ -233,7 +206,7 @@ def _statuses_option(command: Any) -> Any:
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @_statuses_option
 @click.option("--run", "names", multiple=True, help="Retry this run (final runs only; repeat for more). Overrides --status.")
 @click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
@@ -247,10 +220,10 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
 
     from spawn_tf.collect.retry import check_not_cancelled, check_whole_view, checked_retry_file, reopen, retry_sweep_id, select
 
-    statuses = _statuses(wanted)
-    aws, record = _resolve(sweep, results, region)
+    statuses = wanted_statuses(wanted)
+    aws, record = resolve_sweep(sweep, results, region)
     _known_runs(record, names)
-    observation, run_statuses = _read_status(record, aws)
+    observation, run_statuses = read_status(record, aws)
     warn(observation.problems)
     check_whole_view(observation)
     chosen = select(run_statuses, statuses, frozenset(names))
@@ -267,12 +240,12 @@ def retry(*, sweep: str, results: str | None, region: str | None, wanted: str, n
         new_id = sweep_id or retry_sweep_id(record.id)
         if not contract.SWEEP_ID_PATTERN.fullmatch(new_id):
             raise click.UsageError(f"--sweep-id '{new_id}' is not a sweep id (a-z, 0-9, '-', at most 40 characters)")
-        text = _collector(lambda: checked_retry_file(record, [status.run.name for status in chosen], new_id, output))
+        text = collector(lambda: checked_retry_file(record, [status.run.name for status in chosen], new_id, output))
         write_file(output, text.encode())
         click.echo(f"{output}: sweep {new_id} with {count(len(chosen), 'run')}; compile it with `spawn-tf compile {output}`", err=True)
         sys.exit(ExitCode.OK)
     check_not_cancelled(record, observation)
-    reopened = _collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
+    reopened = collector(lambda: reopen(record, aws, observation, chosen, datetime.now(UTC)))
     roots = sorted({status.run.root for status in chosen if status.run.name in reopened.runs})
     click.echo(f"re-opened {count(len(reopened.runs), 'run')}; their records are in {reopened.history}", err=True)
     click.echo(f"the next `terraform apply` in {', '.join(roots)} launches them again", err=True)
@@ -294,17 +267,6 @@ def _widen(statuses: frozenset[str], tally: dict[str, int]) -> str:
     if stopped not in tally:
         return "--status widens it"
     return f"--status {','.join(sorted(statuses | {stopped}))} adds the stopped ones, early-stopped runs among them"
-
-
-def _statuses(wanted: str) -> frozenset[Any]:
-    from spawn_tf.contract import Status
-
-    chosen = {word.strip() for word in wanted.split(",") if word.strip()}
-    known = {str(status) for status in Status}
-    unknown = sorted(chosen - known)
-    if unknown:
-        raise click.BadParameter(f"unknown status {', '.join(unknown)}; statuses are {', '.join(str(s) for s in Status)}", param_hint="--status")
-    return frozenset(Status(word) for word in chosen)
 
 
 def _known_runs(record: Any, names: Sequence[str]) -> None:
@@ -339,7 +301,7 @@ def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: 
         where.append(f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/")
         return list_sweeps(aws, bucket, bucket_region(aws, bucket), prefix, patterns)
 
-    summaries, problems = _collector(read)
+    summaries, problems = collector(read)
     check_matched(where[0], patterns, summaries, problems)
     if as_json:
         click.echo(json.dumps(summaries_document(summaries), indent=2))
@@ -351,7 +313,7 @@ def list_sweeps_command(patterns: tuple[str, ...], results: str | None, region: 
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--timeout", help="Give up after this long (30m, 2h); exit 2.")
 @click.option("--interval", type=click.IntRange(min=1), default=60, show_default=True, help="Seconds between checks.")
 def wait(sweep: str, results: str | None, region: str | None, timeout: str | None, interval: int) -> None:
@@ -365,7 +327,7 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
         limit = parse_duration(timeout) if timeout is not None else None
     except ValueError:
         raise click.BadParameter(f"'{timeout}' is not a duration such as 90s, 30m or 2h", param_hint="--timeout") from None
-    aws, record = _resolve(sweep, results, region)
+    aws, record = resolve_sweep(sweep, results, region)
     shown: list[str] = []
 
     def on_read(statuses: Any) -> None:
@@ -387,7 +349,7 @@ def wait(sweep: str, results: str | None, region: str | None, timeout: str | Non
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--run", "names", multiple=True, help="Cancel this run only (repeat for more).")
 @click.option("--all", "every", is_flag=True, help="Cancel the whole sweep without asking (needed when not on a terminal).")
 @click.option("--dry-run", is_flag=True, help="Show what would be stopped; write nothing.")
@@ -403,10 +365,10 @@ def cancel(*, sweep: str, results: str | None, region: str | None, names: tuple[
         raise click.UsageError("--run cancels those runs, --all the whole sweep: give one")
     if not names and not every and not dry_run and not sys.stdin.isatty():
         raise click.UsageError("cancel without --run stops every run of the sweep: add --all to mean it (or --dry-run to see what it would stop)")
-    aws, record = _resolve(sweep, results, region)
+    aws, record = resolve_sweep(sweep, results, region)
     _known_runs(record, names)
     if dry_run:
-        observation, statuses = _read_status(record, aws)
+        observation, statuses = read_status(record, aws)
         warn(observation.problems)
         chosen = would_stop(statuses, names)
         for key in stop_keys(record, names):
@@ -418,7 +380,7 @@ def cancel(*, sweep: str, results: str | None, region: str | None, names: tuple[
     if not names and not every and not click.confirm(f"Cancel every run of {record.id} ({len(record.runs)} runs)?", err=True):
         click.echo("nothing cancelled", err=True)
         sys.exit(ExitCode.FAILED)
-    keys = _collector(lambda: write_stops(record, aws, names))
+    keys = collector(lambda: write_stops(record, aws, names))
     for key in keys:
         click.echo(f"s3://{record.results.bucket}/{key}")
     what = f"{len(names)} run{'' if len(names) == 1 else 's'}" if names else "every run"
@@ -434,7 +396,7 @@ def bootstrap(region: str | None, bucket: str | None) -> None:
     from spawn_tf.collect.bootstrap import bootstrap as make_bucket
 
     aws = Aws(region=region)
-    made = _collector(lambda: make_bucket(aws, aws.home_region, bucket))
+    made = collector(lambda: make_bucket(aws, aws.home_region, bucket))
     click.echo(f"s3://{made.name} ({made.region}): {'created' if made.created else 'already there; left as it is'}", err=True)
     warn([f"s3://{made.name}: {concern}" for concern in made.concerns])
     if bucket:

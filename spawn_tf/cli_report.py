@@ -1,6 +1,6 @@
 """`spawn-tf report` (DESIGN §14): the sweep as one self-contained HTML page. Registered on the group of cli_base.py.
 
-The reads are `status`'s and `results`' (cli_collect.py's helpers); boto3 and plotly are imported only when it runs.
+The reads are `status`'s and `results`' (cli_sweep.py's helpers); boto3 and plotly are imported only when it runs.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ import click
 
 from spawn_tf import contract
 from spawn_tf.cli_base import main, warn, write_file
-from spawn_tf.cli_collect import _collector, _read_status, _resolve, _statuses, _sweep_argument
+from spawn_tf.cli_sweep import collector, read_status, resolve_sweep, sweep_argument, wanted_statuses
 from spawn_tf.contract import ExitCode
 
 
 @main.command()
-@_sweep_argument
+@sweep_argument
 @click.option("--sort-by", "metric", help="The metric to rank and plot, as `results` ranks: a key of metrics.json (a.b for nested). "
                                           "Default: the sweep's early_stopping metric.")  # fmt: skip
 @click.option(
@@ -47,12 +47,12 @@ def report(*, sweep: str, results: str | None, region: str | None, metric: str |
     from spawn_tf.report_page import page, plotly
 
     plotly()  # before any AWS call: say which extra is missing at once
-    statuses = frozenset(str(status) for status in _statuses(wanted))
-    aws, record = _resolve(sweep, results, region)
+    statuses = frozenset(str(status) for status in wanted_statuses(wanted))
+    aws, record = resolve_sweep(sweep, results, region)
     rule = record.early_stopping
     metric = metric or (rule.metric if rule is not None else None)
     mode = mode or (rule.mode if rule is not None and metric == rule.metric else "max")
-    observation, run_statuses = _read_status(record, aws, progress=True)
+    observation, run_statuses = read_status(record, aws, progress=True)
     problems = list(observation.problems)
     ranking: Ranking | None = None
     if metric is None:
@@ -79,8 +79,8 @@ def _ranking(
     from spawn_tf.collect.report import Ranking
     from spawn_tf.collect.results import Mode, last_reports, left_out, metric_missing, rank, read_current
 
-    standings, found, problems = _collector(lambda: read_current(record, aws, metrics_file, statuses))
-    reported, unlisted = _collector(lambda: last_reports(record, aws, metric, found))
+    standings, found, problems = collector(lambda: read_current(record, aws, metrics_file, statuses))
+    reported, unlisted = collector(lambda: last_reports(record, aws, metric, found))
     board = rank(found, metric, Mode(mode), reported, file_name=metrics_file)
     missing = metric_missing(board, list(found), metric, metrics_file, reported)
     notes = [f"{missing.message}{'; ' + missing.hint if missing.hint else ''}"] if missing is not None else []
