@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
@@ -19,10 +19,10 @@ from spawn_tf.emit.capacity import Specs, capacity
 from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import in_forked_process, with_record
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json
+from spawn_tf.emit.json_text import dump_json, dump_json_chunks
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.schedule import schedule
-from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
+from spawn_tf.manifest import root_manifest, root_records, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
@@ -46,7 +46,14 @@ def _header(plan: Plan) -> str:
 
 
 def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool = False, source_text: str | None = None) -> dict[PurePosixPath, bytes]:
-    """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files.
+    """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files (see `emit_files`)."""
+    return with_record(dict(emit_files(plan, run_heads, fork_manifest=fork_manifest, source_text=source_text)))
+
+
+def emit_files(
+    plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool = False, source_text: str | None = None
+) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """The files of `build/<sweep>/` but the record, one at a time: each root's, then sweep.json.
 
     Args:
         plan: the planned roots.
@@ -55,14 +62,12 @@ def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool =
             same bytes, in less wall time on large sweeps).
         source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
     """
-    records = run_records(plan)
-    manifest = in_forked_process(lambda: dump_json(sweep_manifest(plan, records, source_text))) if fork_manifest else None
-    files: dict[PurePosixPath, bytes] = {}
+    manifest = lambda: dump_json_chunks(sweep_manifest(plan, run_records(plan), source_text))  # noqa: E731
+    forked = in_forked_process(manifest) if fork_manifest else None
     for root in plan.roots:
-        for name, content in emit_root(plan, root, run_heads, records).items():
-            files[PurePosixPath(root.name) / name] = content
-    files[PurePosixPath(contract.MANIFEST_FILE)] = manifest() if manifest else dump_json(sweep_manifest(plan, records, source_text))
-    return with_record(files)
+        for name, content in emit_root(plan, root, run_heads, root_records(root)).items():
+            yield PurePosixPath(root.name) / name, content
+    yield PurePosixPath(contract.MANIFEST_FILE), forked() if forked else b"".join(manifest())
 
 
 def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping[str, dict[str, Any]]) -> dict[PurePosixPath, bytes]:
