@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -417,10 +418,15 @@ def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[
                 pipe.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
         os._exit(status)
     os.close(write_end)
+    received: list[bytes] = []
+    # Read as the child writes: a pipe holds 64 KiB, and a child that waited for room would work no faster than this process reads.
+    reader = threading.Thread(target=_receive, args=(read_end, received), daemon=True)
+    reader.start()
 
     def result() -> bytes:
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
+        reader.join()
+        data = b"".join(received)
+        received.clear()
         _, status = os.waitpid(pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             reason = data.rpartition(_FAILED.encode())[2]  # after whatever the child sent before it failed
@@ -430,4 +436,11 @@ def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[
     return result
 
 
+def _receive(read_end: int, into: list[bytes]) -> None:
+    with os.fdopen(read_end, "rb") as pipe:
+        while chunk := pipe.read1(_PIECE):
+            into.append(chunk)
+
+
+_PIECE = 1 << 20
 _FAILED = "\0spawn-tf: the forked writer failed: "  # the child's last words when `make` raises
