@@ -91,12 +91,7 @@ class Location:
 
 def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
     """Each run as sweep.json and the root manifests list it, by name."""
-    return {name: record for root in plan.roots for name, record in root_records(root).items()}
-
-
-def root_records(root: Root) -> dict[str, dict[str, Any]]:
-    """`run_records` of one root's runs."""
-    return {run.name: _run_record(run, root.name) for run in root.runs}
+    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
 
 
 def _run_record(run: Run, root: str) -> dict[str, Any]:

@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import tempfile
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -397,50 +396,39 @@ def forking_pays() -> bool:
 def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[], bytes]:
     """Start `make` in a forked process; the returned function waits for its bytes.
 
-    The child shares this process's memory as it was at the fork, so nothing is pickled; bytes
-    `make` gives in pieces are sent on as they come, so the child never holds them whole. An
-    exception in the child comes back as RuntimeError. Only for pure work: the child writes no file.
+    The child shares this process's memory as it was at the fork, so nothing is pickled. It writes
+    the bytes `make` gives, piece by piece as they are made, into an unnamed temporary file: it never
+    holds them whole, and never waits for this process (as it would for room in a pipe, or a thread
+    reading one would slow this process down). An exception in the child comes back as RuntimeError.
+    Only for pure work: the child writes nothing else.
     """
-    read_end, write_end = os.pipe()
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        os.close(read_end)
         status = 0
-        with os.fdopen(write_end, "wb") as pipe:
-            try:
-                made = make()
-                if isinstance(made, bytes):
-                    pipe.write(made)
-                else:
-                    pipe.writelines(made)
-            except BaseException as exc:  # noqa: BLE001 - reported to the parent
-                status = 1
-                pipe.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
+        try:
+            made = make()
+            if isinstance(made, bytes):
+                out.write(made)
+            else:
+                out.writelines(made)
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent
+            status = 1
+            out.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
+        out.flush()
         os._exit(status)
-    os.close(write_end)
-    received: list[bytes] = []
-    # Read as the child writes: a pipe holds 64 KiB, and a child that waited for room would work no faster than this process reads.
-    reader = threading.Thread(target=_receive, args=(read_end, received), daemon=True)
-    reader.start()
 
     def result() -> bytes:
-        reader.join()
-        data = b"".join(received)
-        received.clear()
         _, status = os.waitpid(pid, 0)
+        with out:
+            out.seek(0)
+            data = out.read()
         if os.waitstatus_to_exitcode(status) != 0:
-            reason = data.rpartition(_FAILED.encode())[2]  # after whatever the child sent before it failed
+            reason = data.rpartition(_FAILED.encode())[2]  # after whatever the child wrote before it failed
             raise RuntimeError(f"the forked writer failed: {reason.decode(errors='replace')}")
         return data
 
     return result
 
 
-def _receive(read_end: int, into: list[bytes]) -> None:
-    with os.fdopen(read_end, "rb") as pipe:
-        while chunk := pipe.read1(_PIECE):
-            into.append(chunk)
-
-
-_PIECE = 1 << 20
 _FAILED = "\0spawn-tf: the forked writer failed: "  # the child's last words when `make` raises

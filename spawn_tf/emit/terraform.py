@@ -22,7 +22,7 @@ from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
 from spawn_tf.emit.json_text import dump_json, dump_json_chunks
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.schedule import schedule
-from spawn_tf.manifest import root_manifest, root_records, run_records, sweep_manifest
+from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Plan, Root, iam_spec, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
@@ -62,10 +62,11 @@ def emit_files(
             same bytes, in less wall time on large sweeps).
         source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
     """
-    manifest = lambda: dump_json_chunks(sweep_manifest(plan, run_records(plan), source_text))  # noqa: E731
+    records = run_records(plan)
+    manifest = lambda: dump_json_chunks(sweep_manifest(plan, records, source_text))  # noqa: E731
     forked = in_forked_process(manifest) if fork_manifest else None
     for root in plan.roots:
-        for name, content in emit_root(plan, root, run_heads, root_records(root)).items():
+        for name, content in emit_root(plan, root, run_heads, records).items():
             yield PurePosixPath(root.name) / name, content
     yield PurePosixPath(contract.MANIFEST_FILE), forked() if forked else b"".join(manifest())
 
