@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from spawn_tf import contract
 from spawn_tf.emit.json_text import dump_json
@@ -402,7 +402,7 @@ def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[
     reading one would slow this process down). An exception in the child comes back as RuntimeError.
     Only for pure work: the child writes nothing else.
     """
-    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by result()
+    out = _unnamed_file()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
         status = 0
@@ -429,6 +429,13 @@ def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[
         return data
 
     return result
+
+
+def _unnamed_file() -> BinaryIO:
+    """A file in memory where Linux has them (no file system, nothing to clean up), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("spawn-tf-forked-writer"), "w+b")
+    return tempfile.TemporaryFile()
 
 
 _FAILED = "\0spawn-tf: the forked writer failed: "  # the child's last words when `make` raises

@@ -30,6 +30,12 @@ def test_in_forked_process_sends_pieces_as_one() -> None:
     assert result() == b"01234"
 
 
+def test_in_forked_process_without_memory_files_uses_a_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "memfd_create", raising=False)  # macOS
+    result = files.in_forked_process(lambda: (str(n).encode() for n in range(3)))
+    assert result() == b"012"
+
+
 def test_in_forked_process_reports_an_exception_after_some_pieces() -> None:
     def pieces() -> Iterator[bytes]:
         yield b"half a document"
