@@ -20,7 +20,7 @@ from spawn_tf.cli_base import count, main, one_shot, report, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.errors import SpawnError
-from spawn_tf.pipeline import Checked, check_file, compile_file
+from spawn_tf.pipeline import Checked, check_file, compile_lazily
 
 __all__ = ["main"]
 
@@ -170,11 +170,11 @@ def compile_command(
     sys.exit(ExitCode.OK)
 
 
-Compiled = tuple[Any, dict[Any, bytes]]  # (Checked, the compiled files)
+Compiled = tuple[Any, Any]  # (Checked, what makes the compiled files when called: pipeline.Emitter)
 
 
 def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, fork_manifest: bool) -> Compiled | None:
-    checked, files = compile_file(file, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
+    checked, files = compile_lazily(file, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
     report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)
@@ -185,7 +185,7 @@ def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, stri
 def _check_build(build: Any) -> bool:
     from spawn_tf.emit.files import survey, tree_differences
 
-    destination, file, files = build.destination, build.file, build.files
+    destination, file, files = build.destination, build.file, dict(build.files())
     differences = tree_differences(destination, files)
     for line in differences:
         click.echo(f"{destination}: {line}", err=True)
@@ -199,7 +199,7 @@ def _write_build(build: Any) -> None:
     from spawn_tf.sweep_index import report_location
 
     destination, file, checked = build.destination, build.file, build.checked
-    update = write_tree(destination, build.files)
+    update = write_tree(destination, build.files())  # each file written as it is made
     plan = checked.plan
     _remember(plan, destination)
     if checked.derived_id:

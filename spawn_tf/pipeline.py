@@ -105,7 +105,21 @@ def compile_file(
     A sweep with a budget is compiled only within it, priced from `prices` or the sweep's own
     price file; never from AWS.
     """
-    from spawn_tf.emit.terraform import emit_plan
+    from spawn_tf.emit.files import with_record
+
+    checked, files = compile_lazily(path, display, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
+    return checked, None if files is None else with_record(dict(files()))
+
+
+Emitter = Callable[[], Iterator[tuple[PurePosixPath, bytes]]]  # a sweep's compiled files, made one at a time when called
+
+
+def compile_lazily(
+    path: Path, display: str | None = None, *, require_backend: bool = False, fork_manifest: bool = False, prices: Path | None = None
+) -> tuple[Checked, Emitter | None]:
+    """`compile_file` whose files are made only when asked for, one at a time (for `write_tree`): a large
+    sweep's compiled tree is never whole in memory. Emitting checks nothing: every error is in `Checked`."""
+    from spawn_tf.emit.terraform import emit_files
 
     checked = check_file(path, display, require_backend=require_backend)
     if checked.sweep is not None and checked.sweep.budget is not None and checked.plan is not None:
@@ -115,7 +129,8 @@ def compile_file(
     source_text = checked.document.text if checked.document is not None else None
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
-    return checked, emit_plan(checked.plan, checked.heads, fork_manifest=fork_manifest, source_text=source_text)
+    plan, heads = checked.plan, checked.heads
+    return checked, lambda: emit_files(plan, heads, fork_manifest=fork_manifest, source_text=source_text)
 
 
 def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:

@@ -14,12 +14,13 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from spawn_tf import contract
 from spawn_tf.emit.json_text import dump_json
 
 Tree = Mapping[PurePosixPath, bytes]
+Files = Tree | Iterable[tuple[PurePosixPath, bytes]]  # a tree, or its (path, content) pairs made one at a time
 T = TypeVar("T")
 
 
@@ -52,7 +53,7 @@ class Orphan:
 class Update:
     """What bringing a build folder to a compiled tree changes, and what it leaves alone."""
 
-    writes: Mapping[PurePosixPath, bytes]  # files that are new or differ, the record included
+    writes: frozenset[PurePosixPath]  # files that are new or differ, the record included
     removals: tuple[PurePosixPath, ...]  # files an earlier compile wrote that this one does not
     owned: frozenset[PurePosixPath]  # what the record on disk lists (before this compile)
     recorded: frozenset[PurePosixPath]  # what the record lists after it: the new files, and an orphan root's that stay
@@ -87,8 +88,14 @@ class WriteError(Exception):
 
 
 def survey(destination: Path, files: Tree) -> Update:
-    """Compare a build folder with a compiled tree; reads only. `write_tree` carries out what it finds, `--check` reports it."""
-    tree = {path: content for path, content in files.items() if path != RECORD}
+    """Compare a build folder with a compiled tree; reads only. `write_tree` does the same as it writes, `--check` reports it."""
+    tree = frozenset(path for path in files if path != RECORD)
+    changed = frozenset(path for path in tree if _content(destination / path) != files[path])
+    return _survey(destination, tree, changed, _staging_folders(destination))
+
+
+def _survey(destination: Path, tree: frozenset[PurePosixPath], changed: frozenset[PurePosixPath], staging: tuple[Path, ...]) -> Update:
+    """The update that brings `destination` to the files `tree`, of which `changed` are new or differ from what is there."""
     owned = _owned(destination)
     roots = {path.parts[0] for path in tree if len(path.parts) > 1}
     orphans: list[Orphan] = []
@@ -105,32 +112,37 @@ def survey(destination: Path, files: Tree) -> Update:
             orphans.append(Orphan(name=name, holds_state=True, left=()))
         else:
             orphans.append(Orphan(name=name, holds_state=False, left=_left(folder, {PurePosixPath(*p.parts[1:]) for p in mine})))
-    removals = tuple(sorted(path for path in owned - tree.keys() - kept if _is_file(destination, path)))
-    writes = {path: content for path, content in tree.items() if _content(destination / path) != content}
-    record = _record(tree.keys() | kept)
-    if _content(destination / RECORD) != record:
-        writes[RECORD] = record
+    removals = tuple(sorted(path for path in owned - tree - kept if _is_file(destination, path)))
+    recorded = frozenset(tree | kept)
+    stale_record = _content(destination / RECORD) != _record(recorded)
     return Update(
-        writes=writes,
+        writes=changed | {RECORD} if stale_record else changed,
         removals=removals,
         owned=owned,
-        recorded=frozenset(tree.keys() | kept),
+        recorded=recorded,
         user_files=tuple(sorted(_user_files(destination, roots, tree))),
         orphans=tuple(orphans),
-        staging=tuple(sorted(destination.glob(contract.STAGING_PREFIX + "*"))) if destination.is_dir() else (),
+        staging=staging,
         legacy=tuple(
             sorted((*destination.parent.glob(f".{destination.name}.new-*"), *destination.parent.glob(f".{destination.name}.old-*")))
         ),
     )
 
 
-def write_tree(destination: Path, files: Tree) -> Update:
+def _staging_folders(destination: Path) -> tuple[Path, ...]:
+    return tuple(sorted(destination.glob(contract.STAGING_PREFIX + "*"))) if destination.is_dir() else ()
+
+
+def write_tree(destination: Path, files: Files) -> Update:
     """Bring `destination` to `files`, touching only what compile wrote (DESIGN §4, "compile owns only its files").
 
     The folder's record (`.spawn-tf-files.json`) lists the files compile wrote. Anything else in
     it — state, `.terraform/`, the lock file, the user's `backend.tf` — is never written, moved or
     deleted. A root that is no longer compiled loses its files, unless Terraform may still manage
     resources from it: then they stay, so that `terraform destroy` works there.
+
+    `files` may be (path, content) pairs made one at a time: each is compared and staged as it
+    comes, so a large sweep's tree is never whole in memory.
 
     Steps, and why a crash (kill -9) at any point is safe:
     1. Every new or changed file is written into a staging folder inside `destination`. Until
@@ -146,40 +158,78 @@ def write_tree(destination: Path, files: Tree) -> Update:
     so it converges. The guarantee covers a killed process; files are not fsynced (power loss).
 
     Raises:
-        WriteError: naming the path that could not be written, and whether the build is unchanged.
+        WriteError: naming the path that could not be written, and whether the build is still the previous one.
     """
-    existed = destination.is_dir()
-    before = _UNCHANGED if existed else _NOTHING
-    update = _guarded(destination, None, lambda: survey(destination, files), outcome=before)
+    before = _UNCHANGED if destination.is_dir() else _NOTHING
+    leftovers = _guarded(destination, None, lambda: _staging_folders(destination), outcome=before)
     _guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
-    for leftover in update.staging:
+    for leftover in leftovers:
         _guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
-    if not update.writes and not update.removals:
-        return update
-    staging = _guarded(destination, None, lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=destination)), outcome=before)
+    staging = _Staging(destination, before)
     done = before
     try:
-        for path, content in update.writes.items():
-            stage = lambda path=path, content=content: _stage(staging, path, content)  # noqa: E731 - bound per file
-            _guarded(destination, staging, stage, outcome=before, place=destination.joinpath(*path.parts))
+        tree, changed = staging.stage_changed(files)
+        update = _guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
+        if not update.writes and not update.removals:
+            return update
+        if RECORD in update.writes:
+            staging.stage(RECORD, _record(update.recorded))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
-        _guarded(destination, staging, lambda: _stage(staging, union, _record(update.owned | update.recorded)), outcome=before)
-        _guarded(destination, staging, lambda: os.replace(staging / union, destination / RECORD), outcome=before)
+        staging.stage(union, _record(update.owned | update.recorded))
+        _guarded(destination, staging.folder, lambda: os.replace(staging.path(union), destination / RECORD), outcome=before)
         done = _PARTLY
-        for path in sorted(update.writes.keys() - {RECORD}):
+        for path in sorted(update.writes - {RECORD}):
             target = destination.joinpath(*path.parts)
-            _guarded(destination, staging, lambda path=path, target=target: _move(staging.joinpath(*path.parts), target), outcome=_PARTLY)
+            _guarded(destination, staging.folder, lambda path=path, target=target: _move(staging.path(path), target), outcome=_PARTLY)
         for path in update.removals:
             target = destination.joinpath(*path.parts)
-            _guarded(destination, staging, lambda target=target: _remove(destination, target), outcome=_PARTLY)
+            _guarded(destination, staging.folder, lambda target=target: _remove(destination, target), outcome=_PARTLY)
         if RECORD in update.writes:
-            _guarded(destination, staging, lambda: os.replace(staging / RECORD, destination / RECORD), outcome=_PARTLY)
+            _guarded(destination, staging.folder, lambda: os.replace(staging.path(RECORD), destination / RECORD), outcome=_PARTLY)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        staging.remove()
         if done == _NOTHING:
             with contextlib.suppress(OSError):  # a first compile that failed leaves no empty folder
                 os.rmdir(destination)
     return update
+
+
+class _Staging:
+    """write_tree's staging folder inside the build, made when the first file is staged."""
+
+    def __init__(self, destination: Path, outcome: str) -> None:
+        self.destination = destination
+        self.outcome = outcome  # what the build is while files are staged
+        self.folder: Path | None = None
+
+    def path(self, path: PurePosixPath) -> Path:
+        assert self.folder is not None, "nothing staged"
+        return self.folder.joinpath(*path.parts)
+
+    def stage(self, path: PurePosixPath, content: bytes) -> None:
+        if self.folder is None:
+            make = lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=self.destination))  # noqa: E731
+            self.folder = _guarded(self.destination, None, make, outcome=self.outcome)
+        folder = self.folder
+        _guarded(self.destination, folder, lambda: _stage(folder, path, content), outcome=self.outcome,
+                 place=self.destination.joinpath(*path.parts))  # fmt: skip
+
+    def stage_changed(self, files: Files) -> tuple[frozenset[PurePosixPath], frozenset[PurePosixPath]]:
+        """Stage each file that is new or differs from the build's; (every path, the staged ones)."""
+        tree: set[PurePosixPath] = set()
+        changed: set[PurePosixPath] = set()
+        for path, content in files.items() if isinstance(files, Mapping) else files:
+            if path == RECORD:  # write_tree makes the record
+                continue
+            tree.add(path)
+            if _content(self.destination / path) != content:
+                self.stage(path, content)
+                changed.add(path)
+        return frozenset(tree), frozenset(changed)
+
+    def remove(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _NOTHING = "nothing was written"
@@ -343,31 +393,49 @@ def forking_pays() -> bool:
     return hasattr(os, "fork") and cpus > 1
 
 
-def in_forked_process(make: Callable[[], bytes]) -> Callable[[], bytes]:
+def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[], bytes]:
     """Start `make` in a forked process; the returned function waits for its bytes.
 
-    The child shares this process's memory as it was at the fork, so nothing is pickled; an
-    exception in the child comes back as RuntimeError. Only for pure work: the child writes no file.
+    The child shares this process's memory as it was at the fork, so nothing is pickled. It writes
+    the bytes `make` gives, piece by piece as they are made, into an unnamed temporary file: it never
+    holds them whole, and never waits for this process (as it would for room in a pipe, or a thread
+    reading one would slow this process down). An exception in the child comes back as RuntimeError.
+    Only for pure work: the child writes nothing else.
     """
-    read_end, write_end = os.pipe()
+    out = _unnamed_file()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        os.close(read_end)
+        status = 0
         try:
-            data, status = make(), 0
+            made = make()
+            if isinstance(made, bytes):
+                out.write(made)
+            else:
+                out.writelines(made)
         except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            data, status = f"{type(exc).__name__}: {exc}".encode(), 1
-        with os.fdopen(write_end, "wb") as pipe:
-            pipe.write(data)
+            status = 1
+            out.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
+        out.flush()
         os._exit(status)
-    os.close(write_end)
 
     def result() -> bytes:
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
         _, status = os.waitpid(pid, 0)
+        with out:
+            out.seek(0)
+            data = out.read()
         if os.waitstatus_to_exitcode(status) != 0:
-            raise RuntimeError(f"the forked writer failed: {data.decode(errors='replace')}")
+            reason = data.rpartition(_FAILED.encode())[2]  # after whatever the child wrote before it failed
+            raise RuntimeError(f"the forked writer failed: {reason.decode(errors='replace')}")
         return data
 
     return result
+
+
+def _unnamed_file() -> BinaryIO:
+    """A file in memory where Linux has them (no file system, nothing to clean up), else a temporary file."""
+    if hasattr(os, "memfd_create"):
+        return os.fdopen(os.memfd_create("spawn-tf-forked-writer"), "w+b")
+    return tempfile.TemporaryFile()
+
+
+_FAILED = "\0spawn-tf: the forked writer failed: "  # the child's last words when `make` raises

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from json.encoder import encode_basestring as _string  # the C version where there is one
 from typing import Any
 
@@ -19,6 +19,32 @@ def dump_json(document: Any) -> bytes:
     _encode(document, "\n", parts)
     parts.append("\n")
     return "".join(parts).encode()
+
+
+def dump_json_chunks(document: Mapping[str, Any], items_per_chunk: int = 1000) -> Iterator[bytes]:
+    """`dump_json(document)` in pieces of at most `items_per_chunk` items of each top-level list.
+
+    For sweep.json: 100,000 runs' records are written on as they are encoded, not held as one text.
+    """
+    separator = "{\n  "
+    for key in sorted(document):
+        parts = [separator, _string(key), ": "]
+        value = document[key]
+        if isinstance(value, list | tuple) and value:
+            item_separator = "[\n    "
+            for start in range(0, len(value), items_per_chunk):
+                for item in value[start : start + items_per_chunk]:
+                    parts.append(item_separator)
+                    _encode(item, "\n    ", parts)
+                    item_separator = ",\n    "
+                yield "".join(parts).encode()
+                parts = []
+            parts.append("\n  ]")
+        else:
+            _encode(value, "\n  ", parts)
+        yield "".join(parts).encode()
+        separator = ",\n  "
+    yield b"{}\n" if not document else b"\n}\n"
 
 
 def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -161,6 +162,38 @@ def test_write_tree_failure_keeps_the_previous_build(tmp_path: Path) -> None:
     assert (destination / "a.txt").read_bytes() == b"old"
     write_tree(destination, {PurePosixPath("c.txt"): b"newer"})
     assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "c.txt"]
+
+
+def test_write_tree_stages_each_file_before_the_next_is_made(tmp_path: Path) -> None:
+    destination = tmp_path / "demo"
+    staged: list[list[str]] = []
+
+    def made_one_at_a_time() -> Iterator[tuple[PurePosixPath, bytes]]:
+        for name in ("a.txt", "r/b.txt", "c.txt"):
+            staged.append(sorted(str(path.relative_to(folder)) for folder in destination.glob(contract.STAGING_PREFIX + "*") for path in folder.rglob("*.txt")))
+            yield PurePosixPath(name), name.encode()
+
+    write_tree(destination, made_one_at_a_time())
+    assert staged == [[], ["a.txt"], ["a.txt", "r/b.txt"]]  # a file is on disk, not held, when the next one is made
+    assert sorted(str(path.relative_to(destination)) for path in destination.rglob("*.txt")) == ["a.txt", "c.txt", "r/b.txt"]
+    assert (destination / "r" / "b.txt").read_bytes() == b"r/b.txt"
+
+
+def test_write_tree_failure_while_files_are_made_keeps_the_previous_build(tmp_path: Path) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old"})
+
+    def failing() -> Iterator[tuple[PurePosixPath, bytes]]:
+        yield PurePosixPath("a.txt"), b"new"
+        raise RuntimeError("the forked writer failed")
+
+    with pytest.raises(RuntimeError):
+        write_tree(destination, failing())
+    assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "a.txt"]  # no staging folder left behind
+    assert (destination / "a.txt").read_bytes() == b"old"
+    with pytest.raises(RuntimeError):
+        write_tree(tmp_path / "new", failing())
+    assert not (tmp_path / "new").exists()  # a first compile that failed leaves no folder
 
 
 def test_compile_require_backend(write_sweep: WriteSweep, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,6 +22,27 @@ def test_in_forked_process_reports_the_childs_exception() -> None:
 
     result = files.in_forked_process(fail)
     with pytest.raises(RuntimeError, match="ValueError: boom"):
+        result()
+
+
+def test_in_forked_process_sends_pieces_as_one() -> None:
+    result = files.in_forked_process(lambda: (str(n).encode() for n in range(5)))
+    assert result() == b"01234"
+
+
+def test_in_forked_process_without_memory_files_uses_a_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "memfd_create", raising=False)  # macOS
+    result = files.in_forked_process(lambda: (str(n).encode() for n in range(3)))
+    assert result() == b"012"
+
+
+def test_in_forked_process_reports_an_exception_after_some_pieces() -> None:
+    def pieces() -> Iterator[bytes]:
+        yield b"half a document"
+        raise ValueError("boom")
+
+    result = files.in_forked_process(pieces)
+    with pytest.raises(RuntimeError, match=r"the forked writer failed: ValueError: boom$"):
         result()
 
 

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json
+from spawn_tf.emit.json_text import dump_json, dump_json_chunks
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -19,6 +19,11 @@ json_values = st.recursive(
 def test_dump_json_equals_the_standard_library(value: object) -> None:
     expected = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
     assert dump_json(value) == expected.encode()
+
+
+@given(st.dictionaries(st.text(), st.lists(json_values, max_size=5) | json_values, max_size=4), st.integers(1, 3))
+def test_dump_json_chunks_join_to_dump_json(document: dict[str, object], items_per_chunk: int) -> None:
+    assert b"".join(dump_json_chunks(document, items_per_chunk)) == dump_json(document)
 
 
 def _unescape(template: str) -> str:
