@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -99,25 +98,21 @@ def folder_bytes(folder: Path) -> int:
 
 
 def compile_sizes(spawn_tf: str, sweep: Path, work: Path, repeat: int) -> dict[str, float]:
-    """Median wall time, peak RSS (main and forked writer) and bytes of `spawn-tf compile`, over fresh output folders."""
+    """Median wall time, peak RSS (the larger of the process and its forked writer) and bytes of `spawn-tf compile`, over fresh output folders."""
     samples = []
     for attempt in range(repeat + 1):  # the first is the warm-up
         out = work / f"build-{attempt}"
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        sample = run_once([spawn_tf, "compile", str(sweep), "-o", str(out)], work)
-        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest child so far, forked writer included
+        sample = run_once([spawn_tf, "compile", str(sweep), "-o", str(out)], work)  # its peak RSS covers the forked writer too
         (build,) = [path for path in out.iterdir() if path.is_dir()]
         if attempt:
-            samples.append(
-                (sample.seconds, sample.peak_mb, max(children, before) / 1024, folder_bytes(out), (build / "sweep.json").stat().st_size)
-            )
+            samples.append((sample.seconds, sample.peak_mb, folder_bytes(out), (build / "sweep.json").stat().st_size))
         if attempt < repeat:
             shutil.rmtree(out)
     return {
         "seconds": statistics.median(s[0] for s in samples),
         "peak_mb": max(s[1] for s in samples),
-        "written": samples[-1][3],
-        "sweep_json": samples[-1][4],
+        "written": samples[-1][2],
+        "sweep_json": samples[-1][3],
         "kept": str(work / f"build-{repeat}"),
     }
 

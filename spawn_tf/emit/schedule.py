@@ -156,10 +156,11 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
             '"%{for key in keys(local.done_runs)}${key}\\n%{endfor}%{for a in local.attempts}${a.run}\\n%{endfor}") : m[0] => true...})'
         ),
         "listed": Expr(
-            '{for name in keys(local.listed_names) : name => {rank = tonumber(split(" ", local.sweep_order[name])[0]), '
-            'fingerprint = split(" ", local.sweep_order[name])[1], max_attempts = tonumber(split(" ", local.sweep_order[name])[2]), '
-            'max_interruptions = tonumber(split(" ", local.sweep_order[name])[3])} if try(local.sweep_order[name], null) != null}'
+            '{for name, facts in {for name in keys(local.listed_names) : name => split(" ", local.sweep_order[name]) '
+            "if try(local.sweep_order[name], null) != null} : name => "
+            "{rank = tonumber(facts[0]), fingerprint = facts[1], max_attempts = tonumber(facts[2]), max_interruptions = tonumber(facts[3])}}"
         ),
+        "own_ranks": Expr('{for name, run in local.runs : name => tonumber(split(" ", local.sweep_order[name])[0])}'),
         "listed_state": Expr(f"{{for name, run in local.listed : name => {_state('name', 'run')}}}"),
         "started_count": Expr("length([for name, state in local.listed_state : name if state.open && state.started])"),
         "max_concurrent": plan.sweep.max_concurrent,
@@ -175,7 +176,7 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         "held_ranks": Expr(
             f'keys(merge({{for name, state in local.listed_state : format("{RANK_FORMAT}", local.listed[name].rank) => true '
             "if !state.open || state.started || state.blocked}, "
-            f'{{for name, run in local.runs : format("{RANK_FORMAT}", tonumber(split(" ", local.sweep_order[name])[0])) => true '
+            f'{{for name, run in local.runs : format("{RANK_FORMAT}", local.own_ranks[name]) => true '
             "if try(local.waiting[name], false)}))"
         ),
         # The rank of the first pending run past the places: with the held ranks h_0 < h_1 < ... in order,
@@ -185,6 +186,6 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         ),
         "active": Expr(
             "{for name, run in local.runs : name => run if local.run_state[name].open && (local.run_state[name].started || "
-            f'({pending_or_waiting} && tonumber(split(" ", local.sweep_order[name])[0]) < local.first_unplaced_rank))}}'
+            f"({pending_or_waiting} && local.own_ranks[name] < local.first_unplaced_rank))}}"
         ),
     }

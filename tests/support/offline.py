@@ -116,7 +116,7 @@ def _with_sweep_order(root: Path, dest: Path) -> None:
     the file is copied in, and an override file (Terraform merges `*_override.tf.json` local by local)
     points `local.sweep_order` at it."""
     order = root.parent / contract.SWEEP_ORDER_FILE
-    if not order.exists() or "sweep_order" not in (root / "schedule.tf.json").read_text():
+    if not order.exists():  # written only for a sweep with max_concurrent
         return
     shutil.copyfile(order, dest / contract.SWEEP_ORDER_FILE)
     local = f'jsondecode(file("${{path.module}}/{contract.SWEEP_ORDER_FILE}"))'
