@@ -144,7 +144,8 @@ def compile_command(
     """
     one_shot()
     from spawn_tf.builds import place_builds
-    from spawn_tf.emit.files import WriteError, forking_pays
+    from spawn_tf.emit.files import WriteError
+    from spawn_tf.emit.forked import forking_pays
 
     sweep_files = _sweep_files(files, param_files)
     fork_manifest = forking_pays()

@@ -100,7 +100,7 @@ def _run_record(run: Run, root: str) -> dict[str, Any]:
                       max_interruptions=settings.max_interruptions, root=root)  # fmt: skip
 
 
-def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
+def root_manifest(plan: Plan, root: Root, records: Mapping[str, Any]) -> dict[str, Any]:
     found = {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
     return found | early_stopping_record(plan)
 
@@ -111,7 +111,7 @@ def early_stopping_record(plan: Plan) -> dict[str, Any]:
     return {} if rule is None else {"early_stopping": rule.settings()}
 
 
-def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_text: str | None = None) -> dict[str, Any]:
+def sweep_manifest(plan: Plan, records: Mapping[str, Any], source_text: str | None = None) -> dict[str, Any]:
     """build/<sweep>/sweep.json: everything the collector needs to know about the sweep.
 
     `source_text`, the sweep file as written, lets `retry -o` write a sweep file of some runs from
@@ -135,7 +135,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, dict[str, Any]], source_tex
         "capacity_retry_after": plan.sweep.capacity_retry_after_seconds,
         **early_stopping_record(plan),
         "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
-        "runs": sorted(records.values(), key=lambda record: record["index"]),
+        "runs": [records[run.name] for run in sorted((run for root in plan.roots for run in root.runs), key=lambda run: run.index)],
     }
 
 

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from spawn_tf import contract
 from spawn_tf.emit.json_text import dump_json
@@ -381,61 +381,3 @@ def tree_differences(destination: Path, files: Tree) -> list[str]:
         *(f"extra: {path}" for path in update.removals),
         *(f"changed: {path}" for path in changed),
     ]
-
-
-def forking_pays() -> bool:
-    """Whether `in_forked_process` can run beside this process: os.fork exists and more than one CPU is ours.
-
-    os.sched_getaffinity (the CPUs this process may use, e.g. in a container) is Linux's; elsewhere
-    every CPU counts.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return hasattr(os, "fork") and cpus > 1
-
-
-def in_forked_process(make: Callable[[], bytes | Iterable[bytes]]) -> Callable[[], bytes]:
-    """Start `make` in a forked process; the returned function waits for its bytes.
-
-    The child shares this process's memory as it was at the fork, so nothing is pickled. It writes
-    the bytes `make` gives, piece by piece as they are made, into an unnamed temporary file: it never
-    holds them whole, and never waits for this process (as it would for room in a pipe, or a thread
-    reading one would slow this process down). An exception in the child comes back as RuntimeError.
-    Only for pure work: the child writes nothing else.
-    """
-    out = _unnamed_file()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        status = 0
-        try:
-            made = make()
-            if isinstance(made, bytes):
-                out.write(made)
-            else:
-                out.writelines(made)
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            status = 1
-            out.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
-        out.flush()
-        os._exit(status)
-
-    def result() -> bytes:
-        _, status = os.waitpid(pid, 0)
-        with out:
-            out.seek(0)
-            data = out.read()
-        if os.waitstatus_to_exitcode(status) != 0:
-            reason = data.rpartition(_FAILED.encode())[2]  # after whatever the child wrote before it failed
-            raise RuntimeError(f"the forked writer failed: {reason.decode(errors='replace')}")
-        return data
-
-    return result
-
-
-def _unnamed_file() -> BinaryIO:
-    """A file in memory where Linux has them (no file system, nothing to clean up), else a temporary file."""
-    if hasattr(os, "memfd_create"):
-        return os.fdopen(os.memfd_create("spawn-tf-forked-writer"), "w+b")
-    return tempfile.TemporaryFile()
-
-
-_FAILED = "\0spawn-tf: the forked writer failed: "  # the child's last words when `make` raises

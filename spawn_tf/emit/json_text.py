@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from json.encoder import encode_basestring as _string  # the C version where there is one
 from typing import Any
 
@@ -31,12 +32,12 @@ def dump_json_chunks(document: Mapping[str, Any], items_per_chunk: int = 1000) -
         parts = [separator, _string(key), ": "]
         value = document[key]
         if isinstance(value, list | tuple) and value:
-            item_separator = "[\n    "
+            item_separator = "[" + ITEM_NEWLINE
             for start in range(0, len(value), items_per_chunk):
                 for item in value[start : start + items_per_chunk]:
                     parts.append(item_separator)
-                    _encode(item, "\n    ", parts)
-                    item_separator = ",\n    "
+                    _encode(item, ITEM_NEWLINE, parts)
+                    item_separator = "," + ITEM_NEWLINE
                 yield "".join(parts).encode()
                 parts = []
             parts.append("\n  ]")
@@ -45,6 +46,23 @@ def dump_json_chunks(document: Mapping[str, Any], items_per_chunk: int = 1000) -
         yield "".join(parts).encode()
         separator = ",\n  "
     yield b"{}\n" if not document else b"\n}\n"
+
+
+ITEM_NEWLINE = "\n    "  # where an item of a top-level key's list starts, in dump_json and dump_json_chunks
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """A value's JSON text made once (`encode_item`), written as it is where an item of a top-level list goes."""
+
+    text: str
+
+
+def encode_item(value: Any) -> Encoded:
+    """`value`'s JSON text as an item of a top-level key's list: one encoding serves several documents."""
+    parts: list[str] = []
+    _encode(value, ITEM_NEWLINE, parts)
+    return Encoded("".join(parts))
 
 
 def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type
@@ -109,5 +127,7 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
                 _encode(item, inner, parts)
             separator = "," + inner
         parts.append(newline + "]")
+    elif type(value) is Encoded:
+        parts.append(value.text)
     else:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -17,9 +17,10 @@ from spawn_tf import contract
 from spawn_tf.contract import Market
 from spawn_tf.emit.capacity import Specs, capacity
 from spawn_tf.emit.code import code_document, root_code
-from spawn_tf.emit.files import in_forked_process, with_record
+from spawn_tf.emit.files import with_record
+from spawn_tf.emit.forked import in_forked_process
 from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json, dump_json_chunks
+from spawn_tf.emit.json_text import dump_json, dump_json_chunks, encode_item
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
@@ -53,28 +54,39 @@ def emit_plan(plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool =
 def emit_files(
     plan: Plan, run_heads: Mapping[str, str], *, fork_manifest: bool = False, source_text: str | None = None
 ) -> Iterator[tuple[PurePosixPath, bytes]]:
-    """The files of `build/<sweep>/` but the record, one at a time: each root's, then sweep.json.
+    """The files of `build/<sweep>/` but the record, one at a time: each root's, then the manifests.
 
     Args:
         plan: the planned roots.
         run_heads: `userdata.heads(runs)`, made once per compile.
-        fork_manifest: write sweep.json in a forked process while this one writes the roots (the
-            same bytes, in less wall time on large sweeps).
+        fork_manifest: make sweep.json and the roots' manifest.json in a forked process while this
+            one makes the roots' Terraform (the same bytes, in less wall time on large sweeps).
         source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
     """
-    records = run_records(plan)
-    manifest = lambda: dump_json_chunks(sweep_manifest(plan, records, source_text))  # noqa: E731
-    forked = in_forked_process(manifest) if fork_manifest else None
+    manifests = lambda: manifest_files(plan, source_text)  # noqa: E731
+    forked = in_forked_process(manifests) if fork_manifest else None
     for root in plan.roots:
-        for name, content in emit_root(plan, root, run_heads, records).items():
+        for name, content in emit_root(plan, root, run_heads).items():
             yield PurePosixPath(root.name) / name, content
     if plan.sweep.max_concurrent is not None:
         yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
-    yield PurePosixPath(contract.MANIFEST_FILE), forked() if forked else b"".join(manifest())
+    for path, content in forked() if forked else manifests():
+        yield path, content if isinstance(content, bytes) else b"".join(content)
 
 
-def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping[str, dict[str, Any]]) -> dict[PurePosixPath, bytes]:
-    """The files of one self-contained root."""
+def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]:
+    """Each root's manifest.json (uploaded to S3 for the collector), then sweep.json in pieces.
+
+    A run's record is encoded once: it is the same text, at the same depth, in both files.
+    """
+    records = {name: encode_item(record) for name, record in run_records(plan).items()}
+    for root in plan.roots:
+        yield PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE, dump_json(root_manifest(plan, root, records))
+    yield PurePosixPath(contract.MANIFEST_FILE), dump_json_chunks(sweep_manifest(plan, records, source_text))
+
+
+def emit_root(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[PurePosixPath, bytes]:
+    """The Terraform files of one self-contained root (its manifest.json: `manifest_files`)."""
     scripts = _script_files(root)
     code = root_code(plan, root)
     specs = Specs.of(root.runs)
@@ -94,8 +106,6 @@ def emit_root(plan: Plan, root: Root, heads: Mapping[str, str], records: Mapping
     for text, name in scripts.items():
         files[PurePosixPath(contract.SCRIPTS_DIR) / name] = text.encode()
     files.update(code.values())
-    # Uploaded to S3 for the collector; sweep.json shows the same records readably.
-    files[PurePosixPath(contract.ROOT_MANIFEST_FILE)] = dump_json(root_manifest(plan, root, records))
     return files
 
 

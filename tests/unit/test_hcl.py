@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json, dump_json_chunks
+from spawn_tf.emit.json_text import dump_json, dump_json_chunks, encode_item
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -24,6 +24,13 @@ def test_dump_json_equals_the_standard_library(value: object) -> None:
 @given(st.dictionaries(st.text(), st.lists(json_values, max_size=5) | json_values, max_size=4), st.integers(1, 3))
 def test_dump_json_chunks_join_to_dump_json(document: dict[str, object], items_per_chunk: int) -> None:
     assert b"".join(dump_json_chunks(document, items_per_chunk)) == dump_json(document)
+
+
+@given(st.dictionaries(st.text(), st.lists(json_values, max_size=5), max_size=4), st.integers(1, 3))
+def test_items_encoded_once_read_as_the_items_themselves(document: dict[str, list[object]], items_per_chunk: int) -> None:
+    encoded = {key: [encode_item(item) for item in items] for key, items in document.items()}
+    assert dump_json(encoded) == dump_json(document)
+    assert b"".join(dump_json_chunks(encoded, items_per_chunk)) == dump_json(document)
 
 
 def _unescape(template: str) -> str:

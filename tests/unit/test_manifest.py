@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf import contract, manifest
+from spawn_tf.emit.terraform import emit_plan
 from spawn_tf.pipeline import compile_file
 
 SWEEP = QUIET_DEFAULTS + "params:\n  - {name: b, lr: 1e-4, depth: 007}\n  - {name: a, lr: 0.10}\n"
@@ -50,3 +51,16 @@ def test_location_and_source_text(write_sweep: WriteSweep) -> None:
     assert where.folder == sweep["results"]["sweep_folder"] and where.home_region == contract.DEFAULT_HOME_REGION
     assert manifest.source_text(sweep) == ("sweep.yaml", SWEEP)
     assert manifest.source_text({"source": {"file": "x.yaml"}}) is None
+
+
+def test_the_forked_writer_makes_the_same_manifests_in_sweep_order(write_sweep: WriteSweep) -> None:
+    regions = "".join(f"  - {{name: r{index}, lr: {index}, region: {region}}}\n" for index, region in enumerate(["us-west-2", "us-east-1"] * 3))
+    checked, _ = compile_file(write_sweep(QUIET_DEFAULTS + "params:\n" + regions))
+    assert checked.plan is not None and len(checked.plan.roots) == 2
+    inline = emit_plan(checked.plan, checked.heads)
+    assert emit_plan(checked.plan, checked.heads, fork_manifest=True) == inline
+    sweep = json.loads(inline[PurePosixPath(contract.MANIFEST_FILE)])
+    assert [record["name"] for record in sweep["runs"]] == [f"r{index}" for index in range(6)]  # by index, not by root
+    for root in checked.plan.roots:
+        records = json.loads(inline[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE])["runs"]
+        assert records == [record for record in sweep["runs"] if record["root"] == root.name]
