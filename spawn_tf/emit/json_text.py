@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from json.encoder import encode_basestring as _string  # the C version where there is one
+from json.encoder import encode_basestring as json_string  # the C version where there is one
 from typing import Any
 
 
@@ -29,7 +29,7 @@ def dump_json_chunks(document: Mapping[str, Any], items_per_chunk: int = 1000) -
     """
     separator = "{\n  "
     for key in sorted(document):
-        parts = [separator, _string(key), ": "]
+        parts = [separator, json_string(key), ": "]
         value = document[key]
         if isinstance(value, list | tuple) and value:
             item_separator = "[" + ITEM_NEWLINE
@@ -53,23 +53,29 @@ ITEM_NEWLINE = "\n    "  # where an item of a top-level key's list starts, in du
 
 @dataclass(frozen=True, slots=True)
 class Encoded:
-    """A value's JSON text made once (`encode_item`), written as it is where an item of a top-level list goes."""
+    """A value's JSON text made once (`encode_at`), written as it is at the indentation it was made for."""
 
     text: str
+    newline: str  # the line break and indentation of the place it goes
+
+
+def encode_at(value: Any, newline: str) -> Encoded:
+    """`value`'s JSON text where a line break is `newline`: one encoding can serve several documents."""
+    parts: list[str] = []
+    _encode(value, newline, parts)
+    return Encoded("".join(parts), newline)
 
 
 def encode_item(value: Any) -> Encoded:
-    """`value`'s JSON text as an item of a top-level key's list: one encoding serves several documents."""
-    parts: list[str] = []
-    _encode(value, ITEM_NEWLINE, parts)
-    return Encoded("".join(parts))
+    """`value`'s JSON text as an item of a top-level key's list."""
+    return encode_at(value, ITEM_NEWLINE)
 
 
 def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type
     """The JSON text of a scalar, or None for a container (exact types first: isinstance() against ABCs is slow)."""
     kind = type(value)
     if kind is str:
-        return _string(value)
+        return json_string(value)
     if value is None:
         return "null"
     if value is True:
@@ -83,7 +89,7 @@ def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON ty
             raise ValueError(f"{value!r} is not valid JSON")
         return float.__repr__(value)
     if isinstance(value, str):
-        return _string(value)
+        return json_string(value)
     return None
 
 
@@ -101,11 +107,11 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
         separator = "{" + inner
         for key in sorted(value):
             parts.append(separator)
-            parts.append(_string(key))
+            parts.append(json_string(key))
             parts.append(": ")
             item = value[key]
             if type(item) is str:  # most values: skip the calls below
-                parts.append(_string(item))
+                parts.append(json_string(item))
             elif (text := _scalar(item)) is not None:
                 parts.append(text)
             else:
@@ -120,7 +126,7 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
         for item in value:
             parts.append(separator)
             if type(item) is str:
-                parts.append(_string(item))
+                parts.append(json_string(item))
             elif (text := _scalar(item)) is not None:
                 parts.append(text)
             else:
@@ -128,6 +134,8 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
             separator = "," + inner
         parts.append(newline + "]")
     elif type(value) is Encoded:
+        if value.newline != newline:
+            raise ValueError(f"a value encoded for indentation {len(value.newline) - 1} placed at {len(newline) - 1}")
         parts.append(value.text)
     else:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")

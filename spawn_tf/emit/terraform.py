@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from functools import cache
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,13 +18,13 @@ from spawn_tf.emit.capacity import Specs, capacity
 from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import with_record
 from spawn_tf.emit.forked import in_forked_process
-from spawn_tf.emit.hcl import Expr, Lowered, Template, escape, tf
+from spawn_tf.emit.hcl import Expr, Template, escape, tf
 from spawn_tf.emit.json_text import dump_json, dump_json_chunks, encode_item
 from spawn_tf.emit.roles import iam_document
+from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
-from spawn_tf.model import Run, RunSettings
-from spawn_tf.plan import Plan, Root, iam_spec, network_key
+from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
 # instance_type, subnet_id and the market come from the run's candidate: a new one replaces the instance
@@ -153,14 +152,6 @@ def _terraform(plan: Plan, root: Root) -> dict[str, Any]:
     }
 
 
-def _run_tags(run: Run) -> dict[str, str]:
-    """The tags only this run has; the rest come from `_instance_tags` (DESIGN §6)."""
-    tags = dict(run.settings.tags)
-    if run.settings.ttl_seconds is not None:
-        tags[contract.TAG_TTL] = f"{run.settings.ttl_seconds}s"
-    return tags
-
-
 def _sweep_tags(plan: Plan) -> dict[str, str]:
     """The tags of everything a sweep makes: which sweep, and that spawn-tf manages it."""
     return {contract.TAG_SWEEP: plan.sweep.id, contract.TAG_MANAGED_BY: contract.MANAGED_BY_VALUE}
@@ -178,83 +169,8 @@ def _instance_tags(plan: Plan) -> Expr:
     return Expr(f"merge(each.value.tags, local.sweep_tags, {identity_object})")
 
 
-def _ami_key(run: Run) -> str:
-    ami = run.settings.ami
-    return f"{ami}/{run.settings.arch}" if ami in contract.AMI_ALIASES else ami
-
-
-def _security_key(run: Run) -> str:
-    network = network_key(run)
-    return f"net:{network}" if network is not None else "own:" + ",".join(run.settings.security_group_ids)
-
-
-def _profile_key(run: Run) -> str:
-    return _profile_key_of(run.settings)
-
-
-@cache  # runs share settings: the role's digest is computed once per distinct settings
-def _profile_key_of(settings: RunSettings) -> str:
-    spec = iam_spec(settings)
-    return f"role:{spec.key}" if spec is not None else f"existing:{settings.iam_instance_profile}"
-
-
-def _run_values(run: Run, spec: str, scripts: Mapping[str, str], head: str) -> dict[str, Any]:
-    """A run's entry in local.runs, lowered: free text escaped here; names, ids and keys are validated safe."""
-    settings = run.settings
-    script = script_text(run)
-    return {
-        "index": run.index,
-        "fingerprint": run.fingerprint,
-        "max_attempts": settings.max_attempts,
-        "max_interruptions": settings.max_interruptions,
-        "candidates": spec,  # its instance type, subnet and market: local.candidates (capacity)
-        "ami": _ami_key(run),
-        "spot_max_price": settings.spot_max_price_usd,
-        "volume_size": settings.volume_size_gib,
-        "key_name": None if settings.key_name is None else escape(settings.key_name),
-        "security_groups": _security_key(run),
-        "profile": _profile_key(run),
-        "head": escape(head),
-        "scripts": [scripts[script]] if script else [],
-        "tags": {key: escape(value) for key, value in _run_tags(run).items()},
-    }
-
-
 def _locals(plan: Plan, root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
-    amis: dict[str, Any] = {}
-    own_groups: dict[str, list[str]] = {}
-    profiles: dict[str, Any] = {}
-    for run in root.runs:
-        key = _ami_key(run)
-        amis[key] = Expr(f'nonsensitive(data.aws_ssm_parameter.ami["{key}"].value)') if run.settings.ami in contract.AMI_ALIASES else key
-        if network_key(run) is None:
-            own_groups[_security_key(run)] = sorted(run.settings.security_group_ids)
-        profile = _profile_key(run)
-        if profile.startswith("existing:"):
-            profiles[profile] = run.settings.iam_instance_profile
-    security_groups: Any = dict(own_groups)
-    if any(network_key(run) is not None for run in root.runs):
-        generated = Expr('{for key, group in aws_security_group.run : "net:${key}" => [group.id]}')
-        security_groups = Expr(f"merge({_hcl_object(own_groups)}, {generated.text})") if own_groups else generated
-    if root.roles:
-        generated_profiles = Expr('{for key, profile in aws_iam_instance_profile.run : "role:${key}" => profile.name}')
-        profiles_value: Any = Expr(f"merge({_hcl_object(profiles)}, {generated_profiles.text})") if profiles else generated_profiles
-    else:
-        profiles_value = profiles
-    return {
-        "locals": {
-            "runs": Lowered({run.name: _run_values(run, specs.key(run), scripts, heads[run.name]) for run in root.runs}),
-            "sweep_tags": _sweep_tags(plan),
-            "amis": amis,
-            "security_groups": security_groups,
-            "profiles": profiles_value,
-        }
-    }
-
-
-def _hcl_object(mapping: Mapping[str, Any]) -> str:
-    """A small literal map as an HCL object expression (keys and values are plain text or lists of it)."""
-    return "{" + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in sorted(mapping.items())) + "}"
+    return {"locals": {**run_locals(root, specs, scripts, heads), "sweep_tags": _sweep_tags(plan)}}
 
 
 def _user_data(gzipped: bool) -> dict[str, Expr]:
@@ -410,7 +326,7 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
         template = contract.DEFAULT_RESULTS_BUCKET.format(account_id="\0", region=plan.home_region)
         before, after = template.split("\0")
         bucket = Template((before, Expr("data.aws_caller_identity.current.account_id"), after))
-    aliases = sorted({_ami_key(run) for run in root.runs if run.settings.ami in contract.AMI_ALIASES})
+    aliases = sorted({ami_key(run) for run in root.runs if run.settings.ami in contract.AMI_ALIASES})
     if aliases:
         data["aws_ssm_parameter"] = {
             "ami": {
