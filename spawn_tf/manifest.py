@@ -91,10 +91,19 @@ class Location:
 
 def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
     """Each run as sweep.json and the root manifests list it, by name."""
-    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
+    return {run.name: run_record(run, root.name) for root in plan.roots for run in root.runs}
 
 
-def _run_record(run: Run, root: str) -> dict[str, Any]:
+OWN_RECORD_KEYS = ("index", "name", "region", "region_assigned", "fingerprint", "params", "env")  # the rest: its settings' and root's
+
+
+def own_record_values(run: Run) -> dict[str, Any]:
+    """The values of a run's record that are its own (OWN_RECORD_KEYS): runs of one settings and root differ only in them."""
+    return {"index": run.index, "name": run.name, "region": run.region, "region_assigned": run.region_assigned,
+            "fingerprint": run.fingerprint, "params": run.params, "env": run.env}  # fmt: skip
+
+
+def run_record(run: Run, root: str) -> dict[str, Any]:
     settings = run.settings
     return run.record(spot=settings.spot, **candidates_record(settings), max_attempts=settings.max_attempts,
                       max_interruptions=settings.max_interruptions, root=root)  # fmt: skip

@@ -66,9 +66,34 @@ def encode_at(value: Any, newline: str) -> Encoded:
     return Encoded("".join(parts), newline)
 
 
-def encode_item(value: Any) -> Encoded:
-    """`value`'s JSON text as an item of a top-level key's list."""
-    return encode_at(value, ITEM_NEWLINE)
+class Shaped:
+    """The JSON text of mappings that differ only in some keys' values: the rest is encoded once, and
+    each mapping's own values are put in (a sweep's runs share their settings)."""
+
+    def __init__(self, shared: Mapping[str, Any], own: tuple[str, ...], newline: str) -> None:
+        self.inner = newline + "  "
+        self.newline = newline
+        self.own = tuple(sorted(own))  # the order dump_json writes them in
+        text = encode_at({**shared, **dict.fromkeys(own, Encoded(_OWN, self.inner))}, newline).text
+        self.parts = text.split(_OWN)
+        assert len(self.parts) == len(own) + 1, "an own value's stand-in in the shared text"
+
+    def encode(self, own: Mapping[str, Any]) -> Encoded:
+        """The text of the mapping with these own values (a key of each in `own`)."""
+        pieces = [self.parts[0]]
+        for key, part in zip(self.own, self.parts[1:], strict=True):
+            value = own[key]
+            if type(value) is str:
+                pieces.append(json_string(value))
+            elif (text := _scalar(value)) is not None:
+                pieces.append(text)
+            else:
+                _encode(value, self.inner, pieces)
+            pieces.append(part)
+        return Encoded("".join(pieces), self.newline)
+
+
+_OWN = "\0"  # stands for an own value in the shared text: encoded JSON never holds a raw NUL
 
 
 def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON type

@@ -10,14 +10,13 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.emit.capacity import Specs
 from spawn_tf.emit.hcl import Expr, Lowered, escape
-from spawn_tf.emit.json_text import Encoded, encode_at, json_string
+from spawn_tf.emit.json_text import Encoded, Shaped
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Root, iam_spec, network_key
 from spawn_tf.userdata import script_text
 
 RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"runs": {name: entry}}}
-_OWN = "\0"  # stands in the shared text for a run's own value (JSON text never holds a raw NUL)
-_OWN_KEYS = ("fingerprint", "head", "index")  # a run's own values, in the entry's (sorted) key order
+_OWN_KEYS = ("fingerprint", "head", "index")  # a run's own values; the rest of its entry comes from its settings
 
 
 def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
@@ -46,42 +45,34 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapp
 
 
 def _run_entries(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Encoded]:
-    """Each run's entry, encoded: the text its settings give is made once and each run's own values put in it."""
-    shared: dict[int, list[str]] = {}
+    """Each run's entry, encoded: the text its settings give is made once and each run's own values put in."""
+    shapes: dict[int, Shaped] = {}
     entries = {}
     for run in root.runs:
-        parts = shared.get(id(run.settings))
-        if parts is None:
-            parts = shared[id(run.settings)] = _shared_entry(run, specs.key(run), scripts).text.split(_OWN)
-            assert len(parts) == len(_OWN_KEYS) + 1, "a run's own value in its shared text"
-        fingerprint, head, index = (json_string(run.fingerprint), json_string(escape(heads[run.name])), str(run.index))
-        entries[run.name] = Encoded(f"{parts[0]}{fingerprint}{parts[1]}{head}{parts[2]}{index}{parts[3]}", RUN_NEWLINE)
+        shape = shapes.get(id(run.settings))
+        if shape is None:
+            shape = shapes[id(run.settings)] = Shaped(_shared_values(run, specs.key(run), scripts), _OWN_KEYS, RUN_NEWLINE)
+        entries[run.name] = shape.encode({"fingerprint": run.fingerprint, "head": escape(heads[run.name]), "index": run.index})
     return entries
 
 
-def _shared_entry(run: Run, spec: str, scripts: Mapping[str, str]) -> Encoded:
-    """A run's entry in local.runs, lowered (free text escaped here; names, ids and keys are validated safe), with its
-    own values (fingerprint, head, index) left as `_OWN`."""
+def _shared_values(run: Run, spec: str, scripts: Mapping[str, str]) -> dict[str, Any]:
+    """A run's entry in local.runs but its own values, lowered: free text escaped here; names, ids and keys are validated safe."""
     settings = run.settings
     script = script_text(run)
-    own = Encoded(_OWN, RUN_NEWLINE + "  ")
-    return encode_at(
-        {
-            **dict.fromkeys(_OWN_KEYS, own),
-            "max_attempts": settings.max_attempts,
-            "max_interruptions": settings.max_interruptions,
-            "candidates": spec,  # its instance type, subnet and market: local.candidates (capacity)
-            "ami": ami_key(run),
-            "spot_max_price": settings.spot_max_price_usd,
-            "volume_size": settings.volume_size_gib,
-            "key_name": None if settings.key_name is None else escape(settings.key_name),
-            "security_groups": _security_key(run),
-            "profile": _profile_key(settings),
-            "scripts": [scripts[script]] if script else [],
-            "tags": {key: escape(value) for key, value in _run_tags(settings).items()},
-        },
-        RUN_NEWLINE,
-    )
+    return {
+        "max_attempts": settings.max_attempts,
+        "max_interruptions": settings.max_interruptions,
+        "candidates": spec,  # its instance type, subnet and market: local.candidates (capacity)
+        "ami": ami_key(run),
+        "spot_max_price": settings.spot_max_price_usd,
+        "volume_size": settings.volume_size_gib,
+        "key_name": None if settings.key_name is None else escape(settings.key_name),
+        "security_groups": _security_key(run),
+        "profile": _profile_key(settings),
+        "scripts": [scripts[script]] if script else [],
+        "tags": {key: escape(value) for key, value in _run_tags(settings).items()},
+    }
 
 
 def ami_key(run: Run) -> str:

@@ -19,11 +19,11 @@ from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import with_record
 from spawn_tf.emit.forked import in_forked_process
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json, dump_json_chunks, encode_item
+from spawn_tf.emit.json_text import ITEM_NEWLINE, Encoded, Shaped, dump_json, dump_json_chunks
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
-from spawn_tf.manifest import root_manifest, run_records, sweep_manifest
+from spawn_tf.manifest import OWN_RECORD_KEYS, own_record_values, root_manifest, run_record, sweep_manifest
 from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
@@ -78,10 +78,23 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
 
     A run's record is encoded once: it is the same text, at the same depth, in both files.
     """
-    records = {name: encode_item(record) for name, record in run_records(plan).items()}
+    records = _record_texts(plan)
     for root in plan.roots:
         yield PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE, dump_json(root_manifest(plan, root, records))
     yield PurePosixPath(contract.MANIFEST_FILE), dump_json_chunks(sweep_manifest(plan, records, source_text))
+
+
+def _record_texts(plan: Plan) -> dict[str, Encoded]:
+    """Each run's record as `run_record` makes it, encoded from its settings' and root's text, made once, and its own values."""
+    shapes: dict[tuple[int, str], Shaped] = {}
+    texts = {}
+    for root in plan.roots:
+        for run in root.runs:
+            shape = shapes.get((id(run.settings), root.name))
+            if shape is None:
+                shape = shapes[id(run.settings), root.name] = Shaped(run_record(run, root.name), OWN_RECORD_KEYS, ITEM_NEWLINE)
+            texts[run.name] = shape.encode(own_record_values(run))
+    return texts
 
 
 def emit_root(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[PurePosixPath, bytes]:

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
-from spawn_tf.emit.json_text import dump_json, dump_json_chunks, encode_item
+from spawn_tf.emit.json_text import ITEM_NEWLINE, Shaped, dump_json, dump_json_chunks, encode_at
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
@@ -28,9 +28,18 @@ def test_dump_json_chunks_join_to_dump_json(document: dict[str, object], items_p
 
 @given(st.dictionaries(st.text(), st.lists(json_values, max_size=5), max_size=4), st.integers(1, 3))
 def test_items_encoded_once_read_as_the_items_themselves(document: dict[str, list[object]], items_per_chunk: int) -> None:
-    encoded = {key: [encode_item(item) for item in items] for key, items in document.items()}
+    encoded = {key: [encode_at(item, ITEM_NEWLINE) for item in items] for key, items in document.items()}
     assert dump_json(encoded) == dump_json(document)
     assert b"".join(dump_json_chunks(encoded, items_per_chunk)) == dump_json(document)
+
+
+@given(st.dictionaries(st.text(), json_values, max_size=5), st.lists(st.dictionaries(st.text(), json_values, max_size=5), min_size=1, max_size=3))
+def test_shaped_mappings_read_as_the_mappings_themselves(shared: dict[str, object], owns: list[dict[str, object]]) -> None:
+    keys = tuple(sorted(set().union(*owns)))
+    shape = Shaped(shared, keys, ITEM_NEWLINE)
+    for own in owns:
+        values = {key: own.get(key) for key in keys}
+        assert shape.encode(values) == encode_at({**shared, **values}, ITEM_NEWLINE)
 
 
 def _unescape(template: str) -> str:

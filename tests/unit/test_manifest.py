@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf import contract, manifest
+from spawn_tf.emit.json_text import dump_json
 from spawn_tf.emit.terraform import emit_plan
 from spawn_tf.pipeline import compile_file
 
@@ -61,6 +62,8 @@ def test_the_forked_writer_makes_the_same_manifests_in_sweep_order(write_sweep: 
     assert emit_plan(checked.plan, checked.heads, fork_manifest=True) == inline
     sweep = json.loads(inline[PurePosixPath(contract.MANIFEST_FILE)])
     assert [record["name"] for record in sweep["runs"]] == [f"r{index}" for index in range(6)]  # by index, not by root
+    records = manifest.run_records(checked.plan)  # each run's own values in the text its settings share
+    assert sweep["runs"] == [json.loads(dump_json(records[f"r{index}"])) for index in range(6)]
     for root in checked.plan.roots:
         records = json.loads(inline[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE])["runs"]
         assert records == [record for record in sweep["runs"] if record["root"] == root.name]
