@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,7 +18,7 @@ class Build:
     destination: Path
     file: Path
     checked: Checked
-    files: Mapping[PurePosixPath, bytes] | Emitter  # the compiled files, or what makes them one at a time when called (`pipeline.compile_lazily`)
+    files: Emitter  # makes the compiled files one at a time when called (`pipeline.compile_lazily`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Placement:
     failures: int  # files not compiled, or clashing
 
 
-def place_builds(output: Path, sweep_files: Sequence[Path], compiled: Sequence[tuple[Checked, Mapping[PurePosixPath, bytes] | Emitter] | None]) -> Placement:
+def place_builds(output: Path, sweep_files: Sequence[Path], compiled: Sequence[tuple[Checked, Emitter] | None]) -> Placement:
     """Each compiled sweep's destination; a file that failed (None) or shares a sweep id with an earlier one stops them all."""
     builds: list[Build] = []
     clashes: list[Clash] = []

@@ -184,13 +184,14 @@ def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, stri
 
 
 def _check_build(build: Any) -> bool:
-    from spawn_tf.emit.files import survey, tree_differences
+    from spawn_tf.emit.files import checked_survey, tree_differences
 
-    destination, file, files = build.destination, build.file, dict(build.files())
-    differences = tree_differences(destination, files)
+    destination, file = build.destination, build.file
+    update = checked_survey(destination, build.files())  # each file compared as it is made
+    differences = tree_differences(destination, update)
     for line in differences:
         click.echo(f"{destination}: {line}", err=True)
-    _notices(destination, survey(destination, files), written=False)  # readable: tree_differences just read it
+    _notices(destination, update, written=False)
     click.echo(f"{destination}: {'differs from' if differences else 'matches'} {file}", err=True)
     return not differences
 

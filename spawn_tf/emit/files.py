@@ -87,11 +87,21 @@ class WriteError(Exception):
         return f"{action}; {self.outcome}"
 
 
-def survey(destination: Path, files: Tree) -> Update:
-    """Compare a build folder with a compiled tree; reads only. `write_tree` does the same as it writes, `--check` reports it."""
-    tree = frozenset(path for path in files if path != RECORD)
-    changed = frozenset(path for path in tree if _content(destination / path) != files[path])
-    return _survey(destination, tree, changed, _staging_folders(destination))
+def survey(destination: Path, files: Files) -> Update:
+    """Compare a build folder with a compiled tree, one file at a time; reads only. `write_tree` does the same as it
+    writes, `--check` reports it."""
+    tree: set[PurePosixPath] = set()
+    changed: set[PurePosixPath] = set()
+    for path, content in _compiled(files):
+        tree.add(path)
+        if _content(destination / path) != content:
+            changed.add(path)
+    return _survey(destination, frozenset(tree), frozenset(changed), _staging_folders(destination))
+
+
+def _compiled(files: Files) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """The files' (path, content) pairs but the record, which write_tree makes."""
+    return ((path, content) for path, content in (files.items() if isinstance(files, Mapping) else files) if path != RECORD)
 
 
 def _survey(destination: Path, tree: frozenset[PurePosixPath], changed: frozenset[PurePosixPath], staging: tuple[Path, ...]) -> Update:
@@ -218,9 +228,7 @@ class _Staging:
         """Stage each file that is new or differs from the build's; (every path, the staged ones)."""
         tree: set[PurePosixPath] = set()
         changed: set[PurePosixPath] = set()
-        for path, content in files.items() if isinstance(files, Mapping) else files:
-            if path == RECORD:  # write_tree makes the record
-                continue
+        for path, content in _compiled(files):
             tree.add(path)
             if _content(self.destination / path) != content:
                 self.stage(path, content)
@@ -368,12 +376,17 @@ def write_atomic(path: Path, content: bytes) -> None:
             os.unlink(temporary)
 
 
-def tree_differences(destination: Path, files: Tree) -> list[str]:
-    """What compiling would change in the folder: 'missing: x', 'extra: y' (compile would delete it), 'changed: z'.
+def checked_survey(destination: Path, files: Files) -> Update:
+    """`survey` for `--check`: a folder that cannot be read is a WriteError naming it."""
+    return _guarded(destination, None, lambda: survey(destination, files), outcome=_NOTHING)
+
+
+def tree_differences(destination: Path, update: Update) -> list[str]:
+    """What compiling would change in the folder (`update`: its survey): 'missing: x', 'extra: y' (compile would delete
+    it), 'changed: z'.
 
     Only files compile writes or wrote count (its record's); anything else in the folder is not drift.
     """
-    update = _guarded(destination, None, lambda: survey(destination, files), outcome=_NOTHING)
     missing = sorted(path for path in update.writes if not destination.joinpath(*path.parts).exists())
     changed = sorted(path for path in update.writes if path not in missing)
     return [

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import PurePosixPath
@@ -23,8 +25,8 @@ def forking_pays() -> bool:
 Made = Iterable[tuple[PurePosixPath, bytes | Iterable[bytes]]]  # files, each whole or in pieces
 
 
-def in_forked_process(make: Callable[[], Made]) -> Callable[[], Iterator[tuple[PurePosixPath, bytes]]]:
-    """Start `make` in a forked process; the returned function waits for it and gives its files.
+def in_forked_process(make: Callable[[], Made]) -> Forked:
+    """Start `make` in a forked process; `Forked.files` waits for it and gives its files.
 
     The child shares this process's memory as it was at the fork, so nothing is pickled. It writes
     the files `make` gives, piece by piece as they are made, into an unnamed temporary file and ends
@@ -53,11 +55,22 @@ def in_forked_process(make: Callable[[], Made]) -> Callable[[], Iterator[tuple[P
             out.write(f"{_FAILED}{type(exc).__name__}: {exc}".encode())
         out.flush()
         os._exit(status)
+    return Forked(pid, out)
 
-    def files() -> Iterator[tuple[PurePosixPath, bytes]]:
-        _, status = os.waitpid(pid, 0)
-        with out:
-            if os.waitstatus_to_exitcode(status) != 0:
+
+class Forked:
+    """A forked process making files (`in_forked_process`)."""
+
+    def __init__(self, pid: int, out: BinaryIO) -> None:
+        self.pid = pid
+        self.out = out
+        self.status: int | None = None  # its exit status, once waited for
+
+    def files(self) -> Iterator[tuple[PurePosixPath, bytes]]:
+        """Wait for the process to end, then its files one at a time."""
+        _, self.status = os.waitpid(self.pid, 0)
+        with self.out as out:
+            if os.waitstatus_to_exitcode(self.status) != 0:
                 out.seek(0)
                 reason = out.read().rpartition(_FAILED.encode())[2]  # after whatever the child wrote before it failed
                 raise RuntimeError(f"the forked writer failed: {reason.decode(errors='replace')}")
@@ -69,7 +82,13 @@ def in_forked_process(make: Callable[[], Made]) -> Callable[[], Iterator[tuple[P
                 out.seek(start)
                 yield PurePosixPath(path), out.read(length)
 
-    return files
+    def close(self) -> None:
+        """End the process if it was not waited for (its files are no longer wanted, e.g. a write failed)."""
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            _, self.status = os.waitpid(self.pid, 0)
+        self.out.close()
 
 
 def _unnamed_file() -> BinaryIO:

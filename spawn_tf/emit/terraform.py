@@ -64,13 +64,17 @@ def emit_files(
     """
     manifests = lambda: manifest_files(plan, source_text)  # noqa: E731
     forked = in_forked_process(manifests) if fork_manifest else None
-    for root in plan.roots:
-        for name, content in emit_root(plan, root, run_heads).items():
-            yield PurePosixPath(root.name) / name, content
-    if plan.sweep.max_concurrent is not None:
-        yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
-    for path, content in forked() if forked else manifests():
-        yield path, content if isinstance(content, bytes) else b"".join(content)
+    try:
+        for root in plan.roots:
+            for name, content in emit_root(plan, root, run_heads).items():
+                yield PurePosixPath(root.name) / name, content
+        if plan.sweep.max_concurrent is not None:
+            yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
+        for path, content in forked.files() if forked else manifests():
+            yield path, content if isinstance(content, bytes) else b"".join(content)
+    finally:  # also when the files stop being read (a write failed): no process is left behind
+        if forked is not None:
+            forked.close()
 
 
 def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]:

@@ -7,12 +7,12 @@ from pathlib import Path
 from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf.builds import Clash, place_builds
-from spawn_tf.pipeline import compile_file
+from spawn_tf.pipeline import compile_lazily
 
 
 def _compiled(write_sweep: WriteSweep, name: str, sweep_id: str) -> tuple[Path, object]:
     path = write_sweep(f"sweep: {sweep_id}\n" + QUIET_DEFAULTS + "params:\n  - {name: a}\n", name)
-    checked, files = compile_file(path)
+    checked, files = compile_lazily(path)
     assert files is not None, [d.render() for d in checked.diagnostics]
     return path, (checked, files)
 
