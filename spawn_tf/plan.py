@@ -5,6 +5,7 @@ Also the per-root facts the emitter needs: where results go, which IAM roles and
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import Counter
@@ -175,13 +176,14 @@ def _fitting_count(keys: list[int], limit: int, least: int, most: int) -> tuple[
     """The smallest shard count in [least, most] at which jump hash puts at most `limit` keys in each
     shard (or `most`), with each key's shard. Each key's jumps are computed once: going from n to n + 1
     shards moves exactly the keys that have a jump at n, into shard n."""
-    jumps = [_jumps(key, most) for key in keys]
-    placed = [max(j for j in key_jumps if j < least) for key_jumps in jumps]
+    placed: list[int] = []
     arriving: dict[int, list[int]] = {}
-    for index, key_jumps in enumerate(jumps):
-        for jump in key_jumps:
-            if jump >= least:
-                arriving.setdefault(jump, []).append(index)
+    for index, key in enumerate(keys):
+        key_jumps = _jumps(key, most)
+        cut = bisect.bisect_left(key_jumps, least)  # jumps ascend from 0: the last one below `least` is its shard
+        placed.append(key_jumps[cut - 1])
+        for jump in key_jumps[cut:]:
+            arriving.setdefault(jump, []).append(index)
     loads = Counter(placed)
     count = least
     while max(loads.values()) > limit and count < most:
@@ -216,13 +218,13 @@ def _jumps(key: int, buckets: int) -> list[int]:
     """Lamping and Veach's jump consistent hash (arXiv:1406.2294), every answer at once: with n <= `buckets`
     buckets a key lands in the largest of these jumps below n, so going from n to n + 1 buckets moves only
     the keys that land in the new bucket, 1/(n + 1) of them."""
-    jumps, bucket, jump = [], -1, 0
-    while jump < buckets:
-        bucket = jump
-        jumps.append(bucket)
-        key = (key * 2862933555777941757 + 1) % 2**64
-        jump = int((bucket + 1) * (2**31 / ((key >> 33) + 1)))
-    return jumps
+    jumps, jump = [0], 0  # every key is in bucket 0 while there is one bucket
+    while True:
+        key = (key * 2862933555777941757 + 1) & 0xFFFF_FFFF_FFFF_FFFF  # mod 2**64
+        jump = int((jump + 1) * (2**31 / ((key >> 33) + 1)))
+        if jump >= buckets:
+            return jumps
+        jumps.append(jump)
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
