@@ -18,7 +18,7 @@ from spawn_tf.diagnostics import Diagnostic, Severity, has_errors, ordered
 from spawn_tf.load import DataPath, Document
 from spawn_tf.model import RandomParameter, Run, RunSettings, Sweep, Workdir
 from spawn_tf.run_settings import Packed, Problem, parse_settings, secret_problem, value_problem
-from spawn_tf.shape import MissingField, Shape, TemplateValues, make_shape, shared_texts, template_fields, template_value
+from spawn_tf.shape import MissingField, Shape, TemplateValues, make_shape, shared_strings, shared_texts, template_fields, template_value
 from spawn_tf.values import env_text
 from spawn_tf.workdir import workdir_setting
 
@@ -56,6 +56,8 @@ class _Expander:
         self.texts = shared_texts(sweep)
         self.template_fields = None if sweep.name_template is None else template_fields(sweep.name_template)
         self.checked_values: set[tuple[str, str]] = set()
+        self.unchecked = shared_strings(sweep)  # those of the grid's runs, until each is checked
+        self.suffixes: dict[tuple[str | None, str], bytes] = {}  # the fingerprint's input after the variables
         self.names: dict[str, int] = {}
         self.unnamed_reported = False
         self.regional_uses: dict[DataPath, set[str]] = {}
@@ -78,14 +80,16 @@ class _Expander:
             settings, settings_fingerprint = self._settings(origin, shape, settings_raw, region)
             if shape.regional:
                 self._note_regional_uses(origin, shape.regional, settings_raw, region)
-            self._check_values(origin, params)
+            if self.unchecked or origin.kind != "grid":  # a grid's runs have only the grid's and the defaults' values
+                self._check_values(origin, params)
             env = {contract.ENV_RUN_NAME: name}
             for param, variable in shape.env:
                 value = params[param]
                 env[variable] = texts.get(id(value)) or env_text(value)  # "" is recomputed: the same
             # NUL cannot occur in names or values (a value holding one is an error): it separates them.
-            identity = "\0".join([f"{variable}\0{env[variable]}" for variable in shape.order])
-            fingerprint = hashlib.sha256(f"{identity}\0\0{explicit_region or ''}\0\0{settings_fingerprint}".encode()).hexdigest()[:12]
+            identity = hashlib.sha256("\0".join([f"{variable}\0{env[variable]}" for variable in shape.order]).encode())
+            identity.update(self._suffix(explicit_region, settings_fingerprint))
+            fingerprint = identity.hexdigest()[:12]
             yield Run(
                 index=index,
                 name=name,
@@ -198,8 +202,9 @@ class _Expander:
 
     def _settings(self, origin: _Origin, shape: Shape, raw: dict[str, Any], region: str) -> tuple[RunSettings, str]:
         # Keyed by identity: runs share their defaults' and the grid's value objects, so equal settings are
-        # found without serializing them; each entry keeps its values alive, so that no id is reused.
-        key = (region, id(shape), *[id(raw[setting]) for setting in shape.own_keyed])  # the others are the defaults'
+        # found without serializing them; each entry keeps its values alive, so that no id is reused. The
+        # shape says which keys are the run's own: the others' values are the defaults'.
+        key = (region, id(shape), *[id(raw[setting]) for setting in shape.own_keyed]) if shape.own_keyed else (region, id(shape))
         found = self.settings_cache.get(key)
         if found is None:
             settings, fingerprint, problems = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results,
@@ -210,6 +215,13 @@ class _Expander:
         for problem in found[2]:
             self._report(origin, problem)
         return found[0], found[1]
+
+    def _suffix(self, explicit_region: str | None, settings_fingerprint: str) -> bytes:
+        key = (explicit_region, settings_fingerprint)
+        found = self.suffixes.get(key)
+        if found is None:
+            found = self.suffixes[key] = f"\0\0{explicit_region or ''}\0\0{settings_fingerprint}".encode()
+        return found
 
     def _note_regional_uses(self, origin: _Origin, settings: tuple[str, ...], raw: Mapping[str, Any], region: str) -> None:
         for setting in settings:
@@ -224,6 +236,7 @@ class _Expander:
         for key, value in params.items():
             if isinstance(value, str) and (key, value) not in self.checked_values:
                 self.checked_values.add((key, value))
+                self.unchecked.discard((key, value))
                 for problem in (value_problem(key, value), secret_problem(key, value)):
                     if problem:
                         self._report(origin, problem)
