@@ -120,8 +120,9 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
     else:
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)
-    used = {run.settings.code_sha256 for run in runs}
-    needed = {name for settings in {id(run.settings): run.settings for run in runs}.values() for name in module_names(sweep, settings)}
+    distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
+    used = {settings.code_sha256 for settings in distinct}
+    needed = {name for settings in distinct for name in module_names(sweep, settings)}
     shipped = {
         name: Module(name=name, data=data, sha256=hashlib.sha256(data).hexdigest())
         for name, data in sorted((modules or {}).items())
@@ -166,10 +167,10 @@ def _shards(region: str, runs: list[Run], limit: int) -> dict[str, tuple[Run, ..
     count, placed = _fitting_count(keys, limit, least, most)
     if max(Counter(placed).values()) > limit:
         placed = _bounded(keys, placed, limit, most)
-    shards: dict[str, list[Run]] = {f"{region}-{i:02d}": [] for i in range(1, count + 1)}
+    shards: list[list[Run]] = [[] for _ in range(count)]
     for run, shard in zip(runs, placed, strict=True):
-        shards[f"{region}-{shard + 1:02d}"].append(run)
-    return {name: tuple(members) for name, members in shards.items() if members}
+        shards[shard].append(run)
+    return {f"{region}-{shard + 1:02d}": tuple(members) for shard, members in enumerate(shards) if members}
 
 
 def _fitting_count(keys: list[int], limit: int, least: int, most: int) -> tuple[int, list[int]]:
