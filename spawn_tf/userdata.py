@@ -206,23 +206,31 @@ def run_head(run: Run, agent_line: str | None = None) -> str:
 
     `agent_line` is `agent_settings_line(run.settings)`, passed in by callers that share it between runs.
     """
-    return SHEBANG + backstop_line(run) + _parameter_lines(run) + _identity_line(run) + (agent_line or agent_settings_line(run.settings))
+    parameters = "".join([_export_line(item, {}) for item in run.env.items()])
+    return SHEBANG + backstop_line(run) + parameters + _identity_line(run) + (agent_line or agent_settings_line(run.settings))
 
 
 def heads(runs: Iterable[Run]) -> dict[str, str]:
-    """`run_head` of many runs; runs share settings objects, so the lines before and after a run's own are made once per settings."""
+    """`run_head` of many runs; runs share settings objects and a grid's runs share values, so the lines before and
+    after a run's own are made once per settings, and each parameter's line once per value."""
     shared: dict[int, tuple[str, str]] = {}
+    lines: dict[tuple[str, str], str] = {}
     found = {}
     for run in runs:
         around = shared.get(id(run.settings))
         if around is None:
             around = shared[id(run.settings)] = (SHEBANG + backstop_line(run), agent_settings_line(run.settings))
-        found[run.name] = around[0] + _parameter_lines(run) + _identity_line(run) + around[1]
+        parameters = "".join([lines.get(item) or _export_line(item, lines) for item in run.env.items()])
+        found[run.name] = f"{around[0]}{parameters}{_identity_line(run)}{around[1]}"
     return found
 
 
-def _parameter_lines(run: Run) -> str:
-    return "".join([f"export {name}={shquote(value)}\n" for name, value in run.env.items()])
+def _export_line(item: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:
+    """`export NAME='value'`, kept in `lines` for the runs that hold the same value (a run's own name is no other's)."""
+    line = f"export {item[0]}={shquote(item[1])}\n"
+    if item[0] != contract.ENV_RUN_NAME:
+        lines[item] = line
+    return line
 
 
 def _identity_line(run: Run) -> str:
