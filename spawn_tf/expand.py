@@ -87,7 +87,7 @@ class _Expander:
                 value = params[param]
                 env[variable] = texts.get(id(value)) or env_text(value)  # "" is recomputed: the same
             # NUL cannot occur in names or values (a value holding one is an error): it separates them.
-            identity = hashlib.sha256("\0".join([f"{variable}\0{env[variable]}" for variable in shape.order]).encode())
+            identity = hashlib.sha256((shape.identity % shape.identity_values(env)).encode())
             identity.update(self._suffix(explicit_region, settings_fingerprint))
             fingerprint = identity.hexdigest()[:12]
             yield Run(
@@ -270,7 +270,7 @@ def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, Mapping[str, Any]]]:
     if sweep.grid:
         keys = [key for key, _ in sweep.grid]
         for i, combination in enumerate(itertools.product(*(values for _, values in sweep.grid))):
-            yield _Origin("grid", i), dict(zip(keys, combination, strict=True))
+            yield _Origin("grid", i), dict(zip(keys, combination, strict=False))  # of one length: product's; strict costs a check a run
     if sweep.random:
         for i in range(sweep.random.count):
             yield _Origin("random", i), {p.name: _draw(sweep.random.seed, i, p) for p in sweep.random.parameters}

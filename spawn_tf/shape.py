@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import operator
 import re
 import string
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,7 +74,10 @@ class Shape:
     regional: tuple[str, ...]  # those of contract.REGIONAL_SETTINGS, in that order
     params: tuple[tuple[str, str], ...]  # (key as written, parameter), in row order
     env: tuple[tuple[str, str], ...]  # (parameter, variable) of each parameter that can be an environment variable
-    order: tuple[str, ...]  # the run's variables, NAME among them, sorted by name: the fingerprint's order
+    # The fingerprint's variables (NAME among them) sorted by name: their values as `identity_values(env)` fill in
+    # `identity`, a %-format of each one's name and value (DESIGN §3).
+    identity: str
+    identity_values: Callable[[Mapping[str, str]], Any]
     problems: tuple[Problem, ...]  # bad parameter names
 
 
@@ -81,6 +86,7 @@ def make_shape(keys: tuple[str, ...], own: tuple[str, ...]) -> Shape:
     keyed = tuple(key for key in settings if key not in ("name", "region"))
     params = tuple((key, key.removeprefix(contract.PARAM_ESCAPE_PREFIX)) for key in keys if key not in SETTINGS)
     names, problems = map_env_names(tuple(dict.fromkeys(param for _, param in params)))
+    order = sorted((contract.ENV_RUN_NAME, *names.values()))
     return Shape(
         settings=settings,
         keyed=keyed,
@@ -88,7 +94,8 @@ def make_shape(keys: tuple[str, ...], own: tuple[str, ...]) -> Shape:
         regional=tuple(setting for setting in contract.REGIONAL_SETTINGS if setting in settings),
         params=params,
         env=tuple(names.items()),
-        order=tuple(sorted((contract.ENV_RUN_NAME, *names.values()))),
+        identity="\0".join(f"{variable.replace('%', '%%')}\0%s" for variable in order),
+        identity_values=operator.itemgetter(*order),  # one name: its value alone, which % takes as well as a tuple
         problems=problems,
     )
 

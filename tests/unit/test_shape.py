@@ -48,7 +48,10 @@ def test_shape_splits_settings_from_parameters_in_row_order() -> None:
     assert shape.keyed == ("instance_type",) and shape.own_keyed == ()
     assert shape.params == (("lr", "lr"), ("param:ttl", "ttl"), ("model-name", "model-name"))
     assert shape.env == (("lr", "LR"), ("ttl", "TTL"), ("model-name", "MODEL_NAME"))
-    assert shape.order == ("LR", "MODEL_NAME", "NAME", "TTL")
+    env = {"NAME": "r", "LR": "0.1", "TTL": "%s", "MODEL_NAME": "m"}
+    assert shape.identity % shape.identity_values(env) == "LR\x000.1\x00MODEL_NAME\x00m\x00NAME\x00r\x00TTL\x00%s"
+    alone = make_shape(("instance_type",), own=())
+    assert alone.identity % alone.identity_values({"NAME": "r-1"}) == "NAME\x00r-1"
     assert shape.problems == ()
 
 
