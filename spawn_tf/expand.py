@@ -70,16 +70,15 @@ class _Expander:
         defaults, texts = self.sweep.defaults, self.texts
         for index, (origin, own) in enumerate(_own_rows(self.sweep)):
             shape = self._shape(origin, own)
-            row = {**defaults, **own}
-            settings_raw = {key: row[key] for key in shape.settings}
+            row = {**defaults, **own}  # its settings are read from it (name and region are settings, never parameters)
             params = {param: row[key] for key, param in shape.params}
-            name = self._name(origin, index, settings_raw.get("name"), params)
-            explicit_region = settings_raw.get("region")
+            name = self._name(origin, index, row.get("name"), params)
+            explicit_region = row.get("region")
             region = explicit_region or self._place(name)
             self.run_regions.append(region)
-            settings, settings_fingerprint = self._settings(origin, shape, settings_raw, region)
+            settings, settings_fingerprint = self._settings(origin, shape, row, region)
             if shape.regional:
-                self._note_regional_uses(origin, shape.regional, settings_raw, region)
+                self._note_regional_uses(origin, shape.regional, row, region)
             if self.unchecked or origin.kind != "grid":  # a grid's runs have only the grid's and the defaults' values
                 self._check_values(origin, params)
             env = {contract.ENV_RUN_NAME: name}
@@ -200,13 +199,14 @@ class _Expander:
             self._report(origin, problem)
         return shape
 
-    def _settings(self, origin: _Origin, shape: Shape, raw: dict[str, Any], region: str) -> tuple[RunSettings, str]:
+    def _settings(self, origin: _Origin, shape: Shape, row: Mapping[str, Any], region: str) -> tuple[RunSettings, str]:
         # Keyed by identity: runs share their defaults' and the grid's value objects, so equal settings are
         # found without serializing them; each entry keeps its values alive, so that no id is reused. The
         # shape says which keys are the run's own: the others' values are the defaults'.
-        key = (region, id(shape), *[id(raw[setting]) for setting in shape.own_keyed]) if shape.own_keyed else (region, id(shape))
+        key = (region, id(shape), *[id(row[setting]) for setting in shape.own_keyed]) if shape.own_keyed else (region, id(shape))
         found = self.settings_cache.get(key)
         if found is None:
+            raw = {setting: row[setting] for setting in shape.settings}
             settings, fingerprint, problems = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results,
                                                              packed=self.packed)  # fmt: skip
             # One object for equal settings (the same in several regions): later stages group runs by identity.
