@@ -69,8 +69,7 @@ class Shape:
     params list with one set of keys, so it is made once per distinct set of keys."""
 
     settings: tuple[str, ...]  # the setting keys, in row order
-    keyed: tuple[str, ...]  # those its RunSettings depend on: all but name and region
-    own_keyed: tuple[str, ...]  # those of them the run's own row sets (the others are the defaults')
+    own_keyed: tuple[str, ...]  # those the run's own row sets that its RunSettings depend on (all but name and region)
     regional: tuple[str, ...]  # those of contract.REGIONAL_SETTINGS, in that order
     params: tuple[tuple[str, str], ...]  # (key as written, parameter), in row order
     env: tuple[tuple[str, str], ...]  # (parameter, variable) of each parameter that can be an environment variable
@@ -83,14 +82,12 @@ class Shape:
 
 def make_shape(keys: tuple[str, ...], own: tuple[str, ...]) -> Shape:
     settings = tuple(key for key in keys if key in SETTINGS)
-    keyed = tuple(key for key in settings if key not in ("name", "region"))
     params = tuple((key, key.removeprefix(contract.PARAM_ESCAPE_PREFIX)) for key in keys if key not in SETTINGS)
     names, problems = map_env_names(tuple(dict.fromkeys(param for _, param in params)))
     order = sorted((contract.ENV_RUN_NAME, *names.values()))
     return Shape(
         settings=settings,
-        keyed=keyed,
-        own_keyed=tuple(key for key in keyed if key in own),
+        own_keyed=tuple(key for key in settings if key in own and key not in ("name", "region")),
         regional=tuple(setting for setting in contract.REGIONAL_SETTINGS if setting in settings),
         params=params,
         env=tuple(names.items()),

@@ -43,9 +43,9 @@ def test_template_fields_of_an_unparsable_template_are_unknown() -> None:
 
 
 def test_shape_splits_settings_from_parameters_in_row_order() -> None:
-    shape = make_shape(("instance_type", "lr", "region", "param:ttl", "name", "model-name"), own=("lr", "region", "name"))
-    assert shape.settings == ("instance_type", "region", "name")
-    assert shape.keyed == ("instance_type",) and shape.own_keyed == ()
+    shape = make_shape(("instance_type", "lr", "region", "param:ttl", "name", "model-name", "ttl"), own=("lr", "region", "name", "ttl"))
+    assert shape.settings == ("instance_type", "region", "name", "ttl")
+    assert shape.own_keyed == ("ttl",)  # a run's own settings besides its name and region: the others are the defaults'
     assert shape.params == (("lr", "lr"), ("param:ttl", "ttl"), ("model-name", "model-name"))
     assert shape.env == (("lr", "LR"), ("ttl", "TTL"), ("model-name", "MODEL_NAME"))
     env = {"NAME": "r", "LR": "0.1", "TTL": "%s", "MODEL_NAME": "m"}
