@@ -128,4 +128,6 @@ def map_env_names(keys: tuple[str, ...]) -> tuple[dict[str, str], tuple[Problem,
 def shared_strings(sweep: Sweep) -> set[tuple[str, str]]:
     """(parameter, value) of every text value of the defaults and the grid: all that a grid's runs can hold."""
     pairs = [*sweep.defaults.items(), *((key, value) for key, values in sweep.grid for value in values)]
-    return {(key.removeprefix(contract.PARAM_ESCAPE_PREFIX), value) for key, value in pairs if key not in SETTINGS and isinstance(value, str)}
+    return {
+        (key.removeprefix(contract.PARAM_ESCAPE_PREFIX), value) for key, value in pairs if key not in SETTINGS and isinstance(value, str)
+    }
