@@ -15,7 +15,7 @@ from spawn_tf import contract
 from spawn_tf._version import __version__
 from spawn_tf.candidates import candidates_record
 from spawn_tf.contract import Market
-from spawn_tf.model import RunSettings
+from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
 from spawn_tf.stopping import Rule
 
@@ -91,20 +91,13 @@ class Location:
 
 def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
     """Each run as sweep.json and the root manifests list it, by name."""
-    found = {}
-    for root in plan.roots:
-        extras: dict[int, dict[str, Any]] = {}  # id(settings) -> the fields from them: runs share settings objects
-        for run in root.runs:
-            extra = extras.get(id(run.settings))
-            if extra is None:
-                extra = extras[id(run.settings)] = _settings_fields(run.settings, root.name)
-            found[run.name] = run.record_with(extra)
-    return found
+    return {run.name: _run_record(run, root.name) for root in plan.roots for run in root.runs}
 
 
-def _settings_fields(settings: RunSettings, root: str) -> dict[str, Any]:
-    return {"spot": settings.spot, **candidates_record(settings), "max_attempts": settings.max_attempts,
-            "max_interruptions": settings.max_interruptions, "root": root}  # fmt: skip
+def _run_record(run: Run, root: str) -> dict[str, Any]:
+    settings = run.settings
+    return run.record(spot=settings.spot, **candidates_record(settings), max_attempts=settings.max_attempts,
+                      max_interruptions=settings.max_interruptions, root=root)  # fmt: skip
 
 
 def root_manifest(plan: Plan, root: Root, records: Mapping[str, dict[str, Any]]) -> dict[str, Any]:

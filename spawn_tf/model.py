@@ -171,10 +171,6 @@ class Run:
 
     def record(self, **extra: Any) -> dict[str, Any]:
         """The fields every listing of a run carries (`expand`'s records, the manifests); `extra` after the instance type."""
-        return self.record_with(extra)
-
-    def record_with(self, extra: Mapping[str, Any]) -> dict[str, Any]:
-        """`record`, its extra fields given as one mapping (made once for the many runs that share them)."""
         return {
             "index": self.index,
             "name": self.name,

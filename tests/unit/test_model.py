@@ -15,12 +15,3 @@ def test_run_record_puts_extra_fields_after_the_instance_type(check: CheckSweep)
     assert record["env"]["LR"] == "1e-4" and record["name"] == "a" and record["fingerprint"] == run.fingerprint
     record["params"]["lr"] = 2  # a copy: the run stays as it was
     assert run.params["lr"] == 0.0001
-
-
-def test_run_record_with_one_mapping_is_the_record(check: CheckSweep) -> None:
-    checked = check(QUIET_DEFAULTS + "params:\n  - {name: a, lr: 1e-4}\n")
-    assert checked.runs is not None
-    run = checked.runs[0]
-    extra = {"spot": True, "root": "us-east-1"}
-    assert run.record_with(extra) == run.record(**extra) and list(run.record_with(extra)) == list(run.record(**extra))
-    assert run.record_with(extra)["env"] is not run.record_with(extra)["env"]  # each record has its own copies
