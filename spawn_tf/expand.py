@@ -10,26 +10,24 @@ import hashlib
 import itertools
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from spawn_tf import contract
 from spawn_tf.diagnostics import Diagnostic, Severity, has_errors, ordered
 from spawn_tf.load import DataPath, Document
 from spawn_tf.model import RandomParameter, Run, RunSettings, Sweep, Workdir
 from spawn_tf.run_settings import Packed, Problem, parse_settings, secret_problem, value_problem
-from spawn_tf.values import env_name, env_text
+from spawn_tf.shape import MissingField, Shape, TemplateValues, make_shape, shared_strings, shared_texts, template_fields, template_value
+from spawn_tf.values import env_text
 from spawn_tf.workdir import workdir_setting
 
 
-@dataclass(frozen=True, slots=True)
-class _Origin:
+class _Origin(NamedTuple):  # not a dataclass: one is made per run, and a tuple is made faster
     """Where a run came from in the file."""
 
     kind: str  # params | grid | random | defaults
     index: int  # the row of params, the combination of grid, the draw of random
-    grid_choice: tuple[int, ...] = ()
 
 
 def expand_runs(sweep: Sweep, document: Document, packed: Packed | None = None) -> tuple[tuple[Run, ...] | None, tuple[Diagnostic, ...]]:
@@ -52,10 +50,16 @@ class _Expander:
         self.document = document
         self.packed = packed
         self.problems: dict[tuple[DataPath, Problem], None] = {}
-        self.settings_cache: dict[tuple[str, tuple[tuple[str, int], ...]], tuple[RunSettings, str, tuple[Problem, ...]]] = {}
-        self.env_names_cache: dict[tuple[str, ...], tuple[dict[str, str], tuple[Problem, ...]]] = {}
+        self.shapes: dict[tuple[str, ...], Shape] = {}
+        self.settings_cache: dict[tuple[Any, ...], tuple[RunSettings, str, tuple[Problem, ...], tuple[Any, ...]]] = {}
+        self.interned: dict[RunSettings, RunSettings] = {}
+        self.texts = shared_texts(sweep)
+        self.template_fields = None if sweep.name_template is None else template_fields(sweep.name_template)
         self.checked_values: set[tuple[str, str]] = set()
+        self.unchecked = shared_strings(sweep)  # those of the grid's runs, until each is checked
+        self.suffixes: dict[tuple[str | None, str], bytes] = {}  # the fingerprint's input after the variables
         self.names: dict[str, int] = {}
+        self.unnamed_reported = False
         self.regional_uses: dict[DataPath, set[str]] = {}
         self.run_regions: list[str] = []
         self.results = _results_location(sweep)
@@ -63,26 +67,28 @@ class _Expander:
     # --- the runs ---
 
     def expand(self) -> Iterator[Run]:
-        defaults = self.sweep.defaults
+        defaults, texts = self.sweep.defaults, self.texts
         for index, (origin, own) in enumerate(_own_rows(self.sweep)):
-            row = {**defaults, **own}
-            settings_raw = {k: v for k, v in row.items() if k in _SETTINGS}
-            params = {k.removeprefix(contract.PARAM_ESCAPE_PREFIX): v for k, v in row.items() if k not in _SETTINGS}
-            env_names = self._env_names(origin, tuple(params))
-            env_values = {env_names[k]: env_text(v) for k, v in params.items() if k in env_names}
-            name = self._name(origin, index, settings_raw.get("name"), params)
-            explicit_region = settings_raw.get("region")
+            shape = self._shape(origin, own)
+            row = {**defaults, **own}  # its settings are read from it (name and region are settings, never parameters)
+            params = {param: row[key] for key, param in shape.params}
+            name = self._name(origin, index, row.get("name"), params)
+            explicit_region = row.get("region")
             region = explicit_region or self._place(name)
             self.run_regions.append(region)
-            settings, settings_fingerprint, problems = self._settings(settings_raw, region)
-            for problem in problems:
-                self._report(origin, problem)
-            self._note_regional_uses(origin, settings_raw, region)
-            self._check_values(origin, params)
-            env = {contract.ENV_RUN_NAME: name, **env_values}
+            settings, settings_fingerprint = self._settings(origin, shape, row, region)
+            if shape.regional:
+                self._note_regional_uses(origin, shape.regional, row, region)
+            if self.unchecked or origin.kind != "grid":  # a grid's runs have only the grid's and the defaults' values
+                self._check_values(origin, params)
+            env = {contract.ENV_RUN_NAME: name}
+            for param, variable in shape.env:
+                value = params[param]
+                env[variable] = texts.get(id(value)) or env_text(value)  # "" is recomputed: the same
             # NUL cannot occur in names or values (a value holding one is an error): it separates them.
-            identity = "\0".join(f"{name}\0{value}" for name, value in sorted(env.items()))
-            fingerprint = hashlib.sha256(f"{identity}\0\0{explicit_region or ''}\0\0{settings_fingerprint}".encode()).hexdigest()[:12]
+            identity = hashlib.sha256((shape.identity % shape.identity_values(env)).encode())
+            identity.update(self._suffix(explicit_region, settings_fingerprint))
+            fingerprint = identity.hexdigest()[:12]
             yield Run(
                 index=index,
                 name=name,
@@ -130,61 +136,96 @@ class _Expander:
 
     def _name(self, origin: _Origin, index: int, written: str | None, params: Mapping[str, Any]) -> str:
         if written is not None:
-            name, path = written, self._path(origin, "name")
+            name = written
         elif self.sweep.name_template is not None:
-            path = ("name_template",)
-            try:
-                name = self.sweep.name_template.format_map(_TemplateValues(params, index))
-            except _MissingField as missing:
-                self._report_at(path, Problem(Severity.ERROR, "bad-name-template",
-                                               f"name_template uses '{{{missing.field}}}', which is not a parameter of every run"))  # fmt: skip
+            templated = self._templated_name(index, params)
+            if templated is None:
                 return contract.default_run_name(self.sweep.id, index)
-            except (ValueError, TypeError) as exc:
-                self._report_at(path, Problem(Severity.ERROR, "bad-name-template", f"name_template cannot be filled in: {exc}"))
-                return contract.default_run_name(self.sweep.id, index)
-            if len(name) > contract.MAX_RUN_NAME_CHARS:  # not kept nor quoted whole: a parameter may make it long
-                self._report_at(path, Problem(Severity.ERROR, "bad-run-name",
-                                               f"name_template makes a name of {len(name)} characters ('{name[:40]}...'), more than the limit of {contract.MAX_RUN_NAME_CHARS}",
-                                               hint=_RUN_NAME_HINT))  # fmt: skip
-                return contract.default_run_name(self.sweep.id, index)
-            if not contract.RUN_NAME_PATTERN.fullmatch(name) or ".." in name:
-                self._report_at(path, Problem(Severity.ERROR, "bad-run-name", f"name_template makes '{name}', which is not a valid run name",
-                                               hint=_RUN_NAME_HINT))  # fmt: skip
+            name = templated
         else:
-            name, path = contract.default_run_name(self.sweep.id, index), self._origin_path(origin)
-        if written is None and self.sweep.name_template is None and origin.kind != "defaults":
-            self._report_at((), Problem(Severity.WARNING, "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
-                                         hint="inserting a run renames the later ones; name runs, or set name_template"))  # fmt: skip
+            name = contract.default_run_name(self.sweep.id, index)
+            if origin.kind != "defaults" and not self.unnamed_reported:
+                self.unnamed_reported = True  # one warning for the sweep, placed at its top
+                self._report_at((), Problem(Severity.WARNING, "unnamed-runs", "runs without a name are named '<sweep>-<index>'",
+                                             hint="inserting a run renames the later ones; name runs, or set name_template"))  # fmt: skip
         if ".." in name:
-            self._report_at(path, Problem(Severity.ERROR, "bad-run-name", f"run name '{name}' contains '..'", hint=_RUN_NAME_HINT))
+            self._report_at(self._name_path(origin, written), Problem(Severity.ERROR, "bad-run-name", f"run name '{name}' contains '..'",
+                                                                      hint=_RUN_NAME_HINT))  # fmt: skip
         if name in self.names:
-            self._report_at(path, Problem(Severity.ERROR, "duplicate-run-name",
-                                           f"run name '{name}' is already used by run {self.names[name]}",
-                                           hint="run names must be unique: they are S3 folders and Terraform keys"))  # fmt: skip
+            self._report_at(self._name_path(origin, written), Problem(Severity.ERROR, "duplicate-run-name",
+                                                                      f"run name '{name}' is already used by run {self.names[name]}",
+                                                                      hint="run names must be unique: they are S3 folders and Terraform keys"))  # fmt: skip
         else:
             self.names[name] = index
         return name
 
-    def _env_names(self, origin: _Origin, keys: tuple[str, ...]) -> dict[str, str]:
-        if keys not in self.env_names_cache:
-            self.env_names_cache[keys] = _map_env_names(keys)
-        names, problems = self.env_names_cache[keys]
-        for problem in problems:
+    def _templated_name(self, index: int, params: Mapping[str, Any]) -> str | None:
+        """The run's name from name_template, or None (reported) when it makes none."""
+        assert self.sweep.name_template is not None
+        path = ("name_template",)
+        read = params if self.template_fields is None else self.template_fields
+        try:
+            values = TemplateValues({key: template_value(params[key]) for key in read if key in params}, index=index)
+            name = self.sweep.name_template.format_map(values)
+        except MissingField as missing:
+            self._report_at(path, Problem(Severity.ERROR, "bad-name-template",
+                                           f"name_template uses '{{{missing.field}}}', which is not a parameter of every run"))  # fmt: skip
+            return None
+        except (ValueError, TypeError) as exc:
+            self._report_at(path, Problem(Severity.ERROR, "bad-name-template", f"name_template cannot be filled in: {exc}"))
+            return None
+        if len(name) > contract.MAX_RUN_NAME_CHARS:  # not kept nor quoted whole: a parameter may make it long
+            self._report_at(path, Problem(Severity.ERROR, "bad-run-name",
+                                           f"name_template makes a name of {len(name)} characters ('{name[:40]}...'), more than the limit of {contract.MAX_RUN_NAME_CHARS}",
+                                           hint=_RUN_NAME_HINT))  # fmt: skip
+            return None
+        if not contract.RUN_NAME_PATTERN.fullmatch(name) or ".." in name:
+            self._report_at(path, Problem(Severity.ERROR, "bad-run-name", f"name_template makes '{name}', which is not a valid run name",
+                                           hint=_RUN_NAME_HINT))  # fmt: skip
+        return name
+
+    def _name_path(self, origin: _Origin, written: str | None) -> DataPath:
+        """Where a run's name comes from: its `name`, name_template, or (a default name) its row."""
+        if written is not None:
+            return self._path(origin, "name")
+        return ("name_template",) if self.sweep.name_template is not None else self._origin_path(origin)
+
+    def _shape(self, origin: _Origin, own: Mapping[str, Any]) -> Shape:
+        keys = tuple(own)
+        shape = self.shapes.get(keys)
+        if shape is None:
+            shape = self.shapes[keys] = make_shape(tuple({**self.sweep.defaults, **own}), keys)
+        for problem in shape.problems:
             self._report(origin, problem)
-        return names
+        return shape
 
-    def _settings(self, raw: dict[str, Any], region: str) -> tuple[RunSettings, str, tuple[Problem, ...]]:
-        # Keyed by identity: runs share their defaults' value objects, so equal settings are found
-        # without serializing them; the sweep keeps every value alive while this cache exists.
-        key = (region, tuple((k, id(v)) for k, v in raw.items() if k not in ("name", "region")))
-        if key not in self.settings_cache:
-            self.settings_cache[key] = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results,
-                                                      packed=self.packed)  # fmt: skip
-        return self.settings_cache[key]
+    def _settings(self, origin: _Origin, shape: Shape, row: Mapping[str, Any], region: str) -> tuple[RunSettings, str]:
+        # Keyed by identity: runs share their defaults' and the grid's value objects, so equal settings are
+        # found without serializing them; each entry keeps its values alive, so that no id is reused. The
+        # shape says which keys are the run's own: the others' values are the defaults'.
+        key = (region, id(shape), *[id(row[setting]) for setting in shape.own_keyed]) if shape.own_keyed else (region, id(shape))
+        found = self.settings_cache.get(key)
+        if found is None:
+            raw = {setting: row[setting] for setting in shape.settings}
+            settings, fingerprint, problems = parse_settings(raw, region, ttl_required=self.sweep.budget is not None, results=self.results,
+                                                             packed=self.packed)  # fmt: skip
+            # One object for equal settings (the same in several regions): later stages group runs by identity.
+            settings = self.interned.setdefault(settings, settings)
+            found = self.settings_cache[key] = (settings, fingerprint, problems, tuple(raw.values()))
+        for problem in found[2]:
+            self._report(origin, problem)
+        return found[0], found[1]
 
-    def _note_regional_uses(self, origin: _Origin, raw: Mapping[str, Any], region: str) -> None:
-        for setting in contract.REGIONAL_SETTINGS:
-            value = raw.get(setting)
+    def _suffix(self, explicit_region: str | None, settings_fingerprint: str) -> bytes:
+        key = (explicit_region, settings_fingerprint)
+        found = self.suffixes.get(key)
+        if found is None:
+            found = self.suffixes[key] = f"\0\0{explicit_region or ''}\0\0{settings_fingerprint}".encode()
+        return found
+
+    def _note_regional_uses(self, origin: _Origin, settings: tuple[str, ...], raw: Mapping[str, Any], region: str) -> None:
+        for setting in settings:
+            value = raw[setting]
             if value is None or isinstance(value, dict):
                 continue
             if setting == "ami" and value in contract.AMI_ALIASES:
@@ -195,6 +236,7 @@ class _Expander:
         for key, value in params.items():
             if isinstance(value, str) and (key, value) not in self.checked_values:
                 self.checked_values.add((key, value))
+                self.unchecked.discard((key, value))
                 for problem in (value_problem(key, value), secret_problem(key, value)):
                     if problem:
                         self._report(origin, problem)
@@ -226,9 +268,9 @@ def _own_rows(sweep: Sweep) -> Iterator[tuple[_Origin, Mapping[str, Any]]]:
     for i, row in enumerate(sweep.params):
         yield _Origin("params", i), row
     if sweep.grid:
-        choices = [range(len(values)) for _, values in sweep.grid]
-        for i, choice in enumerate(itertools.product(*choices)):
-            yield _Origin("grid", i, choice), {key: values[j] for (key, values), j in zip(sweep.grid, choice, strict=True)}
+        keys = [key for key, _ in sweep.grid]
+        for i, combination in enumerate(itertools.product(*(values for _, values in sweep.grid))):
+            yield _Origin("grid", i), dict(zip(keys, combination, strict=False))  # of one length: product's; strict costs a check a run
     if sweep.random:
         for i in range(sweep.random.count):
             yield _Origin("random", i), {p.name: _draw(sweep.random.seed, i, p) for p in sweep.random.parameters}
@@ -258,7 +300,7 @@ def _written_at(sweep: Sweep, document: Document, origin: _Origin, key: str) -> 
     if origin.kind == "grid":
         for position, (grid_key, _) in enumerate(sweep.grid):
             if grid_key in (key, contract.PARAM_ESCAPE_PREFIX + key):
-                return ("grid", grid_key, origin.grid_choice[position])
+                return ("grid", grid_key, _grid_choice(sweep, origin.index)[position])
     if origin.kind == "random" and sweep.random and any(p.name == key for p in sweep.random.parameters):
         return ("random", "parameters", key)
     defaults = document.data.get("defaults", {})
@@ -274,14 +316,19 @@ def _origin_of(sweep: Sweep, index: int) -> _Origin:
         return _Origin("params", index)
     index -= len(sweep.params)
     if index < sweep.grid_size:
-        choice: list[int] = []
-        rest = index
-        for _, values in reversed(sweep.grid):  # itertools.product varies the last key fastest
-            rest, position = divmod(rest, len(values))
-            choice.insert(0, position)
-        return _Origin("grid", index, tuple(choice))
+        return _Origin("grid", index)
     index -= sweep.grid_size
     return _Origin("random", index) if sweep.random else _Origin("defaults", 0)
+
+
+def _grid_choice(sweep: Sweep, index: int) -> tuple[int, ...]:
+    """The position in each grid key's values of the grid's combination `index`."""
+    choice: list[int] = []
+    rest = index
+    for _, values in reversed(sweep.grid):  # itertools.product varies the last key fastest
+        rest, position = divmod(rest, len(values))
+        choice.insert(0, position)
+    return tuple(choice)
 
 
 def setting_path(sweep: Sweep, document: Document, run: Run, key: str) -> DataPath:
@@ -289,53 +336,11 @@ def setting_path(sweep: Sweep, document: Document, run: Run, key: str) -> DataPa
     return _written_at(sweep, document, _origin_of(sweep, run.index), key)
 
 
-_SETTINGS = frozenset(contract.RUN_SETTINGS)
 # Problems placed at a key rather than its value: bad parameter names, and settings nobody wrote
 # (placed at `defaults:`, where they would go).
 _KEY_CODES = frozenset({"bad-parameter-name", "reserved-parameter", "env-collision", "secret-value-key",
                         "no-instance-type", "no-ttl", "budget-needs-ttl", "no-workload"})  # fmt: skip
 _RUN_NAME_HINT = "run names use letters, digits, '.', '_' and '-', start with a letter or digit, at most 100 characters"
-
-
-class _MissingField(Exception):
-    def __init__(self, field: str) -> None:
-        super().__init__(field)
-        self.field = field
-
-
-class _TemplateValues(dict[str, Any]):
-    """name_template fields: the run's parameters as written, and its index."""
-
-    def __init__(self, params: Mapping[str, Any], index: int) -> None:
-        super().__init__({k: _template_value(v) for k, v in params.items()}, index=index)
-
-    def __missing__(self, key: str) -> Any:
-        raise _MissingField(key)
-
-
-def _template_value(value: Any) -> Any:
-    return value if isinstance(value, int | float | str) and not isinstance(value, bool) else env_text(value)
-
-
-def _map_env_names(keys: tuple[str, ...]) -> tuple[dict[str, str], tuple[Problem, ...]]:
-    names: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    problems: list[Problem] = []
-    for key in keys:
-        name = env_name(key)
-        if not contract.ENV_NAME_PATTERN.fullmatch(name):
-            problems.append(Problem(Severity.ERROR, "bad-parameter-name", f"parameter '{key}' cannot be an environment variable", key,
-                                     "parameter names use letters, digits, '_' and '-', and do not start with a digit"))  # fmt: skip
-        elif name in contract.RESERVED_ENV_NAMES or name.startswith(contract.RESERVED_ENV_PREFIXES):
-            problems.append(Problem(Severity.ERROR, "reserved-parameter", f"parameter '{key}' would set {name}, which is reserved", key,
-                                     "rename the parameter"))  # fmt: skip
-        elif name in owners:
-            problems.append(Problem(Severity.ERROR, "env-collision", f"parameters '{owners[name]}' and '{key}' both become {name}", key,
-                                     "rename one of them"))  # fmt: skip
-        else:
-            owners[name] = key
-            names[key] = name
-    return names, tuple(problems)
 
 
 # --- random search ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from spawn_tf import contract
@@ -163,8 +164,8 @@ class Run:
     name: str
     region: str
     region_assigned: bool  # placed by `regions` hashing (or the home region), not written
-    params: Mapping[str, Any]  # workload parameters, as written (keys without `param:`)
-    env: Mapping[str, str]  # NAME and the parameters' variables, as exported
+    params: MappingProxyType[str, Any]  # workload parameters, as written (keys without `param:`)
+    env: MappingProxyType[str, str]  # NAME and the parameters' variables, as exported
     settings: RunSettings
     fingerprint: str  # 12 hex digits over the effective configuration (DESIGN §3)
 
@@ -178,6 +179,6 @@ class Run:
             "instance_type": self.settings.instance_type,
             **extra,
             "fingerprint": self.fingerprint,
-            "params": dict(self.params),  # numbers that keep their text serialize as plain numbers
-            "env": dict(self.env),
+            "params": self.params.copy(),  # numbers that keep their text serialize as plain numbers
+            "env": self.env.copy(),  # (a proxy's copy is its dict's: dict() of a proxy reads it key by key)
         }

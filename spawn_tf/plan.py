@@ -5,6 +5,7 @@ Also the per-root facts the emitter needs: where results go, which IAM roles and
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import math
 from collections import Counter
@@ -119,8 +120,9 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
     else:
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)
-    used = {run.settings.code_sha256 for run in runs}
-    needed = {name for settings in {id(run.settings): run.settings for run in runs}.values() for name in module_names(sweep, settings)}
+    distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
+    used = {settings.code_sha256 for settings in distinct}
+    needed = {name for settings in distinct for name in module_names(sweep, settings)}
     shipped = {
         name: Module(name=name, data=data, sha256=hashlib.sha256(data).hexdigest())
         for name, data in sorted((modules or {}).items())
@@ -165,23 +167,24 @@ def _shards(region: str, runs: list[Run], limit: int) -> dict[str, tuple[Run, ..
     count, placed = _fitting_count(keys, limit, least, most)
     if max(Counter(placed).values()) > limit:
         placed = _bounded(keys, placed, limit, most)
-    shards: dict[str, list[Run]] = {f"{region}-{i:02d}": [] for i in range(1, count + 1)}
+    shards: list[list[Run]] = [[] for _ in range(count)]
     for run, shard in zip(runs, placed, strict=True):
-        shards[f"{region}-{shard + 1:02d}"].append(run)
-    return {name: tuple(members) for name, members in shards.items() if members}
+        shards[shard].append(run)
+    return {f"{region}-{shard + 1:02d}": tuple(members) for shard, members in enumerate(shards) if members}
 
 
 def _fitting_count(keys: list[int], limit: int, least: int, most: int) -> tuple[int, list[int]]:
     """The smallest shard count in [least, most] at which jump hash puts at most `limit` keys in each
     shard (or `most`), with each key's shard. Each key's jumps are computed once: going from n to n + 1
     shards moves exactly the keys that have a jump at n, into shard n."""
-    jumps = [_jumps(key, most) for key in keys]
-    placed = [max(j for j in key_jumps if j < least) for key_jumps in jumps]
+    placed: list[int] = []
     arriving: dict[int, list[int]] = {}
-    for index, key_jumps in enumerate(jumps):
-        for jump in key_jumps:
-            if jump >= least:
-                arriving.setdefault(jump, []).append(index)
+    for index, key in enumerate(keys):
+        key_jumps = _jumps(key, most)
+        cut = bisect.bisect_left(key_jumps, least)  # jumps ascend from 0: the last one below `least` is its shard
+        placed.append(key_jumps[cut - 1])
+        for jump in key_jumps[cut:]:
+            arriving.setdefault(jump, []).append(index)
     loads = Counter(placed)
     count = least
     while max(loads.values()) > limit and count < most:
@@ -216,13 +219,13 @@ def _jumps(key: int, buckets: int) -> list[int]:
     """Lamping and Veach's jump consistent hash (arXiv:1406.2294), every answer at once: with n <= `buckets`
     buckets a key lands in the largest of these jumps below n, so going from n to n + 1 buckets moves only
     the keys that land in the new bucket, 1/(n + 1) of them."""
-    jumps, bucket, jump = [], -1, 0
-    while jump < buckets:
-        bucket = jump
-        jumps.append(bucket)
-        key = (key * 2862933555777941757 + 1) % 2**64
-        jump = int((bucket + 1) * (2**31 / ((key >> 33) + 1)))
-    return jumps
+    jumps, jump = [0], 0  # every key is in bucket 0 while there is one bucket
+    while True:
+        key = (key * 2862933555777941757 + 1) & 0xFFFF_FFFF_FFFF_FFFF  # mod 2**64
+        jump = int((jump + 1) * (2**31 / ((key >> 33) + 1)))
+        if jump >= buckets:
+            return jumps
+        jumps.append(jump)
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:

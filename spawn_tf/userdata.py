@@ -206,21 +206,36 @@ def run_head(run: Run, agent_line: str | None = None) -> str:
 
     `agent_line` is `agent_settings_line(run.settings)`, passed in by callers that share it between runs.
     """
-    identity = {contract.ENV_RUN: run.name, contract.ENV_INDEX: str(run.index), contract.ENV_FINGERPRINT: run.fingerprint}
-    parameters = "".join(f"export {name}={shquote(value)}\n" for name, value in run.env.items())
-    return SHEBANG + backstop_line(run) + parameters + _exports(identity) + (agent_line or agent_settings_line(run.settings))
+    parameters = "".join([_export_line(item, {}) for item in run.env.items()])
+    return SHEBANG + backstop_line(run) + parameters + _identity_line(run) + (agent_line or agent_settings_line(run.settings))
 
 
 def heads(runs: Iterable[Run]) -> dict[str, str]:
-    """`run_head` of many runs; runs share settings objects, so each settings line is made once."""
-    lines: dict[int, str] = {}
+    """`run_head` of many runs; runs share settings objects and a grid's runs share values, so the lines before and
+    after a run's own are made once per settings, and each parameter's line once per value."""
+    shared: dict[int, tuple[str, str]] = {}
+    lines: dict[tuple[str, str], str] = {}
     found = {}
     for run in runs:
-        key = id(run.settings)
-        if key not in lines:
-            lines[key] = agent_settings_line(run.settings)
-        found[run.name] = run_head(run, lines[key])
+        around = shared.get(id(run.settings))
+        if around is None:
+            around = shared[id(run.settings)] = (SHEBANG + backstop_line(run), agent_settings_line(run.settings))
+        parameters = "".join([lines.get(item) or _export_line(item, lines) for item in run.env.items()])
+        found[run.name] = f"{around[0]}{parameters}{_identity_line(run)}{around[1]}"
     return found
+
+
+def _export_line(item: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:
+    """`export NAME='value'`, kept in `lines` for the runs that hold the same value (a run's own name is no other's)."""
+    line = f"export {item[0]}={shquote(item[1])}\n"
+    if item[0] != contract.ENV_RUN_NAME:
+        lines[item] = line
+    return line
+
+
+def _identity_line(run: Run) -> str:
+    """`_exports` of the run's name, index and fingerprint, written out: it is made for every run."""
+    return f"export {contract.ENV_RUN}={shquote(run.name)} {contract.ENV_INDEX}={shquote(str(run.index))} {contract.ENV_FINGERPRINT}={shquote(run.fingerprint)}\n"
 
 
 def agent_settings_line(settings: RunSettings) -> str:
@@ -303,14 +318,26 @@ def user_data(plan: Plan, run: Run, account_id: str | None = None) -> str:
 
 
 def raw_sizes(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[str, int]:
-    """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its head."""
-    shared = len((root_env(plan, root) + bucket_env(results_bucket(plan, None)) + agent_script()).encode())
-    return {run.name: len(heads[run.name].encode()) + shared + len(script_text(run).encode()) for run in root.runs}
+    """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its head; in the root's order."""
+    shared = _encoded_length(root_env(plan, root) + bucket_env(results_bucket(plan, None)) + agent_script())
+    rest: dict[int, int] = {}  # id(settings) -> bytes after the head: runs share settings objects
+    found = {}
+    for run in root.runs:
+        after = rest.get(id(run.settings))
+        if after is None:
+            after = rest[id(run.settings)] = shared + _encoded_length(script_text(run))
+        found[run.name] = _encoded_length(heads[run.name]) + after
+    return found
+
+
+def _encoded_length(text: str) -> int:
+    """len(text.encode()), without encoding ASCII text (str.isascii takes no time: CPython marks ASCII strings)."""
+    return len(text) if text.isascii() else len(text.encode())
 
 
 def compressed(raw: Mapping[str, int]) -> bool:
     """A root's user-data is compressed (base64gzip, in Terraform) when any of its runs would not fit raw."""
-    return any(size > contract.MAX_USER_DATA_BYTES for size in raw.values())
+    return max(raw.values(), default=0) > contract.MAX_USER_DATA_BYTES
 
 
 # Terraform's gzip is not Python's: a compressed estimate must fit with this much to spare.
@@ -335,14 +362,16 @@ def sizes(plan: Plan, run_heads: Mapping[str, str]) -> list[Size]:
     found = []
     for root in plan.roots:
         raw = raw_sizes(plan, root, run_heads)
-        packed = compressed(raw)
-        for run in root.runs:
-            if not packed:
-                found.append(Size(run=run, size=raw[run.name], compressed=False))
-                continue
-            script = script_text(run)
-            if script not in estimates:
-                estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), raw[run.name])
-            estimate, sample = estimates[script]
-            found.append(Size(run=run, size=estimate + max(0, raw[run.name] - sample), compressed=True))
+        if not compressed(raw):
+            found.extend([Size(run=run, size=size, compressed=False) for run, size in zip(root.runs, raw.values(), strict=True)])
+            continue
+        shared: dict[int, tuple[int, int]] = {}  # id(settings) -> its script's estimate: runs share settings objects
+        for run, size in zip(root.runs, raw.values(), strict=True):
+            estimate = shared.get(id(run.settings))
+            if estimate is None:
+                script = script_text(run)
+                if script not in estimates:
+                    estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), size)
+                estimate = shared[id(run.settings)] = estimates[script]
+            found.append(Size(run=run, size=estimate[0] + max(0, size - estimate[1]), compressed=True))
     return found

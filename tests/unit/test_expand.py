@@ -238,3 +238,24 @@ def test_expand_script_writing_where_the_role_cannot_warns(check: CheckSweep) ->
     assert write_codes("  iam_policy: s3:WriteOnly:results/other\n") == []  # $NAME/… might lie under other/: cannot tell
     assert write_codes("  iam_policy: s3:FullAccess\n") == ["full-access-policy"]
     assert write_codes("  iam_managed_policies: ['arn:aws:iam::aws:policy/AmazonS3FullAccess']\n") == []  # cannot know: no warning
+
+
+def test_expand_runs_with_equal_settings_share_one_settings_object(check: CheckSweep) -> None:
+    # Later stages make each settings' lines, records and roles once, by identity.
+    runs = _runs(check, QUIET_DEFAULTS + "name_template: r-{index}\ngrid:\n  region: [us-east-1, eu-west-1]\n  i: [1, 2]\n"
+                        "params:\n  - {name: p, i: 3, region: us-west-2}\n")  # fmt: skip
+    assert len({id(run.settings) for run in runs}) == 1
+    other = _runs(check, QUIET_DEFAULTS + "name_template: r-{index}\ngrid:\n  ttl: [1h, 2h]\n")
+    assert other[0].settings is not other[1].settings and other[0].settings.ttl_seconds == 3600
+
+
+def test_expand_name_template_fields_keep_numbers_and_write_the_rest_as_text(check: CheckSweep) -> None:
+    runs = _runs(check, QUIET_DEFAULTS + 'name_template: "r-{i:03d}-{flag}-{lr}"\nparams:\n  - {i: 7, flag: true, lr: 1e-4, u: {a: b}}\n')
+    assert runs[0].name == "r-007-true-1e-4"  # numbers as numbers (and as written); booleans as their environment text
+
+
+def test_expand_grid_values_are_checked_once_each(check: CheckSweep) -> None:
+    token = "ghp_" + "a" * 36
+    checked = check(QUIET_DEFAULTS + f"name_template: r-{{index}}\ngrid:\n  i: [1, 2, 3]\n  k: [plain, '{token}']\n")
+    assert checked.runs is not None
+    assert [(d.code, d.span.line if d.span else None) for d in checked.diagnostics] == [("secret-value", 8)]

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 
 import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
 from spawn_tf import contract
+from spawn_tf.plan import _jumps
 
 
 def test_plan_one_root_per_region(check: CheckSweep) -> None:
@@ -71,3 +73,22 @@ def test_plan_runs_with_equal_needs_share_a_role(check: CheckSweep) -> None:
     [root] = checked.plan.roots
     assert len(root.roles) == 2
     assert sorted(spec.shorthands for spec in root.specs.values()) == [("logs:WriteOnly",), ("s3:ReadOnly",)]
+
+
+def _jump_hash(key: int, buckets: int) -> int:
+    """Lamping and Veach's jump consistent hash as published: the bucket of `key` among `buckets`."""
+    bucket, jump = -1, 0
+    while jump < buckets:
+        bucket = jump
+        key = (key * 2862933555777941757 + 1) % 2**64
+        jump = int((bucket + 1) * (2**31 / ((key >> 33) + 1)))
+    return bucket
+
+
+def test_plan_jumps_give_the_jump_hash_at_every_bucket_count() -> None:
+    for name in ("a", "r-000001", "lr-0.001-bs-64", "x" * 100):
+        key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big")
+        jumps = _jumps(key, 64)
+        assert jumps[0] == 0 and jumps == sorted(jumps) and jumps[-1] < 64
+        for buckets in range(1, 65):
+            assert max(jump for jump in jumps if jump < buckets) == _jump_hash(key, buckets), (name, buckets)
