@@ -94,13 +94,16 @@ def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
     return {run.name: run_record(run, root.name) for root in plan.roots for run in root.runs}
 
 
-OWN_RECORD_KEYS = ("index", "name", "region", "region_assigned", "fingerprint", "params", "env")  # the rest: its settings' and root's
+def own_record_places(run: Run) -> tuple[tuple[str, ...], ...]:
+    """Where a run's record holds its own values (`own_record_values`): runs of one settings and root, with the same
+    parameter and variable names (in the same order), differ only there."""
+    return (("index",), ("name",), ("region",), ("region_assigned",), ("fingerprint",),
+            *(("params", key) for key in run.params), *(("env", key) for key in run.env))  # fmt: skip
 
 
-def own_record_values(run: Run) -> dict[str, Any]:
-    """The values of a run's record that are its own (OWN_RECORD_KEYS): runs of one settings and root differ only in them."""
-    return {"index": run.index, "name": run.name, "region": run.region, "region_assigned": run.region_assigned,
-            "fingerprint": run.fingerprint, "params": run.params, "env": run.env}  # fmt: skip
+def own_record_values(run: Run) -> tuple[Any, ...]:
+    """The values at `own_record_places`, in its order."""
+    return (run.index, run.name, run.region, run.region_assigned, run.fingerprint, *run.params.values(), *run.env.values())
 
 
 def run_record(run: Run, root: str) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from json.encoder import encode_basestring as json_string  # the C version where there is one
 from typing import Any
 
@@ -66,31 +67,49 @@ def encode_at(value: Any, newline: str) -> Encoded:
     return Encoded("".join(parts), newline)
 
 
+Place = tuple[str, ...]  # where a value is in a mapping: its key, and the keys of the mappings it is in
+
+
 class Shaped:
-    """The JSON text of mappings that differ only in some keys' values: the rest is encoded once, and
-    each mapping's own values are put in (a sweep's runs share their settings)."""
+    """The JSON text of mappings that differ only in the values at some places: the rest is encoded
+    once, and each mapping's own values are put in (a sweep's runs share their settings)."""
 
-    def __init__(self, shared: Mapping[str, Any], own: tuple[str, ...], newline: str) -> None:
-        self.inner = newline + "  "
+    def __init__(self, shared: Mapping[str, Any], own: Iterable[Place], newline: str) -> None:
         self.newline = newline
-        self.own = tuple(sorted(own))  # the order dump_json writes them in
-        text = encode_at({**shared, **dict.fromkeys(own, Encoded(_OWN, self.inner))}, newline).text
+        self.places = tuple(sorted(own))  # the order dump_json writes them in: keys sorted at every level
+        assert all(later[: len(place)] != place for place, later in pairwise(self.places)), "a place inside another"
+        self.inners = tuple(newline + "  " * len(place) for place in self.places)
+        text = encode_at(_with_stand_ins(shared, self.places, newline), newline).text
         self.parts = text.split(_OWN)
-        assert len(self.parts) == len(own) + 1, "an own value's stand-in in the shared text"
+        assert len(self.parts) == len(self.places) + 1, "an own value's stand-in in the shared text"
 
-    def encode(self, own: Mapping[str, Any]) -> Encoded:
-        """The text of the mapping with these own values (a key of each in `own`)."""
+    def encode(self, values: Sequence[Any]) -> Encoded:
+        """The text of the mapping with these own values, one for each of `places`, in its order."""
         pieces = [self.parts[0]]
-        for key, part in zip(self.own, self.parts[1:], strict=True):
-            value = own[key]
-            if type(value) is str:
+        for value, inner, part in zip(values, self.inners, self.parts[1:], strict=True):
+            kind = type(value)
+            if kind is str:
                 pieces.append(json_string(value))
+            elif kind is int:
+                pieces.append(int.__repr__(value))
             elif (text := _scalar(value)) is not None:
                 pieces.append(text)
             else:
-                _encode(value, self.inner, pieces)
+                _encode(value, inner, pieces)
             pieces.append(part)
         return Encoded("".join(pieces), self.newline)
+
+
+def _with_stand_ins(shared: Mapping[str, Any], places: Iterable[Place], newline: str) -> dict[str, Any]:
+    """`shared` with `_OWN` at each place (the mappings on the way copied, or made where shared has none)."""
+    document = dict(shared)
+    for place in places:
+        mapping = document
+        for key in place[:-1]:
+            inner = mapping.get(key)
+            mapping[key] = mapping = dict(inner) if isinstance(inner, Mapping) else {}
+        mapping[place[-1]] = Encoded(_OWN, newline + "  " * len(place))
+    return document
 
 
 _OWN = "\0"  # stands for an own value in the shared text: encoded JSON never holds a raw NUL

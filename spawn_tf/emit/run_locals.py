@@ -16,7 +16,7 @@ from spawn_tf.plan import Root, iam_spec, network_key
 from spawn_tf.userdata import script_text
 
 RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"runs": {name: entry}}}
-_OWN_KEYS = ("fingerprint", "head", "index")  # a run's own values; the rest of its entry comes from its settings
+_OWN_KEYS = (("fingerprint",), ("head",), ("index",))  # a run's own values; the rest of its entry comes from its settings
 
 
 def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
@@ -52,7 +52,7 @@ def _run_entries(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Ma
         shape = shapes.get(id(run.settings))
         if shape is None:
             shape = shapes[id(run.settings)] = Shaped(_shared_values(run, specs.key(run), scripts), _OWN_KEYS, RUN_NEWLINE)
-        entries[run.name] = shape.encode({"fingerprint": run.fingerprint, "head": escape(heads[run.name]), "index": run.index})
+        entries[run.name] = shape.encode((run.fingerprint, escape(heads[run.name]), run.index))  # in _OWN_KEYS' order
     return entries
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from operator import itemgetter
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -23,7 +24,7 @@ from spawn_tf.emit.json_text import ITEM_NEWLINE, Encoded, Shaped, dump_json, du
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
-from spawn_tf.manifest import OWN_RECORD_KEYS, own_record_values, root_manifest, run_record, sweep_manifest
+from spawn_tf.manifest import own_record_places, own_record_values, root_manifest, run_record, sweep_manifest
 from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
@@ -89,15 +90,20 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
 
 
 def _record_texts(plan: Plan) -> dict[str, Encoded]:
-    """Each run's record as `run_record` makes it, encoded from its settings' and root's text, made once, and its own values."""
-    shapes: dict[tuple[int, str], Shaped] = {}
+    """Each run's record as `run_record` makes it: the text its settings, root and parameter names give, made once,
+    with its own values put in."""
+    shapes: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], tuple[Shaped, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {}
     texts = {}
     for root in plan.roots:
         for run in root.runs:
-            shape = shapes.get((id(run.settings), root.name))
-            if shape is None:
-                shape = shapes[id(run.settings), root.name] = Shaped(run_record(run, root.name), OWN_RECORD_KEYS, ITEM_NEWLINE)
-            texts[run.name] = shape.encode(own_record_values(run))
+            key = (id(run.settings), root.name, tuple(run.params), tuple(run.env))  # what own_record_places follows from
+            found = shapes.get(key)
+            if found is None:
+                places = own_record_places(run)
+                shape = Shaped(run_record(run, root.name), places, ITEM_NEWLINE)
+                found = shapes[key] = (shape, itemgetter(*(places.index(place) for place in shape.places)))
+            shape, in_place_order = found
+            texts[run.name] = shape.encode(in_place_order(own_record_values(run)))
     return texts
 
 

@@ -33,13 +33,24 @@ def test_items_encoded_once_read_as_the_items_themselves(document: dict[str, lis
     assert b"".join(dump_json_chunks(encoded, items_per_chunk)) == dump_json(document)
 
 
-@given(st.dictionaries(st.text(), json_values, max_size=5), st.lists(st.dictionaries(st.text(), json_values, max_size=5), min_size=1, max_size=3))
-def test_shaped_mappings_read_as_the_mappings_themselves(shared: dict[str, object], owns: list[dict[str, object]]) -> None:
-    keys = tuple(sorted(set().union(*owns)))
-    shape = Shaped(shared, keys, ITEM_NEWLINE)
-    for own in owns:
-        values = {key: own.get(key) for key in keys}
-        assert shape.encode(values) == encode_at({**shared, **values}, ITEM_NEWLINE)
+places = st.lists(st.lists(st.text(max_size=3), min_size=1, max_size=3).map(tuple), max_size=5, unique=True).filter(
+    lambda found: not any(a != b and b[: len(a)] == a for a in found for b in found)  # no place inside another
+)
+
+
+@given(st.dictionaries(st.text(max_size=3), json_values, max_size=5), places, st.lists(st.lists(json_values, min_size=5, max_size=5), min_size=1, max_size=3))
+def test_shaped_mappings_read_as_the_mappings_themselves(shared: dict[str, object], own: list[tuple[str, ...]], rows: list[list[object]]) -> None:
+    shape = Shaped(shared, own, ITEM_NEWLINE)
+    for row in rows:
+        values = dict(zip(shape.places, row, strict=False))
+        whole: dict[str, object] = dict(shared)
+        for place, value in values.items():
+            mapping = whole
+            for key in place[:-1]:
+                inner = mapping.get(key)
+                mapping[key] = mapping = dict(inner) if isinstance(inner, dict) else {}
+            mapping[place[-1]] = value
+        assert shape.encode(row[: len(own)]) == encode_at(whole, ITEM_NEWLINE)
 
 
 def _unescape(template: str) -> str:
