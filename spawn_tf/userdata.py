@@ -201,13 +201,9 @@ def backstop_line(run: Run) -> str:
     return f'[ -n "${{{contract.ENV_DETACHED}:-}}" ] || shutdown -h +{minutes} 2>/dev/null || true\n'
 
 
-def run_head(run: Run, agent_line: str | None = None) -> str:
-    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings.
-
-    `agent_line` is `agent_settings_line(run.settings)`, passed in by callers that share it between runs.
-    """
-    parameters = "".join([_export_line(item, {}) for item in run.env.items()])
-    return SHEBANG + backstop_line(run) + parameters + _identity_line(run) + (agent_line or agent_settings_line(run.settings))
+def run_head(run: Run) -> str:
+    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings."""
+    return _head(run, (SHEBANG + backstop_line(run), agent_settings_line(run.settings)), {})
 
 
 def heads(runs: Iterable[Run]) -> dict[str, str]:
@@ -220,9 +216,15 @@ def heads(runs: Iterable[Run]) -> dict[str, str]:
         around = shared.get(id(run.settings))
         if around is None:
             around = shared[id(run.settings)] = (SHEBANG + backstop_line(run), agent_settings_line(run.settings))
-        parameters = "".join([lines.get(item) or _export_line(item, lines) for item in run.env.items()])
-        found[run.name] = f"{around[0]}{parameters}{_identity_line(run)}{around[1]}"
+        found[run.name] = _head(run, around, lines)
     return found
+
+
+def _head(run: Run, around: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:
+    """The run's head: `around` (what its settings put before and after its own lines), and between them its
+    parameters (each line from `lines` where an earlier run made it) and identity."""
+    parameters = "".join([lines.get(item) or _export_line(item, lines) for item in run.env.items()])
+    return f"{around[0]}{parameters}{_identity_line(run)}{around[1]}"
 
 
 def _export_line(item: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:

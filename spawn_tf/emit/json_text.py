@@ -74,19 +74,20 @@ class Shaped:
     """The JSON text of mappings that differ only in the values at some places: the rest is encoded
     once, and each mapping's own values are put in (a sweep's runs share their settings)."""
 
-    def __init__(self, shared: Mapping[str, Any], own: Iterable[Place], newline: str) -> None:
+    def __init__(self, shared: Mapping[str, Any], own: Sequence[Place], newline: str) -> None:
         self.newline = newline
-        self.places = tuple(sorted(own))  # the order dump_json writes them in: keys sorted at every level
-        assert all(later[: len(place)] != place for place, later in pairwise(self.places)), "a place inside another"
-        self.inners = tuple(newline + "  " * len(place) for place in self.places)
-        text = encode_at(_with_stand_ins(shared, self.places, newline), newline).text
-        self.parts = text.split(_OWN)
-        assert len(self.parts) == len(self.places) + 1, "an own value's stand-in in the shared text"
+        self.order = sorted(range(len(own)), key=own.__getitem__)  # dump_json's order: keys sorted at every level
+        places = [own[index] for index in self.order]
+        assert all(later[: len(place)] != place for place, later in pairwise(places)), "a place inside another"
+        self.inners = tuple(newline + "  " * len(place) for place in places)
+        self.parts = encode_at(_with_stand_ins(shared, places, newline), newline).text.split(_OWN)
+        assert len(self.parts) == len(own) + 1, "an own value's stand-in in the shared text"
 
     def encode(self, values: Sequence[Any]) -> Encoded:
-        """The text of the mapping with these own values, one for each of `places`, in its order."""
+        """The text of the mapping with these own values, one for each place of `own`, in its order."""
         pieces = [self.parts[0]]
-        for value, inner, part in zip(values, self.inners, self.parts[1:], strict=True):
+        for index, inner, part in zip(self.order, self.inners, self.parts[1:], strict=True):
+            value = values[index]
             kind = type(value)
             if kind is str:
                 pieces.append(json_string(value))

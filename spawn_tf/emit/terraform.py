@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
-from operator import itemgetter
+from collections.abc import Iterator, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -92,18 +91,15 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
 def _record_texts(plan: Plan) -> dict[str, Encoded]:
     """Each run's record as `run_record` makes it: the text its settings, root and parameter names give, made once,
     with its own values put in."""
-    shapes: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], tuple[Shaped, Callable[[tuple[Any, ...]], tuple[Any, ...]]]] = {}
+    shapes: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], Shaped] = {}
     texts = {}
     for root in plan.roots:
         for run in root.runs:
             key = (id(run.settings), root.name, tuple(run.params), tuple(run.env))  # what own_record_places follows from
-            found = shapes.get(key)
-            if found is None:
-                places = own_record_places(run)
-                shape = Shaped(run_record(run, root.name), places, ITEM_NEWLINE)
-                found = shapes[key] = (shape, itemgetter(*(places.index(place) for place in shape.places)))
-            shape, in_place_order = found
-            texts[run.name] = shape.encode(in_place_order(own_record_values(run)))
+            shape = shapes.get(key)
+            if shape is None:
+                shape = shapes[key] = Shaped(run_record(run, root.name), own_record_places(run), ITEM_NEWLINE)
+            texts[run.name] = shape.encode(own_record_values(run))
     return texts
 
 

@@ -42,7 +42,7 @@ places = st.lists(st.lists(st.text(max_size=3), min_size=1, max_size=3).map(tupl
 def test_shaped_mappings_read_as_the_mappings_themselves(shared: dict[str, object], own: list[tuple[str, ...]], rows: list[list[object]]) -> None:
     shape = Shaped(shared, own, ITEM_NEWLINE)
     for row in rows:
-        values = dict(zip(shape.places, row, strict=False))
+        values = dict(zip(own, row, strict=False))
         whole: dict[str, object] = dict(shared)
         for place, value in values.items():
             mapping = whole
