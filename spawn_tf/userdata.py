@@ -192,39 +192,35 @@ def agent_script() -> str:
     )
 
 
-def backstop_line(run: Run) -> str:
+def backstop_line(settings: RunSettings) -> str:
     """Line 2 of the user-data: a shutdown timer armed before anything can fail (DESIGN §6)."""
-    ttl = run.settings.ttl_seconds
+    ttl = settings.ttl_seconds
     if ttl is None:
         return "# no ttl: no shutdown timer\n"
     minutes = math.ceil(ttl / 60) + contract.TTL_BACKSTOP_MARGIN_MINUTES
     return f'[ -n "${{{contract.ENV_DETACHED}:-}}" ] || shutdown -h +{minutes} 2>/dev/null || true\n'
 
 
+def head_start(settings: RunSettings) -> str:
+    """What a run's user-data starts with, before its own variables: the shebang and the backstop."""
+    return SHEBANG + backstop_line(settings)
+
+
 def run_head(run: Run) -> str:
-    """Shebang, backstop, then the run's own variables: its parameters, identity and the agent's settings."""
-    return _head(run, (SHEBANG + backstop_line(run), agent_settings_line(run.settings)), {})
+    """Shebang, backstop, then the run's own variables (its parameters and identity) and the agent's settings."""
+    return head_start(run.settings) + run_exports(run, {}) + agent_settings_line(run.settings)
 
 
-def heads(runs: Iterable[Run]) -> dict[str, str]:
-    """`run_head` of many runs; runs share settings objects and a grid's runs share values, so the lines before and
-    after a run's own are made once per settings, and each parameter's line once per value."""
-    shared: dict[int, tuple[str, str]] = {}
+def exports(runs: Iterable[Run]) -> dict[str, str]:
+    """`run_exports` of many runs; a grid's runs share values, so each parameter's line is made once per value."""
     lines: dict[tuple[str, str], str] = {}
-    found = {}
-    for run in runs:
-        around = shared.get(id(run.settings))
-        if around is None:
-            around = shared[id(run.settings)] = (SHEBANG + backstop_line(run), agent_settings_line(run.settings))
-        found[run.name] = _head(run, around, lines)
-    return found
+    return {run.name: run_exports(run, lines) for run in runs}
 
 
-def _head(run: Run, around: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:
-    """The run's head: `around` (what its settings put before and after its own lines), and between them its
-    parameters (each line from `lines` where an earlier run made it) and identity."""
+def run_exports(run: Run, lines: dict[tuple[str, str], str]) -> str:
+    """The run's own lines of its head: its parameters (each line from `lines` where an earlier run made it) and identity."""
     parameters = "".join([lines.get(item) or _export_line(item, lines) for item in run.env.items()])
-    return f"{around[0]}{parameters}{_identity_line(run)}{around[1]}"
+    return f"{parameters}{_identity_line(run)}"
 
 
 def _export_line(item: tuple[str, str], lines: dict[tuple[str, str], str]) -> str:
@@ -319,16 +315,17 @@ def user_data(plan: Plan, run: Run, account_id: str | None = None) -> str:
     return run_head(run) + root_env(plan, root) + bucket_env(results_bucket(plan, account_id)) + agent_script() + script_text(run)
 
 
-def raw_sizes(plan: Plan, root: Root, heads: Mapping[str, str]) -> dict[str, int]:
-    """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its head; in the root's order."""
+def raw_sizes(plan: Plan, root: Root, run_exports: Mapping[str, str]) -> dict[str, int]:
+    """Bytes of each run's uncompressed user-data (exact: account ids have 12 digits), from its exports; in the root's order."""
     shared = _encoded_length(root_env(plan, root) + bucket_env(results_bucket(plan, None)) + agent_script())
-    rest: dict[int, int] = {}  # id(settings) -> bytes after the head: runs share settings objects
+    rest: dict[int, int] = {}  # id(settings) -> bytes that are not the run's exports: runs share settings objects
     found = {}
     for run in root.runs:
-        after = rest.get(id(run.settings))
-        if after is None:
-            after = rest[id(run.settings)] = shared + _encoded_length(script_text(run))
-        found[run.name] = _encoded_length(heads[run.name]) + after
+        around = rest.get(id(run.settings))
+        if around is None:
+            settings = run.settings
+            around = rest[id(settings)] = shared + _encoded_length(head_start(settings) + agent_settings_line(settings) + script_text(run))
+        found[run.name] = _encoded_length(run_exports[run.name]) + around
     return found
 
 
@@ -358,12 +355,12 @@ class Size:
         return self.size <= limit
 
 
-def sizes(plan: Plan, run_heads: Mapping[str, str]) -> list[Size]:
-    """The user-data size of every run; gzip is estimated once per distinct script (heads differ little)."""
+def sizes(plan: Plan, run_exports: Mapping[str, str]) -> list[Size]:
+    """The user-data size of every run; gzip is estimated once per distinct script (runs' exports differ little)."""
     estimates: dict[str, tuple[int, int]] = {}  # script -> (gzip size, raw size of the sample it came from)
     found = []
     for root in plan.roots:
-        raw = raw_sizes(plan, root, run_heads)
+        raw = raw_sizes(plan, root, run_exports)
         if not compressed(raw):
             found.extend([Size(run=run, size=size, compressed=False) for run, size in zip(root.runs, raw.values(), strict=True)])
             continue

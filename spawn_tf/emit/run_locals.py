@@ -1,7 +1,9 @@
-"""A root's locals.tf.json: each run's entry in local.runs, and the maps its keys name (AMIs, security groups, profiles). Pure."""
+"""A root's locals.tf.json: each run's own values, the settings runs share, and the maps their keys name (AMIs,
+security groups, profiles). Terraform joins a run's values with its settings into local.runs. Pure."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -10,20 +12,28 @@ from typing import Any
 from spawn_tf import contract
 from spawn_tf.emit.capacity import Specs
 from spawn_tf.emit.hcl import Expr, Lowered, escape
-from spawn_tf.emit.json_text import Encoded, Shaped
+from spawn_tf.emit.json_text import Shaped, dump_json
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Root, iam_spec, network_key
-from spawn_tf.userdata import script_text
+from spawn_tf.userdata import agent_settings_line, head_start, script_text
 
-RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"runs": {name: entry}}}
-_OWN_KEYS = (("fingerprint",), ("head",), ("index",))  # a run's own values; the rest of its entry comes from its settings
+RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"run_values": {name: entry}}}
+_OWN_KEYS = (("exports",), ("fingerprint",), ("index",))  # a run's own values; its entry's "settings" names the rest
+SETTINGS_KEY_LENGTH = 12  # hex digits of a settings entry's digest: its key, stable as runs come and go
+# Every run's entry as the resources read it: its own values over its settings'.
+RUNS = Expr("{for name, run in local.run_values : name => merge(local.settings[run.settings], run)}")
 
 
-def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Any]:
-    """local.runs, local.amis, local.security_groups and local.profiles of one root."""
+def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports: Mapping[str, str]) -> dict[str, Any]:
+    """local.run_values, local.settings, local.runs, local.amis, local.security_groups and local.profiles of one root.
+
+    A run's entry holds only what is its own (its exports, fingerprint and index) and the key of its settings, whose
+    values are written once per root: a root's size follows its runs' own values, not their settings."""
     amis: dict[str, Any] = {}
     own_groups: dict[str, list[str]] = {}
     profiles: dict[str, Any] = {}
+    shared: dict[str, dict[str, Any]] = {}  # settings key -> its values
+    shapes: dict[int, Shaped] = {}  # id(settings) -> a run entry's text with its settings key: runs share settings objects
     for first in {id(run.settings): run for run in root.runs}.values():  # the first run of each settings
         key = ami_key(first)
         amis[key] = Expr(f'nonsensitive(data.aws_ssm_parameter.ami["{key}"].value)') if first.settings.ami in contract.AMI_ALIASES else key
@@ -32,6 +42,10 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapp
         profile = _profile_key(first.settings)
         if profile.startswith("existing:"):
             profiles[profile] = first.settings.iam_instance_profile
+        values = _shared_values(first, specs.key(first), scripts)
+        key = _settings_key(values, shared)
+        shared[key] = values
+        shapes[id(first.settings)] = Shaped({"settings": key}, _OWN_KEYS, RUN_NEWLINE)
     security_groups: Any = dict(own_groups)
     if any(network_key(run) is not None for run in root.runs):
         generated = Expr('{for key, group in aws_security_group.run : "net:${key}" => [group.id]}')
@@ -41,37 +55,47 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapp
         profiles_value: Any = Expr(f"merge({_hcl_object(profiles)}, {generated_profiles.text})") if profiles else generated_profiles
     else:
         profiles_value = profiles
-    return {"runs": Lowered(_run_entries(root, specs, scripts, heads)), "amis": amis, "security_groups": security_groups, "profiles": profiles_value}
+    values_by_run = {  # in _OWN_KEYS' order
+        run.name: shapes[id(run.settings)].encode((escape(run_exports[run.name]), run.fingerprint, run.index)) for run in root.runs
+    }
+    return {
+        "run_values": Lowered(values_by_run),
+        "settings": dict(sorted(shared.items())),
+        "runs": RUNS,
+        "amis": amis,
+        "security_groups": security_groups,
+        "profiles": profiles_value,
+    }
 
 
-def _run_entries(root: Root, specs: Specs, scripts: Mapping[str, str], heads: Mapping[str, str]) -> dict[str, Encoded]:
-    """Each run's entry, encoded: the text its settings give is made once and each run's own values put in."""
-    shapes: dict[int, Shaped] = {}
-    entries = {}
-    for run in root.runs:
-        shape = shapes.get(id(run.settings))
-        if shape is None:
-            shape = shapes[id(run.settings)] = Shaped(_shared_values(run, specs.key(run), scripts), _OWN_KEYS, RUN_NEWLINE)
-        entries[run.name] = shape.encode((run.fingerprint, escape(heads[run.name]), run.index))  # in _OWN_KEYS' order
-    return entries
+def _settings_key(values: Mapping[str, Any], taken: Mapping[str, Any]) -> str:
+    """A digest of the settings' values: equal settings share a key, and a key does not change as other settings come
+    and go (a review diff shows only the runs that changed). Two settings whose short digests collide get full ones."""
+    digest = hashlib.sha256(dump_json(values)).hexdigest()
+    key = digest[:SETTINGS_KEY_LENGTH]
+    if key in taken and taken[key] != values:
+        return digest
+    return key
 
 
 def _shared_values(run: Run, spec: str, scripts: Mapping[str, str]) -> dict[str, Any]:
-    """A run's entry in local.runs but its own values, lowered: free text escaped here; names, ids and keys are validated safe."""
+    """What a run's entry takes from its settings (local.settings, lowered with the rest of the document)."""
     settings = run.settings
     script = script_text(run)
     return {
+        "head_start": head_start(settings),
+        "agent_exports": agent_settings_line(settings),
         "max_attempts": settings.max_attempts,
         "max_interruptions": settings.max_interruptions,
         "candidates": spec,  # its instance type, subnet and market: local.candidates (capacity)
         "ami": ami_key(run),
         "spot_max_price": settings.spot_max_price_usd,
         "volume_size": settings.volume_size_gib,
-        "key_name": None if settings.key_name is None else escape(settings.key_name),
+        "key_name": settings.key_name,
         "security_groups": _security_key(run),
         "profile": _profile_key(settings),
         "scripts": [scripts[script]] if script else [],
-        "tags": {key: escape(value) for key, value in _run_tags(settings).items()},
+        "tags": _run_tags(settings),
     }
 
 

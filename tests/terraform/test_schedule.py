@@ -232,8 +232,9 @@ def test_what_feeds_for_each_is_known_at_plan_time(tmp_path: Path) -> None:
         managed = [m.group(0) for m in re.finditer(r"(?<![\w.])(aws_[a-z0-9_]+|terraform_data)\.[a-z0-9_]+", text)]
         assert managed == [], managed  # every AWS reference here is data.aws_...
         assert "data.aws_s3_objects.done.keys" in text
-        runs = json.loads((build / root / "locals.tf.json").read_text())["locals"]["runs"]
-        assert "${" not in json.dumps(runs).replace("$${", "")
+        runs = json.loads((build / root / "locals.tf.json").read_text())["locals"]
+        assert "${" not in json.dumps([runs["run_values"], runs["settings"]]).replace("$${", "")
+        assert runs["runs"] == "${{for name, run in local.run_values : name => merge(local.settings[run.settings], run)}}"
 
 
 # --- the global choice from the listings and the build's one sweep order (issue: 100,000-run sweeps) ---

@@ -55,8 +55,9 @@ def compiled(tmp_path: Path, text: str = SWEEP) -> dict[str, dict[str, Any]]:
 
 def roles_by_run(documents: dict[str, dict[str, Any]]) -> dict[str, str]:
     """run name -> the key of its role in local.roles."""
-    runs = documents["locals.tf.json"]["locals"]["runs"]
-    return {name: run["profile"].removeprefix("role:") for name, run in runs.items() if run["profile"].startswith("role:")}
+    found = documents["locals.tf.json"]["locals"]
+    profiles = {name: found["settings"][run["settings"]]["profile"] for name, run in found["run_values"].items()}
+    return {name: profile.removeprefix("role:") for name, profile in profiles.items() if profile.startswith("role:")}
 
 
 def test_each_role_grants_the_agent_then_what_its_runs_ask(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
 
-from spawn_tf.userdata import raw_sizes, run_head, shquote, user_data
+from spawn_tf.userdata import raw_sizes, run_exports, shquote, user_data
 
 HOSTILE = [
     "",
@@ -44,11 +44,11 @@ def test_shquote_round_trips_through_bash(value: str) -> None:
     assert _bash_echo(value) == value
 
 
-def test_heads_and_raw_sizes_match_each_runs_own_user_data(check: CheckSweep) -> None:
-    """`heads` and `raw_sizes` share lines and sizes between runs with the same settings; each run's are still its own."""
+def test_exports_and_raw_sizes_match_each_runs_own_user_data(check: CheckSweep) -> None:
+    """`exports` and `raw_sizes` share lines and sizes between runs with the same settings; each run's are still its own."""
     checked = check(QUIET_DEFAULTS + "name_template: r-{index}\ngrid:\n  word: [plain, 'héllo', \"it's\"]\n  ttl: [1h, 2h]\n"
                     "params:\n  - {name: p, word: x, ttl: 3h, user_data: \"#!/bin/bash\\necho é\\n\"}\n")  # fmt: skip
     assert checked.runs is not None and checked.plan is not None, [d.render() for d in checked.diagnostics]
-    assert checked.heads == {run.name: run_head(run) for run in checked.runs}
+    assert checked.exports == {run.name: run_exports(run, {}) for run in checked.runs}
     for root in checked.plan.roots:
-        assert raw_sizes(checked.plan, root, checked.heads) == {run.name: len(user_data(checked.plan, run).encode()) for run in root.runs}
+        assert raw_sizes(checked.plan, root, checked.exports) == {run.name: len(user_data(checked.plan, run).encode()) for run in root.runs}
