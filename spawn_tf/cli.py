@@ -210,7 +210,7 @@ def _write_build(build: Any) -> None:
     click.echo(f"{destination}: {count(runs, 'run')} in {_roots_summary(plan.roots)}", err=True)
     _notices(destination, update, written=True)
     click.echo(f"{destination}: reports to {report_location(plan.results_bucket, plan.sweep_folder, plan.home_region)}", err=True)
-    largest = max(checked.sizes, key=lambda size: size.size)
+    largest = max((root.largest for root in checked.sizes.values()), key=lambda size: size.size)
     form = "compressed" if largest.compressed else "raw"
     click.echo(f"user-data: largest {largest.size} of {contract.MAX_USER_DATA_BYTES} bytes ({form}, run {largest.run.name})", err=True)
 

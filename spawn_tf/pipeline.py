@@ -13,7 +13,7 @@ from spawn_tf.expand import expand_runs, setting_path, workdirs
 from spawn_tf.load import DataPath, Document, load_document, parse_document
 from spawn_tf.model import Run, Sweep
 from spawn_tf.plan import Plan, plan_roots
-from spawn_tf.userdata import Size, exports, sizes
+from spawn_tf.userdata import RootSizes, exports, sizes
 from spawn_tf.validate import check_document, derived_sweep_id
 from spawn_tf.workdir import Archive, code_modules, pack_workdirs
 
@@ -31,7 +31,7 @@ class Checked:
     runs: tuple[Run, ...] | None
     plan: Plan | None
     exports: Mapping[str, str]  # run name -> the run's own lines of its user-data (userdata.run_exports)
-    sizes: tuple[Size, ...]  # user-data size of every run
+    sizes: Mapping[str, RootSizes]  # root name -> its user-data sizes
     diagnostics: tuple[Diagnostic, ...]
     document: Document | None = None  # the loaded file, to place later diagnostics (the budget's)
     derived_id: str | None = None  # the sweep id, when it was made from a file name that is not an id as it stands
@@ -50,15 +50,15 @@ def check_source(raw: bytes, name: str, display: str, folder: Path | None = None
 
 def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, require_backend: bool, folder: Path | None) -> Checked:
     if document is None:
-        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes=(), diagnostics=diagnostics)
+        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes={}, diagnostics=diagnostics)
     validation = check_document(document)
     if validation.sweep is None:
-        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes=(), diagnostics=validation.diagnostics, document=document)
+        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes={}, diagnostics=validation.diagnostics, document=document)
     packed = pack_workdirs(folder, workdirs(validation.sweep))
     if not validation.valid:  # expand the valid parts all the same: every independent problem in one pass
         _, expansion = expand_runs(validation.sweep, validation.document, packed)
         found = ordered([*validation.diagnostics, *validation.later(expansion)])
-        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes=(), diagnostics=found, document=document)
+        return Checked(sweep=None, runs=None, plan=None, exports={}, sizes={}, diagnostics=found, document=document)
     sweep, diagnostics = validation.sweep, validation.diagnostics
     runs, expansion = expand_runs(sweep, document, packed)
     found = [*diagnostics, *expansion]
@@ -68,7 +68,7 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
     archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
     plan = None if runs is None else plan_roots(sweep, runs, archives, code_modules())
     run_exports = exports(runs) if runs is not None else {}
-    run_sizes = tuple(sizes(plan, run_exports)) if plan is not None else ()
+    run_sizes = sizes(plan, run_exports) if plan is not None else {}
     found.extend(_user_data_diagnostics(plan, document, run_sizes) if plan is not None else ())
     if sweep.early_stopping is not None and runs is not None:
         from spawn_tf.stopping_checks import early_stopping_diagnostics  # only sweeps with the block load its checks
@@ -81,12 +81,10 @@ def _check(document: Document | None, diagnostics: tuple[Diagnostic, ...], *, re
                    derived_id=derived_sweep_id(document))  # fmt: skip
 
 
-def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: tuple[Size, ...]) -> Iterator[Diagnostic]:
+def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: Mapping[str, RootSizes]) -> Iterator[Diagnostic]:
     """EC2 takes at most 16 KB of user-data; one error per place the offending script is written."""
     largest: dict[DataPath, tuple[int, bool]] = {}
-    for size in run_sizes:
-        if size.fits:
-            continue
+    for size in (size for root in run_sizes.values() for size in root.too_large):
         path = setting_path(plan.sweep, document, size.run, "user_data")
         if not path or path[-1] != "user_data":
             path = setting_path(plan.sweep, document, size.run, "command")
@@ -129,8 +127,8 @@ def compile_lazily(
     source_text = checked.document.text if checked.document is not None else None
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
-    plan, run_exports = checked.plan, checked.exports
-    return checked, lambda: emit_files(plan, run_exports, fork_manifest=fork_manifest, source_text=source_text)
+    plan, run_exports, run_sizes = checked.plan, checked.exports, checked.sizes
+    return checked, lambda: emit_files(plan, run_exports, run_sizes, fork_manifest=fork_manifest, source_text=source_text)
 
 
 def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
+from operator import itemgetter
 
 import jinja2
 
@@ -343,6 +344,11 @@ def compressed(raw: Mapping[str, int]) -> bool:
 GZIP_ESTIMATE_MARGIN = 0.97
 
 
+def size_limit(compressed: bool) -> float:
+    """The most bytes a run's user-data may have: EC2's limit, less the margin for an estimate of gzip's output."""
+    return contract.MAX_USER_DATA_BYTES * (GZIP_ESTIMATE_MARGIN if compressed else 1)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Size:
     run: Run
@@ -351,26 +357,46 @@ class Size:
 
     @property
     def fits(self) -> bool:
-        limit = contract.MAX_USER_DATA_BYTES * (GZIP_ESTIMATE_MARGIN if self.compressed else 1)
-        return self.size <= limit
+        return self.size <= size_limit(self.compressed)
 
 
-def sizes(plan: Plan, run_exports: Mapping[str, str]) -> list[Size]:
-    """The user-data size of every run; gzip is estimated once per distinct script (runs' exports differ little)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RootSizes:
+    """A root's user-data as EC2 receives it: gzipped by Terraform or raw, its largest, and the runs over the limit."""
+
+    compressed: bool
+    largest: Size
+    too_large: tuple[Size, ...]
+
+
+def sizes(plan: Plan, run_exports: Mapping[str, str]) -> dict[str, RootSizes]:
+    """Each root's user-data sizes (root name -> sizes). Only its largest run and those too large get a `Size`."""
     estimates: dict[str, tuple[int, int]] = {}  # script -> (gzip size, raw size of the sample it came from)
-    found = []
+    found = {}
     for root in plan.roots:
         raw = raw_sizes(plan, root, run_exports)
-        if not compressed(raw):
-            found.extend([Size(run=run, size=size, compressed=False) for run, size in zip(root.runs, raw.values(), strict=True)])
-            continue
-        shared: dict[int, tuple[int, int]] = {}  # id(settings) -> its script's estimate: runs share settings objects
-        for run, size in zip(root.runs, raw.values(), strict=True):
-            estimate = shared.get(id(run.settings))
-            if estimate is None:
-                script = script_text(run)
-                if script not in estimates:
-                    estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), size)
-                estimate = shared[id(run.settings)] = estimates[script]
-            found.append(Size(run=run, size=estimate[0] + max(0, size - estimate[1]), compressed=True))
+        gzipped = compressed(raw)
+        received = _estimated(plan, root, raw.values(), estimates) if gzipped else list(zip(root.runs, raw.values(), strict=True))
+        run, size = max(received, key=itemgetter(1))
+        limit = size_limit(gzipped)
+        found[root.name] = RootSizes(
+            compressed=gzipped,
+            largest=Size(run=run, size=size, compressed=gzipped),
+            too_large=tuple(Size(run=run, size=size, compressed=gzipped) for run, size in received if size > limit),
+        )
+    return found
+
+
+def _estimated(plan: Plan, root: Root, raw: Iterable[int], estimates: dict[str, tuple[int, int]]) -> list[tuple[Run, int]]:
+    """Each run's gzipped size, estimated once per distinct script (in `estimates`): runs' exports differ little."""
+    shared: dict[int, tuple[int, int]] = {}  # id(settings) -> its script's estimate: runs share settings objects
+    found = []
+    for run, size in zip(root.runs, raw, strict=True):
+        estimate = shared.get(id(run.settings))
+        if estimate is None:
+            script = script_text(run)
+            if script not in estimates:
+                estimates[script] = (len(gzip.compress(user_data(plan, run).encode(), mtime=0)), size)
+            estimate = shared[id(run.settings)] = estimates[script]
+        found.append((run, estimate[0] + max(0, size - estimate[1])))
     return found

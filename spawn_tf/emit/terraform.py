@@ -25,7 +25,7 @@ from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import own_record_places, own_record_values, root_manifest, run_record, sweep_manifest
 from spawn_tf.plan import Plan, Root, network_key
-from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
+from spawn_tf.userdata import RootSizes, agent_script, root_env, script_text
 
 # instance_type, subnet_id and the market come from the run's candidate: a new one replaces the instance
 # (terraform_data.candidate), never updates it in place (DESIGN §13).
@@ -46,20 +46,31 @@ def _header(plan: Plan) -> str:
 
 
 def emit_plan(
-    plan: Plan, run_exports: Mapping[str, str], *, fork_manifest: bool = False, source_text: str | None = None
+    plan: Plan,
+    run_exports: Mapping[str, str],
+    run_sizes: Mapping[str, RootSizes],
+    *,
+    fork_manifest: bool = False,
+    source_text: str | None = None,
 ) -> dict[PurePosixPath, bytes]:
     """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files (see `emit_files`)."""
-    return with_record(dict(emit_files(plan, run_exports, fork_manifest=fork_manifest, source_text=source_text)))
+    return with_record(dict(emit_files(plan, run_exports, run_sizes, fork_manifest=fork_manifest, source_text=source_text)))
 
 
 def emit_files(
-    plan: Plan, run_exports: Mapping[str, str], *, fork_manifest: bool = False, source_text: str | None = None
+    plan: Plan,
+    run_exports: Mapping[str, str],
+    run_sizes: Mapping[str, RootSizes],
+    *,
+    fork_manifest: bool = False,
+    source_text: str | None = None,
 ) -> Iterator[tuple[PurePosixPath, bytes]]:
     """The files of `build/<sweep>/` but the record, one at a time: each root's, then the manifests.
 
     Args:
         plan: the planned roots.
         run_exports: `userdata.exports(runs)`, made once per compile.
+        run_sizes: `userdata.sizes(plan, run_exports)`: whether each root's user-data is gzipped.
         fork_manifest: make sweep.json and the roots' manifest.json in a forked process while this
             one makes the roots' Terraform (the same bytes, in less wall time on large sweeps).
         source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
@@ -68,7 +79,7 @@ def emit_files(
     forked = in_forked_process(manifests) if fork_manifest else None
     try:
         for root in plan.roots:
-            for name, content in emit_root(plan, root, run_exports).items():
+            for name, content in emit_root(plan, root, run_exports, gzipped=run_sizes[root.name].compressed).items():
                 yield PurePosixPath(root.name) / name, content
         if plan.sweep.max_concurrent is not None:
             yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
@@ -105,7 +116,7 @@ def _record_texts(plan: Plan) -> dict[str, Encoded]:
     return texts
 
 
-def emit_root(plan: Plan, root: Root, run_exports: Mapping[str, str]) -> dict[PurePosixPath, bytes]:
+def emit_root(plan: Plan, root: Root, run_exports: Mapping[str, str], *, gzipped: bool) -> dict[PurePosixPath, bytes]:
     """The Terraform files of one self-contained root (its manifest.json: `manifest_files`)."""
     scripts = _script_files(root)
     code = root_code(plan, root)
@@ -113,7 +124,7 @@ def emit_root(plan: Plan, root: Root, run_exports: Mapping[str, str]) -> dict[Pu
     documents = {
         "terraform.tf.json": _terraform(plan, root),
         "locals.tf.json": _locals(plan, root, specs, scripts, run_exports),
-        "instances.tf.json": _instances(plan, root, specs, compressed(raw_sizes(plan, root, run_exports)), uploads_code=bool(code)),
+        "instances.tf.json": _instances(plan, root, specs, gzipped, uploads_code=bool(code)),
         "network.tf.json": _merged(_network(plan, root), capacity(plan, specs)),
         "schedule.tf.json": schedule(plan),
         "results.tf.json": _results(plan, root),

@@ -70,7 +70,7 @@ def build(
     assert checked.plan is not None
     plan = with_candidates(checked.plan, changes, **sweep)
     out = folder / "emitted" / plan.sweep.id
-    write_tree(out, emit_plan(plan, checked.exports))
+    write_tree(out, emit_plan(plan, checked.exports, checked.sizes))
     return plan, out
 
 

@@ -106,8 +106,8 @@ def test_large_user_data_is_compressed_by_terraform(tmp_path: Path) -> None:
     text += "params:\n  - {name: a, x: 1}\n"
     checked, build = compile_sweep(text, tmp_path)
     assert checked.plan is not None and checked.runs is not None
-    [size] = checked.sizes
-    assert size.compressed and size.fits
+    [sizes] = checked.sizes.values()
+    assert sizes.compressed and sizes.largest.fits and sizes.too_large == ()
     plan = plan_root(build / "us-east-1", tmp_path / "offline")
     [instance] = [value for address, value in tfh.planned_inputs(plan).items() if address.startswith("aws_instance.run[")]
     assert "user_data" not in instance or instance["user_data"] is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import gzip
 import hashlib
 import json
 import os
@@ -19,6 +20,7 @@ from spawn_tf import contract
 from spawn_tf.cli import main
 from spawn_tf.emit.files import WriteError, write_tree
 from spawn_tf.pipeline import compile_file
+from spawn_tf.userdata import user_data
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "tests" / "data" / "seed"
@@ -113,6 +115,18 @@ def test_compile_one_parameter_changes_only_that_runs_lines(write_sweep: WriteSw
             line for line in touched if not ("0.01" in line or "0.02" in line or "fingerprint" in line.lower() or '"sha256"' in line)
         ]
         assert unexpected == []
+
+
+def test_compile_names_the_run_with_the_largest_user_data(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    """Runs sharing a script are estimated from the first one's gzip: c's is a's plus the bytes c's rate adds."""
+    path = write_sweep(SWEEP)
+    checked, _ = compile_file(path)
+    assert checked.plan is not None and checked.runs is not None
+    first, _, last = (user_data(checked.plan, run).encode() for run in checked.runs)
+    largest = len(gzip.compress(first, mtime=0)) + len(last) - len(first)
+    result = CliRunner().invoke(main, ["compile", str(path), "-o", str(tmp_path / "build")])
+    assert result.exit_code == 0, result.stderr
+    assert f"user-data: largest {largest} of {contract.MAX_USER_DATA_BYTES} bytes (compressed, run c)" in result.stderr
 
 
 def test_compile_check_reports_drift(write_sweep: WriteSweep, tmp_path: Path) -> None:

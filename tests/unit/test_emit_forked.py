@@ -98,7 +98,7 @@ def test_compiled_files_read_only_in_part_leave_no_process(tmp_path: Path) -> No
     checked = check_file(sweep)
     assert checked.plan is not None
     before = _children()
-    files = emit_files(checked.plan, checked.exports, fork_manifest=True)
+    files = emit_files(checked.plan, checked.exports, checked.sizes, fork_manifest=True)
     next(files)
     assert len(_children()) == len(before) + 1
     files.close()  # as when a write fails

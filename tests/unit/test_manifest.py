@@ -58,8 +58,8 @@ def test_the_forked_writer_makes_the_same_manifests_in_sweep_order(write_sweep: 
     regions = "".join(f"  - {{name: r{index}, lr: {index}, region: {region}}}\n" for index, region in enumerate(["us-west-2", "us-east-1"] * 3))
     checked, _ = compile_file(write_sweep(QUIET_DEFAULTS + "params:\n" + regions))
     assert checked.plan is not None and len(checked.plan.roots) == 2
-    inline = emit_plan(checked.plan, checked.exports)
-    assert emit_plan(checked.plan, checked.exports, fork_manifest=True) == inline
+    inline = emit_plan(checked.plan, checked.exports, checked.sizes)
+    assert emit_plan(checked.plan, checked.exports, checked.sizes, fork_manifest=True) == inline
     sweep = json.loads(inline[PurePosixPath(contract.MANIFEST_FILE)])
     assert [record["name"] for record in sweep["runs"]] == [f"r{index}" for index in range(6)]  # by index, not by root
     records = manifest.run_records(checked.plan)  # each run's own values in the text its settings share

@@ -117,7 +117,7 @@ params:
 def _policies(check, text: str) -> dict[str, Any]:
     checked = check(text)
     assert checked.plan is not None, [d.render() for d in checked.diagnostics]
-    files = emit_plan(checked.plan, checked.exports)
+    files = emit_plan(checked.plan, checked.exports, checked.sizes)
     return json.loads(files[PurePosixPath("us-east-1/iam.tf.json")])["locals"]["policies"]
 
 
