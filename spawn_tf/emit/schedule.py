@@ -28,6 +28,7 @@ LISTINGS = {
 
 
 RANK_FORMAT = f"%0{len(str(contract.MAX_RUNS))}d"  # ranks sort as zero-padded strings: Terraform's sort() takes strings
+_NAME_AND_FINGERPRINT = "(?m)^(.+)[.]([^.\\n]+)$"  # a line "<run>.<fingerprint>" (run names may hold dots; fingerprints do not)
 
 # A root whose runs are all finished reads only the done listing: the others are read while one of its runs is open.
 WHILE_OPEN = "local.open_runs > 0 ? 1 : 0"
@@ -89,10 +90,14 @@ def schedule(plan: Plan) -> dict[str, Any]:
         "done_runs": Expr(
             f"{{for m in regexall(local.patterns.done, {_lines('data.aws_s3_objects.done.keys', 'local.control.done')}) : m[0] => true...}}"
         ),
-        # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended)
+        # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended). Another root's finished R's attempts
+        # decide nothing (it holds its rank as finished), so they are left out here, once, not in every step after;
+        # this root's runs keep theirs, for their whole state (spawn_tf/lifecycle.py).
+        "own_keys": Expr('{for name, run in local.runs : "${name}.${run.fingerprint}" => true}'),
         "attempts": Expr(
             f"[for m in regexall(local.patterns.attempt, {_lines(listed_keys('attempts'), 'local.control.attempts')}) : "
-            '{run = m[0], attempt = m[1], status = trimprefix(m[2], ".")}]'
+            '{run = m[0], attempt = m[1], status = trimprefix(m[2], ".")} '
+            "if try(local.done_runs[m[0]], null) == null || try(local.own_keys[m[0]], false)]"
         ),
         # this root's runs not finished: while there is none, no other listing is read (WHILE_OPEN)
         "open_runs": Expr(
@@ -148,12 +153,20 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
     pending_or_waiting = "!local.run_state[name].blocked && !try(local.waiting[name], false)"
     return {
         "sweep_order": Expr(f'jsondecode(file("${{path.module}}/../{contract.SWEEP_ORDER_FILE}"))'),
-        # run -> its facts, for every run of the sweep that a listing names (with any fingerprint: a key of
-        # an earlier configuration still names the run, whose state is then read under its current one).
-        # Names are gathered as map keys, not with distinct(), whose cost grows with the square of the list.
+        # The ranks of the runs finished under their current fingerprint: they hold their place, and need no more
+        # facts (most listed keys of a sweep under way are these). A key of an earlier configuration holds nothing.
+        "done_ranks": Expr(
+            f'{{for m in regexall("{_NAME_AND_FINGERPRINT}", "%{{for key in keys(local.done_runs)}}${{key}}\\n%{{endfor}}") : '
+            f'format("{RANK_FORMAT}", tonumber(split(" ", local.sweep_order[m[0]])[0])) => true '
+            'if try(split(" ", local.sweep_order[m[0]])[1] == m[1], false)}'
+        ),
+        # run -> its facts, for every other run of the sweep that a listing names: started or stopped, or with
+        # attempts (with any fingerprint: a key of an earlier configuration still names the run, whose state is
+        # then read under its current one). Names are gathered as map keys, not with distinct(), whose cost
+        # grows with the square of the list.
         "listed_names": Expr(
-            'merge(local.stopped, {for m in regexall("(?m)^(.+)[.][^.\\n]+$", '
-            '"%{for key in keys(local.done_runs)}${key}\\n%{endfor}%{for a in local.attempts}${a.run}\\n%{endfor}") : m[0] => true...})'
+            f'merge(local.stopped, {{for m in regexall("{_NAME_AND_FINGERPRINT}", "%{{for a in local.attempts}}${{a.run}}\\n%{{endfor}}") : '
+            "m[0] => true...})"
         ),
         "listed": Expr(
             '{for name, facts in {for name in keys(local.listed_names) : name => split(" ", local.sweep_order[name]) '
@@ -174,7 +187,7 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
         # pending runs launched anywhere are among W's at most `max_concurrent - started`.
         # As zero-padded map keys: distinct and in order (Terraform lists a map's keys sorted).
         "held_ranks": Expr(
-            f'keys(merge({{for name, state in local.listed_state : format("{RANK_FORMAT}", local.listed[name].rank) => true '
+            f'keys(merge(local.done_ranks, {{for name, state in local.listed_state : format("{RANK_FORMAT}", local.listed[name].rank) => true '
             "if !state.open || state.started || state.blocked}, "
             f'{{for name, run in local.runs : format("{RANK_FORMAT}", local.own_ranks[name]) => true '
             "if try(local.waiting[name], false)}))"

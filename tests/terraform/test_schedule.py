@@ -254,6 +254,7 @@ def test_the_choice_over_three_roots_follows_the_rule_from_the_listings_alone(tm
     checked, build = compiled(tmp_path, sweep_text(count=15, max_concurrent=6, changed=7))  # run-07's configuration changed since
     done = [f"{key(checked, 'run-00')}/success.0", f"{key(checked, 'run-04')}/failed.1", f"{key(before, 'run-07')}/success.0"]
     attempts = [
+        f"{key(checked, 'run-00')}/i-00",  # an attempt of a finished run that never recorded its end: finished, not started
         f"{key(checked, 'run-09')}/i-09",  # started (us-east-1)
         f"{key(checked, 'run-13')}/i-13",  # started (us-east-1)
         *(f"{key(checked, 'run-05')}/i-5{n}.failed" for n in range(2)),  # out of attempts (us-west-2), never a done marker
