@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import pairwise, repeat
 from json.encoder import encode_basestring as json_string  # the C version where there is one
+from types import NoneType
 from typing import Any
 
 
@@ -62,9 +64,7 @@ class Encoded:
 
 def encode_at(value: Any, newline: str) -> Encoded:
     """`value`'s JSON text where a line break is `newline`: one encoding can serve several documents."""
-    parts: list[str] = []
-    _encode(value, newline, parts)
-    return Encoded("".join(parts), newline)
+    return Encoded(_text(value, newline), newline)
 
 
 Place = tuple[str, ...]  # where a value is in a mapping: its key, and the keys of the mappings it is in
@@ -82,6 +82,7 @@ class Shaped:
         self.inners = tuple(newline + "  " * len(place) for place in places)
         self.parts = encode_at(_with_stand_ins(shared, places, newline), newline).text.split(_OWN)
         assert len(self.parts) == len(own) + 1, "an own value's stand-in in the shared text"
+        self.template = "%s".join(part.replace("%", "%%") for part in self.parts)  # for `texts`: the C formatter puts values in
 
     def encode(self, values: Sequence[Any]) -> Encoded:
         """The text of the mapping with these own values, one for each place of `own`, in its order."""
@@ -99,6 +100,47 @@ class Shaped:
                 _encode(value, inner, pieces)
             pieces.append(part)
         return Encoded("".join(pieces), self.newline)
+
+    def texts(self, rows: Sequence[Sequence[Any]]) -> list[str]:
+        """`encode(row).text` for each row, made a place at a time (`_place_texts`) and put in by one formatting each:
+        for many mappings (a sweep's runs), most of whose own values repeat."""
+        if not rows:
+            return []
+        columns = list(zip(*rows, strict=True))  # strict: rows of one length; then one column a place
+        assert len(columns) == len(self.order), "a row with a value for each place"
+        placed = [_place_texts(columns[index], inner) for index, inner in zip(self.order, self.inners, strict=True)]
+        return [self.template % values for values in (zip(*placed, strict=True) if placed else repeat((), len(rows)))]
+
+
+def _place_texts(values: Sequence[Any], newline: str) -> list[str]:
+    """The texts of the values at one place, at its indentation: mapped by the C encoder of their JSON type when
+    they share one, each distinct value encoded once where a C encoder would not pay (a grid's values repeat)."""
+    kinds = {_json_kind(kind) for kind in set(map(type, values))}
+    kind = kinds.pop() if len(kinds) == 1 else None
+    if kind is str:
+        return list(map(json_string, values))
+    if kind is int:
+        return list(map(int.__repr__, values))
+    if kind is bool or kind is NoneType or (kind is float and 0.0 not in values):  # equal values, equal texts but for 0.0 == -0.0
+        by_value = {value: _scalar(value) for value in set(values)}
+        return list(map(by_value.__getitem__, values))
+    by_id = dict(zip(map(id, values), values, strict=True))  # anything else: one object, one text (the values keep them alive)
+    texts = {key: _text(value, newline) for key, value in by_id.items()}
+    return list(map(texts.__getitem__, map(id, values)))
+
+
+@functools.cache
+def _json_kind(kind: type) -> type | None:
+    """The JSON scalar type whose text `_scalar` gives a value of this type (subclasses as their base), or None."""
+    if kind is bool or kind is NoneType:
+        return kind
+    return next((base for base in (int, float, str) if issubclass(kind, base)), None)
+
+
+def _text(value: Any, newline: str) -> str:
+    parts: list[str] = []
+    _encode(value, newline, parts)
+    return "".join(parts)
 
 
 def _with_stand_ins(shared: Mapping[str, Any], places: Iterable[Place], newline: str) -> dict[str, Any]:
@@ -140,6 +182,11 @@ def _scalar(value: Any) -> str | None:  # noqa: PLR0911 - one return per JSON ty
 
 def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, PLR0912 - inlined for speed
     """Append the JSON text of a container (or scalar) at the given indentation; scalars inside are written inline."""
+    if type(value) is Encoded:  # first: the records or run entries of a large document, each encoded once, are most of its items
+        if value.newline != newline:
+            raise ValueError(f"a value encoded for indentation {len(value.newline) - 1} placed at {len(newline) - 1}")
+        parts.append(value.text)
+        return
     text = _scalar(value)
     if text is not None:
         parts.append(text)
@@ -157,6 +204,8 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
             item = value[key]
             if type(item) is str:  # most values: skip the calls below
                 parts.append(json_string(item))
+            elif type(item) is Encoded:
+                _encode(item, inner, parts)
             elif (text := _scalar(item)) is not None:
                 parts.append(text)
             else:
@@ -172,15 +221,13 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
             parts.append(separator)
             if type(item) is str:
                 parts.append(json_string(item))
+            elif type(item) is Encoded:
+                _encode(item, inner, parts)
             elif (text := _scalar(item)) is not None:
                 parts.append(text)
             else:
                 _encode(item, inner, parts)
             separator = "," + inner
         parts.append(newline + "]")
-    elif type(value) is Encoded:
-        if value.newline != newline:
-            raise ValueError(f"a value encoded for indentation {len(value.newline) - 1} placed at {len(newline) - 1}")
-        parts.append(value.text)
     else:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from itertools import repeat
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -24,6 +25,7 @@ from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import own_record_places, own_record_values, root_manifest, run_record, sweep_manifest
+from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
@@ -91,17 +93,21 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
 
 
 def _record_texts(plan: Plan) -> dict[str, Encoded]:
-    """Each run's record as `run_record` makes it: the text its settings, root and parameter names give, made once,
-    with its own values put in."""
-    shapes: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], Shaped] = {}
-    texts = {}
+    """Each run's record as `run_record` makes it, by name: the text its settings, root and parameter names give, made
+    once, with the own values of all its runs put in (`Shaped.texts`)."""
+    groups: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], tuple[Run, str, list[str], list[tuple[Any, ...]]]] = {}
     for root in plan.roots:
         for run in root.runs:
             key = (id(run.settings), root.name, tuple(run.params), tuple(run.env))  # what own_record_places follows from
-            shape = shapes.get(key)
-            if shape is None:
-                shape = shapes[key] = Shaped(run_record(run, root.name), own_record_places(run), ITEM_NEWLINE)
-            texts[run.name] = shape.encode(own_record_values(run))
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = (run, root.name, [], [])
+            group[2].append(run.name)
+            group[3].append(own_record_values(run))
+    texts = {}
+    for first, root_name, names, rows in groups.values():
+        shape = Shaped(run_record(first, root_name), own_record_places(first), ITEM_NEWLINE)
+        texts.update(zip(names, map(Encoded, shape.texts(rows), repeat(ITEM_NEWLINE)), strict=True))
     return texts
 
 
