@@ -34,13 +34,12 @@ def dump_json_chunks(document: Mapping[str, Any], items_per_chunk: int = 1000) -
     for key in sorted(document):
         parts = [separator, json_string(key), ": "]
         value = document[key]
-        if isinstance(value, list | tuple) and value:
+        if isinstance(value, list | tuple | EncodedItems) and value:
             item_separator = "[" + ITEM_NEWLINE
             for start in range(0, len(value), items_per_chunk):
-                for item in value[start : start + items_per_chunk]:
-                    parts.append(item_separator)
-                    _encode(item, ITEM_NEWLINE, parts)
-                    item_separator = "," + ITEM_NEWLINE
+                parts.append(item_separator)
+                _encode_items(value[start : start + items_per_chunk], ITEM_NEWLINE, parts)
+                item_separator = "," + ITEM_NEWLINE
                 yield "".join(parts).encode()
                 parts = []
             parts.append("\n  ]")
@@ -60,6 +59,23 @@ class Encoded:
 
     text: str
     newline: str  # the line break and indentation of the place it goes
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedItems:
+    """A list whose items' JSON texts were made once (`Shaped.texts`): written as that list, the texts joined as they are.
+
+    Slices of it are lists of some of the items (`dump_json_chunks` writes a list in pieces).
+    """
+
+    texts: Sequence[str]
+    newline: str  # the line break and indentation of the place its items go
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, span: slice) -> EncodedItems:
+        return EncodedItems(self.texts[span], self.newline)
 
 
 def encode_at(value: Any, newline: str) -> Encoded:
@@ -101,15 +117,12 @@ class Shaped:
             pieces.append(part)
         return Encoded("".join(pieces), self.newline)
 
-    def texts(self, rows: Sequence[Sequence[Any]]) -> list[str]:
-        """`encode(row).text` for each row, made a place at a time (`_place_texts`) and put in by one formatting each:
-        for many mappings (a sweep's runs), most of whose own values repeat."""
-        if not rows:
-            return []
-        columns = list(zip(*rows, strict=True))  # strict: rows of one length; then one column a place
-        assert len(columns) == len(self.order), "a row with a value for each place"
+    def texts(self, columns: Sequence[Sequence[Any]], count: int) -> list[str]:
+        """`encode(values).text` of `count` mappings, whose own values are `columns` (one a place of `own`, in its
+        order, of `count` values each): made a place at a time (`_place_texts`), put in by one formatting each."""
+        assert len(columns) == len(self.order) and all(len(column) == count for column in columns), "a value a mapping a place"
         placed = [_place_texts(columns[index], inner) for index, inner in zip(self.order, self.inners, strict=True)]
-        return [self.template % values for values in (zip(*placed, strict=True) if placed else repeat((), len(rows)))]
+        return [self.template % values for values in (zip(*placed, strict=True) if placed else repeat((), count))]
 
 
 def _place_texts(values: Sequence[Any], newline: str) -> list[str]:
@@ -212,22 +225,33 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
                 _encode(item, inner, parts)
             separator = "," + inner
         parts.append(newline + "}")
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, list | tuple | EncodedItems):
         if not value:
             parts.append("[]")
             return
-        separator = "[" + inner
-        for item in value:
-            parts.append(separator)
-            if type(item) is str:
-                parts.append(json_string(item))
-            elif type(item) is Encoded:
-                _encode(item, inner, parts)
-            elif (text := _scalar(item)) is not None:
-                parts.append(text)
-            else:
-                _encode(item, inner, parts)
-            separator = "," + inner
+        parts.append("[" + inner)
+        _encode_items(value, inner, parts)
         parts.append(newline + "]")
     else:
         raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _encode_items(items: Sequence[Any] | EncodedItems, newline: str, parts: list[str]) -> None:
+    """Append the texts of a list's items (at least one), each where a line break is `newline`, comma-separated."""
+    if type(items) is EncodedItems:
+        if items.newline != newline:
+            raise ValueError(f"items encoded for indentation {len(items.newline) - 1} placed at {len(newline) - 1}")
+        parts.append(("," + newline).join(items.texts))
+        return
+    separator = "," + newline
+    for item in items:
+        if type(item) is str:
+            parts.append(json_string(item))
+        elif type(item) is Encoded:
+            _encode(item, newline, parts)
+        elif (text := _scalar(item)) is not None:
+            parts.append(text)
+        else:
+            _encode(item, newline, parts)
+        parts.append(separator)
+    parts.pop()  # the separator after the last item
