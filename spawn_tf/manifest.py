@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from spawn_tf import contract
 from spawn_tf._version import __version__
@@ -22,6 +22,8 @@ from spawn_tf.stopping import Rule
 
 if TYPE_CHECKING:
     from spawn_tf.emit.json_text import EncodedItems
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +143,13 @@ def sweep_manifest(plan: Plan, records: Mapping[str, Any], source_text: str | No
     `source_text`, the sweep file as written, lets `retry -o` write a sweep file of some runs from
     sweep.json (or the sweep's id) alone, with their settings as the user wrote them.
     """
-    runs = sorted((run for root in plan.roots for run in root.runs), key=lambda run: run.index)
-    return sweep_document(plan, [records[run.name] for run in runs], source_text)
+    return sweep_document(plan, in_sweep_order(plan, [records[run.name] for root in plan.roots for run in root.runs]), source_text)
+
+
+def in_sweep_order(plan: Plan, records: Sequence[T]) -> list[T]:
+    """`records`, one a run root by root (each root's in its order), in the sweep's order: by index."""
+    indexes = [run.index for root in plan.roots for run in root.runs]
+    return list(map(records.__getitem__, sorted(range(len(records)), key=indexes.__getitem__)))
 
 
 def sweep_document(plan: Plan, records: Sequence[Any] | EncodedItems, source_text: str | None = None) -> dict[str, Any]:

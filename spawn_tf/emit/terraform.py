@@ -25,7 +25,7 @@ from spawn_tf.emit.json_text import ITEM_NEWLINE, EncodedItems, Shaped, dump_jso
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
-from spawn_tf.manifest import own_record_columns, own_record_places, root_manifest, run_record, sweep_document
+from spawn_tf.manifest import in_sweep_order, own_record_columns, own_record_places, root_manifest, run_record, sweep_document
 from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import agent_script, compressed, raw_sizes, root_env, script_text
 
@@ -92,9 +92,7 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
             PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE,
             dump_json(root_manifest(plan, root, EncodedItems(texts, ITEM_NEWLINE))),
         )
-    texts = list(chain.from_iterable(records))
-    indexes = [run.index for root in plan.roots for run in root.runs]
-    in_order = list(map(texts.__getitem__, sorted(range(len(texts)), key=indexes.__getitem__)))  # by index, as sweep_manifest
+    in_order = in_sweep_order(plan, list(chain.from_iterable(records)))
     yield PurePosixPath(contract.MANIFEST_FILE), dump_json_chunks(sweep_document(plan, EncodedItems(in_order, ITEM_NEWLINE), source_text))
 
 
