@@ -7,9 +7,10 @@ is its part, from which a sweep known only by its id is put together again. Pure
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from spawn_tf import contract
 from spawn_tf._version import __version__
@@ -18,6 +19,11 @@ from spawn_tf.contract import Market
 from spawn_tf.model import Run
 from spawn_tf.plan import Plan, Root
 from spawn_tf.stopping import Rule
+
+if TYPE_CHECKING:
+    from spawn_tf.emit.json_text import EncodedItems
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,16 +100,23 @@ def run_records(plan: Plan) -> dict[str, dict[str, Any]]:
     return {run.name: run_record(run, root.name) for root in plan.roots for run in root.runs}
 
 
+_OWN_FIELDS = ("index", "name", "region", "region_assigned", "fingerprint")  # a record's own values but its parameters and variables
+
+
 def own_record_places(run: Run) -> tuple[tuple[str, ...], ...]:
-    """Where a run's record holds its own values (`own_record_values`): runs of one settings and root, with the same
+    """Where a run's record holds its own values (`own_record_columns`): runs of one settings and root, with the same
     parameter and variable names (in the same order), differ only there."""
-    return (("index",), ("name",), ("region",), ("region_assigned",), ("fingerprint",),
-            *(("params", key) for key in run.params), *(("env", key) for key in run.env))  # fmt: skip
+    return (*((field,) for field in _OWN_FIELDS), *(("params", key) for key in run.params), *(("env", key) for key in run.env))
 
 
-def own_record_values(run: Run) -> tuple[Any, ...]:
-    """The values at `own_record_places`, in its order."""
-    return (run.index, run.name, run.region, run.region_assigned, run.fingerprint, *run.params.values(), *run.env.values())
+def own_record_columns(runs: Sequence[Run]) -> list[tuple[Any, ...]]:
+    """The values at `own_record_places` of runs with the same parameter and variable names, in order: a tuple of
+    the runs' values for each place, in its order."""
+    return [
+        *(tuple(map(attrgetter(field), runs)) for field in _OWN_FIELDS),
+        *zip(*(run.params.values() for run in runs), strict=True),
+        *zip(*(run.env.values() for run in runs), strict=True),
+    ]
 
 
 def run_record(run: Run, root: str) -> dict[str, Any]:
@@ -112,8 +125,9 @@ def run_record(run: Run, root: str) -> dict[str, Any]:
                       max_interruptions=settings.max_interruptions, root=root)  # fmt: skip
 
 
-def root_manifest(plan: Plan, root: Root, records: Mapping[str, Any]) -> dict[str, Any]:
-    found = {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": [records[run.name] for run in root.runs]}
+def root_manifest(plan: Plan, root: Root, records: Sequence[Any] | EncodedItems) -> dict[str, Any]:
+    """A root's manifest.json, with the records of its runs in its order."""
+    found = {"sweep": plan.sweep.id, "root": root.name, "region": root.region, "runs": records}
     return found | early_stopping_record(plan)
 
 
@@ -124,11 +138,22 @@ def early_stopping_record(plan: Plan) -> dict[str, Any]:
 
 
 def sweep_manifest(plan: Plan, records: Mapping[str, Any], source_text: str | None = None) -> dict[str, Any]:
-    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep.
+    """build/<sweep>/sweep.json: everything the collector needs to know about the sweep (`records`: by run name).
 
     `source_text`, the sweep file as written, lets `retry -o` write a sweep file of some runs from
     sweep.json (or the sweep's id) alone, with their settings as the user wrote them.
     """
+    return sweep_document(plan, in_sweep_order(plan, [records[run.name] for root in plan.roots for run in root.runs]), source_text)
+
+
+def in_sweep_order(plan: Plan, records: Sequence[T]) -> list[T]:
+    """`records`, one a run root by root (each root's in its order), in the sweep's order: by index."""
+    indexes = [run.index for root in plan.roots for run in root.runs]
+    return list(map(records.__getitem__, sorted(range(len(records)), key=indexes.__getitem__)))
+
+
+def sweep_document(plan: Plan, records: Sequence[Any] | EncodedItems, source_text: str | None = None) -> dict[str, Any]:
+    """`sweep_manifest` with the records of the sweep's runs given in its order (by index)."""
     source = {"file": plan.sweep.source_name, "sha256": plan.sweep.source_sha256}
     return {
         "format_version": contract.FORMAT_VERSION,
@@ -147,7 +172,7 @@ def sweep_manifest(plan: Plan, records: Mapping[str, Any], source_text: str | No
         "capacity_retry_after": plan.sweep.capacity_retry_after_seconds,
         **early_stopping_record(plan),
         "roots": [{"name": root.name, "region": root.region, "runs": len(root.runs)} for root in plan.roots],
-        "runs": [records[run.name] for run in sorted((run for root in plan.roots for run in root.runs), key=lambda run: run.index)],
+        "runs": records,
     }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
+from itertools import chain, groupby
+from operator import attrgetter, itemgetter
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -19,11 +21,11 @@ from spawn_tf.emit.code import code_document, root_code
 from spawn_tf.emit.files import with_record
 from spawn_tf.emit.forked import in_forked_process
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
-from spawn_tf.emit.json_text import ITEM_NEWLINE, Encoded, Shaped, dump_json, dump_json_chunks
+from spawn_tf.emit.json_text import ITEM_NEWLINE, EncodedItems, Shaped, dump_json, dump_json_chunks
 from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
-from spawn_tf.manifest import own_record_places, own_record_values, root_manifest, run_record, sweep_manifest
+from spawn_tf.manifest import in_sweep_order, own_record_columns, own_record_places, root_manifest, run_record, sweep_document
 from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import RootSizes, agent_script, root_env, script_text
 
@@ -95,24 +97,34 @@ def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePo
 
     A run's record is encoded once: it is the same text, at the same depth, in both files.
     """
-    records = _record_texts(plan)
-    for root in plan.roots:
-        yield PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE, dump_json(root_manifest(plan, root, records))
-    yield PurePosixPath(contract.MANIFEST_FILE), dump_json_chunks(sweep_manifest(plan, records, source_text))
+    records = [_record_texts(root) for root in plan.roots]
+    for root, texts in zip(plan.roots, records, strict=True):
+        yield (
+            PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE,
+            dump_json(root_manifest(plan, root, EncodedItems(texts, ITEM_NEWLINE))),
+        )
+    in_order = in_sweep_order(plan, list(chain.from_iterable(records)))
+    yield PurePosixPath(contract.MANIFEST_FILE), dump_json_chunks(sweep_document(plan, EncodedItems(in_order, ITEM_NEWLINE), source_text))
 
 
-def _record_texts(plan: Plan) -> dict[str, Encoded]:
-    """Each run's record as `run_record` makes it: the text its settings, root and parameter names give, made once,
-    with its own values put in."""
-    shapes: dict[tuple[int, str, tuple[str, ...], tuple[str, ...]], Shaped] = {}
-    texts = {}
-    for root in plan.roots:
-        for run in root.runs:
-            key = (id(run.settings), root.name, tuple(run.params), tuple(run.env))  # what own_record_places follows from
-            shape = shapes.get(key)
-            if shape is None:
-                shape = shapes[key] = Shaped(run_record(run, root.name), own_record_places(run), ITEM_NEWLINE)
-            texts[run.name] = shape.encode(own_record_values(run))
+def _record_texts(root: Root) -> list[str]:
+    """The records of a root's runs as `run_record` makes them, in its order: the text that a run's settings and
+    parameter and variable names give is made once, and the own values of the runs that share it put in (`Shaped.texts`)."""
+    runs = root.runs
+    shape_keys = zip(
+        map(id, map(attrgetter("settings"), runs)),
+        map(tuple, map(attrgetter("params"), runs)),  # the names, in order
+        map(tuple, map(attrgetter("env"), runs)),
+        strict=True,
+    )
+    shapes: dict[tuple[int, tuple[str, ...], tuple[str, ...]], Shaped] = {}  # what own_record_places follows from
+    texts: list[str] = []
+    for key, keyed in groupby(zip(shape_keys, runs, strict=True), itemgetter(0)):  # runs in a row of one shape
+        alike = list(map(itemgetter(1), keyed))
+        shape = shapes.get(key)
+        if shape is None:
+            shape = shapes[key] = Shaped(run_record(alike[0], root.name), own_record_places(alike[0]), ITEM_NEWLINE)
+        texts += shape.texts(own_record_columns(alike), len(alike))
     return texts
 
 

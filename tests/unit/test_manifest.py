@@ -67,3 +67,32 @@ def test_the_forked_writer_makes_the_same_manifests_in_sweep_order(write_sweep: 
     for root in checked.plan.roots:
         records = json.loads(inline[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE])["runs"]
         assert records == [record for record in sweep["runs"] if record["root"] == root.name]
+
+
+# Runs of two roots whose records are made from shapes in turn (settings, parameter names and their order differ) and
+# whose own values are equal but written apart (0.0 -0.0, 1 1.0 true) or hold format directives.
+SHAPES = QUIET_DEFAULTS + "params:\n" + "".join(
+    f"  - {{name: r{index}, {row}}}\n"
+    for index, row in enumerate([
+        "lr: 1e-4, depth: 007", "instance_type: t3.micro, lr: 0.5, region: us-west-2", "lr: 2, depth: 3", "depth: 3, lr: 2", "x: 0.0", "x: -0.0",
+        "x: 1.5", "y: 0.0", "y: true", "y: 1", "y: 1.0", "y: '50%s'", "y: ''", "y: -0.0", "lr: 0.10, depth: 1, region: us-west-2",
+        "instance_type: t3.micro, lr: 0.5", "lr: 3, depth: 2, region: us-west-2", "x: -0.0, region: us-west-2",
+    ])
+)  # fmt: skip
+
+
+def test_the_manifests_are_the_plain_encoding_of_the_records(write_sweep: WriteSweep) -> None:
+    checked, _ = compile_file(write_sweep(SHAPES))
+    assert checked.plan is not None and len(checked.plan.roots) == 2
+    plan = checked.plan
+    records = manifest.run_records(plan)
+    expected = {PurePosixPath(contract.MANIFEST_FILE): dump_json(manifest.sweep_manifest(plan, records))}
+    for root in plan.roots:
+        plain = manifest.root_manifest(plan, root, [records[run.name] for run in root.runs])
+        expected[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE] = dump_json(plain)
+    for fork in (False, True):
+        files = emit_plan(plan, checked.exports, fork_manifest=fork)
+        assert {path: files[path] for path in expected} == expected
+    written = json.loads(expected[PurePosixPath(contract.MANIFEST_FILE)])["runs"]
+    assert [record["params"] for record in written[4:8]] == [{"x": 0.0}, {"x": -0.0}, {"x": 1.5}, {"y": 0.0}]
+    assert [repr(record["params"]["y"]) for record in written[7:14]] == ["0.0", "True", "1", "1.0", "'50%s'", "''", "-0.0"]
