@@ -91,7 +91,7 @@ def test_the_manifests_are_the_plain_encoding_of_the_records(write_sweep: WriteS
         plain = manifest.root_manifest(plan, root, [records[run.name] for run in root.runs])
         expected[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE] = dump_json(plain)
     for fork in (False, True):
-        files = emit_plan(plan, checked.exports, fork_manifest=fork)
+        files = emit_plan(plan, checked.exports, checked.sizes, fork_manifest=fork)
         assert {path: files[path] for path in expected} == expected
     written = json.loads(expected[PurePosixPath(contract.MANIFEST_FILE)])["runs"]
     assert [record["params"] for record in written[4:8]] == [{"x": 0.0}, {"x": -0.0}, {"x": 1.5}, {"y": 0.0}]
