@@ -91,34 +91,16 @@ class Shaped:
     once, and each mapping's own values are put in (a sweep's runs share their settings)."""
 
     def __init__(self, shared: Mapping[str, Any], own: Sequence[Place], newline: str) -> None:
-        self.newline = newline
         self.order = sorted(range(len(own)), key=own.__getitem__)  # dump_json's order: keys sorted at every level
         places = [own[index] for index in self.order]
         assert all(later[: len(place)] != place for place, later in pairwise(places)), "a place inside another"
         self.inners = tuple(newline + "  " * len(place) for place in places)
-        self.parts = encode_at(_with_stand_ins(shared, places, newline), newline).text.split(_OWN)
-        assert len(self.parts) == len(own) + 1, "an own value's stand-in in the shared text"
-        self.template = "%s".join(part.replace("%", "%%") for part in self.parts)  # for `texts`: the C formatter puts values in
-
-    def encode(self, values: Sequence[Any]) -> Encoded:
-        """The text of the mapping with these own values, one for each place of `own`, in its order."""
-        pieces = [self.parts[0]]
-        for index, inner, part in zip(self.order, self.inners, self.parts[1:], strict=True):
-            value = values[index]
-            kind = type(value)
-            if kind is str:
-                pieces.append(json_string(value))
-            elif kind is int:
-                pieces.append(int.__repr__(value))
-            elif (text := _scalar(value)) is not None:
-                pieces.append(text)
-            else:
-                _encode(value, inner, pieces)
-            pieces.append(part)
-        return Encoded("".join(pieces), self.newline)
+        parts = encode_at(_with_stand_ins(shared, places, newline), newline).text.split(_OWN)
+        assert len(parts) == len(own) + 1, "an own value's stand-in in the shared text"
+        self.template = "%s".join(part.replace("%", "%%") for part in parts)  # the C formatter puts the values in
 
     def texts(self, columns: Sequence[Sequence[Any]], count: int) -> list[str]:
-        """`encode(values).text` of `count` mappings, whose own values are `columns` (one a place of `own`, in its
+        """The texts of `count` mappings, whose own values are `columns` (one a place of `own`, in its
         order, of `count` values each): made a place at a time (`_place_texts`), put in by one formatting each."""
         assert len(columns) == len(self.order) and all(len(column) == count for column in columns), "a value a mapping a place"
         placed = [_place_texts(columns[index], inner) for index, inner in zip(self.order, self.inners, strict=True)]

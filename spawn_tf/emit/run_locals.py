@@ -5,20 +5,20 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.emit.capacity import Specs
 from spawn_tf.emit.hcl import Expr, Lowered, escape
-from spawn_tf.emit.json_text import Shaped, dump_json
+from spawn_tf.emit.json_text import Encoded, Shaped, dump_json
 from spawn_tf.model import Run, RunSettings
 from spawn_tf.plan import Root, iam_spec, network_key
 from spawn_tf.userdata import agent_settings_line, head_start, script_text
 
 RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"run_values": {name: entry}}}
-_OWN_KEYS = (("exports",), ("fingerprint",), ("index",))  # a run's own values; its entry's "settings" names the rest
+_ENTRY_KEYS = (("exports",), ("fingerprint",), ("index",), ("settings",))  # a run's entry: its own values, and its settings' key
 SETTINGS_KEY_LENGTH = 12  # hex digits of a settings entry's digest: its key, stable as runs come and go
 # Every run's entry as the resources read it: its own values over its settings'.
 RUNS = Expr("{for name, run in local.run_values : name => merge(local.settings[run.settings], run)}")
@@ -33,7 +33,7 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
     own_groups: dict[str, list[str]] = {}
     profiles: dict[str, Any] = {}
     shared: dict[str, dict[str, Any]] = {}  # settings key -> its values
-    shapes: dict[int, Shaped] = {}  # id(settings) -> a run entry's text with its settings key: runs share settings objects
+    keys: dict[int, str] = {}  # id(settings) -> its key: runs share settings objects
     for first in {id(run.settings): run for run in root.runs}.values():  # the first run of each settings
         key = ami_key(first)
         amis[key] = Expr(f'nonsensitive(data.aws_ssm_parameter.ami["{key}"].value)') if first.settings.ami in contract.AMI_ALIASES else key
@@ -43,9 +43,8 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
         if profile.startswith("existing:"):
             profiles[profile] = first.settings.iam_instance_profile
         values = _shared_values(first, specs.key(first), scripts)
-        key = _settings_key(values, shared)
-        shared[key] = values
-        shapes[id(first.settings)] = Shaped({"settings": key}, _OWN_KEYS, RUN_NEWLINE)
+        keys[id(first.settings)] = _settings_key(values, shared)
+        shared[keys[id(first.settings)]] = values
     security_groups: Any = dict(own_groups)
     if any(network_key(run) is not None for run in root.runs):
         generated = Expr('{for key, group in aws_security_group.run : "net:${key}" => [group.id]}')
@@ -55,17 +54,26 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
         profiles_value: Any = Expr(f"merge({_hcl_object(profiles)}, {generated_profiles.text})") if profiles else generated_profiles
     else:
         profiles_value = profiles
-    values_by_run = {  # in _OWN_KEYS' order
-        run.name: shapes[id(run.settings)].encode((escape(run_exports[run.name]), run.fingerprint, run.index)) for run in root.runs
-    }
     return {
-        "run_values": Lowered(values_by_run),
+        "run_values": Lowered(_run_values(root.runs, run_exports, keys)),
         "settings": dict(sorted(shared.items())),
         "runs": RUNS,
         "amis": amis,
         "security_groups": security_groups,
         "profiles": profiles_value,
     }
+
+
+def _run_values(runs: Sequence[Run], run_exports: Mapping[str, str], keys: Mapping[int, str]) -> dict[str, Encoded]:
+    """Each run's entry in local.run_values, encoded a key at a time for all the root's runs (in _ENTRY_KEYS' order)."""
+    columns = (
+        [escape(run_exports[run.name]) for run in runs],
+        [run.fingerprint for run in runs],
+        [run.index for run in runs],
+        [keys[id(run.settings)] for run in runs],
+    )
+    texts = Shaped({}, _ENTRY_KEYS, RUN_NEWLINE).texts(columns, len(runs))
+    return {run.name: Encoded(text, RUN_NEWLINE) for run, text in zip(runs, texts, strict=True)}
 
 
 def _settings_key(values: Mapping[str, Any], taken: Mapping[str, Any]) -> str:
