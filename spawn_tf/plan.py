@@ -9,7 +9,7 @@ import bisect
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
@@ -120,7 +120,7 @@ def plan_roots(sweep: Sweep, runs: tuple[Run, ...], archives: Mapping[str, bytes
     else:
         bucket, prefix = None, contract.DEFAULT_RESULTS_PREFIX
     home = home_region(sweep)
-    distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
+    distinct = [run.settings for run in settings_runs(runs)]
     used = {settings.code_sha256 for settings in distinct}
     needed = {name for settings in distinct for name in module_names(sweep, settings)}
     shipped = {
@@ -228,8 +228,14 @@ def _jumps(key: int, buckets: int) -> list[int]:
         jumps.append(jump)
 
 
+def settings_runs(runs: Iterable[Run]) -> list[Run]:
+    """A run of each distinct settings, in the order they first appear: runs share settings objects, so what follows
+    from a run's settings alone is made once for each."""
+    return list({id(run.settings): run for run in runs}.values())
+
+
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
-    distinct = {id(run.settings): run.settings for run in runs}.values()  # runs share settings objects
+    distinct = [run.settings for run in settings_runs(runs)]
     uses = [
         (settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules])
         for settings in distinct

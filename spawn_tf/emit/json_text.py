@@ -199,8 +199,8 @@ def _encode(value: Any, newline: str, parts: list[str]) -> None:  # noqa: C901, 
             item = value[key]
             if type(item) is str:  # most values: skip the calls below
                 parts.append(json_string(item))
-            elif type(item) is Encoded:
-                _encode(item, inner, parts)
+            elif type(item) is Encoded and item.newline == inner:  # each run's entry in local.run_values: no call
+                parts.append(item.text)
             elif (text := _scalar(item)) is not None:
                 parts.append(text)
             else:

@@ -140,19 +140,10 @@ def sweep_order(plan: Plan) -> dict[str, str]:
     }
 
 
-def _global_choice(plan: Plan) -> dict[str, Any]:
-    """With max_concurrent, every root makes the same sweep-wide choice and keeps its own runs.
-
-    The choice is started runs first, then the first `max_concurrent - started` pending runs in sweep
-    order. A root needs the facts of the other roots' runs only for the runs a listing names, so it
-    reads them from the build's one sweep-order.json (not from a copy of the sweep in every root) and
-    works through the listed keys and its own runs: no step goes over the whole sweep but the file's
-    decoding. A run no listing names and no root holds back is pending; so the runs that are not
-    pending are few enough to sort, and the rank of the first pending run past the cap follows from them.
-    """
-    pending_or_waiting = "!local.run_state[name].blocked && !try(local.waiting[name], false)"
+def _listed() -> dict[str, Any]:
+    """The other roots' runs a listing names, read from the build's sweep order: the ranks of the finished ones,
+    and the facts of the others."""
     return {
-        "sweep_order": Expr(f'jsondecode(file("${{path.module}}/../{contract.SWEEP_ORDER_FILE}"))'),
         # The ranks of the runs finished under their current fingerprint: they hold their place, and need no more
         # facts (most listed keys of a sweep under way are these). A key of an earlier configuration holds nothing.
         "done_ranks": Expr(
@@ -173,6 +164,23 @@ def _global_choice(plan: Plan) -> dict[str, Any]:
             "if try(local.sweep_order[name], null) != null} : name => "
             "{rank = tonumber(facts[0]), fingerprint = facts[1], max_attempts = tonumber(facts[2]), max_interruptions = tonumber(facts[3])}}"
         ),
+    }
+
+
+def _global_choice(plan: Plan) -> dict[str, Any]:
+    """With max_concurrent, every root makes the same sweep-wide choice and keeps its own runs.
+
+    The choice is started runs first, then the first `max_concurrent - started` pending runs in sweep
+    order. A root needs the facts of the other roots' runs only for the runs a listing names, so it
+    reads them from the build's one sweep-order.json (not from a copy of the sweep in every root) and
+    works through the listed keys and its own runs: no step goes over the whole sweep but the file's
+    decoding. A run no listing names and no root holds back is pending; so the runs that are not
+    pending are few enough to sort, and the rank of the first pending run past the cap follows from them.
+    """
+    pending_or_waiting = "!local.run_state[name].blocked && !try(local.waiting[name], false)"
+    return {
+        "sweep_order": Expr(f'jsondecode(file("${{path.module}}/../{contract.SWEEP_ORDER_FILE}"))'),
+        **_listed(),
         "own_ranks": Expr('{for name, run in local.runs : name => tonumber(split(" ", local.sweep_order[name])[0])}'),
         "listed_state": Expr(f"{{for name, run in local.listed : name => {_state('name', 'run')}}}"),
         "started_count": Expr("length([for name, state in local.listed_state : name if state.open && state.started])"),

@@ -26,7 +26,7 @@ from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import in_sweep_order, own_record_columns, own_record_places, root_manifest, run_record, sweep_document
-from spawn_tf.plan import Plan, Root, network_key
+from spawn_tf.plan import Plan, Root, network_key, settings_runs
 from spawn_tf.userdata import RootSizes, agent_script, root_env, script_text
 
 # instance_type, subnet_id and the market come from the run's candidate: a new one replaces the instance
@@ -162,7 +162,7 @@ def _script_files(root: Root) -> dict[str, str]:
     script's diff. 16 hex characters of sha256: a clash is out of reach, and asserted anyway.
     """
     scripts: dict[str, str] = {}
-    for run in root.runs:
+    for run in settings_runs(root.runs):
         text = script_text(run)
         if text and text not in scripts:
             scripts[text] = f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.sh"
@@ -305,7 +305,7 @@ def _instances(plan: Plan, root: Root, specs: Specs, gzipped: bool, *, uploads_c
 
 
 def _network(plan: Plan, root: Root) -> dict[str, Any]:
-    networks = sorted({key for key in (network_key(run) for run in root.runs) if key is not None})
+    networks = sorted({key for key in (network_key(run) for run in settings_runs(root.runs)) if key is not None})
     if not networks:
         return {}
     data: dict[str, Any] = {}
@@ -370,7 +370,7 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
         template = contract.DEFAULT_RESULTS_BUCKET.format(account_id="\0", region=plan.home_region)
         before, after = template.split("\0")
         bucket = Template((before, Expr("data.aws_caller_identity.current.account_id"), after))
-    aliases = sorted({ami_key(run) for run in root.runs if run.settings.ami in contract.AMI_ALIASES})
+    aliases = sorted({ami_key(run) for run in settings_runs(root.runs) if run.settings.ami in contract.AMI_ALIASES})
     if aliases:
         data["aws_ssm_parameter"] = {
             "ami": {
