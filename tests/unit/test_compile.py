@@ -96,6 +96,20 @@ def test_compile_is_deterministic_across_processes(write_sweep: WriteSweep, tmp_
     assert _compile(path) == _compile(path)
 
 
+def test_one_shot_commands_end_with_their_output_whole_and_their_exit_status(write_sweep: WriteSweep, tmp_path: Path) -> None:
+    """compile, validate and expand end the process as soon as their output is flushed (cli_base.one_shot)."""
+    path = write_sweep(SWEEP.replace("params:", "name_template: r-{index:05d}\ngrid:\n  seed: " + str(list(range(2000))) + "\nparams:"))
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "spawn_tf.cli", *args], check=False, capture_output=True, text=True)
+
+    expanded = run("expand", str(path), "--format", "json")
+    assert expanded.returncode == 0 and len(json.loads(expanded.stdout)) == 2003  # 200 KB through a pipe, whole
+    compiled = run("compile", str(path), "-o", str(tmp_path / "b"))
+    assert compiled.returncode == 0 and compiled.stderr.splitlines()[-1].startswith("user-data: largest ")
+    broken = run("validate", str(write_sweep(SWEEP.replace("ttl: 2h", "ttl: 2 hours"))))
+    assert broken.returncode == 1 and "error:" in broken.stderr
+
+
 def test_compile_one_parameter_changes_only_that_runs_lines(write_sweep: WriteSweep) -> None:
     before = _compile(write_sweep(SWEEP, "demo.yaml"))
     after = _compile(write_sweep(SWEEP.replace("learning_rate: 0.01}", "learning_rate: 0.02}"), "demo.yaml"))
