@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from spawn_tf import contract
-from spawn_tf.cli_base import count, main, one_shot, report, warn, write_file
+from spawn_tf.cli_base import count, main, one_shot, report, run_program, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.errors import SpawnError
@@ -394,5 +394,10 @@ def _remember(plan: Any, destination: Path) -> None:
     warn([problem] if problem else [])
 
 
+def run() -> None:
+    """The `spawn-tf` program."""
+    run_program(main)
+
+
 if __name__ == "__main__":  # `python3 -m spawn_tf.cli`, as the tests run it
-    main()
+    run()

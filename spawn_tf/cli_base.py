@@ -42,22 +42,6 @@ class _Group(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *self.command_modules})
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """The process's entry (the console script, `python3 -m spawn_tf.cli`; CliRunner calls `main` instead).
-
-        After a one-shot command, the process ends as soon as its output is flushed (`one_shot`)."""
-        try:
-            return self.main(*args, **kwargs)
-        except SystemExit as end:
-            if not _PROCESS["exit_at_once"] or not isinstance(end.code, int | None):
-                raise
-            try:
-                sys.stdout.flush()
-                sys.stderr.flush()
-            except (OSError, ValueError):  # a reader that went away: the exit status says the rest
-                os._exit(ExitCode.FAILED)
-            os._exit(end.code or 0)
-
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -94,6 +78,23 @@ main.command_modules = {
 
 
 _PROCESS = {"exit_at_once": False}  # set by one_shot: nothing the process holds is needed after its output
+
+
+def run_program(group: click.Group) -> None:
+    """Run the command line as the process's program (the console script, `python3 -m spawn_tf.cli`): after a
+    one-shot command, the process ends as soon as its output is flushed (`one_shot`). Callers of the group itself
+    (tests, CliRunner) get click's usual SystemExit."""
+    try:
+        group.main()
+    except SystemExit as end:
+        if not _PROCESS["exit_at_once"] or not isinstance(end.code, int | None):
+            raise
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a reader that went away: the exit status says the rest
+            os._exit(ExitCode.FAILED)
+        os._exit(end.code or 0)
 
 
 def one_shot() -> None:
