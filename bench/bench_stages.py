@@ -1,9 +1,10 @@
 """Where `spawn-tf compile` spends its time: each stage of the compile path timed in one process.
 
-Stages: import, load, validate, expand, plan, the runs' export lines, user-data sizes, the roots'
+Stages: import, load, validate, pack (the workdirs), expand, plan, the runs' export lines, user-data sizes, the roots'
 Terraform (made here) and the manifests (made in a forked process by `compile`; here after the roots,
 to time them apart). The cyclic garbage collector is off, as in the CLI (`cli_base.one_shot`).
-Nothing is written: this shows what to work on, `bench_scale.py` and `bench_cli.py` give the figures.
+Nothing is written. The stages are those of `pipeline.check_file` and `emit_files`, called one by one (keep them
+in step): this shows what to work on, `bench_scale.py` and `bench_cli.py` give the figures.
 
 Usage: python3 bench/bench_stages.py SWEEP_FILE [--repeat 3]
 """
@@ -30,16 +31,19 @@ from spawn_tf.load import load_document
 from spawn_tf.plan import plan_roots
 from spawn_tf.userdata import exports, sizes
 from spawn_tf.validate import check_document
-from spawn_tf.workdir import code_modules, pack_workdirs
+from spawn_tf.workdir import Archive, code_modules, pack_workdirs
 marks.append(clock())
 path = Path(sys.argv[1])
 document, _ = load_document(path, None)
 marks.append(clock())
 validation = check_document(document)
 marks.append(clock())
-runs, _ = expand_runs(validation.sweep, document, pack_workdirs(path.parent, workdirs(validation.sweep)))
+packed = pack_workdirs(path.parent, workdirs(validation.sweep))
 marks.append(clock())
-plan = plan_roots(validation.sweep, runs, {}, code_modules())
+runs, _ = expand_runs(validation.sweep, document, packed)
+marks.append(clock())
+archives = {archive.sha256: archive.data for archive in packed.values() if isinstance(archive, Archive)}
+plan = plan_roots(validation.sweep, runs, archives, code_modules())
 marks.append(clock())
 run_exports = exports(runs)
 marks.append(clock())
@@ -53,7 +57,7 @@ marks.append(clock())
 for _, content in manifest_files(plan, None):
     content if isinstance(content, bytes) else b"".join(content)
 marks.append(clock())
-names = ("import", "load", "validate", "expand", "plan", "exports", "sizes", "roots", "manifests")
+names = ("import", "load", "validate", "pack", "expand", "plan", "exports", "sizes", "roots", "manifests")
 print(json.dumps(dict(zip(names, (after - before for before, after in zip(marks, marks[1:]))))))
 """
 

@@ -355,10 +355,6 @@ class Size:
     size: int  # bytes EC2 receives: raw, or Python's gzip estimate when compressed
     compressed: bool
 
-    @property
-    def fits(self) -> bool:
-        return self.size <= size_limit(self.compressed)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RootSizes:

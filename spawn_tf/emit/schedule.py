@@ -91,8 +91,9 @@ def schedule(plan: Plan) -> dict[str, Any]:
             f"{{for m in regexall(local.patterns.done, {_lines('data.aws_s3_objects.done.keys', 'local.control.done')}) : m[0] => true...}}"
         ),
         # <R>/<instance-id> (begun) and <R>/<instance-id>.<outcome> (ended). Another root's finished R's attempts
-        # decide nothing (it holds its rank as finished), so they are left out here, once, not in every step after;
-        # this root's runs keep theirs, for their whole state (spawn_tf/lifecycle.py).
+        # decide nothing (it holds its rank as finished), so they are left out here, once, not in every step after.
+        # This root's runs keep theirs: it launches the same either way, but local.run_state then reads as
+        # spawn_tf/lifecycle.py's state of the run (tests/data/lifecycle.yaml holds both to it).
         "own_keys": Expr('{for name, run in local.runs : "${name}.${run.fingerprint}" => true}'),
         "attempts": Expr(
             f"[for m in regexall(local.patterns.attempt, {_lines(listed_keys('attempts'), 'local.control.attempts')}) : "
@@ -141,19 +142,20 @@ def sweep_order(plan: Plan) -> dict[str, str]:
 
 
 def _listed() -> dict[str, Any]:
-    """The other roots' runs a listing names, read from the build's sweep order: the ranks of the finished ones,
-    and the facts of the others."""
+    """The sweep's runs a listing names (this root's too: its started runs count towards the cap only through
+    `listed_state`), read from the build's sweep order: the ranks of the finished ones, and the facts of the others."""
     return {
         # The ranks of the runs finished under their current fingerprint: they hold their place, and need no more
-        # facts (most listed keys of a sweep under way are these). A key of an earlier configuration holds nothing.
+        # facts (most listed keys of a sweep under way are these). A key of an earlier configuration, or of a run
+        # the build no longer has, holds nothing: the condition is read first, so the key's lookup never fails.
         "done_ranks": Expr(
             f'{{for m in regexall("{_NAME_AND_FINGERPRINT}", "%{{for key in keys(local.done_runs)}}${{key}}\\n%{{endfor}}") : '
             f'format("{RANK_FORMAT}", tonumber(split(" ", local.sweep_order[m[0]])[0])) => true '
             'if try(split(" ", local.sweep_order[m[0]])[1] == m[1], false)}'
         ),
-        # run -> its facts, for every other run of the sweep that a listing names: started or stopped, or with
-        # attempts (with any fingerprint: a key of an earlier configuration still names the run, whose state is
-        # then read under its current one). Names are gathered as map keys, not with distinct(), whose cost
+        # run -> its facts, for every run a stop marker or an attempt names (an attempt of a run that is not
+        # finished, or of this root's own; with any fingerprint: a key of an earlier configuration still names the
+        # run, whose state is then read under its current one). Names are gathered as map keys, not with distinct(), whose cost
         # grows with the square of the list.
         "listed_names": Expr(
             f'merge(local.stopped, {{for m in regexall("{_NAME_AND_FINGERPRINT}", "%{{for a in local.attempts}}${{a.run}}\\n%{{endfor}}") : '

@@ -252,7 +252,12 @@ def test_the_choice_over_three_roots_follows_the_rule_from_the_listings_alone(tm
     """Every root plans from the same listings and decides for its own runs only; together they make the one choice."""
     before, _ = compiled(tmp_path, sweep_text(count=15, max_concurrent=6))
     checked, build = compiled(tmp_path, sweep_text(count=15, max_concurrent=6, changed=7))  # run-07's configuration changed since
-    done = [f"{key(checked, 'run-00')}/success.0", f"{key(checked, 'run-04')}/failed.1", f"{key(before, 'run-07')}/success.0"]
+    done = [
+        f"{key(checked, 'run-00')}/success.0",
+        f"{key(checked, 'run-04')}/failed.1",
+        f"{key(before, 'run-07')}/success.0",  # run-07's earlier configuration finished: not the run's now
+        "ghost.0123456789ab/success.0",  # a finished run this build no longer has: no place taken, no failed lookup
+    ]
     attempts = [
         f"{key(checked, 'run-00')}/i-00",  # an attempt of a finished run that never recorded its end: finished, not started
         f"{key(checked, 'run-09')}/i-09",  # started (us-east-1)
