@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from spawn_tf import contract
-from spawn_tf.cli_base import count, main, one_shot, report, run_program, warn, write_file
+from spawn_tf.cli_base import count, main, one_shot, program, report, warn, write_file
 from spawn_tf.contract import ExitCode
 from spawn_tf.diagnostics import Diagnostic, did_you_mean, has_errors, summary
 from spawn_tf.errors import SpawnError
@@ -394,10 +394,6 @@ def _remember(plan: Any, destination: Path) -> None:
     warn([problem] if problem else [])
 
 
-def run() -> None:
-    """The `spawn-tf` program."""
-    run_program(main)
-
-
+run = program(main)  # the `spawn-tf` program (pyproject's console script)
 if __name__ == "__main__":  # `python3 -m spawn_tf.cli`, as the tests run it
     run()

@@ -11,7 +11,7 @@ import importlib
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,21 +80,25 @@ main.command_modules = {
 _PROCESS = {"exit_at_once": False}  # set by one_shot: nothing the process holds is needed after its output
 
 
-def run_program(group: click.Group) -> None:
-    """Run the command line as the process's program (the console script, `python3 -m spawn_tf.cli`): after a
-    one-shot command, the process ends as soon as its output is flushed (`one_shot`). Callers of the group itself
-    (tests, CliRunner) get click's usual SystemExit."""
-    try:
-        group.main()
-    except SystemExit as end:
-        if not _PROCESS["exit_at_once"] or not isinstance(end.code, int | None):
-            raise
+def program(group: click.Group) -> Callable[[], None]:
+    """The process's program of a command line (the console script, `python3 -m spawn_tf.cli`): after a one-shot
+    command, the process ends as soon as its output is flushed (`one_shot`). Callers of the group itself (tests,
+    CliRunner) get click's usual SystemExit."""
+
+    def run() -> None:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (OSError, ValueError):  # a reader that went away: the exit status says the rest
-            os._exit(ExitCode.FAILED)
-        os._exit(end.code or 0)
+            group.main()
+        except SystemExit as end:
+            if not _PROCESS["exit_at_once"] or not isinstance(end.code, int | None):
+                raise
+            try:
+                sys.stdout.flush()
+                sys.stderr.flush()
+            except (OSError, ValueError):  # a reader that went away: the exit status says the rest
+                os._exit(ExitCode.FAILED)
+            os._exit(end.code or 0)
+
+    return run
 
 
 def one_shot() -> None:
