@@ -34,7 +34,8 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
     profiles: dict[str, Any] = {}
     shared: dict[str, dict[str, Any]] = {}  # settings key -> its values
     keys: dict[int, str] = {}  # id(settings) -> its key: runs share settings objects
-    for first in settings_runs(root.runs):
+    samples = settings_runs(root.runs)  # one run of each settings
+    for first in samples:
         key = ami_key(first)
         amis[key] = Expr(f'nonsensitive(data.aws_ssm_parameter.ami["{key}"].value)') if first.settings.ami in contract.AMI_ALIASES else key
         if network_key(first) is None:
@@ -46,7 +47,7 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
         keys[id(first.settings)] = _settings_key(values, shared)
         shared[keys[id(first.settings)]] = values
     security_groups: Any = dict(own_groups)
-    if any(network_key(run) is not None for run in settings_runs(root.runs)):
+    if any(network_key(run) is not None for run in samples):
         generated = Expr('{for key, group in aws_security_group.run : "net:${key}" => [group.id]}')
         security_groups = Expr(f"merge({_hcl_object(own_groups)}, {generated.text})") if own_groups else generated
     if root.roles:
