@@ -92,9 +92,10 @@ def survey(destination: Path, files: Files) -> Update:
     writes, `--check` reports it."""
     tree: set[PurePosixPath] = set()
     changed: set[PurePosixPath] = set()
+    build = _Build(destination)
     for path, content in _compiled(files):
         tree.add(path)
-        if _content(destination / path) != content:
+        if build.content(path) != content:
             changed.add(path)
     return _survey(destination, frozenset(tree), frozenset(changed), _staging_folders(destination))
 
@@ -190,7 +191,7 @@ def write_tree(destination: Path, files: Files) -> Update:
         done = _PARTLY
         for path in sorted(update.writes - {RECORD}):
             target = destination.joinpath(*path.parts)
-            _guarded(destination, staging.folder, lambda path=path, target=target: _move(staging.path(path), target), outcome=_PARTLY)
+            _guarded(destination, staging.folder, lambda path=path, target=target: staging.move(path, target), outcome=_PARTLY)
         for path in update.removals:
             target = destination.joinpath(*path.parts)
             _guarded(destination, staging.folder, lambda target=target: _remove(destination, target), outcome=_PARTLY)
@@ -211,6 +212,8 @@ class _Staging:
         self.destination = destination
         self.outcome = outcome  # what the build is while files are staged
         self.folder: Path | None = None
+        self.folders = _Folders()  # those made, in the staging folder and the build
+        self.build = _Build(destination)
 
     def path(self, path: PurePosixPath) -> Path:
         assert self.folder is not None, "nothing staged"
@@ -220,9 +223,13 @@ class _Staging:
         if self.folder is None:
             make = lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=self.destination))  # noqa: E731
             self.folder = _guarded(self.destination, None, make, outcome=self.outcome)
-        folder = self.folder
-        _guarded(self.destination, folder, lambda: _stage(folder, path, content), outcome=self.outcome,
+        staged = self.folder.joinpath(*path.parts)
+        _guarded(self.destination, self.folder, lambda: self.folders.made(staged).write_bytes(content), outcome=self.outcome,
                  place=self.destination.joinpath(*path.parts))  # fmt: skip
+
+    def move(self, path: PurePosixPath, target: Path) -> None:
+        """Put a staged file in its place in the build."""
+        os.replace(self.path(path), self.folders.made(target))
 
     def stage_changed(self, files: Files) -> tuple[frozenset[PurePosixPath], frozenset[PurePosixPath]]:
         """Stage each file that is new or differs from the build's; (every path, the staged ones)."""
@@ -230,7 +237,7 @@ class _Staging:
         changed: set[PurePosixPath] = set()
         for path, content in _compiled(files):
             tree.add(path)
-            if _content(self.destination / path) != content:
+            if self.build.content(path) != content:
                 self.stage(path, content)
                 changed.add(path)
         return frozenset(tree), frozenset(changed)
@@ -259,15 +266,39 @@ def _guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, 
         raise WriteError(failed, exc, outcome=outcome) from exc
 
 
-def _stage(staging: Path, path: PurePosixPath, content: bytes) -> None:
-    staged = staging.joinpath(*path.parts)
-    staged.parent.mkdir(parents=True, exist_ok=True)
-    staged.write_bytes(content)
+class _Folders:
+    """Makes the folder of each file written, once per folder: a sweep's thousands of files share a few hundred."""
+
+    def __init__(self) -> None:
+        self.known: set[Path] = set()
+
+    def made(self, file: Path) -> Path:
+        """`file`, once its folder exists."""
+        if file.parent not in self.known:
+            file.parent.mkdir(parents=True, exist_ok=True)
+            self.known.add(file.parent)
+        return file
 
 
-def _move(staged: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(staged, target)
+class _Build:
+    """A build folder's files as they were, each folder listed once: a file it does not list is not read (a
+    first compile tries to read none of its thousands of files)."""
+
+    def __init__(self, destination: Path) -> None:
+        self.destination = destination
+        self.listed: dict[Path, frozenset[str]] = {}
+
+    def content(self, path: PurePosixPath) -> bytes | None:
+        """The file's bytes, or None if it is not there or cannot be read."""
+        file = self.destination.joinpath(*path.parts)
+        names = self.listed.get(file.parent)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(file.parent))
+            except OSError:  # no such folder (or not one): the file is not there either
+                names = frozenset()
+            self.listed[file.parent] = names
+        return _content(file) if file.name in names else None
 
 
 def _remove(destination: Path, target: Path) -> None:
