@@ -62,6 +62,7 @@ class Root:
     name: str
     region: str
     runs: tuple[Run, ...]  # in sweep order
+    samples: tuple[Run, ...]  # a run of each distinct settings among `runs` (`settings_runs`): what follows from settings alone
     roles: Mapping[str, str]  # IamSpec.key -> IAM role (and instance profile) name
     specs: Mapping[str, IamSpec]  # IamSpec.key -> spec
 
@@ -235,7 +236,8 @@ def settings_runs(runs: Iterable[Run]) -> list[Run]:
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
-    distinct = [run.settings for run in settings_runs(runs)]
+    samples = tuple(settings_runs(runs))
+    distinct = [run.settings for run in samples]
     uses = [
         (settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules])
         for settings in distinct
@@ -243,7 +245,7 @@ def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: 
     ]
     specs = _gathered(uses)
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
-    return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
+    return Root(name=name, region=region, runs=runs, samples=samples, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
 
 
 def _gathered(uses: list[tuple[RunSettings, IamSpec, list[str]]]) -> dict[str, IamSpec]:

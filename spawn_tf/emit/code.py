@@ -16,14 +16,14 @@ from typing import Any
 
 from spawn_tf import contract
 from spawn_tf.emit.hcl import Expr, Template
-from spawn_tf.plan import Plan, Root, settings_runs
+from spawn_tf.plan import Plan, Root
 from spawn_tf.workdir import code_name
 
 
 def root_code(plan: Plan, root: Root) -> dict[str, tuple[PurePosixPath, bytes]]:
     """Object name (<sha256><suffix>) -> (file in the root, bytes) of every code object the root's runs read, sorted."""
     found: dict[str, tuple[PurePosixPath, bytes]] = {}
-    for settings in (run.settings for run in settings_runs(root.runs)):
+    for settings in (run.settings for run in root.samples):
         sha = settings.code_sha256
         if sha is not None:
             found[f"{sha}{contract.ARCHIVE_SUFFIX}"] = (code_name(sha), plan.archives[sha])

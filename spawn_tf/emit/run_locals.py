@@ -14,7 +14,7 @@ from spawn_tf.emit.capacity import Specs
 from spawn_tf.emit.hcl import Expr, Lowered, escape
 from spawn_tf.emit.json_text import Encoded, Shaped, dump_json
 from spawn_tf.model import Run, RunSettings
-from spawn_tf.plan import Root, iam_spec, network_key, settings_runs
+from spawn_tf.plan import Root, iam_spec, network_key
 from spawn_tf.userdata import agent_settings_line, head_start, script_text
 
 RUN_NEWLINE = "\n      "  # where a run's entry starts: {"locals": {"run_values": {name: entry}}}
@@ -34,8 +34,7 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
     profiles: dict[str, Any] = {}
     shared: dict[str, dict[str, Any]] = {}  # settings key -> its values
     keys: dict[int, str] = {}  # id(settings) -> its key: runs share settings objects
-    samples = settings_runs(root.runs)  # one run of each settings
-    for first in samples:
+    for first in root.samples:
         key = ami_key(first)
         amis[key] = Expr(f'nonsensitive(data.aws_ssm_parameter.ami["{key}"].value)') if first.settings.ami in contract.AMI_ALIASES else key
         if network_key(first) is None:
@@ -47,7 +46,7 @@ def run_locals(root: Root, specs: Specs, scripts: Mapping[str, str], run_exports
         keys[id(first.settings)] = _settings_key(values, shared)
         shared[keys[id(first.settings)]] = values
     security_groups: Any = dict(own_groups)
-    if any(network_key(run) is not None for run in samples):
+    if any(network_key(run) is not None for run in root.samples):
         generated = Expr('{for key, group in aws_security_group.run : "net:${key}" => [group.id]}')
         security_groups = Expr(f"merge({_hcl_object(own_groups)}, {generated.text})") if own_groups else generated
     if root.roles:

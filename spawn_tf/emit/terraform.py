@@ -26,7 +26,7 @@ from spawn_tf.emit.roles import iam_document
 from spawn_tf.emit.run_locals import ami_key, run_locals
 from spawn_tf.emit.schedule import schedule, sweep_order
 from spawn_tf.manifest import in_sweep_order, own_record_columns, own_record_places, root_manifest, run_record, sweep_document
-from spawn_tf.plan import Plan, Root, network_key, settings_runs
+from spawn_tf.plan import Plan, Root, network_key
 from spawn_tf.userdata import RootSizes, agent_script, root_env, script_text
 
 # instance_type, subnet_id and the market come from the run's candidate: a new one replaces the instance
@@ -73,19 +73,23 @@ def emit_files(
         plan: the planned roots.
         run_exports: `userdata.exports(runs)`, made once per compile.
         run_sizes: `userdata.sizes(plan, run_exports)`: whether each root's user-data is gzipped.
-        fork_manifest: make sweep.json and the roots' manifest.json in a forked process while this
-            one makes the roots' Terraform (the same bytes, in less wall time on large sweeps).
+        fork_manifest: make the sweep's own files (sweep.json, sweep-order.json) and the roots'
+            manifest.json in a forked process while this one makes the roots' Terraform (the same
+            bytes, in less wall time on large sweeps).
         source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
     """
-    manifests = lambda: manifest_files(plan, source_text)  # noqa: E731
-    forked = in_forked_process(manifests) if fork_manifest else None
+
+    def sweep_files() -> Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]:
+        if plan.sweep.max_concurrent is not None:
+            yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
+        yield from manifest_files(plan, source_text)
+
+    forked = in_forked_process(sweep_files) if fork_manifest else None
     try:
         for root in plan.roots:
             for name, content in emit_root(plan, root, run_exports, gzipped=run_sizes[root.name].compressed).items():
                 yield PurePosixPath(root.name) / name, content
-        if plan.sweep.max_concurrent is not None:
-            yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
-        for path, content in forked.files() if forked else manifests():
+        for path, content in forked.files() if forked else sweep_files():
             yield path, content if isinstance(content, bytes) else b"".join(content)
     finally:  # also when the files stop being read (a write failed): no process is left behind
         if forked is not None:
@@ -162,7 +166,7 @@ def _script_files(root: Root) -> dict[str, str]:
     script's diff. 16 hex characters of sha256: a clash is out of reach, and asserted anyway.
     """
     scripts: dict[str, str] = {}
-    for run in settings_runs(root.runs):
+    for run in root.samples:
         text = script_text(run)
         if text and text not in scripts:
             scripts[text] = f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.sh"
@@ -305,7 +309,7 @@ def _instances(plan: Plan, root: Root, specs: Specs, gzipped: bool, *, uploads_c
 
 
 def _network(plan: Plan, root: Root) -> dict[str, Any]:
-    networks = sorted({key for key in (network_key(run) for run in settings_runs(root.runs)) if key is not None})
+    networks = sorted({key for key in (network_key(run) for run in root.samples) if key is not None})
     if not networks:
         return {}
     data: dict[str, Any] = {}
@@ -370,7 +374,7 @@ def _results(plan: Plan, root: Root) -> dict[str, Any]:
         template = contract.DEFAULT_RESULTS_BUCKET.format(account_id="\0", region=plan.home_region)
         before, after = template.split("\0")
         bucket = Template((before, Expr("data.aws_caller_identity.current.account_id"), after))
-    aliases = sorted({ami_key(run) for run in settings_runs(root.runs) if run.settings.ami in contract.AMI_ALIASES})
+    aliases = sorted({ami_key(run) for run in root.samples if run.settings.ami in contract.AMI_ALIASES})
     if aliases:
         data["aws_ssm_parameter"] = {
             "ami": {
