@@ -23,7 +23,7 @@ class Template:
 
 def escape(text: str) -> str:
     """A literal as a Terraform JSON string template that evaluates to exactly `text`."""
-    return text.replace("${", "$${").replace("%{", "%%{")
+    return text.replace("${", "$${").replace("%{", "%%{") if "{" in text else text  # most have no brace: one scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +40,7 @@ def tf(value: Any) -> Any:  # noqa: PLR0911 - one return per kind of value
     """Lower a document to JSON values: literals escaped, expressions wrapped."""
     kind = type(value)
     if kind is str:
-        return escape(value) if "{" in value else value
+        return escape(value)
     if kind is dict:
         return {key: tf(item) for key, item in value.items()}
     if kind is Lowered:
