@@ -3,7 +3,7 @@
 Stages: import, load, validate, pack (the workdirs), expand, plan, the runs' export lines, user-data sizes, the roots'
 Terraform (made here) and the manifests (made in a forked process by `compile`; here after the roots,
 to time them apart). The cyclic garbage collector is off, as in the CLI (`cli_base.one_shot`).
-Nothing is written. The stages are those of `pipeline.check_file` and `emit_files`, called one by one (keep them
+Nothing is written. The stages are those of `pipeline.check_file` and `terraform_files`, called one by one (keep them
 in step): this shows what to work on, `bench_scale.py` and `bench_cli.py` give the figures.
 
 Usage: python3 bench/bench_stages.py SWEEP_FILE [--repeat 3]

@@ -18,7 +18,7 @@ class Build:
     destination: Path
     file: Path
     checked: Checked
-    files: Emitter  # makes the compiled files one at a time when called (`pipeline.compile_lazily`)
+    files: Emitter  # makes the compiled files one at a time (`pipeline.compile_lazily`)
 
 
 @dataclass(frozen=True, slots=True)

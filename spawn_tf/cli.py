@@ -144,12 +144,10 @@ def compile_command(
     """
     one_shot()
     from spawn_tf.builds import place_builds
-    from spawn_tf.emit.files import WriteError
-    from spawn_tf.emit.forked import forking_pays
+    from spawn_tf.emit.staging import WriteError
 
     sweep_files = _sweep_files(files, param_files)
-    fork_manifest = forking_pays()
-    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict, fork_manifest=fork_manifest) for file in sweep_files]
+    compiled = [_compile_one(file, require_backend=require_backend, prices=prices, strict=strict) for file in sweep_files]
     placement = place_builds(output, sweep_files, compiled)
     for clash in placement.clashes:
         click.echo(f"{clash.file}: error: sweep id '{clash.sweep_id}' is also the id of {clash.first}", err=True)
@@ -171,11 +169,11 @@ def compile_command(
     sys.exit(ExitCode.OK)
 
 
-Compiled = tuple[Any, Any]  # (Checked, what makes the compiled files when called: pipeline.Emitter)
+Compiled = tuple[Any, Any]  # (Checked, what makes the compiled files: pipeline.Emitter)
 
 
-def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool, fork_manifest: bool) -> Compiled | None:
-    checked, files = compile_lazily(file, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
+def _compile_one(file: Path, *, require_backend: bool, prices: Path | None, strict: bool) -> Compiled | None:
+    checked, files = compile_lazily(file, require_backend=require_backend, prices=prices)
     report(checked.diagnostics)
     if files is None or checked.plan is None or _failed(checked.diagnostics, strict):
         click.echo(f"{file}: not compiled ({summary(checked.diagnostics)})", err=True)
@@ -187,7 +185,7 @@ def _check_build(build: Any) -> bool:
     from spawn_tf.emit.files import checked_survey, tree_differences
 
     destination, file = build.destination, build.file
-    update = checked_survey(destination, build.files())  # each file compared as it is made
+    update = checked_survey(destination, build.files.terraform(), build.files.manifests)  # each file compared as it is made
     differences = tree_differences(destination, update)
     for line in differences:
         click.echo(f"{destination}: {line}", err=True)
@@ -201,7 +199,7 @@ def _write_build(build: Any) -> None:
     from spawn_tf.sweep_index import report_location
 
     destination, file, checked = build.destination, build.file, build.checked
-    update = write_tree(destination, build.files())  # each file written as it is made
+    update = write_tree(destination, build.files.terraform(), build.files.manifests)  # each file written as it is made
     plan = checked.plan
     _remember(plan, destination)
     if checked.derived_id:

@@ -66,13 +66,11 @@ def _builds(targets: Sequence[Path], output: Path, command: str) -> Iterator[lis
 
 def _compile(files: Sequence[Path], output: Path) -> list[Any]:
     from spawn_tf.builds import place_builds
-    from spawn_tf.emit.forked import forking_pays
     from spawn_tf.pipeline import compile_lazily
 
     results = []
-    fork_manifest = forking_pays()
     for file in files:
-        checked, tree = compile_lazily(file, fork_manifest=fork_manifest)
+        checked, tree = compile_lazily(file)
         report(checked.diagnostics)
         results.append((checked, tree) if tree is not None and checked.plan is not None else None)
     placement = place_builds(output, files, results)
@@ -84,11 +82,12 @@ def _compile(files: Sequence[Path], output: Path) -> list[Any]:
 
 
 def _write(build: Any) -> None:
-    from spawn_tf.emit.files import WriteError, write_tree
+    from spawn_tf.emit.files import write_tree
+    from spawn_tf.emit.staging import WriteError
     from spawn_tf.sweep_index import remember
 
     try:
-        update = write_tree(build.destination, build.files())  # each file written as it is made
+        update = write_tree(build.destination, build.files.terraform(), build.files.manifests)  # each file written as it is made
     except WriteError as exc:
         raise SpawnError(f"{exc.path}: {exc.reason}", exc.hint) from None
     plan = build.checked.plan

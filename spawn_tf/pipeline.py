@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -96,28 +97,38 @@ def _user_data_diagnostics(plan: Plan, document: Document, run_sizes: Mapping[st
 
 
 def compile_file(
-    path: Path, display: str | None = None, *, require_backend: bool = False, fork_manifest: bool = False, prices: Path | None = None
+    path: Path, display: str | None = None, *, require_backend: bool = False, prices: Path | None = None
 ) -> tuple[Checked, dict[PurePosixPath, bytes] | None]:
     """Check a sweep file and, when it has no errors, its compiled files (relative to build/<sweep>/).
 
     A sweep with a budget is compiled only within it, priced from `prices` or the sweep's own
     price file; never from AWS.
     """
-    from spawn_tf.emit.files import with_record
-
-    checked, files = compile_lazily(path, display, require_backend=require_backend, fork_manifest=fork_manifest, prices=prices)
-    return checked, None if files is None else with_record(dict(files()))
+    checked, files = compile_lazily(path, display, require_backend=require_backend, prices=prices)
+    return checked, None if files is None else files.tree()
 
 
-Emitter = Callable[[], Iterator[tuple[PurePosixPath, bytes]]]  # a sweep's compiled files, made one at a time when called
+@dataclass(frozen=True, slots=True)
+class Emitter:
+    """A sweep's compiled files, made one at a time when called: what Terraform reads (`emit.terraform.terraform_files`),
+    and the manifests for the collector, which `write_tree` makes in a forked process beside the first."""
+
+    terraform: Callable[[], Iterator[tuple[PurePosixPath, bytes]]]
+    manifests: Callable[[], Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]]
+
+    def tree(self) -> dict[PurePosixPath, bytes]:
+        """Every file, made in this process, and the record of them."""
+        from spawn_tf.emit.files import whole_tree
+
+        return whole_tree(chain(self.terraform(), self.manifests()))
 
 
 def compile_lazily(
-    path: Path, display: str | None = None, *, require_backend: bool = False, fork_manifest: bool = False, prices: Path | None = None
+    path: Path, display: str | None = None, *, require_backend: bool = False, prices: Path | None = None
 ) -> tuple[Checked, Emitter | None]:
     """`compile_file` whose files are made only when asked for, one at a time (for `write_tree`): a large
     sweep's compiled tree is never whole in memory. Emitting checks nothing: every error is in `Checked`."""
-    from spawn_tf.emit.terraform import emit_files
+    from spawn_tf.emit.terraform import manifest_files, terraform_files
 
     checked = check_file(path, display, require_backend=require_backend)
     if checked.sweep is not None and checked.sweep.budget is not None and checked.plan is not None:
@@ -128,7 +139,9 @@ def compile_lazily(
     # Emitting needs no source positions: let the document (and a YAML file's node tree) go first.
     checked = replace(checked, document=None)
     plan, run_exports, run_sizes = checked.plan, checked.exports, checked.sizes
-    return checked, lambda: emit_files(plan, run_exports, run_sizes, fork_manifest=fork_manifest, source_text=source_text)
+    return checked, Emitter(
+        terraform=lambda: terraform_files(plan, run_exports, run_sizes), manifests=lambda: manifest_files(plan, source_text)
+    )
 
 
 def price_file(checked: Checked, path: Path, prices: Path | None) -> Path | None:

@@ -1,27 +1,25 @@
 """Write compiled output (its bytes: emit/json_text.py): crash-safe replacement of compile's own files, drift checks.
 
-The only module that writes to the file system.
+With emit/staging.py (the files it stages), the only module that writes to the file system.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TypeVar
 
 from spawn_tf import contract
 from spawn_tf.emit.json_text import dump_json
+from spawn_tf.emit.staging import Beside, Content, Staging, guarded, read_content
 
 Tree = Mapping[PurePosixPath, bytes]
-Files = Tree | Iterable[tuple[PurePosixPath, bytes]]  # a tree, or its (path, content) pairs made one at a time
-T = TypeVar("T")
+Files = Tree | Iterable[tuple[PurePosixPath, Content]]  # a tree, or its (path, content) pairs made one at a time
 
 
 # Terraform's own files in a root (state, workspaces, providers, lock file): compile never writes, moves or deletes them.
@@ -34,6 +32,11 @@ def with_record(files: Tree) -> dict[PurePosixPath, bytes]:
     """`files` and the record of them that every build folder holds (so goldens and --check show it too)."""
     tree = {path: content for path, content in files.items() if path != RECORD}
     return {**tree, RECORD: _record(tree)}
+
+
+def whole_tree(files: Iterable[tuple[PurePosixPath, Content]]) -> dict[PurePosixPath, bytes]:
+    """Files made one at a time, some in pieces, as one tree with its record (`with_record`)."""
+    return with_record({path: content if isinstance(content, bytes) else b"".join(content) for path, content in files})
 
 
 def _record(paths: Iterable[PurePosixPath]) -> bytes:
@@ -63,46 +66,20 @@ class Update:
     legacy: tuple[Path, ...]  # swap folders of a compile of an earlier spawn-tf, which may hold a moved state file
 
 
-class WriteError(Exception):
-    """A compiled tree could not be written: the path, the system's reason, and whether the build is still the previous one."""
-
-    def __init__(self, path: Path, error: OSError, *, outcome: str) -> None:
-        self.path = path
-        self.errno = error.errno
-        reason = error.strerror or str(error)
-        self.reason = reason[:1].lower() + reason[1:]  # "No space left on device" -> "no space left on device"
-        self.outcome = outcome  # what the folder holds now
-        super().__init__(f"{path}: {self.reason}")
-
-    @property
-    def hint(self) -> str:
-        if self.errno in (errno.ENOSPC, errno.EDQUOT):
-            action = "free some space and compile again"
-        elif self.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-            action = "choose a folder you can write to with -o DIR"
-        elif self.errno == errno.ENOTDIR:
-            action = "a part of the path is a file, not a folder: choose another folder with -o DIR"
-        else:
-            action = "choose another folder with -o DIR"
-        return f"{action}; {self.outcome}"
+def survey(destination: Path, files: Files, beside: Beside | None = None) -> Update:
+    """Compare a build folder with a compiled tree (`files`, and `beside`'s as in `write_tree`), one file at a time;
+    reads only. `write_tree` does the same as it writes, `--check` reports it."""
+    tree, changed = Staging(destination, _NOTHING, dry=True).stage_changed(_compiled(files), _compiled_beside(beside))
+    return _survey(destination, tree, changed, _staging_folders(destination))
 
 
-def survey(destination: Path, files: Files) -> Update:
-    """Compare a build folder with a compiled tree, one file at a time; reads only. `write_tree` does the same as it
-    writes, `--check` reports it."""
-    tree: set[PurePosixPath] = set()
-    changed: set[PurePosixPath] = set()
-    build = _Build(destination)
-    for path, content in _compiled(files):
-        tree.add(path)
-        if build.content(path) != content:
-            changed.add(path)
-    return _survey(destination, frozenset(tree), frozenset(changed), _staging_folders(destination))
-
-
-def _compiled(files: Files) -> Iterator[tuple[PurePosixPath, bytes]]:
+def _compiled(files: Files) -> Iterator[tuple[PurePosixPath, Content]]:
     """The files' (path, content) pairs but the record, which write_tree makes."""
     return ((path, content) for path, content in (files.items() if isinstance(files, Mapping) else files) if path != RECORD)
+
+
+def _compiled_beside(beside: Beside | None) -> Beside | None:
+    return None if beside is None else lambda: _compiled(beside())
 
 
 def _survey(destination: Path, tree: frozenset[PurePosixPath], changed: frozenset[PurePosixPath], staging: tuple[Path, ...]) -> Update:
@@ -125,7 +102,7 @@ def _survey(destination: Path, tree: frozenset[PurePosixPath], changed: frozense
             orphans.append(Orphan(name=name, holds_state=False, left=_left(folder, {PurePosixPath(*p.parts[1:]) for p in mine})))
     removals = tuple(sorted(path for path in owned - tree - kept if _is_file(destination, path)))
     recorded = frozenset(tree | kept)
-    stale_record = _content(destination / RECORD) != _record(recorded)
+    stale_record = read_content(destination / RECORD) != _record(recorded)
     return Update(
         writes=changed | {RECORD} if stale_record else changed,
         removals=removals,
@@ -144,7 +121,7 @@ def _staging_folders(destination: Path) -> tuple[Path, ...]:
     return tuple(sorted(destination.glob(contract.STAGING_PREFIX + "*"))) if destination.is_dir() else ()
 
 
-def write_tree(destination: Path, files: Files) -> Update:
+def write_tree(destination: Path, files: Files, beside: Beside | None = None) -> Update:
     """Bring `destination` to `files`, touching only what compile wrote (DESIGN §4, "compile owns only its files").
 
     The folder's record (`.spawn-tf-files.json`) lists the files compile wrote. Anything else in
@@ -152,12 +129,13 @@ def write_tree(destination: Path, files: Files) -> Update:
     deleted. A root that is no longer compiled loses its files, unless Terraform may still manage
     resources from it: then they stay, so that `terraform destroy` works there.
 
-    `files` may be (path, content) pairs made one at a time: each is compared and staged as it
-    comes, so a large sweep's tree is never whole in memory.
+    `files` may be (path, content) pairs made one at a time: each is compared and staged as it comes, so a large
+    sweep's tree is never whole in memory. `beside`'s files are made, compared and staged at the same time by a
+    forked process, into a staging folder of its own, where forking pays (two CPUs); else after `files`, here.
 
     Steps, and why a crash (kill -9) at any point is safe:
     1. Every new or changed file is written into a staging folder inside `destination`. Until
-       step 2 the build is the previous one; a failure here removes the staging folder.
+       step 2 the build is the previous one; a failure here removes the staging folders.
     2. The record is replaced (os.replace, atomic) by the union of the files it listed and the new
        ones: from here on, whatever a crash leaves, every file of either compile is recorded.
     3. Each staged file is moved into place with os.replace: every file is whole, old or new.
@@ -172,31 +150,31 @@ def write_tree(destination: Path, files: Files) -> Update:
         WriteError: naming the path that could not be written, and whether the build is still the previous one.
     """
     before = _UNCHANGED if destination.is_dir() else _NOTHING
-    leftovers = _guarded(destination, None, lambda: _staging_folders(destination), outcome=before)
-    _guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
+    leftovers = guarded(destination, None, lambda: _staging_folders(destination), outcome=before)
+    guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
     for leftover in leftovers:
-        _guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
-    staging = _Staging(destination, before)
+        guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
+    staging = Staging(destination, before)
     done = before
     try:
-        tree, changed = staging.stage_changed(files)
-        update = _guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
+        tree, changed = staging.stage_changed(_compiled(files), _compiled_beside(beside))
+        update = guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
         if not update.writes and not update.removals:
             return update
         if RECORD in update.writes:
             staging.stage(RECORD, _record(update.recorded))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
         staging.stage(union, _record(update.owned | update.recorded))
-        _guarded(destination, staging.folder, lambda: os.replace(staging.path(union), destination / RECORD), outcome=before)
+        guarded(destination, staging.folder, lambda: os.replace(staging.path(union), destination / RECORD), outcome=before)
         done = _PARTLY
         for path in sorted(update.writes - {RECORD}):
             target = destination.joinpath(*path.parts)
-            _guarded(destination, staging.folder, lambda path=path, target=target: staging.move(path, target), outcome=_PARTLY)
+            guarded(destination, staging.folder_of(path), lambda path=path, target=target: staging.move(path, target), outcome=_PARTLY)
         for path in update.removals:
             target = destination.joinpath(*path.parts)
-            _guarded(destination, staging.folder, lambda target=target: _remove(destination, target), outcome=_PARTLY)
+            guarded(destination, staging.folder, lambda target=target: _remove(destination, target), outcome=_PARTLY)
         if RECORD in update.writes:
-            _guarded(destination, staging.folder, lambda: os.replace(staging.path(RECORD), destination / RECORD), outcome=_PARTLY)
+            guarded(destination, staging.folder, lambda: os.replace(staging.path(RECORD), destination / RECORD), outcome=_PARTLY)
     finally:
         staging.remove()
         if done == _NOTHING:
@@ -205,100 +183,9 @@ def write_tree(destination: Path, files: Files) -> Update:
     return update
 
 
-class _Staging:
-    """write_tree's staging folder inside the build, made when the first file is staged."""
-
-    def __init__(self, destination: Path, outcome: str) -> None:
-        self.destination = destination
-        self.outcome = outcome  # what the build is while files are staged
-        self.folder: Path | None = None
-        self.folders = _Folders()  # those made, in the staging folder and the build
-        self.build = _Build(destination)
-
-    def path(self, path: PurePosixPath) -> Path:
-        assert self.folder is not None, "nothing staged"
-        return self.folder.joinpath(*path.parts)
-
-    def stage(self, path: PurePosixPath, content: bytes) -> None:
-        if self.folder is None:
-            make = lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=self.destination))  # noqa: E731
-            self.folder = _guarded(self.destination, None, make, outcome=self.outcome)
-        staged = self.folder.joinpath(*path.parts)
-        _guarded(self.destination, self.folder, lambda: self.folders.made(staged).write_bytes(content), outcome=self.outcome,
-                 place=self.destination.joinpath(*path.parts))  # fmt: skip
-
-    def move(self, path: PurePosixPath, target: Path) -> None:
-        """Put a staged file in its place in the build."""
-        os.replace(self.path(path), self.folders.made(target))
-
-    def stage_changed(self, files: Files) -> tuple[frozenset[PurePosixPath], frozenset[PurePosixPath]]:
-        """Stage each file that is new or differs from the build's; (every path, the staged ones)."""
-        tree: set[PurePosixPath] = set()
-        changed: set[PurePosixPath] = set()
-        for path, content in _compiled(files):
-            tree.add(path)
-            if self.build.content(path) != content:
-                self.stage(path, content)
-                changed.add(path)
-        return frozenset(tree), frozenset(changed)
-
-    def remove(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
 _NOTHING = "nothing was written"
 _UNCHANGED = "the previous build is unchanged"
 _PARTLY = "the build is partly updated: compile again to finish"
-
-
-def _guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, outcome: str, place: Path | None = None) -> T:
-    """Run one file-system step; an OSError becomes a WriteError naming the build's path (not the staging folder's).
-
-    `place` is named when the error has no file name: a full disk fails a write, not the open before it.
-    """
-    try:
-        return step()
-    except OSError as exc:
-        failed = Path(exc.filename) if isinstance(exc.filename, str) else place or destination
-        if staging is not None and failed.is_relative_to(staging):
-            failed = destination / failed.relative_to(staging)
-        raise WriteError(failed, exc, outcome=outcome) from exc
-
-
-class _Folders:
-    """Makes the folder of each file written, once per folder: a sweep's thousands of files share a few hundred."""
-
-    def __init__(self) -> None:
-        self.known: set[Path] = set()
-
-    def made(self, file: Path) -> Path:
-        """`file`, once its folder exists."""
-        if file.parent not in self.known:
-            file.parent.mkdir(parents=True, exist_ok=True)
-            self.known.add(file.parent)
-        return file
-
-
-class _Build:
-    """A build folder's files as they were, each folder listed once: a file it does not list is not read (a
-    first compile tries to read none of its thousands of files)."""
-
-    def __init__(self, destination: Path) -> None:
-        self.destination = destination
-        self.listed: dict[Path, frozenset[str]] = {}
-
-    def content(self, path: PurePosixPath) -> bytes | None:
-        """The file's bytes, or None if it is not there or cannot be read."""
-        file = self.destination.joinpath(*path.parts)
-        names = self.listed.get(file.parent)
-        if names is None:
-            try:
-                names = frozenset(os.listdir(file.parent))
-            except OSError:  # no such folder (or not one): the file is not there either
-                names = frozenset()
-            self.listed[file.parent] = names
-        return _content(file) if file.name in names else None
 
 
 def _remove(destination: Path, target: Path) -> None:
@@ -341,13 +228,6 @@ def _is_file(destination: Path, path: PurePosixPath) -> bool:
     if not (target.is_file() or target.is_symlink()):
         return False
     return target.parent.resolve().is_relative_to(destination.resolve())
-
-
-def _content(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
 
 
 def holds_state(folder: Path) -> bool:
@@ -407,9 +287,9 @@ def write_atomic(path: Path, content: bytes) -> None:
             os.unlink(temporary)
 
 
-def checked_survey(destination: Path, files: Files) -> Update:
+def checked_survey(destination: Path, files: Files, beside: Beside | None = None) -> Update:
     """`survey` for `--check`: a folder that cannot be read is a WriteError naming it."""
-    return _guarded(destination, None, lambda: survey(destination, files), outcome=_NOTHING)
+    return guarded(destination, None, lambda: survey(destination, files, beside), outcome=_NOTHING)
 
 
 def tree_differences(destination: Path, update: Update) -> list[str]:

@@ -18,8 +18,7 @@ from spawn_tf import contract
 from spawn_tf.contract import Market
 from spawn_tf.emit.capacity import Specs, capacity
 from spawn_tf.emit.code import code_document, root_code
-from spawn_tf.emit.files import with_record
-from spawn_tf.emit.forked import in_forked_process
+from spawn_tf.emit.files import whole_tree
 from spawn_tf.emit.hcl import Expr, Template, escape, tf
 from spawn_tf.emit.json_text import ITEM_NEWLINE, EncodedItems, Shaped, dump_json, dump_json_chunks
 from spawn_tf.emit.roles import iam_document
@@ -48,56 +47,33 @@ def _header(plan: Plan) -> str:
 
 
 def emit_plan(
-    plan: Plan,
-    run_exports: Mapping[str, str],
-    run_sizes: Mapping[str, RootSizes],
-    *,
-    fork_manifest: bool = False,
-    source_text: str | None = None,
+    plan: Plan, run_exports: Mapping[str, str], run_sizes: Mapping[str, RootSizes], *, source_text: str | None = None
 ) -> dict[PurePosixPath, bytes]:
-    """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files (see `emit_files`)."""
-    return with_record(dict(emit_files(plan, run_exports, run_sizes, fork_manifest=fork_manifest, source_text=source_text)))
+    """Every file of `build/<sweep>/`: sweep.json, one folder per root, and the record of these files."""
+    return whole_tree(chain(terraform_files(plan, run_exports, run_sizes), manifest_files(plan, source_text)))
 
 
-def emit_files(
-    plan: Plan,
-    run_exports: Mapping[str, str],
-    run_sizes: Mapping[str, RootSizes],
-    *,
-    fork_manifest: bool = False,
-    source_text: str | None = None,
+def terraform_files(
+    plan: Plan, run_exports: Mapping[str, str], run_sizes: Mapping[str, RootSizes]
 ) -> Iterator[tuple[PurePosixPath, bytes]]:
-    """The files of `build/<sweep>/` but the record, one at a time: each root's, then the manifests.
+    """Each root's Terraform files, one root at a time, then the sweep order they read (a capped sweep's).
 
     Args:
         plan: the planned roots.
         run_exports: `userdata.exports(runs)`, made once per compile.
         run_sizes: `userdata.sizes(plan, run_exports)`: whether each root's user-data is gzipped.
-        fork_manifest: make the sweep's own files (sweep.json, sweep-order.json) and the roots'
-            manifest.json in a forked process while this one makes the roots' Terraform (the same
-            bytes, in less wall time on large sweeps).
-        source_text: the sweep file as written, kept in sweep.json (for `retry -o`).
     """
-
-    def sweep_files() -> Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]:
-        if plan.sweep.max_concurrent is not None:
-            yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
-        yield from manifest_files(plan, source_text)
-
-    forked = in_forked_process(sweep_files) if fork_manifest else None
-    try:
-        for root in plan.roots:
-            for name, content in emit_root(plan, root, run_exports, gzipped=run_sizes[root.name].compressed).items():
-                yield PurePosixPath(root.name) / name, content
-        for path, content in forked.files() if forked else sweep_files():
-            yield path, content if isinstance(content, bytes) else b"".join(content)
-    finally:  # also when the files stop being read (a write failed): no process is left behind
-        if forked is not None:
-            forked.close()
+    for root in plan.roots:
+        for name, content in emit_root(plan, root, run_exports, gzipped=run_sizes[root.name].compressed).items():
+            yield PurePosixPath(root.name) / name, content
+    if plan.sweep.max_concurrent is not None:
+        yield PurePosixPath(contract.SWEEP_ORDER_FILE), dump_json(sweep_order(plan))
 
 
 def manifest_files(plan: Plan, source_text: str | None) -> Iterator[tuple[PurePosixPath, bytes | Iterator[bytes]]]:
-    """Each root's manifest.json (uploaded to S3 for the collector), then sweep.json in pieces.
+    """Each root's manifest.json (uploaded to S3 for the collector), then sweep.json in pieces (`source_text`: the
+    sweep file as written, kept for `retry -o`). Compile makes them in a forked process while this one makes
+    `terraform_files` (`write_tree`'s `beside`).
 
     A run's record is encoded once: it is the same text, at the same depth, in both files.
     """

@@ -18,7 +18,8 @@ from sweep_helpers import WriteSweep
 
 from spawn_tf import contract
 from spawn_tf.cli import main
-from spawn_tf.emit.files import WriteError, write_tree
+from spawn_tf.emit.files import write_tree
+from spawn_tf.emit.staging import WriteError
 from spawn_tf.pipeline import compile_file
 from spawn_tf.userdata import user_data
 

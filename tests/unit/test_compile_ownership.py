@@ -250,7 +250,7 @@ def test_full_disk_is_a_plain_error_and_the_previous_build_stays(write_sweep: Wr
     assert _compile(CliRunner(), str(old), "-o", str(out)).exit_code == 0
     _plant(out / "demo", NOT_COMPILES)
     before = _on_disk(out)
-    child = _faulty_compile(new, out, 3, "ENOSPC")  # a write into the staging folder
+    child = _faulty_compile(new, out, 5, "ENOSPC")  # the first write into a staging folder (after the build's folder and two staging folders)
     assert child.returncode == 1
     [message, hint] = child.stderr.splitlines()
     assert message.startswith(f"spawn-tf: error: {out / 'demo'}/") and message.endswith(": no space left on device")

@@ -1,57 +1,47 @@
-"""spawn_tf/emit/forked.py: the forked writer of the manifests, and whether forking pays where this runs."""
+"""spawn_tf/emit/forked.py: work in a forked process, and whether forking pays where this runs; write_tree's files
+made and staged by a forked process beside this one (`beside`)."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
 
-from spawn_tf.emit import forked
+from spawn_tf import contract
+from spawn_tf.emit import forked, staging
+from spawn_tf.emit.files import survey, write_tree
+from spawn_tf.emit.staging import WriteError
 
 
-def test_in_forked_process_returns_the_childs_files() -> None:
-    parent = os.getpid()
-    result = forked.in_forked_process(lambda: [(PurePosixPath("pid"), str(os.getpid()).encode())])
-    [(path, content)] = list(result.files())
-    assert path == PurePosixPath("pid") and int(content) != parent  # made in another process, handed back whole
+def test_in_forked_process_returns_what_the_child_returned() -> None:
+    result = forked.in_forked_process(lambda: {"pid": os.getpid(), "paths": ["a", "b/c"]})
+    value = result.result()
+    assert value["paths"] == ["a", "b/c"] and value["pid"] != os.getpid()  # made in another process, handed back
 
 
 def test_in_forked_process_reports_the_childs_exception() -> None:
-    def fail() -> list[tuple[PurePosixPath, bytes]]:
+    def fail() -> None:
         raise ValueError("boom")
 
     result = forked.in_forked_process(fail)
-    with pytest.raises(RuntimeError, match="ValueError: boom"):
-        list(result.files())
+    with pytest.raises(RuntimeError, match=r"^the forked process failed: ValueError: boom$"):
+        result.result()
 
 
-def test_in_forked_process_gives_each_file_whole_in_the_order_made() -> None:
-    made = [(PurePosixPath("a/one"), (str(n).encode() for n in range(5))), (PurePosixPath("two"), b""), (PurePosixPath("three"), b"3")]
-    result = forked.in_forked_process(lambda: made)
-    assert list(result.files()) == [(PurePosixPath("a/one"), b"01234"), (PurePosixPath("two"), b""), (PurePosixPath("three"), b"3")]
+def test_in_forked_process_reports_a_child_ended_by_a_signal() -> None:
+    result = forked.in_forked_process(lambda: os.kill(os.getpid(), signal.SIGKILL))  # as the kernel ends a process out of memory
+    with pytest.raises(RuntimeError, match=r"^the forked process was ended by signal 9$"):
+        result.result()
 
 
 def test_in_forked_process_without_memory_files_uses_a_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(os, "memfd_create", raising=False)  # macOS
-    result = forked.in_forked_process(lambda: [(PurePosixPath("f"), (str(n).encode() for n in range(3)))])
-    assert list(result.files()) == [(PurePosixPath("f"), b"012")]
-
-
-def test_in_forked_process_reports_an_exception_after_some_files() -> None:
-    def made() -> Iterator[tuple[PurePosixPath, Iterator[bytes]]]:
-        yield PurePosixPath("whole"), iter([b"a whole file"])
-        yield PurePosixPath("half"), pieces()
-
-    def pieces() -> Iterator[bytes]:
-        yield b"half a document"
-        raise ValueError("boom")
-
-    result = forked.in_forked_process(made)
-    with pytest.raises(RuntimeError, match=r"the forked writer failed: ValueError: boom$"):
-        list(result.files())
+    assert forked.in_forked_process(lambda: [1, 2, 3]).result() == [1, 2, 3]
 
 
 def test_forking_pays_counts_cpus_without_sched_getaffinity(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,13 +65,9 @@ def test_forking_pays_uses_the_cpus_this_process_may_run_on(monkeypatch: pytest.
     assert forked.forking_pays() is False
 
 
-def test_a_forked_process_whose_files_are_not_wanted_is_ended_and_reaped() -> None:
-    def slow() -> Iterator[tuple[PurePosixPath, bytes]]:
-        time.sleep(60)
-        yield PurePosixPath("late"), b""
-
+def test_a_forked_process_whose_result_is_not_wanted_is_ended_and_reaped() -> None:
     started = time.monotonic()
-    result = forked.in_forked_process(slow)
+    result = forked.in_forked_process(lambda: time.sleep(60))
     result.close()
     assert time.monotonic() - started < 30  # not waited out
     with pytest.raises(ProcessLookupError):
@@ -89,20 +75,98 @@ def test_a_forked_process_whose_files_are_not_wanted_is_ended_and_reaped() -> No
     assert result.out.closed
 
 
-def test_compiled_files_read_only_in_part_leave_no_process(tmp_path: Path) -> None:
-    from spawn_tf.emit.terraform import emit_files
-    from spawn_tf.pipeline import check_file
+# --- write_tree's `beside` ---------------------------------------------------------------------
 
-    sweep = tmp_path / "sweep.yaml"
-    sweep.write_text("defaults: {instance_type: m7i.large, ttl: 1h, command: 'true'}\nparams:\n  - {name: a}\n")
-    checked = check_file(sweep)
-    assert checked.plan is not None
+
+def _made_by(names: tuple[str, ...]) -> Iterator[tuple[PurePosixPath, bytes]]:
+    """Files that say which process made them, the last one in pieces."""
+    for name in names[:-1]:
+        yield PurePosixPath(name), f"{os.getpid()}\n".encode()
+    yield PurePosixPath(names[-1]), iter([f"{os.getpid()}".encode(), b"\n"])
+
+
+def _written(destination: Path) -> dict[str, int]:
+    return {str(path.relative_to(destination)): int(path.read_text()) for path in destination.rglob("*.txt")}
+
+
+@pytest.fixture
+def forking(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "forking_pays", lambda: True)  # whatever the CPUs of this machine
+
+
+def test_beside_files_are_made_and_staged_by_a_forked_process(tmp_path: Path, forking: None) -> None:
+    destination = tmp_path / "demo"
+    update = write_tree(destination, _made_by(("r/a.txt", "b.txt")), lambda: _made_by(("r/m.txt", "s.txt")))
+    written = _written(destination)
+    assert set(written) == {"r/a.txt", "b.txt", "r/m.txt", "s.txt"}
+    assert written["r/a.txt"] == written["b.txt"] == os.getpid() != written["r/m.txt"] == written["s.txt"]
+    assert update.writes == {PurePosixPath(p) for p in ("r/a.txt", "b.txt", "r/m.txt", "s.txt", contract.COMPILED_FILES_RECORD)}
+    assert json.loads((destination / contract.COMPILED_FILES_RECORD).read_text())["files"] == ["b.txt", "r/a.txt", "r/m.txt", "s.txt"]
+    assert not list(destination.glob(contract.STAGING_PREFIX + "*"))
+
+
+def test_beside_files_are_made_here_when_forking_does_not_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(staging, "forking_pays", lambda: False)
+    write_tree(tmp_path / "demo", _made_by(("a.txt",)), lambda: _made_by(("m.txt",)))
+    assert _written(tmp_path / "demo") == {"a.txt": os.getpid(), "m.txt": os.getpid()}
+
+
+def test_beside_files_that_did_not_change_are_not_written_again(tmp_path: Path, forking: None) -> None:
+    destination = tmp_path / "demo"
+    same = lambda: iter([(PurePosixPath("m.txt"), iter([b"1", b"\n"])), (PurePosixPath("n.txt"), b"2\n")])  # noqa: E731
+    write_tree(destination, {PurePosixPath("a.txt"): b"0\n"}, same)
+    update = write_tree(
+        destination,
+        {PurePosixPath("a.txt"): b"0\n"},
+        lambda: iter([(PurePosixPath("m.txt"), iter([b"1", b"\n"])), (PurePosixPath("n.txt"), b"3\n")]),
+    )
+    assert update.writes == {PurePosixPath("n.txt")}
+    assert (destination / "n.txt").read_text() == "3\n" and (destination / "m.txt").read_text() == "1\n"
+    check = survey(
+        destination, {PurePosixPath("a.txt"): b"0\n"}, lambda: iter([(PurePosixPath("m.txt"), b"4\n"), (PurePosixPath("n.txt"), b"3\n")])
+    )
+    assert check.writes == {PurePosixPath("m.txt")}  # --check compares beside's files too
+    assert (destination / "m.txt").read_text() == "1\n" and not list(destination.glob(contract.STAGING_PREFIX + "*"))
+
+
+def test_a_write_error_in_the_forked_process_names_the_build_path_and_keeps_the_previous_build(tmp_path: Path, forking: None) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old\n"})
+    clash = lambda: iter([(PurePosixPath("x"), b"a file\n"), (PurePosixPath("x/y.txt"), b"under a file\n")])  # noqa: E731
+    with pytest.raises(WriteError) as raised:
+        write_tree(destination, {PurePosixPath("a.txt"): b"new\n"}, clash)
+    assert raised.value.path == destination / "x" and raised.value.outcome == "the previous build is unchanged"
+    assert sorted(path.name for path in destination.iterdir()) == [contract.COMPILED_FILES_RECORD, "a.txt"]  # no staging folder left
+    assert (destination / "a.txt").read_text() == "old\n"
+
+
+def test_a_failure_in_the_forked_process_leaves_no_staging_folder(tmp_path: Path, forking: None) -> None:
+    def failing() -> Iterator[tuple[PurePosixPath, bytes]]:
+        yield PurePosixPath("m.txt"), b"made\n"
+        raise ValueError("boom")
+
+    with pytest.raises(RuntimeError, match="ValueError: boom"):
+        write_tree(tmp_path / "new", {PurePosixPath("a.txt"): b"a\n"}, failing)
+    assert not (tmp_path / "new").exists()  # a first compile that failed leaves no folder
+
+
+def test_a_failure_here_ends_the_forked_process_and_leaves_nothing(tmp_path: Path, forking: None) -> None:
+    def failing_here() -> Iterator[tuple[PurePosixPath, bytes]]:
+        yield PurePosixPath("a.txt"), b"a\n"
+        raise RuntimeError("a root could not be made")
+
+    def slow() -> Iterator[tuple[PurePosixPath, bytes]]:
+        yield PurePosixPath("m.txt"), b"made\n"
+        time.sleep(60)
+        yield PurePosixPath("n.txt"), b"late\n"
+
     before = _children()
-    files = emit_files(checked.plan, checked.exports, checked.sizes, fork_manifest=True)
-    next(files)
-    assert len(_children()) == len(before) + 1
-    files.close()  # as when a write fails
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="a root could not be made"):
+        write_tree(tmp_path / "new", failing_here(), slow)
+    assert time.monotonic() - started < 30  # not waited out
     assert _children() == before
+    assert not (tmp_path / "new").exists()
 
 
 def _children() -> list[str]:

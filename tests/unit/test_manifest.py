@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
+import pytest
 from sweep_helpers import QUIET_DEFAULTS, WriteSweep
 
 from spawn_tf import contract, manifest
+from spawn_tf.emit import staging
+from spawn_tf.emit.files import write_tree
 from spawn_tf.emit.json_text import dump_json
 from spawn_tf.emit.terraform import emit_plan
-from spawn_tf.pipeline import compile_file
+from spawn_tf.pipeline import compile_file, compile_lazily
 
 SWEEP = QUIET_DEFAULTS + "params:\n  - {name: b, lr: 1e-4, depth: 007}\n  - {name: a, lr: 0.10}\n"
 
@@ -54,12 +57,18 @@ def test_location_and_source_text(write_sweep: WriteSweep) -> None:
     assert manifest.source_text({"source": {"file": "x.yaml"}}) is None
 
 
-def test_the_forked_writer_makes_the_same_manifests_in_sweep_order(write_sweep: WriteSweep) -> None:
+def test_the_manifests_written_by_the_forked_process_are_those_made_here_in_sweep_order(
+    write_sweep: WriteSweep, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     regions = "".join(f"  - {{name: r{index}, lr: {index}, region: {region}}}\n" for index, region in enumerate(["us-west-2", "us-east-1"] * 3))
-    checked, _ = compile_file(write_sweep(QUIET_DEFAULTS + "params:\n" + regions))
-    assert checked.plan is not None and len(checked.plan.roots) == 2
-    inline = emit_plan(checked.plan, checked.exports, checked.sizes)
-    assert emit_plan(checked.plan, checked.exports, checked.sizes, fork_manifest=True) == inline
+    path = write_sweep(QUIET_DEFAULTS + "params:\n" + regions)
+    checked, files = compile_lazily(path)
+    assert checked.plan is not None and files is not None and len(checked.plan.roots) == 2
+    inline = files.tree()
+    monkeypatch.setattr(staging, "forking_pays", lambda: True)  # whatever the CPUs of this machine
+    write_tree(tmp_path / "build", files.terraform(), files.manifests)
+    written = {PurePosixPath(file.relative_to(tmp_path / "build")): file.read_bytes() for file in (tmp_path / "build").rglob("*") if file.is_file()}
+    assert written == inline
     sweep = json.loads(inline[PurePosixPath(contract.MANIFEST_FILE)])
     assert [record["name"] for record in sweep["runs"]] == [f"r{index}" for index in range(6)]  # by index, not by root
     records = manifest.run_records(checked.plan)  # each run's own values in the text its settings share
@@ -90,9 +99,8 @@ def test_the_manifests_are_the_plain_encoding_of_the_records(write_sweep: WriteS
     for root in plan.roots:
         plain = manifest.root_manifest(plan, root, [records[run.name] for run in root.runs])
         expected[PurePosixPath(root.name) / contract.ROOT_MANIFEST_FILE] = dump_json(plain)
-    for fork in (False, True):
-        files = emit_plan(plan, checked.exports, checked.sizes, fork_manifest=fork)
-        assert {path: files[path] for path in expected} == expected
+    files = emit_plan(plan, checked.exports, checked.sizes)
+    assert {path: files[path] for path in expected} == expected
     written = json.loads(expected[PurePosixPath(contract.MANIFEST_FILE)])["runs"]
     assert [record["params"] for record in written[4:8]] == [{"x": 0.0}, {"x": -0.0}, {"x": 1.5}, {"y": 0.0}]
     assert [repr(record["params"]["y"]) for record in written[7:14]] == ["0.0", "True", "1", "1.0", "'50%s'", "''", "-0.0"]
