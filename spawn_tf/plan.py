@@ -62,9 +62,14 @@ class Root:
     name: str
     region: str
     runs: tuple[Run, ...]  # in sweep order
-    samples: tuple[Run, ...]  # a run of each distinct settings among `runs` (`settings_runs`): what follows from settings alone
     roles: Mapping[str, str]  # IamSpec.key -> IAM role (and instance profile) name
     specs: Mapping[str, IamSpec]  # IamSpec.key -> spec
+    # A run of each distinct settings among `runs` (`settings_runs`): what follows from settings alone. Made from
+    # `runs` by every construction (dataclasses.replace too), so it never tells of other runs.
+    samples: tuple[Run, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "samples", tuple(settings_runs(self.runs)))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,8 +241,7 @@ def settings_runs(runs: Iterable[Run]) -> list[Run]:
 
 
 def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: Mapping[str, Module]) -> Root:
-    samples = tuple(settings_runs(runs))
-    distinct = [run.settings for run in samples]
+    distinct = [run.settings for run in settings_runs(runs)]
     uses = [
         (settings, spec, [modules[name].sha256 for name in module_names(sweep, settings) if name in modules])
         for settings in distinct
@@ -245,7 +249,7 @@ def _root(sweep: Sweep, name: str, region: str, runs: tuple[Run, ...], modules: 
     ]
     specs = _gathered(uses)
     roles = {key: role_name(sweep, name, key) for key in sorted(specs)}
-    return Root(name=name, region=region, runs=runs, samples=samples, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
+    return Root(name=name, region=region, runs=runs, roles=MappingProxyType(roles), specs=MappingProxyType(specs))
 
 
 def _gathered(uses: list[tuple[RunSettings, IamSpec, list[str]]]) -> dict[str, IamSpec]:

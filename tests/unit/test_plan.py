@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 from sweep_helpers import QUIET_DEFAULTS, CheckSweep
@@ -24,6 +25,17 @@ def test_plan_one_root_per_region(check: CheckSweep) -> None:
     for root in checked.plan.roots:
         assert all(run.region == root.region for run in root.runs)
         assert [run.index for run in root.runs] == sorted(run.index for run in root.runs)
+
+
+def test_a_roots_samples_are_a_run_of_each_of_its_settings_however_it_is_made(check: CheckSweep) -> None:
+    checked = check(QUIET_DEFAULTS + "params:\n  - {name: a}\n  - {name: b, ttl: 3h}\n  - {name: c}\n  - {name: d, ttl: 3h}\n")
+    assert checked.plan is not None
+    [root] = checked.plan.roots
+    changed = replace(root, runs=tuple(replace(run, settings=replace(run.settings, ttl_seconds=60)) if run.name == "c" else run for run in root.runs))
+    for made in (root, changed):  # dataclasses.replace too: of the runs it holds, never of those it was made from
+        held = {id(run.settings): run.settings for run in made.runs}
+        assert [id(run.settings) for run in made.samples] == list(held) and all(any(run is member for member in made.runs) for run in made.samples)
+    assert len(root.samples) == 2 and len(changed.samples) == 3
 
 
 def _placement(check: CheckSweep, count: int, limit: int) -> dict[str, str]:
