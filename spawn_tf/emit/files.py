@@ -161,20 +161,20 @@ def write_tree(destination: Path, files: Files, beside: Beside | None = None) ->
         update = guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
         if not update.writes and not update.removals:
             return update
+        staging.check_folders(update.writes)
         if RECORD in update.writes:
             staging.stage(RECORD, _record(update.recorded))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
         staging.stage(union, _record(update.owned | update.recorded))
-        guarded(destination, staging.folder, lambda: os.replace(staging.path(union), destination / RECORD), outcome=before)
+        staging.move(union, destination / RECORD, outcome=before)
         done = _PARTLY
         for path in sorted(update.writes - {RECORD}):
-            target = destination.joinpath(*path.parts)
-            guarded(destination, staging.folder_of(path), lambda path=path, target=target: staging.move(path, target), outcome=_PARTLY)
+            staging.move(path, destination.joinpath(*path.parts), outcome=_PARTLY)
         for path in update.removals:
             target = destination.joinpath(*path.parts)
             guarded(destination, staging.folder, lambda target=target: _remove(destination, target), outcome=_PARTLY)
         if RECORD in update.writes:
-            guarded(destination, staging.folder, lambda: os.replace(staging.path(RECORD), destination / RECORD), outcome=_PARTLY)
+            staging.move(RECORD, destination / RECORD, outcome=_PARTLY)
     finally:
         staging.remove()
         if done == _NOTHING:

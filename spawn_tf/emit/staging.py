@@ -47,14 +47,15 @@ class WriteError(Exception):
 def guarded(destination: Path, staging: Path | None, step: Callable[[], T], *, outcome: str, place: Path | None = None) -> T:
     """Run one file-system step; an OSError becomes a WriteError naming the build's path (not the staging folder's).
 
-    `place` is named when the error has no file name: a full disk fails a write, not the open before it.
+    `place` is the path in the build the step is for, named when the error names none or a staged file (a full
+    disk fails a write, not the open before it).
     """
     try:
         return step()
     except OSError as exc:
         failed = Path(exc.filename) if isinstance(exc.filename, str) else place or destination
         if staging is not None and failed.is_relative_to(staging):
-            failed = destination / failed.relative_to(staging)
+            failed = place or destination
         raise WriteError(failed, exc, outcome=outcome) from exc
 
 
@@ -119,23 +120,24 @@ class Staging:
         self.folder: Path | None = None
         self.forked_folder: Path | None = None
         self.forked: frozenset[PurePosixPath] = frozenset()  # the files staged in it
-        self.folders = _Folders()  # those made, in the staging folders and the build
+        self.folders = _Folders()  # those made in the build
         self.build = _Build(destination)
 
     def folder_of(self, path: PurePosixPath) -> Path | None:
         return self.forked_folder if path in self.forked else self.folder
 
     def path(self, path: PurePosixPath) -> Path:
+        """Where a file is staged: flat in its staging folder (no folders to make and remove), named by its path."""
         folder = self.folder_of(path)
         assert folder is not None, "nothing staged"
-        return folder.joinpath(*path.parts)
+        return folder / str(path).replace("%", "%25").replace("/", "%2F")
 
     def stage(self, path: PurePosixPath, content: Content) -> None:
         if self.folder is None:
             self.folder = self._new_folder()
-        staged = self.folder.joinpath(*path.parts)
-        guarded(self.destination, self.folder, lambda: _write(self.folders.made(staged), content), outcome=self.outcome,
-                 place=self.destination.joinpath(*path.parts))  # fmt: skip
+        staged = self.path(path)
+        guarded(self.destination, self.folder, lambda: _write(staged, content), outcome=self.outcome,
+                place=self.destination.joinpath(*path.parts))  # fmt: skip
 
     def _new_folder(self) -> Path:
         try:
@@ -143,9 +145,19 @@ class Staging:
         except OSError as exc:  # named by the build, not by the staging folder it could not make
             raise WriteError(self.destination, exc, outcome=self.outcome) from exc
 
-    def move(self, path: PurePosixPath, target: Path) -> None:
-        """Put a staged file in its place in the build."""
-        os.replace(self.path(path), self.folders.made(target))
+    def check_folders(self, paths: Iterable[PurePosixPath]) -> None:
+        """That every folder these files go into is one, or can be made: a file where one must be (in the build, or
+        among the files) fails here, before the build changes, not as files move."""
+        files = set(paths)
+        for folder in sorted({parent for path in files for parent in path.parents if parent.parts}):
+            target = self.destination.joinpath(*folder.parts)
+            if folder in files or ((target.exists() or target.is_symlink()) and not target.is_dir()):
+                raise WriteError(target, OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), outcome=self.outcome)
+
+    def move(self, path: PurePosixPath, target: Path, *, outcome: str) -> None:
+        """Put a staged file in its place in the build (`outcome`: what the build is if that fails)."""
+        staged = self.path(path)
+        guarded(self.destination, staged.parent, lambda: os.replace(staged, self.folders.made(target)), outcome=outcome, place=target)
 
     def stage_changed(
         self, files: Iterable[tuple[PurePosixPath, Content]], beside: Beside | None = None

@@ -193,6 +193,18 @@ def test_write_tree_failure_keeps_the_previous_build(tmp_path: Path) -> None:
     assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "c.txt"]
 
 
+def test_write_tree_meets_a_file_where_a_folder_must_be_before_the_build_changes(tmp_path: Path) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old"})
+    (destination / "r").write_bytes(b"the user's file")  # where a new root's folder goes
+    with pytest.raises(WriteError) as failure:
+        write_tree(destination, {PurePosixPath("a.txt"): b"new", PurePosixPath("r/b.txt"): b"new"})
+    assert failure.value.path == destination / "r" and failure.value.reason == "not a directory"
+    assert failure.value.outcome == "the previous build is unchanged"
+    assert (destination / "a.txt").read_bytes() == b"old" and (destination / "r").read_bytes() == b"the user's file"
+    assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "a.txt", "r"]  # no staging folder left behind
+
+
 def test_write_tree_stages_each_file_before_the_next_is_made(tmp_path: Path) -> None:
     destination = tmp_path / "demo"
     staged: list[list[str]] = []
@@ -203,7 +215,7 @@ def test_write_tree_stages_each_file_before_the_next_is_made(tmp_path: Path) -> 
             yield PurePosixPath(name), name.encode()
 
     write_tree(destination, made_one_at_a_time())
-    assert staged == [[], ["a.txt"], ["a.txt", "r/b.txt"]]  # a file is on disk, not held, when the next one is made
+    assert staged == [[], ["a.txt"], ["a.txt", "r%2Fb.txt"]]  # a file is on disk, not held, when the next one is made (flat, named by its path)
     assert sorted(str(path.relative_to(destination)) for path in destination.rglob("*.txt")) == ["a.txt", "c.txt", "r/b.txt"]
     assert (destination / "r" / "b.txt").read_bytes() == b"r/b.txt"
 

@@ -3,6 +3,7 @@ made and staged by a forked process beside this one (`beside`)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -129,13 +130,23 @@ def test_beside_files_that_did_not_change_are_not_written_again(tmp_path: Path, 
     assert (destination / "m.txt").read_text() == "1\n" and not list(destination.glob(contract.STAGING_PREFIX + "*"))
 
 
-def test_a_write_error_in_the_forked_process_names_the_build_path_and_keeps_the_previous_build(tmp_path: Path, forking: None) -> None:
+def test_a_write_error_in_the_forked_process_names_the_build_path_and_keeps_the_previous_build(
+    tmp_path: Path, forking: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     destination = tmp_path / "demo"
     write_tree(destination, {PurePosixPath("a.txt"): b"old\n"})
-    clash = lambda: iter([(PurePosixPath("x"), b"a file\n"), (PurePosixPath("x/y.txt"), b"under a file\n")])  # noqa: E731
+    here, write = os.getpid(), staging._write
+
+    def full_disk_there(file: Path, content: bytes) -> None:
+        if os.getpid() != here:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as write() reports it: without a file name
+        write(file, content)
+
+    monkeypatch.setattr(staging, "_write", full_disk_there)
     with pytest.raises(WriteError) as raised:
-        write_tree(destination, {PurePosixPath("a.txt"): b"new\n"}, clash)
-    assert raised.value.path == destination / "x" and raised.value.outcome == "the previous build is unchanged"
+        write_tree(destination, {PurePosixPath("a.txt"): b"new\n"}, lambda: iter([(PurePosixPath("r/m.txt"), b"made there\n")]))
+    assert raised.value.path == destination / "r" / "m.txt" and raised.value.reason == "no space left on device"
+    assert raised.value.outcome == "the previous build is unchanged"
     assert sorted(path.name for path in destination.iterdir()) == [contract.COMPILED_FILES_RECORD, "a.txt"]  # no staging folder left
     assert (destination / "a.txt").read_text() == "old\n"
 
