@@ -153,7 +153,7 @@ def write_tree(destination: Path, files: Files, beside: Beside | None = None) ->
     leftovers = guarded(destination, None, lambda: _staging_folders(destination), outcome=before)
     guarded(destination, None, lambda: destination.mkdir(parents=True, exist_ok=True), outcome=before)
     for leftover in leftovers:
-        guarded(leftover, None, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before)
+        guarded(leftover, leftover, lambda leftover=leftover: shutil.rmtree(leftover), outcome=before, place=leftover)
     staging = Staging(destination, before)
     done = before
     try:
@@ -161,11 +161,11 @@ def write_tree(destination: Path, files: Files, beside: Beside | None = None) ->
         update = guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
         if not update.writes and not update.removals:
             return update
-        staging.check_folders(update.writes)
+        staging.check_places(update.writes)
         if RECORD in update.writes:
             staging.stage(RECORD, _record(update.recorded))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name
-        staging.stage(union, _record(update.owned | update.recorded))
+        staging.stage(union, _record(update.owned | update.recorded), place=destination / RECORD)
         staging.move(union, destination / RECORD, outcome=before)
         done = _PARTLY
         for path in sorted(update.writes - {RECORD}):

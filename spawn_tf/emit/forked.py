@@ -30,8 +30,10 @@ def in_forked_process(work: Callable[[], Any]) -> Forked:
     (files it writes) are the caller's to clean up.
     """
     out = _unnamed_file()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
+        _end_with(parent)
         status = 0
         try:
             out.write(json.dumps(work()).encode())
@@ -43,6 +45,25 @@ def in_forked_process(work: Callable[[], Any]) -> Forked:
         out.flush()
         os._exit(status)
     return Forked(pid, out)
+
+
+class Ended(RuntimeError):
+    """The forked process was ended by a signal before it answered (e.g. by the kernel, for memory)."""
+
+
+def _end_with(parent: int) -> None:
+    """End this forked process when its parent ends (Linux's PR_SET_PDEATHSIG): it may be writing into the parent's
+    staging folder, which a parent killed mid-write (kill -9, a timeout, the out-of-memory killer) no longer removes,
+    and it holds the parent's files open (a build's lock)."""
+    with contextlib.suppress(OSError, AttributeError):  # elsewhere: no such call
+        import ctypes  # only here, in the forked process
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent ended before the call above
+        os._exit(1)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class Forked:
@@ -61,7 +82,7 @@ class Forked:
             text = out.read()
         code = os.waitstatus_to_exitcode(self.status)
         if code < 0:
-            raise RuntimeError(f"the forked process was ended by signal {-code}")
+            raise Ended(f"the forked process was ended by signal {-code}")
         if code != 0:
             raise RuntimeError(f"the forked process failed: {text.decode(errors='replace')}")
         return json.loads(text)

@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from spawn_tf import contract
-from spawn_tf.emit.forked import forking_pays, in_forked_process
+from spawn_tf.emit.forked import Ended, forking_pays, in_forked_process
 
 Content = bytes | Iterable[bytes]  # a file whole, or in pieces (written on as they are made: sweep.json)
 Beside = Callable[[], Iterable[tuple[PurePosixPath, Content]]]  # more files, made when called: in a forked process where that pays
@@ -39,6 +39,10 @@ class WriteError(Exception):
             action = "choose a folder you can write to with -o DIR"
         elif self.errno == errno.ENOTDIR:
             action = "a part of the path is a file, not a folder: choose another folder with -o DIR"
+        elif self.errno == errno.EISDIR:
+            action = "a folder stands where compile writes a file: move it away, or choose another folder with -o DIR"
+        elif self.errno is None:  # not a system call's failure (the forked process ended)
+            action = "compile again"
         else:
             action = "choose another folder with -o DIR"
         return f"{action}; {self.outcome}"
@@ -132,12 +136,13 @@ class Staging:
         assert folder is not None, "nothing staged"
         return folder / str(path).replace("%", "%25").replace("/", "%2F")
 
-    def stage(self, path: PurePosixPath, content: Content) -> None:
+    def stage(self, path: PurePosixPath, content: Content, *, place: Path | None = None) -> None:
+        """Stage a file (`place`: the build's path to name if that fails, when not the file's own)."""
         if self.folder is None:
             self.folder = self._new_folder()
         staged = self.path(path)
         guarded(self.destination, self.folder, lambda: _write(staged, content), outcome=self.outcome,
-                place=self.destination.joinpath(*path.parts))  # fmt: skip
+                place=place or self.destination.joinpath(*path.parts))  # fmt: skip
 
     def _new_folder(self) -> Path:
         try:
@@ -145,14 +150,18 @@ class Staging:
         except OSError as exc:  # named by the build, not by the staging folder it could not make
             raise WriteError(self.destination, exc, outcome=self.outcome) from exc
 
-    def check_folders(self, paths: Iterable[PurePosixPath]) -> None:
-        """That every folder these files go into is one, or can be made: a file where one must be (in the build, or
-        among the files) fails here, before the build changes, not as files move."""
+    def check_places(self, paths: Iterable[PurePosixPath]) -> None:
+        """That these files can take their places: a file where a folder must be (in the build, or among the files),
+        or a folder where a file goes, fails here, before the build changes, not as files move."""
         files = set(paths)
         for folder in sorted({parent for path in files for parent in path.parents if parent.parts}):
             target = self.destination.joinpath(*folder.parts)
             if folder in files or ((target.exists() or target.is_symlink()) and not target.is_dir()):
                 raise WriteError(target, OSError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)), outcome=self.outcome)
+        for path in sorted(files):
+            target = self.destination.joinpath(*path.parts)
+            if target.is_dir() and not target.is_symlink():
+                raise WriteError(target, OSError(errno.EISDIR, os.strerror(errno.EISDIR)), outcome=self.outcome)
 
     def move(self, path: PurePosixPath, target: Path, *, outcome: str) -> None:
         """Put a staged file in its place in the build (`outcome`: what the build is if that fails)."""
@@ -167,10 +176,12 @@ class Staging:
         if beside is None or not forking_pays():
             return self._sorted(chain(files, beside() if beside is not None else ()))
         self.forked_folder = None if self.dry else self._new_folder()  # made here: removed here, whatever the forked process does
-        forked = in_forked_process(lambda: self._staged_beside(beside))
+        forked = guarded(self.destination, None, lambda: in_forked_process(lambda: self._staged_beside(beside)), outcome=self.outcome)
         try:
             tree, changed = self._sorted(files)
             result = forked.result()
+        except Ended as exc:  # killed before its answer (e.g. for memory): the build is as it was
+            raise WriteError(self.destination, OSError(None, str(exc)), outcome=self.outcome) from exc
         finally:
             forked.close()
         if "failed" in result:

@@ -18,6 +18,7 @@ from sweep_helpers import WriteSweep
 
 from spawn_tf import contract
 from spawn_tf.cli import main
+from spawn_tf.emit import staging
 from spawn_tf.emit.files import write_tree
 from spawn_tf.emit.staging import WriteError
 from spawn_tf.pipeline import compile_file
@@ -203,6 +204,48 @@ def test_write_tree_meets_a_file_where_a_folder_must_be_before_the_build_changes
     assert failure.value.outcome == "the previous build is unchanged"
     assert (destination / "a.txt").read_bytes() == b"old" and (destination / "r").read_bytes() == b"the user's file"
     assert sorted(p.name for p in destination.iterdir()) == [".spawn-tf-files.json", "a.txt", "r"]  # no staging folder left behind
+
+
+def test_write_tree_meets_a_folder_where_a_file_goes_before_the_build_changes(tmp_path: Path) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old", PurePosixPath("z.txt"): b"old"})
+    (destination / "m.txt").mkdir()  # the user's folder, where a new file goes
+    with pytest.raises(WriteError) as failure:
+        write_tree(destination, {PurePosixPath("a.txt"): b"new", PurePosixPath("m.txt"): b"new", PurePosixPath("z.txt"): b"new"})
+    assert failure.value.path == destination / "m.txt" and failure.value.reason == "is a directory"
+    assert failure.value.outcome == "the previous build is unchanged" and "a folder stands where compile writes a file" in failure.value.hint
+    assert [(destination / name).read_bytes() for name in ("a.txt", "z.txt")] == [b"old", b"old"] and (destination / "m.txt").is_dir()
+
+
+def test_write_tree_meets_a_dangling_link_where_a_folder_must_be_before_the_build_changes(tmp_path: Path) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old"})
+    (destination / "r").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(WriteError) as failure:
+        write_tree(destination, {PurePosixPath("a.txt"): b"new", PurePosixPath("r/b.txt"): b"new"})
+    assert failure.value.path == destination / "r" and failure.value.outcome == "the previous build is unchanged"
+    assert (destination / "a.txt").read_bytes() == b"old"
+
+
+def test_write_tree_stages_paths_that_differ_only_in_their_slashes_apart(tmp_path: Path) -> None:
+    tree = {PurePosixPath("a/b"): b"in a folder", PurePosixPath("a%2Fb"): b"one name", PurePosixPath("a%252Fb"): b"another"}
+    write_tree(tmp_path / "demo", tree)  # staged flat, named by their paths: the names must not meet
+    assert {path: (tmp_path / "demo" / path).read_bytes() for path in tree} == tree
+
+
+def test_write_tree_makes_each_folder_once_and_reads_only_files_the_build_has(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[Path] = []
+    read: list[Path] = []
+    mkdir, read_content = Path.mkdir, staging.read_content
+    monkeypatch.setattr(Path, "mkdir", lambda self, *args, **kwargs: made.append(self) or mkdir(self, *args, **kwargs))
+    monkeypatch.setattr(staging, "read_content", lambda path: read.append(path) or read_content(path))
+    destination = tmp_path / "demo"
+    tree = {PurePosixPath(f"{root}/{name}"): name.encode() for root in ("r1", "r2") for name in ("a", "b", "c")}
+    write_tree(destination, tree)
+    assert sorted(path for path in made if path != destination) == [destination / "r1", destination / "r2"]  # once each
+    assert read == []  # a first compile reads nothing
+    write_tree(destination, {**tree, PurePosixPath("r3/d"): b"d"})
+    assert sorted(read) == sorted(destination / path for path in tree)  # the files there, each once
 
 
 def test_write_tree_stages_each_file_before_the_next_is_made(tmp_path: Path) -> None:

@@ -7,6 +7,8 @@ import errno
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
@@ -183,3 +185,76 @@ def test_a_failure_here_ends_the_forked_process_and_leaves_nothing(tmp_path: Pat
 def _children() -> list[str]:
     """This process's child processes (Linux)."""
     return [pid for task in Path(f"/proc/{os.getpid()}/task").iterdir() for pid in (task / "children").read_text().split()]
+
+
+def test_a_forked_process_that_ends_without_its_answer_is_a_write_error_and_the_build_stays(tmp_path: Path, forking: None) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old\n"})
+    with pytest.raises(WriteError) as raised:  # as when the kernel ends it for memory
+        write_tree(destination, {PurePosixPath("a.txt"): b"new\n"}, lambda: os.kill(os.getpid(), signal.SIGKILL) or [])
+    assert raised.value.path == destination and raised.value.reason == "the forked process was ended by signal 9"
+    assert raised.value.hint == "compile again; the previous build is unchanged"
+    assert sorted(path.name for path in destination.iterdir()) == [contract.COMPILED_FILES_RECORD, "a.txt"]
+    assert (destination / "a.txt").read_text() == "old\n"
+
+
+def test_a_failed_move_of_a_file_the_forked_process_staged_names_the_build_path(
+    tmp_path: Path, forking: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    destination = tmp_path / "demo"
+    replace = os.replace
+
+    def full_for_m(source: str, target: str) -> None:
+        if str(target).endswith("m.txt"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(source))  # names the staged file, as the system would
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", full_for_m)
+    with pytest.raises(WriteError) as raised:
+        write_tree(destination, {PurePosixPath("a.txt"): b"a\n"}, lambda: iter([(PurePosixPath("r/m.txt"), b"m\n")]))
+    assert (
+        raised.value.path == destination / "r" / "m.txt" and raised.value.outcome == "the build is partly updated: compile again to finish"
+    )
+    assert not list(destination.glob(contract.STAGING_PREFIX + "*"))
+
+
+# A compile whose process is killed while its forked process still stages: argv = [build, pid file].
+KILLED_PARENT = r"""
+import os, signal, sys, time
+from pathlib import Path, PurePosixPath
+from spawn_tf.emit import staging
+staging.forking_pays = lambda: True
+from spawn_tf.emit.files import write_tree
+pid_file = Path(sys.argv[2])
+
+def beside():
+    pid_file.write_text(str(os.getpid()))
+    time.sleep(60)
+    yield PurePosixPath("late.txt"), b"late"
+
+def here():
+    while not pid_file.exists():
+        time.sleep(0.01)
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9, a timeout, the out-of-memory killer
+    yield PurePosixPath("a.txt"), b"a"
+
+write_tree(Path(sys.argv[1]), here(), beside)
+"""
+
+
+def test_a_forked_process_ends_with_its_parent(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    pid_file = tmp_path / "forked.pid"
+    command = [sys.executable, "-c", KILLED_PARENT, str(tmp_path / "demo"), str(pid_file)]
+    ended = subprocess.run(
+        command, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60, check=False
+    )
+    assert ended.returncode == -signal.SIGKILL
+    status = Path(f"/proc/{pid_file.read_text()}/status")
+    deadline = time.monotonic() + 10
+    while status.exists() and "\nState:\tZ" not in status.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = status.exists() and "\nState:\tZ" not in status.read_text()  # a zombie has ended: its new parent reaps it
+    if alive:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)  # leave nothing running, then fail
+    assert not alive
