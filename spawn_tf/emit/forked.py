@@ -26,8 +26,8 @@ def in_forked_process(work: Callable[[], Any]) -> Forked:
 
     The child shares this process's memory as it was at the fork, so nothing is pickled. It writes
     its result into an unnamed temporary file, so it never waits for this process (as it would for
-    room in a pipe). An exception in the child comes back as RuntimeError. The child's other effects
-    (files it writes) are the caller's to clean up.
+    room in a pipe). An exception in the child comes back as RuntimeError, its end by a signal as
+    `Ended`; it ends with this process. Its other effects (files it writes) are the caller's to clean up.
     """
     out = _unnamed_file()
     parent = os.getpid()

@@ -145,10 +145,9 @@ class Staging:
                 place=place or self.destination.joinpath(*path.parts))  # fmt: skip
 
     def _new_folder(self) -> Path:
-        try:
-            return Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=self.destination))
-        except OSError as exc:  # named by the build, not by the staging folder it could not make
-            raise WriteError(self.destination, exc, outcome=self.outcome) from exc
+        make = lambda: Path(tempfile.mkdtemp(prefix=contract.STAGING_PREFIX, dir=self.destination))  # noqa: E731
+        # Named by the build, not by the staging folder it could not make.
+        return guarded(self.destination, self.destination, make, outcome=self.outcome, place=self.destination)
 
     def check_places(self, paths: Iterable[PurePosixPath]) -> None:
         """That these files can take their places: a file where a folder must be (in the build, or among the files),
