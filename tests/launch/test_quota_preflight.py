@@ -32,12 +32,15 @@ G_SPOT = "L-3819A6DF"
 
 @dataclass
 class Answers:
-    """boto3 clients for the preflight: EC2 on moto server, Service Quotas under a Stubber per region."""
+    """boto3 clients for the preflight: EC2 on moto server, Service Quotas under a Stubber per region and quota.
+
+    The preflight reads its quotas on threads, in no fixed order, and a Stubber answers in the order its
+    answers were given: so each quota has its own client and Stubber, and a region's client routes by code.
+    """
 
     aws: Aws
     session: Any = None
-    quotas: dict[str, Any] = field(default_factory=dict)
-    stubs: dict[str, Stubber] = field(default_factory=dict)
+    stubs: dict[tuple[str, str], tuple[Any, Stubber]] = field(default_factory=dict)
     describe_calls: list[list[str]] = field(default_factory=list)  # the InstanceTypes of each DescribeInstanceTypes
 
     def __post_init__(self) -> None:
@@ -49,21 +52,21 @@ class Answers:
             ec2.meta.events.register("provide-client-params.ec2.DescribeInstanceTypes", self._record)
             return ec2
         assert service == "service-quotas"
-        return self._stub(region)[0]
+        return QuotasByCode(self, region)
 
     def _record(self, params: dict[str, Any], **_: Any) -> None:
         self.describe_calls.append(list(params["InstanceTypes"]))
 
-    def _stub(self, region: str) -> tuple[Any, Stubber]:
-        if region not in self.quotas:
-            self.quotas[region] = self.session.client("service-quotas", region_name=region)
-            self.stubs[region] = Stubber(self.quotas[region])
-            self.stubs[region].activate()
-        return self.quotas[region], self.stubs[region]
+    def stub(self, region: str, code: str) -> tuple[Any, Stubber]:
+        if (region, code) not in self.stubs:
+            client = self.session.client("service-quotas", region_name=region)
+            self.stubs[region, code] = (client, Stubber(client))
+            self.stubs[region, code][1].activate()
+        return self.stubs[region, code]
 
     def quota(self, region: str, code: str, value: float, *, default: bool = False) -> None:
         """The next answer for `code` in `region`: its applied value (or, with `default`, only its default one)."""
-        stub = self._stub(region)[1]
+        stub = self.stub(region, code)[1]
         params = {"ServiceCode": "ec2", "QuotaCode": code}
         answer = {"Quota": {"ServiceCode": "ec2", "QuotaCode": code, "QuotaName": NAMES[code], "Value": value}}
         if default:
@@ -73,12 +76,26 @@ class Answers:
             stub.add_response("get_service_quota", answer, params)
 
     def denied(self, region: str, code: str) -> None:
-        self._stub(region)[1].add_client_error("get_service_quota", "AccessDeniedException", "not allowed to read quotas",
-                                               expected_params={"ServiceCode": "ec2", "QuotaCode": code})  # fmt: skip
+        self.stub(region, code)[1].add_client_error("get_service_quota", "AccessDeniedException", "not allowed to read quotas",
+                                                    expected_params={"ServiceCode": "ec2", "QuotaCode": code})  # fmt: skip
 
     def all_asked(self) -> None:
-        for stub in self.stubs.values():
+        for _, stub in self.stubs.values():
             stub.assert_no_pending_responses()
+
+
+@dataclass(frozen=True)
+class QuotasByCode:
+    """A region's Service Quotas client as the preflight uses it: each call goes to its quota's stubbed client."""
+
+    answers: Answers
+    region: str
+
+    def get_service_quota(self, **params: str) -> Any:
+        return self.answers.stub(self.region, params["QuotaCode"])[0].get_service_quota(**params)
+
+    def get_aws_default_service_quota(self, **params: str) -> Any:
+        return self.answers.stub(self.region, params["QuotaCode"])[0].get_aws_default_service_quota(**params)
 
 
 @pytest.fixture
