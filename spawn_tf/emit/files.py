@@ -161,7 +161,7 @@ def write_tree(destination: Path, files: Files, beside: Beside | None = None) ->
         update = guarded(destination, None, lambda: _survey(destination, tree, changed, leftovers), outcome=before)
         if not update.writes and not update.removals:
             return update
-        staging.check_places(update.writes)
+        guarded(destination, None, lambda: staging.check_places(update.writes), outcome=before)  # a folder it may not enter
         if RECORD in update.writes:
             staging.stage(RECORD, _record(update.recorded))
         union = PurePosixPath(f"{RECORD}.union")  # no compiled file has this name

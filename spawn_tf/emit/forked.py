@@ -33,17 +33,20 @@ def in_forked_process(work: Callable[[], Any]) -> Forked:
     parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child
-        _end_with(parent)
-        status = 0
-        try:
-            out.write(json.dumps(work()).encode())
-        except BaseException as exc:  # noqa: BLE001 - reported to the parent
-            status = 1
-            out.seek(0)
-            out.truncate()
-            out.write(f"{type(exc).__name__}: {exc}".encode())
-        out.flush()
-        os._exit(status)
+        status = 1
+        try:  # whatever happens, the child ends here: never unwinding into the parent's code (its cleanups, its CLI)
+            _end_with(parent)
+            try:
+                out.write(json.dumps(work()).encode())
+                out.flush()
+                status = 0
+            except BaseException as exc:  # noqa: BLE001 - reported to the parent
+                out.seek(0)
+                out.truncate()
+                out.write(f"{type(exc).__name__}: {exc}".encode())
+                out.flush()
+        finally:
+            os._exit(status)
     return Forked(pid, out)
 
 
@@ -55,7 +58,7 @@ def _end_with(parent: int) -> None:
     """End this forked process when its parent ends (Linux's PR_SET_PDEATHSIG): it may be writing into the parent's
     staging folder, which a parent killed mid-write (kill -9, a timeout, the out-of-memory killer) no longer removes,
     and it holds the parent's files open (a build's lock)."""
-    with contextlib.suppress(OSError, AttributeError):  # elsewhere: no such call
+    with contextlib.suppress(OSError, AttributeError, ImportError):  # elsewhere (or a Python without ctypes): no such call
         import ctypes  # only here, in the forked process
 
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)

@@ -91,19 +91,20 @@ class _Build:
 
     def __init__(self, destination: Path) -> None:
         self.destination = destination
-        self.listed: dict[Path, frozenset[str]] = {}
+        self.listed: dict[Path, frozenset[str] | None] = {}  # None: a folder that cannot be listed, only entered
 
     def content(self, path: PurePosixPath) -> bytes | None:
         """The file's bytes, or None if it is not there or cannot be read."""
         file = self.destination.joinpath(*path.parts)
-        names = self.listed.get(file.parent)
-        if names is None:
+        if file.parent not in self.listed:
             try:
-                names = frozenset(os.listdir(file.parent))
-            except OSError:  # no such folder (or not one): the file is not there either
-                names = frozenset()
-            self.listed[file.parent] = names
-        return read_content(file) if file.name in names else None
+                self.listed[file.parent] = frozenset(os.listdir(file.parent))
+            except (FileNotFoundError, NotADirectoryError):  # no such folder: the file is not there either
+                self.listed[file.parent] = frozenset()
+            except OSError:  # not listable (mode --x): its files may still be read
+                self.listed[file.parent] = None
+        names = self.listed[file.parent]
+        return read_content(file) if names is None or file.name in names else None
 
 
 def read_content(path: Path) -> bytes | None:
@@ -175,7 +176,10 @@ class Staging:
         if beside is None or not forking_pays():
             return self._sorted(chain(files, beside() if beside is not None else ()))
         self.forked_folder = None if self.dry else self._new_folder()  # made here: removed here, whatever the forked process does
-        forked = guarded(self.destination, None, lambda: in_forked_process(lambda: self._staged_beside(beside)), outcome=self.outcome)
+        try:
+            forked = in_forked_process(lambda: self._staged_beside(beside))
+        except OSError:  # no process or file to spare (a container's limits, memory): forking only saves time
+            return self._sorted(chain(files, beside()))
         try:
             tree, changed = self._sorted(files)
             result = forked.result()

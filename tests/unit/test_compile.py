@@ -227,6 +227,39 @@ def test_write_tree_meets_a_dangling_link_where_a_folder_must_be_before_the_buil
     assert (destination / "a.txt").read_bytes() == b"old"
 
 
+def test_write_tree_meets_a_folder_it_may_not_enter_before_the_build_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    destination = tmp_path / "demo"
+    write_tree(destination, {PurePosixPath("a.txt"): b"old", PurePosixPath("r/b.txt"): b"old"})
+    is_dir = Path.is_dir
+
+    def not_entered(path: Path) -> bool:  # Python 3.11 raises EACCES from a folder that can be listed, not entered (r--)
+        if path.parent == destination / "r":
+            raise PermissionError(13, "Permission denied", str(path))
+        return is_dir(path)
+
+    monkeypatch.setattr(Path, "is_dir", not_entered)
+    with pytest.raises(WriteError) as failure:
+        write_tree(destination, {PurePosixPath("a.txt"): b"new", PurePosixPath("r/b.txt"): b"new"})
+    assert failure.value.path == destination / "r" / "b.txt" and failure.value.reason == "permission denied"
+    assert failure.value.outcome == "the previous build is unchanged"
+    assert (destination / "a.txt").read_bytes() == b"old"
+
+
+def test_write_tree_reads_the_files_of_a_folder_it_may_not_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    destination = tmp_path / "demo"
+    tree = {PurePosixPath("a.txt"): b"a", PurePosixPath("r/scripts/b.sh"): b"b"}
+    write_tree(destination, tree)
+    listdir = os.listdir
+
+    def not_listed(path: str | os.PathLike[str]) -> list[str]:  # a folder that can be entered, not listed (--x)
+        if Path(path) == destination / "r" / "scripts":
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", not_listed)
+    assert write_tree(destination, tree).writes == set()  # its unchanged file is not taken as new, nor written again
+
+
 def test_write_tree_stages_paths_that_differ_only_in_their_slashes_apart(tmp_path: Path) -> None:
     tree = {PurePosixPath("a/b"): b"in a folder", PurePosixPath("a%2Fb"): b"one name", PurePosixPath("a%252Fb"): b"another"}
     write_tree(tmp_path / "demo", tree)  # staged flat, named by their paths: the names must not meet

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 
 import pytest
@@ -40,6 +40,42 @@ def test_in_forked_process_reports_a_child_ended_by_a_signal() -> None:
     result = forked.in_forked_process(lambda: os.kill(os.getpid(), signal.SIGKILL))  # as the kernel ends a process out of memory
     with pytest.raises(RuntimeError, match=r"^the forked process was ended by signal 9$"):
         result.result()
+
+
+def escaped_children(tmp_path: Path, work: Callable[[], object]) -> tuple[BaseException | None, bool]:
+    """`in_forked_process(work).result()`'s error here, and whether the child ran on past it into this code."""
+    parent, marker = os.getpid(), tmp_path / "escaped"
+    try:
+        forked.in_forked_process(work).result()
+    except BaseException as exc:  # noqa: BLE001 - in the child too, if it got out
+        if os.getpid() != parent:
+            marker.write_text("the forked process ran the caller's code")
+            os._exit(0)
+        return exc, marker.exists()
+    if os.getpid() != parent:  # pragma: no cover - a child that got out
+        marker.write_text("the forked process ran the caller's code")
+        os._exit(0)
+    return None, marker.exists()
+
+
+def test_a_child_whose_error_cannot_be_told_still_ends_there(tmp_path: Path) -> None:
+    class Untold(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    def fail() -> None:
+        raise Untold
+
+    error, escaped = escaped_children(tmp_path, fail)
+    assert isinstance(error, RuntimeError) and str(error).startswith("the forked process failed")
+    assert not escaped
+
+
+def test_a_python_without_ctypes_forks_all_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ctypes", None)  # `import ctypes` raises ImportError, as in a build without libffi
+    error, escaped = escaped_children(tmp_path, lambda: [1, 2, 3])
+    assert (error, escaped) == (None, False)
+    assert forked.in_forked_process(lambda: [1, 2, 3]).result() == [1, 2, 3]
 
 
 def test_in_forked_process_without_memory_files_uses_a_temporary_file(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,6 +148,22 @@ def test_beside_files_are_made_here_when_forking_does_not_pay(tmp_path: Path, mo
     monkeypatch.setattr(staging, "forking_pays", lambda: False)
     write_tree(tmp_path / "demo", _made_by(("a.txt",)), lambda: _made_by(("m.txt",)))
     assert _written(tmp_path / "demo") == {"a.txt": os.getpid(), "m.txt": os.getpid()}
+
+
+@pytest.mark.parametrize("refused", ["fork", "memfd_create"])
+def test_beside_files_are_made_here_when_no_process_can_be_forked(
+    tmp_path: Path, forking: None, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    def refuse(*_: object) -> None:
+        raise OSError(errno.EAGAIN, os.strerror(errno.EAGAIN))  # a container's process limit; EMFILE for files
+
+    monkeypatch.setattr(os, refused, refuse)
+    destination = tmp_path / "demo"
+    update = write_tree(destination, _made_by(("r/a.txt",)), lambda: _made_by(("m.txt",)))
+    assert _written(destination) == {"r/a.txt": os.getpid(), "m.txt": os.getpid()}
+    assert update.writes == {PurePosixPath(p) for p in ("r/a.txt", "m.txt", contract.COMPILED_FILES_RECORD)}
+    assert not list(destination.glob(contract.STAGING_PREFIX + "*"))
+    assert survey(destination, _made_by(("r/a.txt",)), lambda: _made_by(("m.txt",))).writes == set()  # --check too
 
 
 def test_beside_files_that_did_not_change_are_not_written_again(tmp_path: Path, forking: None) -> None:
