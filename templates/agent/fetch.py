@@ -3,26 +3,23 @@
 import hashlib
 import importlib
 import os
-import time
 
-from rules import backoff
+from rules import spaced
 
 
 def load(agent, name, sha):
     """The module `name` whose source has this sha256 (fetched once per instance), or None when S3 cannot give it."""
-    path, tries = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), 0
-    while not (os.path.exists(path) and digest(path) == sha):
-        if tries == 3:
-            return None
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    for _ in spaced(3):
+        if os.path.exists(path) and digest(path) == sha:  # fetched before, or by a report beside this one
+            return importlib.import_module(name)
         data = agent.get(code_key(agent, sha))
         if data is not None and hashlib.sha256(data).hexdigest() == sha:
             with open(f"{path}{os.getpid()}", "wb") as out:
                 out.write(data)
             os.replace(out.name, path)  # whole, for reports side by side
-        else:
-            time.sleep(backoff(tries))
-        tries += 1
-    return importlib.import_module(name)
+            return importlib.import_module(name)
+    return None
 
 
 def digest(path):

@@ -1,15 +1,24 @@
-"""The agent's pure decisions (DESIGN §6): no AWS, no files; unit-tested in-process.
+"""The agent's pure decisions (DESIGN §6), and the spacing of its tries: no AWS, no files; unit-tested in-process.
 
 `cfg` is agent.json (names, statuses and defaults from spawn_tf/contract.py), `settings` the run's
 own (`load_settings`).
 """
 
+import time
 from datetime import datetime, timezone
 
 
 def backoff(tries):
     """Seconds before the next try: 1, 2, 4, 8, then 10."""
     return min(2**tries, 10)
+
+
+def spaced(tries):
+    """The numbers of `tries` tries, a backoff apart: the wait comes before a try, never after the last."""
+    for number in range(tries):
+        if number:
+            time.sleep(backoff(number - 1))
+        yield number
 
 
 def now_text():

@@ -19,9 +19,8 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import time
 
-from rules import backoff
+from rules import spaced
 
 SETTINGS = {}  # contract names only this module reads: compile appends them as a last line (spawn_tf/workdir.py)
 TRIES = 3  # a package manager or registry that fails three times, a backoff apart, fails the attempt
@@ -45,13 +44,12 @@ def run(command, **options):
 
 def retried(command, before=None, **options):
     """`command` up to TRIES times (running `before` first each time, e.g. `apt-get update`); None, or its error."""
-    for tries in range(TRIES):
+    for _ in spaced(TRIES):
         if before:
             run(before, **options)
         code, last = run(command, **options)
         if code == 0:
             return None
-        time.sleep(backoff(tries))
     return "{} exited {}: {}".format(" ".join(command[:3]), code, last)
 
 
@@ -60,11 +58,10 @@ def fetch_workdir(agent, target):
     s, cfg = agent.s, agent.cfg
     key = "{}/{}/{}{}".format(s["folder"], cfg["control"]["code"], s["code"], cfg["archive_suffix"])
     data = None
-    for tries in range(TRIES):  # Terraform uploaded it before the instance was made: a missing archive stays missing
+    for _ in spaced(TRIES):  # Terraform uploaded it before the instance was made: a missing archive stays missing
         data = agent.get(key)
         if data is not None:
             break
-        time.sleep(backoff(tries))
     if data is None:
         return f"cannot read s3://{s['bucket']}/{key}"
     try:
@@ -112,14 +109,13 @@ def pull_image(agent):
     ecr = re.fullmatch(agent.cfg["ecr_pattern"], s["image"])
     if ecr:
         registry = s["image"].split("/", 1)[0]
-        for tries in range(TRIES):
+        for _ in spaced(TRIES):
             token = agent.aws("ecr", "get-login-password", "--region", ecr.group("region"))
             if token is not None and token.returncode == 0:
                 login = ["docker", "login", "--username", "AWS", "--password-stdin", registry]
                 say("$ " + " ".join(login))
                 if subprocess.run(login, input=token.stdout, stdout=sys.stdout, stderr=subprocess.STDOUT, check=False).returncode == 0:
                     break
-            time.sleep(backoff(tries))
         else:
             return f"cannot log in to {registry}"
     return retried(["docker", "pull", s["image"]])

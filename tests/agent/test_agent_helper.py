@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib
 import importlib.util
 import io
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 import tokenize
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -208,6 +210,16 @@ def test_backoff_grows_and_is_capped() -> None:
     assert [agent.backoff(n) for n in range(6)] == [1, 2, 4, 8, 10, 10]
 
 
+def test_tries_are_a_backoff_apart_and_none_is_waited_for_after_the_last(monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(agent.time, "sleep", waits.append)
+    tried = []
+    for number in agent.spaced(3):
+        tried.append((number, list(waits)))
+    assert tried == [(0, []), (1, [1]), (2, [1, 2])]  # each wait before its try
+    assert waits == [1, 2]  # a failure is told at once after the last try
+
+
 def test_a_stop_marker_names_the_run_exactly_or_all() -> None:
     assert agent.stopped(["r1"], "r1", CFG) and agent.stopped([contract.STOP_ALL, "x"], "r1", CFG)
     assert not agent.stopped(["r1/x", "r10", "R1", f"{contract.STOP_ALL}/x", ""], "r1", CFG)
@@ -275,3 +287,53 @@ def test_code_only_keeps_what_only_looks_like_a_comment_or_docstring() -> None:
         "    return x\n"
     )
     assert ast.dump(ast.parse(shipped)) == _without_docstrings(source)
+
+
+class _Keys:
+    """The agent's S3 reads, as `fetch.load` makes them: each key's answers in turn (None: not there)."""
+
+    def __init__(self, *answers: bytes | None) -> None:
+        self.answers = list(answers)
+        self.asked = 0
+        self.s = {"folder": "sweeps/s"}
+        self.cfg = {"control": {"code": contract.CONTROL_CODE}, "module_suffix": ".py"}
+
+    def get(self, key: str) -> bytes | None:
+        self.asked += 1
+        return self.answers.pop(0) if self.answers else None
+
+
+@pytest.fixture
+def fetch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
+    """fetch.py imported from a copy of the helper's folder: `load` writes the modules it fetches beside itself."""
+    for name in ("fetch.py", "rules.py"):
+        (tmp_path / name).write_bytes((FOLDER / name).read_bytes())
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        yield importlib.import_module("fetch")
+    finally:
+        for name in ("fetch", "rules", "shipped"):
+            sys.modules.pop(name, None)
+
+
+def test_a_helper_module_is_fetched_checked_and_imported(fetch: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = b"ANSWER = 42\n"
+    sha = hashlib.sha256(source).hexdigest()
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    keys = _Keys(b"ANSWER = 41\n", source)  # the first answer is not the module compiled: tried again
+    assert fetch.load(keys, "shipped", sha).ANSWER == 42
+    assert (keys.asked, waits) == (2, [1])
+    again = _Keys()
+    assert fetch.load(again, "shipped", sha).ANSWER == 42
+    assert again.asked == 0  # once per instance: already there, nothing read
+
+
+def test_a_helper_module_s3_cannot_give_is_none_after_three_reads_and_no_wait_after_the_last(
+    fetch: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)
+    keys = _Keys()
+    assert fetch.load(keys, "shipped", "0" * 64) is None
+    assert (keys.asked, waits) == (3, [1, 2])

@@ -7,6 +7,7 @@ import importlib
 import io
 import sys
 import tarfile
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -69,3 +70,10 @@ def test_extract_refuses_entries_that_leave_the_target(workenv: ModuleType, tmp_
     assert problem == f"refused archive entry {member[0]!r}"
     assert not (tmp_path / "target" / "ok.txt").exists()  # nothing is extracted from an archive with one bad entry
     assert not (tmp_path / "escape").exists()
+
+
+def test_a_command_that_keeps_failing_is_tried_three_times_a_backoff_apart(workenv: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(time, "sleep", waits.append)  # the one the helper modules' waits call
+    assert workenv.retried(["false"]) == "false exited 1: "
+    assert waits == [1, 2]  # none after the third try: the attempt fails at once

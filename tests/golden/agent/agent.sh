@@ -56,9 +56,15 @@ if __name__ == "__main__":
     sys.exit(main(sys.argv))
 SPAWN_AGENT_PY
 cat >"$spawn_dir/agent/rules.py" <<'SPAWN_AGENT_PY'
+import time
 from datetime import datetime, timezone
 def backoff(tries):
     return min(2**tries, 10)
+def spaced(tries):
+    for number in range(tries):
+        if number:
+            time.sleep(backoff(number - 1))
+        yield number
 def now_text():
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 def load_settings(cfg, environ):
@@ -546,22 +552,19 @@ cat >"$spawn_dir/agent/fetch.py" <<'SPAWN_AGENT_PY'
 import hashlib
 import importlib
 import os
-import time
-from rules import backoff
+from rules import spaced
 def load(agent, name, sha):
-    path, tries = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"), 0
-    while not (os.path.exists(path) and digest(path) == sha):
-        if tries == 3:
-            return None
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py")
+    for _ in spaced(3):
+        if os.path.exists(path) and digest(path) == sha:
+            return importlib.import_module(name)
         data = agent.get(code_key(agent, sha))
         if data is not None and hashlib.sha256(data).hexdigest() == sha:
             with open(f"{path}{os.getpid()}", "wb") as out:
                 out.write(data)
             os.replace(out.name, path)
-        else:
-            time.sleep(backoff(tries))
-        tries += 1
-    return importlib.import_module(name)
+            return importlib.import_module(name)
+    return None
 def digest(path):
     with open(path, "rb") as handle:
         return hashlib.sha256(handle.read()).hexdigest()
