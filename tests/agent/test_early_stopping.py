@@ -54,6 +54,10 @@ def sweep_text(bucket: str, rule: str, runs: dict[str, tuple[str, str]], script:
     )
 
 
+# The tests read each workload's log from S3: an upload budget that its `aws s3 cp` fits in on a loaded machine
+# (FAST's 3 s may not; none of these cases leaves S3 down at the end).
+TIMES = {**FAST, contract.ENV_UPLOAD_BUDGET_SECONDS: "30"}
+
 @dataclass
 class Ran:
     agent: Agent
@@ -95,7 +99,7 @@ class Sweep:
         assert self.checked.plan is not None and self.checked.runs is not None
         run = next(candidate for candidate in self.checked.runs if candidate.name == name)
         agent = self.bench.instance()
-        agent.result = agent.sandbox.run(user_data(self.checked.plan, run), timeout=timeout, env=agent.sandbox.env(**FAST))
+        agent.result = agent.sandbox.run(user_data(self.checked.plan, run), timeout=timeout, env=agent.sandbox.env(**TIMES))
         assert agent.result.returncode == 0, agent.result
         return Ran(agent, self.bench.aws.s3_tree(self.bucket), run, self.bench.aws.instance_tags(agent.instance))
 
@@ -194,7 +198,7 @@ def plain_reports(bench: Bench, tmp_path: Path) -> Ran:
     script = PLAIN.replace("$CONTROL/", agent.control_word()).replace("{{snippet}}", readme_snippet())
     made = Sweep(bench, tmp_path, sweep_text("plain-bucket", "", {"r1": ("", "wait")}, script), "plain-bucket")
     assert made.checked.plan is not None and made.checked.runs is not None
-    agent.result = agent.sandbox.run(user_data(made.checked.plan, made.checked.runs[0]), timeout=120, env=agent.sandbox.env(**FAST))
+    agent.result = agent.sandbox.run(user_data(made.checked.plan, made.checked.runs[0]), timeout=120, env=agent.sandbox.env(**TIMES))
     assert agent.result.returncode == 0, agent.result
     return Ran(agent, bench.aws.s3_tree("plain-bucket"), made.checked.runs[0], {})
 
