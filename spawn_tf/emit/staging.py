@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from spawn_tf import contract
-from spawn_tf.emit.forked import Ended, forking_pays, in_forked_process
+from spawn_tf.emit.forked import Ended, Forked, forking_pays, in_forked_process
 
 Content = bytes | Iterable[bytes]  # a file whole, or in pieces (written on as they are made: sweep.json)
 Beside = Callable[[], Iterable[tuple[PurePosixPath, Content]]]  # more files, made when called: in a forked process where that pays
@@ -173,13 +173,9 @@ class Staging:
     ) -> tuple[frozenset[PurePosixPath], frozenset[PurePosixPath]]:
         """Stage each file that is new or differs from the build's, `beside`'s in a forked process where that pays;
         (every path, the staged ones)."""
-        if beside is None or not forking_pays():
+        forked = self._forked(beside) if beside is not None and forking_pays() else None
+        if forked is None:
             return self._sorted(chain(files, beside() if beside is not None else ()))
-        self.forked_folder = None if self.dry else self._new_folder()  # made here: removed here, whatever the forked process does
-        try:
-            forked = in_forked_process(lambda: self._staged_beside(beside))
-        except OSError:  # no process or file to spare (a container's limits, memory): forking only saves time
-            return self._sorted(chain(files, beside()))
         try:
             tree, changed = self._sorted(files)
             result = forked.result()
@@ -193,6 +189,15 @@ class Staging:
         self.forked = frozenset(map(PurePosixPath, result["changed"]))
         assert tree.isdisjoint(map(PurePosixPath, result["tree"])), "a file made in both processes"
         return tree | frozenset(map(PurePosixPath, result["tree"])), changed | self.forked
+
+    def _forked(self, beside: Beside) -> Forked | None:
+        """`beside`'s files staged by a forked process; None when no process can be forked (a container's limits, memory):
+        forking only saves time."""
+        self.forked_folder = None if self.dry else self._new_folder()  # made here: removed here, whatever the forked process does
+        try:
+            return in_forked_process(lambda: self._staged_beside(beside))
+        except OSError:
+            return None
 
     def _staged_beside(self, beside: Beside) -> dict[str, Any]:
         """In the forked process: `beside`'s files staged in its own folder, and what the parent needs to know of them."""

@@ -58,6 +58,7 @@ def sweep_text(bucket: str, rule: str, runs: dict[str, tuple[str, str]], script:
 # (FAST's 3 s may not; none of these cases leaves S3 down at the end).
 TIMES = {**FAST, contract.ENV_UPLOAD_BUDGET_SECONDS: "30"}
 
+
 @dataclass
 class Ran:
     agent: Agent
